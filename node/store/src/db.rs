@@ -1,0 +1,109 @@
+//! `Db`, the shared handle to a store: begins transactions and runs transaction bodies with
+//! FoundationDB's retry discipline (retry on conflict with jittered exponential backoff).
+
+use std::{sync::Arc, time::Duration};
+
+use futures::future::BoxFuture;
+use rand::Rng;
+
+use crate::{
+    api::Store,
+    error::{Result, StoreError, TxError},
+    metrics::METRICS,
+    tx::Tx,
+};
+
+/// How many times a transaction body runs before the last retryable error is returned.
+const MAX_ATTEMPTS: u32 = 100;
+/// First backoff after a conflict; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(2);
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
+
+/// A cheaply cloneable handle to a store backend.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<dyn Store>,
+}
+
+impl Db {
+    /// Wraps a backend.
+    pub fn new(store: impl Store) -> Self {
+        Self { inner: Arc::new(store) }
+    }
+
+    /// Wraps a shared backend.
+    pub fn from_arc(inner: Arc<dyn Store>) -> Self {
+        Self { inner }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &dyn Store {
+        &*self.inner
+    }
+
+    /// Begins one transaction; the caller commits it. Prefer [`Db::transact`].
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(Tx::new(self.inner.begin().await?))
+    }
+
+    /// Runs `body` in a transaction and commits it, running it again from scratch when the
+    /// commit conflicts or the transaction grew too old. The body must therefore be
+    /// idempotent in everything but its writes to the store.
+    ///
+    /// ```ignore
+    /// let n = db.transact(|tx| Box::pin(async move { tx.get_counter(&key).await })).await?;
+    /// ```
+    pub async fn transact<T, E, F>(&self, mut body: F) -> Result<T, E>
+    where
+        F: for<'a> FnMut(&'a mut Tx) -> BoxFuture<'a, Result<T, E>> + Send,
+        E: TxError,
+        T: Send,
+    {
+        let backend = self.inner.backend();
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            let outcome = match self.begin().await {
+                Ok(mut tx) => match body(&mut tx).await {
+                    Ok(value) => tx.commit().await.map(|()| value).map_err(E::from),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(E::from(e)),
+            };
+            let err = match outcome {
+                Ok(value) => return Ok(value),
+                Err(err) => err,
+            };
+            let retryable = err.as_store().filter(|e| e.is_retryable()).cloned();
+            let Some(store_err) = retryable else { return Err(err) };
+            if attempt >= MAX_ATTEMPTS {
+                tracing::warn!(attempt, error = %store_err, "transaction gave up after retries");
+                return Err(err);
+            }
+            METRICS.retries.with_label_values(&[backend, store_err.label()]).inc();
+            let jitter = rand::rng().random_range(0..=backoff.as_micros() as u64);
+            tokio::time::sleep(Duration::from_micros(jitter)).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            attempt += 1;
+        }
+    }
+
+    /// Like [`Db::transact`] for bodies whose only error is a [`StoreError`].
+    pub async fn run<T, F>(&self, body: F) -> Result<T>
+    where
+        F: for<'a> FnMut(&'a mut Tx) -> BoxFuture<'a, Result<T>> + Send,
+        T: Send,
+    {
+        self.transact::<T, StoreError, F>(body).await
+    }
+
+    /// Publishes the backend's disk usage to the metrics, returning it.
+    pub fn refresh_disk_metric(&self) -> Option<u64> {
+        let used = self.inner.disk_usage()?;
+        METRICS
+            .disk_bytes
+            .with_label_values(&[self.inner.backend()])
+            .set(i64::try_from(used).unwrap_or(i64::MAX));
+        Some(used)
+    }
+}

@@ -1,0 +1,125 @@
+//! The embedded backend, the single-node default: fjall (a pure-Rust LSM tree) under the data
+//! directory, our own resolver for FoundationDB-style optimistic conflicts, and one writer
+//! thread that groups concurrent commits into one fsync.
+
+mod buffer;
+mod resolver;
+mod tx;
+mod watch;
+mod writer;
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, mpsc},
+    thread::JoinHandle,
+};
+
+use async_trait::async_trait;
+use fjall::{Database, Keyspace, KeyspaceCreateOptions};
+
+use self::{tx::EmbeddedTx, watch::WatchRegistry, writer::CommitRequest};
+use crate::{
+    api::{Store, Transaction},
+    error::{Result, StoreError},
+};
+
+/// State shared by the store handle, its transactions and the writer thread.
+pub(crate) struct Shared {
+    db: Database,
+    ks: Keyspace,
+    watches: Arc<WatchRegistry>,
+    commits: Mutex<Option<mpsc::Sender<CommitRequest>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    path: PathBuf,
+}
+
+impl Shared {
+    fn send(&self, request: CommitRequest) -> Result<()> {
+        let commits = self.commits.lock().expect("commit channel lock");
+        let sender = commits.as_ref().ok_or_else(|| StoreError::Io("store is closed".into()))?;
+        sender.send(request).map_err(|_| StoreError::Io("store writer stopped".into()))
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer after it drains; joining it releases the
+        // database so the directory can be opened again in this process.
+        self.commits.lock().expect("commit channel lock").take();
+        if let Some(handle) = self.writer.lock().expect("writer lock").take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// The embedded store: files under one directory, one process at a time.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    shared: Arc<Shared>,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store in `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        std::fs::create_dir_all(&path).map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
+        let db = Database::builder(&path)
+            .open()
+            .map_err(|e| StoreError::Io(format!("opening {}: {e}", path.display())))?;
+        let ks = db
+            .keyspace("tern", KeyspaceCreateOptions::default)
+            .map_err(|e| StoreError::Io(format!("opening keyspace: {e}")))?;
+        let watches = Arc::new(WatchRegistry::default());
+        let (sender, receiver) = mpsc::channel();
+        let writer = {
+            let (db, ks, watches) = (db.clone(), ks.clone(), watches.clone());
+            std::thread::Builder::new()
+                .name("tern-store-writer".into())
+                .spawn(move || writer::run(db, ks, receiver, watches))
+                .map_err(|e| StoreError::Io(format!("starting writer thread: {e}")))?
+        };
+        Ok(Self {
+            shared: Arc::new(Shared {
+                db,
+                ks,
+                watches,
+                commits: Mutex::new(Some(sender)),
+                writer: Mutex::new(Some(writer)),
+                path,
+            }),
+        })
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn begin(&self) -> Result<Box<dyn Transaction>> {
+        Ok(Box::new(EmbeddedTx::new(self.shared.clone())))
+    }
+
+    fn backend(&self) -> &'static str {
+        "embedded"
+    }
+
+    fn disk_usage(&self) -> Option<u64> {
+        Some(dir_size(&self.shared.path))
+    }
+}
+
+/// Bytes used by every file under `path` (the journal, tables and metadata).
+fn dir_size(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}

@@ -1,0 +1,310 @@
+//! Every key the store holds, built here and nowhere else, with FoundationDB's tuple encoding
+//! under one root prefix. Integers in tuples sort numerically, so ranges follow id order.
+
+use std::sync::LazyLock;
+
+use foundationdb_tuple::{Subspace, TuplePack};
+
+/// Everything Tern writes lives under `("tern",)`.
+static ROOT: LazyLock<Subspace> = LazyLock::new(|| Subspace::all().subspace(&"tern"));
+
+fn key<T: TuplePack>(t: &T) -> Vec<u8> {
+    ROOT.pack(t)
+}
+
+/// `[begin, end)` covering every key whose tuple starts with `t` (not `t` itself).
+fn children<T: TuplePack>(t: &T) -> (Vec<u8>, Vec<u8>) {
+    ROOT.subspace(t).range()
+}
+
+/// A key in readable form for logs and errors.
+pub fn printable(key: &[u8]) -> String {
+    key.iter()
+        .map(|b| match b {
+            0x20..=0x7e if *b != b'\\' => (*b as char).to_string(),
+            _ => format!("\\x{b:02x}"),
+        })
+        .collect()
+}
+
+/// Schema version of the data model.
+pub fn schema_version() -> Vec<u8> {
+    key(&("meta", "schema"))
+}
+
+/// Keys reserved for the conformance suite and benchmarks.
+pub mod scratch {
+    use super::*;
+
+    /// One test key.
+    pub fn item(space: &str, i: u64) -> Vec<u8> {
+        key(&("scratch", space, i))
+    }
+
+    /// Every key of a test space.
+    pub fn all(space: &str) -> (Vec<u8>, Vec<u8>) {
+        children(&("scratch", space))
+    }
+
+    /// A key with a byte payload (for size limits).
+    pub fn sized(space: &str, pad: &[u8]) -> Vec<u8> {
+        key(&("scratch", space, pad))
+    }
+}
+
+/// Content-addressed message bodies.
+pub mod blob {
+    use super::*;
+
+    /// The blob's metadata (size, chunk count), present once linked.
+    pub fn meta(hash: &[u8; 32]) -> Vec<u8> {
+        key(&("blob", "meta", &hash[..]))
+    }
+
+    /// Chunk `i` of a blob.
+    pub fn chunk(hash: &[u8; 32], i: u32) -> Vec<u8> {
+        key(&("blob", "chunk", &hash[..], i))
+    }
+
+    /// Every chunk of a blob.
+    pub fn chunks(hash: &[u8; 32]) -> (Vec<u8>, Vec<u8>) {
+        children(&("blob", "chunk", &hash[..]))
+    }
+
+    /// Reference count (atomic counter) of a linked blob.
+    pub fn refs(hash: &[u8; 32]) -> Vec<u8> {
+        key(&("blob", "refs", &hash[..]))
+    }
+
+    /// Marks chunks written but not yet linked (value: unix seconds of the upload).
+    pub fn pending(hash: &[u8; 32]) -> Vec<u8> {
+        key(&("blob", "pending", &hash[..]))
+    }
+
+    /// Every pending upload.
+    pub fn all_pending() -> (Vec<u8>, Vec<u8>) {
+        children(&("blob", "pending"))
+    }
+
+    /// A blob whose reference count dropped to zero, waiting for the collector.
+    pub fn unreferenced(hash: &[u8; 32]) -> Vec<u8> {
+        key(&("blob", "unref", &hash[..]))
+    }
+
+    /// Every unreferenced blob.
+    pub fn all_unreferenced() -> (Vec<u8>, Vec<u8>) {
+        children(&("blob", "unref"))
+    }
+
+    /// The hash in a `pending` or `unref` key.
+    pub fn hash_of(k: &[u8]) -> Option<[u8; 32]> {
+        let (_, _, hash): (String, String, Vec<u8>) = ROOT.unpack(k).ok()?;
+        hash.try_into().ok()
+    }
+}
+
+/// Id allocation counters.
+pub fn next_id(kind: &str) -> Vec<u8> {
+    key(&("ids", kind))
+}
+
+/// Domains, accounts and addresses.
+pub mod directory {
+    use super::*;
+
+    /// A domain's record.
+    pub fn domain(name: &str) -> Vec<u8> {
+        key(&("domain", name))
+    }
+
+    /// Every domain.
+    pub fn domains() -> (Vec<u8>, Vec<u8>) {
+        children(&("domain",))
+    }
+
+    /// The owner of an address (account or alias), by domain and normalised local part.
+    pub fn address(domain: &str, local: &str) -> Vec<u8> {
+        key(&("addr", domain, local))
+    }
+
+    /// Every address of a domain.
+    pub fn addresses(domain: &str) -> (Vec<u8>, Vec<u8>) {
+        children(&("addr", domain))
+    }
+
+    /// A domain's catch-all target.
+    pub fn catch_all(domain: &str) -> Vec<u8> {
+        key(&("catchall", domain))
+    }
+
+    /// An account's record.
+    pub fn account(id: u64) -> Vec<u8> {
+        key(&("account", id))
+    }
+
+    /// Every account.
+    pub fn accounts() -> (Vec<u8>, Vec<u8>) {
+        children(&("account",))
+    }
+
+    /// Login index: local part → (domain, account), for logins by local part alone.
+    pub fn login(local: &str, domain: &str) -> Vec<u8> {
+        key(&("login", local, domain))
+    }
+
+    /// Every account with this local part, across domains.
+    pub fn logins(local: &str) -> (Vec<u8>, Vec<u8>) {
+        children(&("login", local))
+    }
+
+    /// An alias's targets.
+    pub fn alias(domain: &str, local: &str) -> Vec<u8> {
+        key(&("alias", domain, local))
+    }
+
+    /// Every alias of a domain.
+    pub fn aliases(domain: &str) -> (Vec<u8>, Vec<u8>) {
+        children(&("alias", domain))
+    }
+
+    /// Every alias.
+    pub fn all_aliases() -> (Vec<u8>, Vec<u8>) {
+        children(&("alias",))
+    }
+
+    /// An account's forward.
+    pub fn forward(account: u64) -> Vec<u8> {
+        key(&("forward", account))
+    }
+
+    /// Quota usage counter of an account (`bytes` or `messages`).
+    pub fn usage(account: u64, what: &str) -> Vec<u8> {
+        key(&("usage", account, what))
+    }
+
+    /// Every usage counter of an account.
+    pub fn usages(account: u64) -> (Vec<u8>, Vec<u8>) {
+        children(&("usage", account))
+    }
+
+    /// An admin API token, by the BLAKE3 hash of its secret.
+    pub fn admin_token(hash: &[u8; 32]) -> Vec<u8> {
+        key(&("admin_token", &hash[..]))
+    }
+
+    /// Every admin token.
+    pub fn admin_tokens() -> (Vec<u8>, Vec<u8>) {
+        children(&("admin_token",))
+    }
+}
+
+/// Mailboxes and messages.
+pub mod mail {
+    use super::*;
+
+    /// A mailbox's record.
+    pub fn mailbox(account: u64, mailbox: u64) -> Vec<u8> {
+        key(&("mailbox", account, mailbox))
+    }
+
+    /// Every mailbox of an account.
+    pub fn mailboxes(account: u64) -> (Vec<u8>, Vec<u8>) {
+        children(&("mailbox", account))
+    }
+
+    /// Mailbox id by name.
+    pub fn mailbox_name(account: u64, name: &str) -> Vec<u8> {
+        key(&("mailbox_name", account, name))
+    }
+
+    /// Every mailbox name of an account.
+    pub fn mailbox_names(account: u64) -> (Vec<u8>, Vec<u8>) {
+        children(&("mailbox_name", account))
+    }
+
+    /// UIDNEXT and HIGHESTMODSEQ of a mailbox (read and written by every change).
+    pub fn sequence(mailbox: u64) -> Vec<u8> {
+        key(&("mbox_seq", mailbox))
+    }
+
+    /// A mailbox counter (`exists`, `unseen`, `bytes`), updated atomically.
+    pub fn counter(mailbox: u64, what: &str) -> Vec<u8> {
+        key(&("mbox_count", mailbox, what))
+    }
+
+    /// Every counter of a mailbox.
+    pub fn counters(mailbox: u64) -> (Vec<u8>, Vec<u8>) {
+        children(&("mbox_count", mailbox))
+    }
+
+    /// Bumped by every change to a mailbox; sessions on any node watch it.
+    pub fn change(mailbox: u64) -> Vec<u8> {
+        key(&("mbox_change", mailbox))
+    }
+
+    /// A message by UID.
+    pub fn message(mailbox: u64, uid: u32) -> Vec<u8> {
+        key(&("msg", mailbox, uid))
+    }
+
+    /// Every message of a mailbox, in UID order.
+    pub fn messages(mailbox: u64) -> (Vec<u8>, Vec<u8>) {
+        children(&("msg", mailbox))
+    }
+
+    /// Messages with UID ≥ `from`.
+    pub fn messages_from(mailbox: u64, from: u32) -> (Vec<u8>, Vec<u8>) {
+        (message(mailbox, from), children(&("msg", mailbox)).1)
+    }
+
+    /// Index of the last change (MODSEQ) of each message: `(mailbox, modseq) → uid`.
+    pub fn modseq(mailbox: u64, modseq: u64) -> Vec<u8> {
+        key(&("msg_modseq", mailbox, modseq))
+    }
+
+    /// Every change index entry of a mailbox above `modseq`.
+    pub fn modseqs_after(mailbox: u64, modseq: u64) -> (Vec<u8>, Vec<u8>) {
+        (self::modseq(mailbox, modseq.saturating_add(1)), children(&("msg_modseq", mailbox)).1)
+    }
+
+    /// Every change index entry of a mailbox.
+    pub fn modseqs(mailbox: u64) -> (Vec<u8>, Vec<u8>) {
+        children(&("msg_modseq", mailbox))
+    }
+
+    /// Expunged UIDs by the MODSEQ of their expunge (for QRESYNC's VANISHED).
+    pub fn expunged(mailbox: u64, modseq: u64) -> Vec<u8> {
+        key(&("expunged", mailbox, modseq))
+    }
+
+    /// Every expunge record of a mailbox.
+    pub fn expunged_all(mailbox: u64) -> (Vec<u8>, Vec<u8>) {
+        children(&("expunged", mailbox))
+    }
+
+    /// Unpacks the trailing integer (uid or modseq) of a message or index key.
+    pub fn last_number(k: &[u8]) -> Option<u64> {
+        let (_, _, n): (String, u64, u64) = ROOT.unpack(k).ok()?;
+        Some(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_keys_sort_by_uid() {
+        assert!(mail::message(1, 9) < mail::message(1, 10));
+        assert!(mail::message(1, 300) < mail::message(2, 1));
+        let (b, e) = mail::messages(1);
+        assert!(b < mail::message(1, 0) && mail::message(1, u32::MAX) < e);
+        assert_eq!(mail::last_number(&mail::message(7, 42)), Some(42));
+    }
+
+    #[test]
+    fn blob_hash_round_trips() {
+        let h = [7u8; 32];
+        assert_eq!(blob::hash_of(&blob::pending(&h)), Some(h));
+    }
+}
