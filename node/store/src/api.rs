@@ -97,22 +97,23 @@ pub trait Transaction: Send + Sync {
     -> Result<Vec<KeyValue>>;
 
     /// Sets a key.
-    fn set(&mut self, key: &[u8], value: &[u8]);
+    fn set(&self, key: &[u8], value: &[u8]);
 
     /// Clears a key.
-    fn clear(&mut self, key: &[u8]);
+    fn clear(&self, key: &[u8]);
 
     /// Clears every key in `[begin, end)`.
-    fn clear_range(&mut self, begin: &[u8], end: &[u8]);
+    fn clear_range(&self, begin: &[u8], end: &[u8]);
 
     /// Adds `delta` to the little-endian signed 64-bit counter at `key` without a read
     /// conflict (a missing key counts as zero).
-    fn atomic_add(&mut self, key: &[u8], delta: i64);
+    fn atomic_add(&self, key: &[u8], delta: i64);
 
     /// Watches `key`: the future resolves once the key's value differs from the value this
     /// transaction sees. It is armed when the transaction commits.
-    fn watch(&mut self, key: &[u8]) -> Result<Watch>;
+    fn watch(&self, key: &[u8]) -> Result<Watch>;
 
-    /// Commits, durably, every buffered mutation.
-    async fn commit(self: Box<Self>) -> Result<()>;
+    /// Commits, durably, every buffered mutation. A transaction commits at most once; later
+    /// calls fail with [`crate::StoreError::Cancelled`].
+    async fn commit(&self) -> Result<()>;
 }

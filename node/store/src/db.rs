@@ -1,9 +1,8 @@
 //! `Db`, the shared handle to a store: begins transactions and runs transaction bodies with
 //! FoundationDB's retry discipline (retry on conflict with jittered exponential backoff).
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
-use futures::future::BoxFuture;
 use rand::Rng;
 
 use crate::{
@@ -51,20 +50,20 @@ impl Db {
     /// idempotent in everything but its writes to the store.
     ///
     /// ```ignore
-    /// let n = db.transact(|tx| Box::pin(async move { tx.get_counter(&key).await })).await?;
+    /// let n = db.transact(|tx| async move { tx.get_counter(&key).await }).await?;
     /// ```
-    pub async fn transact<T, E, F>(&self, mut body: F) -> Result<T, E>
+    pub async fn transact<T, E, F, Fut>(&self, mut body: F) -> Result<T, E>
     where
-        F: for<'a> FnMut(&'a mut Tx) -> BoxFuture<'a, Result<T, E>> + Send,
+        F: FnMut(Tx) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
         E: TxError,
-        T: Send,
     {
         let backend = self.inner.backend();
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
         loop {
             let outcome = match self.begin().await {
-                Ok(mut tx) => match body(&mut tx).await {
+                Ok(tx) => match body(tx.clone()).await {
                     Ok(value) => tx.commit().await.map(|()| value).map_err(E::from),
                     Err(e) => Err(e),
                 },
@@ -89,12 +88,12 @@ impl Db {
     }
 
     /// Like [`Db::transact`] for bodies whose only error is a [`StoreError`].
-    pub async fn run<T, F>(&self, body: F) -> Result<T>
+    pub async fn run<T, F, Fut>(&self, body: F) -> Result<T>
     where
-        F: for<'a> FnMut(&'a mut Tx) -> BoxFuture<'a, Result<T>> + Send,
-        T: Send,
+        F: FnMut(Tx) -> Fut,
+        Fut: Future<Output = Result<T>>,
     {
-        self.transact::<T, StoreError, F>(body).await
+        self.transact::<T, StoreError, F, Fut>(body).await
     }
 
     /// Publishes the backend's disk usage to the metrics, returning it.

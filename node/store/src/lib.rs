@@ -9,6 +9,8 @@ mod embedded;
 mod error;
 #[cfg(feature = "fdb")]
 pub mod fdb;
+pub mod blob;
+pub mod conformance;
 pub mod keys;
 pub mod limits;
 pub mod metrics;

@@ -1,33 +1,44 @@
 //! `Tx`, the handle mail logic uses inside a transaction: it checks FoundationDB's limits once
 //! for every backend, decodes counters, and forwards to the backend's [`Transaction`].
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
 use crate::{
     api::{KeyValue, RangeOptions, ReadMode, Transaction, Watch},
     error::{Result, StoreError},
     limits,
 };
 
-/// A transaction in progress. Obtained from [`crate::Db::transact`] or [`crate::Db::begin`].
+/// A transaction in progress, obtained from [`crate::Db::transact`] or [`crate::Db::begin`].
+/// Clones are handles to the same transaction.
+#[derive(Clone)]
 pub struct Tx {
-    inner: Box<dyn Transaction>,
-    written: usize,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: Box<dyn Transaction>,
+    written: AtomicUsize,
 }
 
 impl Tx {
-    pub(crate) fn new(inner: Box<dyn Transaction>) -> Self {
-        Self { inner, written: 0 }
+    pub(crate) fn new(tx: Box<dyn Transaction>) -> Self {
+        Self { inner: Arc::new(Inner { tx, written: AtomicUsize::new(0) }) }
     }
 
     /// Reads one key (serializable).
     pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         limits::check_key(key)?;
-        self.inner.get(key, ReadMode::Serializable).await
+        self.inner.tx.get(key, ReadMode::Serializable).await
     }
 
     /// Reads one key without adding a read conflict.
     pub async fn get_snapshot(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         limits::check_key(key)?;
-        self.inner.get(key, ReadMode::Snapshot).await
+        self.inner.tx.get(key, ReadMode::Snapshot).await
     }
 
     /// Reads `[begin, end)` with the given options.
@@ -41,7 +52,7 @@ impl Tx {
         if opts.limit == Some(0) {
             return Ok(Vec::new());
         }
-        self.inner.get_range(begin, end, opts).await
+        self.inner.tx.get_range(begin, end, opts).await
     }
 
     /// Reads every key under a prefix range as returned by `keys::*_range` helpers.
@@ -60,63 +71,63 @@ impl Tx {
     }
 
     /// Sets a key, refusing oversize keys, values and transactions.
-    pub fn set(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+    pub fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
         limits::check_key(key)?;
         limits::check_value(value)?;
         self.account(key.len() + value.len())?;
-        self.inner.set(key, value);
+        self.inner.tx.set(key, value);
         Ok(())
     }
 
     /// Clears a key.
-    pub fn clear(&mut self, key: &[u8]) -> Result<()> {
+    pub fn clear(&self, key: &[u8]) -> Result<()> {
         limits::check_key(key)?;
         self.account(key.len())?;
-        self.inner.clear(key);
+        self.inner.tx.clear(key);
         Ok(())
     }
 
     /// Clears `[begin, end)`.
-    pub fn clear_range(&mut self, begin: &[u8], end: &[u8]) -> Result<()> {
+    pub fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
         limits::check_range(begin, end)?;
         self.account(begin.len() + end.len())?;
-        self.inner.clear_range(begin, end);
+        self.inner.tx.clear_range(begin, end);
         Ok(())
     }
 
     /// Clears everything under a prefix range.
-    pub fn clear_prefix(&mut self, range: &(Vec<u8>, Vec<u8>)) -> Result<()> {
+    pub fn clear_prefix(&self, range: &(Vec<u8>, Vec<u8>)) -> Result<()> {
         self.clear_range(&range.0, &range.1)
     }
 
     /// Adds to a little-endian i64 counter without a read conflict.
-    pub fn atomic_add(&mut self, key: &[u8], delta: i64) -> Result<()> {
+    pub fn atomic_add(&self, key: &[u8], delta: i64) -> Result<()> {
         limits::check_key(key)?;
         self.account(key.len() + 8)?;
-        self.inner.atomic_add(key, delta);
+        self.inner.tx.atomic_add(key, delta);
         Ok(())
     }
 
     /// Watches a key; the future is armed when this transaction commits.
-    pub fn watch(&mut self, key: &[u8]) -> Result<Watch> {
+    pub fn watch(&self, key: &[u8]) -> Result<Watch> {
         limits::check_key(key)?;
-        self.inner.watch(key)
+        self.inner.tx.watch(key)
     }
 
     /// Bytes this transaction has written so far, as counted against the 10 MB limit.
     pub fn bytes_written(&self) -> usize {
-        self.written
+        self.inner.written.load(Ordering::Relaxed)
     }
 
     /// Commits durably.
-    pub async fn commit(self) -> Result<()> {
-        self.inner.commit().await
+    pub async fn commit(&self) -> Result<()> {
+        self.inner.tx.commit().await
     }
 
-    fn account(&mut self, bytes: usize) -> Result<()> {
-        self.written += bytes;
-        if self.written > limits::MAX_TRANSACTION_BYTES {
-            return Err(StoreError::TransactionTooLarge(self.written));
+    fn account(&self, bytes: usize) -> Result<()> {
+        let written = self.inner.written.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if written > limits::MAX_TRANSACTION_BYTES {
+            return Err(StoreError::TransactionTooLarge(written));
         }
         Ok(())
     }

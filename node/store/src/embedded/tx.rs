@@ -32,9 +32,16 @@ pub(crate) struct EmbeddedTx {
     shared: Arc<Shared>,
     snapshot: Snapshot,
     started: Instant,
-    reads: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
+    state: Mutex<State>,
+}
+
+/// What the transaction accumulates; locked only for synchronous work, never across `.await`.
+#[derive(Default)]
+struct State {
+    reads: Vec<(Vec<u8>, Vec<u8>)>,
     buffer: WriteBuffer,
     watches: Vec<(Vec<u8>, Option<Vec<u8>>, Reply)>,
+    committed: bool,
 }
 
 impl EmbeddedTx {
@@ -44,9 +51,7 @@ impl EmbeddedTx {
             shared,
             snapshot,
             started: Instant::now(),
-            reads: Mutex::new(Vec::new()),
-            buffer: WriteBuffer::default(),
-            watches: Vec::new(),
+            state: Mutex::new(State::default()),
         }
     }
 
@@ -57,8 +62,8 @@ impl EmbeddedTx {
         Ok(())
     }
 
-    fn add_read(&self, begin: Vec<u8>, end: Vec<u8>) {
-        self.reads.lock().expect("read set lock").push((begin, end));
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("transaction state lock")
     }
 
     fn committed(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -66,8 +71,8 @@ impl EmbeddedTx {
     }
 
     /// The value this transaction sees, without recording a read.
-    fn visible(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        match self.buffer.lookup(key) {
+    fn visible(&self, buffer: &WriteBuffer, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match buffer.lookup(key) {
             Local::Known(v) => Ok(v),
             Local::AddTo(d) => Ok(Some(apply_add(self.committed(key)?.as_deref(), d))),
             Local::Unknown => self.committed(key),
@@ -86,62 +91,72 @@ fn key_after(key: &[u8]) -> Vec<u8> {
 impl Transaction for EmbeddedTx {
     async fn get(&self, key: &[u8], mode: ReadMode) -> Result<Option<Vec<u8>>> {
         self.check_age()?;
+        let mut state = self.state();
         // Reads answered entirely by this transaction's writes depend on nothing committed.
-        if !matches!(self.buffer.lookup(key), Local::Known(_)) && mode == ReadMode::Serializable {
-            self.add_read(key.to_vec(), key_after(key));
+        if !matches!(state.buffer.lookup(key), Local::Known(_)) && mode == ReadMode::Serializable {
+            state.reads.push((key.to_vec(), key_after(key)));
         }
-        self.visible(key)
+        self.visible(&state.buffer, key)
     }
 
     async fn get_range(&self, begin: &[u8], end: &[u8], opts: RangeOptions) -> Result<Vec<KeyValue>> {
         self.check_age()?;
         let limit = opts.limit.unwrap_or(usize::MAX);
+        let mut state = self.state();
         let snap = self.snapshot.range(&self.shared.ks, begin..end);
-        let local = self.buffer.range(begin, end);
+        let local = state.buffer.range(begin, end);
         let out = if opts.reverse {
-            merge(snap.rev(), local.rev(), &self.buffer, limit, Ordering::Greater)?
+            merge(snap.rev(), local.rev(), &state.buffer, limit, Ordering::Greater)?
         } else {
-            merge(snap, local, &self.buffer, limit, Ordering::Less)?
+            merge(snap, local, &state.buffer, limit, Ordering::Less)?
         };
         if opts.mode == ReadMode::Serializable {
             // Only the part of the range actually walked can influence the result.
-            match out.last() {
-                Some(last) if out.len() == limit && !opts.reverse => {
-                    self.add_read(begin.to_vec(), key_after(&last.key))
-                }
-                Some(last) if out.len() == limit => self.add_read(last.key.clone(), end.to_vec()),
-                _ => self.add_read(begin.to_vec(), end.to_vec()),
-            }
+            let read = match out.last() {
+                Some(last) if out.len() == limit && !opts.reverse => (begin.to_vec(), key_after(&last.key)),
+                Some(last) if out.len() == limit => (last.key.clone(), end.to_vec()),
+                _ => (begin.to_vec(), end.to_vec()),
+            };
+            state.reads.push(read);
         }
         Ok(out)
     }
 
-    fn set(&mut self, key: &[u8], value: &[u8]) {
-        self.buffer.set(key, value);
+    fn set(&self, key: &[u8], value: &[u8]) {
+        self.state().buffer.set(key, value);
     }
 
-    fn clear(&mut self, key: &[u8]) {
-        self.buffer.clear(key);
+    fn clear(&self, key: &[u8]) {
+        self.state().buffer.clear(key);
     }
 
-    fn clear_range(&mut self, begin: &[u8], end: &[u8]) {
-        self.buffer.clear_range(begin, end);
+    fn clear_range(&self, begin: &[u8], end: &[u8]) {
+        self.state().buffer.clear_range(begin, end);
     }
 
-    fn atomic_add(&mut self, key: &[u8], delta: i64) {
-        self.buffer.atomic_add(key, delta);
+    fn atomic_add(&self, key: &[u8], delta: i64) {
+        self.state().buffer.atomic_add(key, delta);
     }
 
-    fn watch(&mut self, key: &[u8]) -> Result<Watch> {
-        let seen = self.visible(key)?;
+    fn watch(&self, key: &[u8]) -> Result<Watch> {
+        let mut state = self.state();
+        let seen = self.visible(&state.buffer, key)?;
         let (tx, rx) = oneshot::channel();
-        self.watches.push((key.to_vec(), seen, tx));
+        state.watches.push((key.to_vec(), seen, tx));
         Ok(Box::pin(async move { rx.await.unwrap_or(Err(StoreError::Cancelled)) }))
     }
 
-    async fn commit(self: Box<Self>) -> Result<()> {
+    async fn commit(&self) -> Result<()> {
         self.check_age()?;
-        let this = *self;
+        let this = {
+            let mut state = self.state();
+            if state.committed {
+                return Err(StoreError::Cancelled);
+            }
+            let taken = std::mem::take(&mut *state);
+            state.committed = true;
+            taken
+        };
         if !this.buffer.is_empty() {
             let bytes = this.buffer.written_bytes();
             if bytes > MAX_TRANSACTION_BYTES {
@@ -150,13 +165,13 @@ impl Transaction for EmbeddedTx {
             let started = Instant::now();
             let (reply, done) = oneshot::channel();
             let request = CommitRequest {
-                read_version: this.snapshot.seqno(),
-                started: this.started,
-                reads: this.reads.into_inner().expect("read set lock"),
+                read_version: self.snapshot.seqno(),
+                started: self.started,
+                reads: this.reads,
                 buffer: this.buffer,
                 reply,
             };
-            this.shared.send(request)?;
+            self.shared.send(request)?;
             done.await.map_err(|_| StoreError::Io("store writer stopped".into()))??;
             METRICS
                 .commit_seconds
@@ -164,7 +179,7 @@ impl Transaction for EmbeddedTx {
                 .observe(started.elapsed().as_secs_f64());
         }
         for (key, seen, reply) in this.watches {
-            let shared = &this.shared;
+            let shared = &self.shared;
             let current_key = key.clone();
             shared.watches.arm(key, seen, reply, || {
                 Ok(shared.db.snapshot().get(&shared.ks, &current_key).map_err(io)?.map(|v| v.to_vec()))

@@ -1,0 +1,259 @@
+//! The conformance suite every backend runs: FoundationDB's semantics (conflicts, snapshot
+//! reads, read-your-writes, ranges, atomic adds, watches), its limits, and blob chunking.
+//! Each check takes an empty store and panics with a message when the backend misbehaves.
+//! The kill -9 durability case needs a child process and lives in the test files.
+
+use std::time::Duration;
+
+use crate::{
+    Db, RangeOptions, StoreError, blob,
+    keys::scratch,
+    limits::{MAX_KEY_BYTES, MAX_TRANSACTION_AGE, MAX_VALUE_BYTES},
+};
+
+fn k(i: u64) -> Vec<u8> {
+    scratch::item("conf", i)
+}
+
+async fn put(db: &Db, key: &[u8], value: &[u8]) {
+    db.run(|tx| async move { tx.set(key, value) }).await.expect("put commits");
+}
+
+async fn get(db: &Db, key: &[u8]) -> Option<Vec<u8>> {
+    db.run(|tx| async move { tx.get(key).await }).await.expect("get runs")
+}
+
+/// A serializable read followed by another transaction's write aborts the reader's commit;
+/// the retry helper runs it again until it succeeds.
+pub async fn conflicts_and_retry(db: &Db) {
+    put(db, &k(1), b"a").await;
+    let reader = db.begin().await.expect("begin");
+    assert_eq!(reader.get(&k(1)).await.expect("read"), Some(b"a".to_vec()));
+    put(db, &k(1), b"b").await;
+    reader.set(&k(2), b"derived from a").expect("set");
+    assert_eq!(reader.commit().await, Err(StoreError::NotCommitted), "stale read must conflict");
+    assert_eq!(get(db, &k(2)).await, None, "a refused commit writes nothing");
+
+    // Writes alone (blind writes) never conflict.
+    let blind = db.begin().await.expect("begin");
+    put(db, &k(1), b"c").await;
+    blind.set(&k(1), b"d").expect("set");
+    blind.commit().await.expect("blind write commits");
+
+    // Read-modify-write from many tasks: every increment lands exactly once.
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    db.run(|tx| async move {
+                        let n = tx.get_counter(&k(3)).await?;
+                        tx.set(&k(3), &(n + 1).to_le_bytes())
+                    })
+                    .await
+                    .expect("retry helper commits");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let total = db.run(|tx| async move { tx.get_counter(&k(3)).await }).await.expect("read");
+    assert_eq!(total, 160, "serializable increments under contention");
+}
+
+/// Snapshot reads add no conflict and every read in a transaction sees one version.
+pub async fn snapshot_and_serializable(db: &Db) {
+    put(db, &k(10), b"1").await;
+    let tx = db.begin().await.expect("begin");
+    assert_eq!(tx.get_snapshot(&k(10)).await.expect("read"), Some(b"1".to_vec()));
+    put(db, &k(10), b"2").await;
+    assert_eq!(tx.get(&k(10)).await.expect("read"), Some(b"1".to_vec()), "repeatable read");
+    tx.set(&k(11), b"x").expect("set");
+    // The serializable re-read of k(10) now conflicts.
+    assert_eq!(tx.commit().await, Err(StoreError::NotCommitted));
+
+    let tx = db.begin().await.expect("begin");
+    assert!(tx.get_snapshot(&k(10)).await.expect("read").is_some());
+    put(db, &k(10), b"3").await;
+    tx.set(&k(11), b"y").expect("set");
+    tx.commit().await.expect("snapshot reads do not conflict");
+
+    // Read-your-writes, including clears and atomic adds.
+    let tx = db.begin().await.expect("begin");
+    tx.set(&k(12), b"mine").expect("set");
+    assert_eq!(tx.get(&k(12)).await.expect("read"), Some(b"mine".to_vec()));
+    tx.clear(&k(10)).expect("clear");
+    assert_eq!(tx.get(&k(10)).await.expect("read"), None);
+    tx.atomic_add(&k(13), 5).expect("add");
+    tx.atomic_add(&k(13), 2).expect("add");
+    assert_eq!(tx.get_counter(&k(13)).await.expect("read"), 7);
+    tx.commit().await.expect("commit");
+    assert_eq!(get(db, &k(10)).await, None);
+    assert_eq!(get(db, &k(12)).await, Some(b"mine".to_vec()));
+
+    // A transaction may commit only once.
+    let tx = db.begin().await.expect("begin");
+    tx.set(&k(14), b"once").expect("set");
+    tx.commit().await.expect("commit");
+    assert!(tx.commit().await.is_err(), "second commit refused");
+}
+
+/// Range reads forward, reverse and limited, merged with the transaction's own writes; a
+/// limited read conflicts only with writes in the part it walked.
+pub async fn ranges(db: &Db) {
+    db.run(|tx| async move {
+        for i in 100..200 {
+            tx.set(&k(i), &i.to_le_bytes())?;
+        }
+        Ok(())
+    })
+    .await
+    .expect("fill");
+    let (b, e) = (k(100), k(200));
+    let (b, e) = (&b, &e);
+    let all = db.run(|tx| async move { tx.get_range(b, e, RangeOptions::all()).await }).await.expect("range");
+    assert_eq!(all.len(), 100);
+    assert!(all.windows(2).all(|w| w[0].key < w[1].key), "forward order");
+    let rev = db.run(|tx| async move { tx.get_range(b, e, RangeOptions::all().reverse().limit(3)).await }).await.expect("range");
+    assert_eq!(rev.iter().map(|kv| kv.key.clone()).collect::<Vec<_>>(), vec![k(199), k(198), k(197)]);
+    let first = db.run(|tx| async move { tx.get_range(b, e, RangeOptions::all().limit(5)).await }).await.expect("range");
+    assert_eq!(first.last().map(|kv| kv.key.clone()), Some(k(104)));
+
+    // Own writes show up in ranges; clear_range hides committed keys.
+    let merged = db
+        .run(|tx| async move {
+            tx.clear_range(&k(100), &k(150))?;
+            tx.set(&k(120), b"new")?;
+            tx.clear(&k(151))?;
+            let out = tx.get_range(b, e, RangeOptions::all().limit(3)).await?;
+            let back = tx.get_range(b, e, RangeOptions::all().reverse().limit(1)).await?;
+            Ok((out, back))
+        })
+        .await
+        .expect("merged range");
+    assert_eq!(merged.0.iter().map(|kv| kv.key.clone()).collect::<Vec<_>>(), vec![k(120), k(150), k(152)]);
+    assert_eq!(merged.1[0].key, k(199));
+    let after = db.run(|tx| async move { tx.get_range(b, e, RangeOptions::all()).await }).await.expect("range");
+    assert_eq!(after.len(), 50, "100 - 50 cleared + 1 set - 1 cleared");
+
+    // A limited read conflicts with a write inside what it walked, not beyond it.
+    let tx = db.begin().await.expect("begin");
+    let seen = tx.get_range(b, e, RangeOptions::all().limit(2)).await.expect("range");
+    assert_eq!(seen.len(), 2);
+    put(db, &k(190), b"beyond").await;
+    tx.set(&k(1), b"ok").expect("set");
+    tx.commit().await.expect("write beyond the walked part does not conflict");
+    let tx = db.begin().await.expect("begin");
+    tx.get_range(b, e, RangeOptions::all().limit(2)).await.expect("range");
+    put(db, &k(121), b"inside").await;
+    tx.set(&k(1), b"no").expect("set");
+    assert_eq!(tx.commit().await, Err(StoreError::NotCommitted));
+    assert_eq!(
+        db.run(|tx| async move { tx.get_range(&k(1), &k(0), RangeOptions::all()).await }).await,
+        Err(StoreError::InvertedRange)
+    );
+}
+
+/// Concurrent atomic adds never conflict and none is lost.
+pub async fn atomic_add_under_concurrency(db: &Db) {
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                for _ in 0..25 {
+                    let tx = db.begin().await.expect("begin");
+                    tx.atomic_add(&k(300), 2).expect("add");
+                    tx.atomic_add(&k(301), -1).expect("add");
+                    tx.commit().await.expect("atomic adds never conflict");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let (a, b) = db
+        .run(|tx| async move { Ok((tx.get_counter(&k(300)).await?, tx.get_counter(&k(301)).await?)) })
+        .await
+        .expect("read");
+    assert_eq!((a, b), (1600, -800));
+}
+
+/// A watch fires when another transaction changes the key, also through `clear_range`; a
+/// watch whose transaction never commits is cancelled.
+pub async fn watches(db: &Db) {
+    put(db, &k(400), b"v1").await;
+    let tx = db.begin().await.expect("begin");
+    let w = tx.watch(&k(400)).expect("watch");
+    tx.commit().await.expect("commit arms the watch");
+    let mut w = Box::pin(w);
+    assert!(tokio::time::timeout(Duration::from_millis(200), &mut w).await.is_err(), "no change, no fire");
+    put(db, &k(400), b"v2").await;
+    tokio::time::timeout(Duration::from_secs(10), w).await.expect("fires on change").expect("ok");
+
+    let tx = db.begin().await.expect("begin");
+    let w = tx.watch(&k(400)).expect("watch");
+    tx.commit().await.expect("commit");
+    db.run(|tx| async move { tx.clear_range(&k(399), &k(401)) }).await.expect("clear");
+    tokio::time::timeout(Duration::from_secs(10), w).await.expect("fires on clear").expect("ok");
+
+    let w = {
+        let tx = db.begin().await.expect("begin");
+        tx.watch(&k(400)).expect("watch")
+    };
+    let outcome = tokio::time::timeout(Duration::from_secs(10), w).await.expect("resolves");
+    assert!(outcome.is_err(), "watch of an uncommitted transaction is cancelled");
+}
+
+/// Every FoundationDB limit is refused with FoundationDB's error kind.
+pub async fn limits(db: &Db) {
+    let tx = db.begin().await.expect("begin");
+    let big_key = scratch::sized("conf", &vec![b'k'; MAX_KEY_BYTES]);
+    assert!(matches!(tx.set(&big_key, b"v"), Err(StoreError::KeyTooLarge(_))));
+    assert!(matches!(tx.get(&big_key).await, Err(StoreError::KeyTooLarge(_))));
+    assert!(matches!(tx.set(&k(500), &vec![0; MAX_VALUE_BYTES + 1]), Err(StoreError::ValueTooLarge(_))));
+    tx.set(&k(500), &vec![0; MAX_VALUE_BYTES]).expect("a value at the limit is fine");
+    let err = (0..110u64).try_for_each(|i| tx.set(&k(1000 + i), &vec![1; MAX_VALUE_BYTES]));
+    assert!(matches!(err, Err(StoreError::TransactionTooLarge(_))), "{err:?}");
+    assert_eq!(StoreError::TransactionTooLarge(0).fdb_code(), 2101);
+
+    let tx = db.begin().await.expect("begin");
+    tx.get(&k(500)).await.expect("read");
+    tokio::time::sleep(MAX_TRANSACTION_AGE + Duration::from_millis(300)).await;
+    tx.set(&k(501), b"late").expect("set");
+    let err = tx.commit().await;
+    assert_eq!(err, Err(StoreError::TransactionTooOld), "a transaction older than 5 s fails");
+    assert!(StoreError::TransactionTooOld.is_retryable());
+}
+
+/// Blobs round-trip inline and uploaded (larger than one transaction), deduplicate by content,
+/// and are collected once unreferenced or abandoned.
+pub async fn blob_chunking(db: &Db) {
+    let small = b"Subject: hi\r\n\r\nsmall body\r\n".to_vec();
+    let large: Vec<u8> = (0..12 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    for body in [&small, &large] {
+        let staged = blob::stage(db, body).await.expect("stage");
+        let staged = &staged;
+        let id = db.run(|tx| async move { blob::link(&tx, staged).await }).await.expect("link");
+        assert_eq!(&blob::read(db, id).await.expect("read back"), body, "round trip of {} bytes", body.len());
+        // A second copy shares the chunks.
+        db.run(|tx| async move { blob::link(&tx, staged).await }).await.expect("link again");
+        db.run(|tx| async move { blob::unlink(&tx, id) }).await.expect("unlink");
+        let stats = blob::collect_garbage(db, blob::PENDING_TTL).await.expect("gc");
+        assert_eq!(stats.unreferenced, 0, "one reference is left");
+        assert!(blob::read(db, id).await.is_ok());
+        db.run(|tx| async move { blob::unlink(&tx, id) }).await.expect("unlink");
+        let stats = blob::collect_garbage(db, blob::PENDING_TTL).await.expect("gc");
+        assert_eq!(stats.unreferenced, 1);
+        assert!(blob::read(db, id).await.is_err(), "collected");
+    }
+    // An upload that is never linked is collected after its time to live.
+    let staged = blob::stage(db, &large[..3 * 1024 * 1024]).await.expect("stage");
+    let stats = blob::collect_garbage(db, Duration::ZERO).await.expect("gc");
+    assert_eq!(stats.abandoned_uploads, 1);
+    let staged = &staged;
+    let lost = db.run(|tx| async move { blob::link(&tx, staged).await }).await;
+    assert!(lost.is_err(), "linking a collected upload is refused, never silently empty");
+}

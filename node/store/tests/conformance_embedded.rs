@@ -1,0 +1,94 @@
+//! Runs the conformance suite on the embedded backend, plus the kill -9 durability case.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use tern_store::{Db, EmbeddedStore, conformance, keys::scratch};
+
+fn fresh() -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::new(EmbeddedStore::open(dir.path()).expect("open"));
+    (dir, db)
+}
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $name() {
+            let (_dir, db) = fresh();
+            conformance::$name(&db).await;
+        }
+    )*};
+}
+
+suite!(conflicts_and_retry, snapshot_and_serializable, ranges, atomic_add_under_concurrency, watches, limits, blob_chunking);
+
+/// Child side of the kill test: commits numbered keys from 8 writers, printing each number
+/// once its commit returned, until it is killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "run only as the child of durability_across_kill"]
+async fn durability_child() {
+    let Ok(dir) = std::env::var("TERN_KILL_TEST_DIR") else { return };
+    let db = Db::new(EmbeddedStore::open(&dir).expect("open"));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    for w in 0..8u64 {
+        let (db, tx) = (db.clone(), tx.clone());
+        tokio::spawn(async move {
+            for i in 0.. {
+                let n = w * 1_000_000 + i;
+                let key = scratch::item("kill", n);
+                let key = &key;
+                db.run(|t| async move { t.set(key, &n.to_le_bytes()) }).await.expect("commit");
+                let _ = tx.send(n);
+            }
+        });
+    }
+    while let Some(n) = rx.recv().await {
+        println!("ACK {n}");
+    }
+}
+
+#[test]
+fn durability_across_kill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "durability_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("TERN_KILL_TEST_DIR", dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn child");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut acked = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        if let Some(n) = line.strip_prefix("ACK ") {
+            acked.push(n.parse::<u64>().expect("number"));
+            if acked.len() == 3000 {
+                // SIGKILL: no destructor, no flush, no goodbye.
+                child.kill().expect("kill");
+                break;
+            }
+        }
+    }
+    let _ = child.wait();
+    assert_eq!(acked.len(), 3000, "child acknowledged commits before the kill");
+    std::thread::sleep(Duration::from_millis(100));
+    let db = Db::new(EmbeddedStore::open(dir.path()).expect("reopen after kill"));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let missing: Vec<u64> = rt.block_on(async {
+        let mut missing = Vec::new();
+        for n in &acked {
+            let key = scratch::item("kill", *n);
+            let key = &key;
+            let v = db.run(|t| async move { t.get(key).await }).await.expect("read");
+            if v != Some(n.to_le_bytes().to_vec()) {
+                missing.push(*n);
+            }
+        }
+        missing
+    });
+    assert!(missing.is_empty(), "acknowledged commits lost after kill -9: {missing:?}");
+}
