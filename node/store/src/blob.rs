@@ -215,6 +215,7 @@ pub async fn collect_garbage(db: &Db, pending_ttl: Duration) -> Result<GcStats> 
                     }
                     tx.clear(&k::meta(&hash))?;
                     tx.clear(&k::refs(&hash))?;
+                    tx.clear(&k::summary(&hash))?;
                     tx.clear_prefix(&k::chunks(&hash))?;
                     Ok(true)
                 }

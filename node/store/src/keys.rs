@@ -71,6 +71,11 @@ pub mod blob {
         children(&("blob", "chunk", &hash[..]))
     }
 
+    /// The parsed summary (envelope, structure) of a blob, shared by every copy.
+    pub fn summary(hash: &[u8; 32]) -> Vec<u8> {
+        key(&("blob", "summary", &hash[..]))
+    }
+
     /// Reference count (atomic counter) of a linked blob.
     pub fn refs(hash: &[u8; 32]) -> Vec<u8> {
         key(&("blob", "refs", &hash[..]))

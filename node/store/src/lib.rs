@@ -13,6 +13,7 @@ pub mod blob;
 pub mod conformance;
 pub mod keys;
 pub mod limits;
+pub mod model;
 pub mod metrics;
 mod tx;
 

@@ -1,0 +1,186 @@
+//! Messages in mailboxes: append with UID and MODSEQ allocated inside the transaction, flag
+//! changes, expunge, listing. Every change bumps the mailbox's change counter, which sessions
+//! on every node watch.
+
+use serde::{Deserialize, Serialize};
+
+use super::{account, codec, mailbox, summary::Summary};
+use crate::{
+    RangeOptions, StoreError, Tx,
+    blob::{self, BlobId, Staged},
+    keys::{blob as bk, mail as k},
+};
+
+/// System flags as a bit set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Flags(pub u8);
+
+impl Flags {
+    /// `\Seen`.
+    pub const SEEN: Flags = Flags(1);
+    /// `\Answered`.
+    pub const ANSWERED: Flags = Flags(2);
+    /// `\Flagged`.
+    pub const FLAGGED: Flags = Flags(4);
+    /// `\Deleted`.
+    pub const DELETED: Flags = Flags(8);
+    /// `\Draft`.
+    pub const DRAFT: Flags = Flags(16);
+
+    /// Whether every flag of `other` is set.
+    pub fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Both sets.
+    pub fn union(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+
+    /// This set without `other`.
+    pub fn without(self, other: Flags) -> Flags {
+        Flags(self.0 & !other.0)
+    }
+}
+
+/// A message's record (the body is a blob; its parsed summary is stored with the blob).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageMeta {
+    /// IMAP UID.
+    pub uid: u32,
+    /// MODSEQ of the last change.
+    pub modseq: u64,
+    /// System flags.
+    pub flags: Flags,
+    /// Keywords (user flags).
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// INTERNALDATE, Unix seconds.
+    pub internal_date: i64,
+    /// RFC822.SIZE in bytes.
+    pub size: u64,
+    /// The body.
+    pub blob: BlobId,
+}
+
+/// A message about to be appended.
+pub struct NewMessage<'a> {
+    /// The staged body.
+    pub body: &'a Staged<'a>,
+    /// Its summary, stored once per blob.
+    pub summary: Option<&'a Summary>,
+    /// Initial flags.
+    pub flags: Flags,
+    /// Initial keywords.
+    pub keywords: Vec<String>,
+    /// INTERNALDATE.
+    pub internal_date: i64,
+}
+
+async fn next_modseq(tx: &Tx, mailbox: u64, new_uid: bool) -> Result<(u32, u64), StoreError> {
+    let mut seq = mailbox::sequence(tx, mailbox).await?;
+    let uid = seq.uidnext;
+    if new_uid {
+        seq.uidnext = seq.uidnext.checked_add(1).ok_or_else(|| StoreError::Corrupt {
+            key: format!("mailbox {mailbox}"),
+            reason: "UID space exhausted".into(),
+        })?;
+    }
+    seq.highest_modseq += 1;
+    codec::write(tx, &k::sequence(mailbox), &seq)?;
+    tx.atomic_add(&k::change(mailbox), 1)?;
+    Ok((uid, seq.highest_modseq))
+}
+
+/// Appends a message, returning its record. Quota is the caller's decision.
+pub async fn append(tx: &Tx, account: u64, mailbox: u64, new: &NewMessage<'_>) -> Result<MessageMeta, StoreError> {
+    let blob = blob::link(tx, new.body).await?;
+    if let Some(summary) = new.summary {
+        let key = bk::summary(&blob.0);
+        if tx.get_snapshot(&key).await?.is_none() {
+            let bytes = codec::encode(summary)?;
+            // A summary too big for one value is recomputed from the body when needed.
+            if bytes.len() <= crate::limits::MAX_VALUE_BYTES {
+                tx.set(&key, &bytes)?;
+            }
+        }
+    }
+    let (uid, modseq) = next_modseq(tx, mailbox, true).await?;
+    let meta = MessageMeta {
+        uid,
+        modseq,
+        flags: new.flags,
+        keywords: new.keywords.clone(),
+        internal_date: new.internal_date,
+        size: new.body.size,
+        blob,
+    };
+    codec::write(tx, &k::message(mailbox, uid), &meta)?;
+    tx.set(&k::modseq(mailbox, modseq), &uid.to_le_bytes())?;
+    let size = meta.size as i64;
+    tx.atomic_add(&k::counter(mailbox, "exists"), 1)?;
+    tx.atomic_add(&k::counter(mailbox, "bytes"), size)?;
+    if !meta.flags.contains(Flags::SEEN) {
+        tx.atomic_add(&k::counter(mailbox, "unseen"), 1)?;
+    }
+    account::add_usage(tx, account, size, 1)?;
+    Ok(meta)
+}
+
+/// Replaces a message's flags and keywords, giving it a new MODSEQ. `None` if no such UID.
+pub async fn set_flags(tx: &Tx, mailbox: u64, uid: u32, flags: Flags, keywords: Vec<String>) -> Result<Option<MessageMeta>, StoreError> {
+    let Some(mut meta) = get(tx, mailbox, uid).await? else { return Ok(None) };
+    let was_seen = meta.flags.contains(Flags::SEEN);
+    let (_, modseq) = next_modseq(tx, mailbox, false).await?;
+    tx.clear(&k::modseq(mailbox, meta.modseq))?;
+    meta.flags = flags;
+    meta.keywords = keywords;
+    meta.modseq = modseq;
+    codec::write(tx, &k::message(mailbox, uid), &meta)?;
+    tx.set(&k::modseq(mailbox, modseq), &uid.to_le_bytes())?;
+    match (was_seen, flags.contains(Flags::SEEN)) {
+        (true, false) => tx.atomic_add(&k::counter(mailbox, "unseen"), 1)?,
+        (false, true) => tx.atomic_add(&k::counter(mailbox, "unseen"), -1)?,
+        _ => {}
+    }
+    Ok(Some(meta))
+}
+
+/// Removes messages, recording each expunge with its MODSEQ; returns the UIDs removed.
+pub async fn expunge(tx: &Tx, account: u64, mailbox: u64, uids: &[u32]) -> Result<Vec<u32>, StoreError> {
+    let mut removed = Vec::new();
+    for &uid in uids {
+        let Some(meta) = get(tx, mailbox, uid).await? else { continue };
+        let (_, modseq) = next_modseq(tx, mailbox, false).await?;
+        tx.clear(&k::message(mailbox, uid))?;
+        tx.clear(&k::modseq(mailbox, meta.modseq))?;
+        tx.set(&k::expunged(mailbox, modseq), &uid.to_le_bytes())?;
+        let size = meta.size as i64;
+        tx.atomic_add(&k::counter(mailbox, "exists"), -1)?;
+        tx.atomic_add(&k::counter(mailbox, "bytes"), -size)?;
+        if !meta.flags.contains(Flags::SEEN) {
+            tx.atomic_add(&k::counter(mailbox, "unseen"), -1)?;
+        }
+        account::add_usage(tx, account, -size, -1)?;
+        blob::unlink(tx, meta.blob)?;
+        removed.push(uid);
+    }
+    Ok(removed)
+}
+
+/// One message by UID.
+pub async fn get(tx: &Tx, mailbox: u64, uid: u32) -> Result<Option<MessageMeta>, StoreError> {
+    codec::read(tx, &k::message(mailbox, uid)).await
+}
+
+/// Messages with UID ≥ `from`, in UID order, at most `limit`.
+pub async fn list(tx: &Tx, mailbox: u64, from: u32, limit: Option<usize>) -> Result<Vec<MessageMeta>, StoreError> {
+    let opts = RangeOptions { limit, ..RangeOptions::all() };
+    let kvs = tx.get_prefix(&k::messages_from(mailbox, from), opts).await?;
+    kvs.iter().map(|kv| codec::decode(&kv.key, &kv.value)).collect()
+}
+
+/// The stored summary of a blob.
+pub async fn summary(tx: &Tx, blob: BlobId) -> Result<Option<Summary>, StoreError> {
+    codec::read(tx, &bk::summary(&blob.0)).await
+}

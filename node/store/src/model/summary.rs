@@ -1,0 +1,219 @@
+//! The parsed summary cached with each body: the IMAP envelope fields and the MIME structure
+//! with byte offsets, computed once with `mail-parser` so FETCH ENVELOPE / BODYSTRUCTURE and
+//! section fetches need not parse the message again.
+
+use mail_parser::{Addr, Address, HeaderValue, MessageParser, MessagePart, MimeHeaders, PartType};
+use serde::{Deserialize, Serialize};
+
+/// One address of an envelope field (RFC 3501 `address`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct EnvelopeAddress {
+    /// Display name.
+    pub name: Option<String>,
+    /// Local part.
+    pub mailbox: Option<String>,
+    /// Domain.
+    pub host: Option<String>,
+}
+
+/// The IMAP ENVELOPE of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Envelope {
+    /// `Date:` as written.
+    pub date: Option<String>,
+    /// `Date:` as Unix seconds, when it parses.
+    pub timestamp: Option<i64>,
+    /// `Subject:` decoded.
+    pub subject: Option<String>,
+    /// `From:`.
+    pub from: Vec<EnvelopeAddress>,
+    /// `Sender:`.
+    pub sender: Vec<EnvelopeAddress>,
+    /// `Reply-To:`.
+    pub reply_to: Vec<EnvelopeAddress>,
+    /// `To:`.
+    pub to: Vec<EnvelopeAddress>,
+    /// `Cc:`.
+    pub cc: Vec<EnvelopeAddress>,
+    /// `Bcc:`.
+    pub bcc: Vec<EnvelopeAddress>,
+    /// `In-Reply-To:`.
+    pub in_reply_to: Option<String>,
+    /// `Message-ID:`.
+    pub message_id: Option<String>,
+}
+
+/// One MIME part, with where it sits in the raw message.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Part {
+    /// Media type (`text`, `multipart`, ...), lower-case.
+    pub media_type: String,
+    /// Subtype (`plain`, `mixed`, ...), lower-case.
+    pub subtype: String,
+    /// Content-Type parameters.
+    pub params: Vec<(String, String)>,
+    /// Content-ID.
+    pub id: Option<String>,
+    /// Content-Description.
+    pub description: Option<String>,
+    /// Content-Transfer-Encoding (default `7bit`).
+    pub encoding: String,
+    /// Content-Disposition type and parameters.
+    pub disposition: Option<(String, Vec<(String, String)>)>,
+    /// Offset of the part's header.
+    pub header_start: u32,
+    /// Offset of the part's body.
+    pub body_start: u32,
+    /// End of the part's body.
+    pub body_end: u32,
+    /// Lines in the body (for text parts).
+    pub lines: u32,
+    /// Children of a multipart.
+    pub parts: Vec<Part>,
+    /// The envelope and structure of an attached message/rfc822.
+    pub message: Option<Box<(Envelope, Part)>>,
+}
+
+/// What is cached per body.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Summary {
+    /// The envelope.
+    pub envelope: Envelope,
+    /// The MIME structure.
+    pub structure: Part,
+    /// Whether the parser met malformed MIME and fell back to a best effort.
+    pub malformed: bool,
+}
+
+impl Summary {
+    /// Parses a raw RFC 5322 message. Never fails: unparseable input gives a text/plain part
+    /// covering everything, marked malformed.
+    pub fn parse(raw: &[u8]) -> Summary {
+        match MessageParser::default().parse(raw) {
+            Some(msg) => {
+                let envelope = envelope(&msg);
+                let structure = part(&msg, 0, raw);
+                let malformed = msg.parts.iter().any(|p| p.is_encoding_problem);
+                Summary { envelope, structure, malformed }
+            }
+            None => Summary {
+                envelope: Envelope::default(),
+                structure: Part {
+                    media_type: "text".into(),
+                    subtype: "plain".into(),
+                    encoding: "7bit".into(),
+                    body_end: raw.len() as u32,
+                    lines: count_lines(raw),
+                    ..Part::default()
+                },
+                malformed: true,
+            },
+        }
+    }
+}
+
+fn addresses(a: Option<&Address<'_>>) -> Vec<EnvelopeAddress> {
+    let Some(a) = a else { return Vec::new() };
+    a.iter().map(envelope_address).collect()
+}
+
+fn envelope_address(a: &Addr<'_>) -> EnvelopeAddress {
+    let (mailbox, host) = match a.address.as_deref().and_then(|s| s.rsplit_once('@')) {
+        Some((l, d)) => (Some(l.to_string()), Some(d.to_string())),
+        None => (a.address.as_deref().map(str::to_string), None),
+    };
+    EnvelopeAddress { name: a.name.as_deref().map(str::to_string), mailbox, host }
+}
+
+fn envelope(msg: &mail_parser::Message<'_>) -> Envelope {
+    let in_reply_to = match msg.in_reply_to() {
+        HeaderValue::Text(t) => Some(format!("<{t}>")),
+        HeaderValue::TextList(l) => Some(l.iter().map(|t| format!("<{t}>")).collect::<Vec<_>>().join(" ")),
+        _ => None,
+    };
+    Envelope {
+        date: msg.header_raw("Date").map(|d| d.trim().to_string()),
+        timestamp: msg.date().map(|d| d.to_timestamp()),
+        subject: msg.subject().map(str::to_string),
+        from: addresses(msg.from()),
+        sender: addresses(msg.sender()),
+        reply_to: addresses(msg.reply_to()),
+        to: addresses(msg.to()),
+        cc: addresses(msg.cc()),
+        bcc: addresses(msg.bcc()),
+        in_reply_to,
+        message_id: msg.message_id().map(|m| format!("<{m}>")),
+    }
+}
+
+fn count_lines(body: &[u8]) -> u32 {
+    body.iter().filter(|b| **b == b'\n').count() as u32
+}
+
+fn part(msg: &mail_parser::Message<'_>, index: usize, raw: &[u8]) -> Part {
+    let Some(p) = msg.parts.get(index) else { return Part::default() };
+    let mut out = describe(p, raw);
+    match &p.body {
+        PartType::Multipart(children) => {
+            out.parts = children.iter().map(|c| part(msg, *c as usize, raw)).collect();
+        }
+        PartType::Message(inner) => {
+            let inner_raw = inner.raw_message();
+            out.message = Some(Box::new((envelope(inner), part(inner, 0, inner_raw))));
+        }
+        _ => {}
+    }
+    out
+}
+
+fn describe(p: &MessagePart<'_>, raw: &[u8]) -> Part {
+    let (media_type, subtype, params) = match p.content_type() {
+        Some(ct) => (
+            ct.ctype().to_ascii_lowercase(),
+            ct.subtype().unwrap_or("plain").to_ascii_lowercase(),
+            ct.attributes().unwrap_or_default().iter().map(|a| (a.name.to_string(), a.value.to_string())).collect(),
+        ),
+        None => ("text".into(), "plain".into(), vec![("charset".into(), "us-ascii".into())]),
+    };
+    let body = raw.get(p.offset_body as usize..p.offset_end as usize).unwrap_or_default();
+    Part {
+        media_type,
+        subtype,
+        params,
+        id: p.content_id().map(|s| format!("<{s}>")),
+        description: p.content_description().map(str::to_string),
+        encoding: p.content_transfer_encoding().map(|e| e.to_ascii_lowercase()).unwrap_or_else(|| "7bit".into()),
+        disposition: p.content_disposition().map(|d| {
+            (
+                d.ctype().to_ascii_lowercase(),
+                d.attributes().unwrap_or_default().iter().map(|a| (a.name.to_string(), a.value.to_string())).collect(),
+            )
+        }),
+        header_start: p.offset_header,
+        body_start: p.offset_body,
+        body_end: p.offset_end,
+        lines: count_lines(body),
+        parts: Vec::new(),
+        message: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_and_structure() {
+        let raw = b"From: Ann <ann@example.test>\r\nTo: bob@example.test\r\nSubject: Hi\r\nMessage-ID: <1@x>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n";
+        let s = Summary::parse(raw);
+        assert_eq!(s.envelope.subject.as_deref(), Some("Hi"));
+        assert_eq!(s.envelope.from[0].name.as_deref(), Some("Ann"));
+        assert_eq!(s.envelope.from[0].host.as_deref(), Some("example.test"));
+        assert_eq!(s.envelope.message_id.as_deref(), Some("<1@x>"));
+        assert_eq!((s.structure.media_type.as_str(), s.structure.subtype.as_str()), ("multipart", "mixed"));
+        assert_eq!(s.structure.parts.len(), 2);
+        assert_eq!(s.structure.parts[1].encoding, "base64");
+        let text = &s.structure.parts[0];
+        assert_eq!(&raw[text.body_start as usize..text.body_end as usize], b"hello");
+    }
+}
