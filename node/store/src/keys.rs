@@ -46,6 +46,11 @@ pub mod scratch {
         children(&("scratch", space))
     }
 
+    /// Every scratch key of every space.
+    pub fn everything() -> (Vec<u8>, Vec<u8>) {
+        children(&("scratch",))
+    }
+
     /// A key with a byte payload (for size limits).
     pub fn sized(space: &str, pad: &[u8]) -> Vec<u8> {
         key(&("scratch", space, pad))
@@ -69,6 +74,11 @@ pub mod blob {
     /// Every chunk of a blob.
     pub fn chunks(hash: &[u8; 32]) -> (Vec<u8>, Vec<u8>) {
         children(&("blob", "chunk", &hash[..]))
+    }
+
+    /// Every blob key (for wiping a test cluster).
+    pub fn everything() -> (Vec<u8>, Vec<u8>) {
+        children(&("blob",))
     }
 
     /// The parsed summary (envelope, structure) of a blob, shared by every copy.
