@@ -1,1 +1,77 @@
-fn main(){}
+//! `tern`: one Tern node. `tern serve --dev` runs a complete single-node server on the embedded
+//! store with loopback ports and demo fixtures; `tern serve --config tern.toml` runs production.
+
+mod admin;
+mod config;
+mod dev;
+mod logging;
+mod metrics;
+mod serve;
+mod shutdown;
+mod tls;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "tern", version, about = "Tern, a clustered mail server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the node.
+    Serve {
+        /// Development profile: embedded store under ./data, loopback ports, demo account.
+        #[arg(long)]
+        dev: bool,
+        /// TOML configuration file.
+        #[arg(long, short, env = "TERN_CONFIG")]
+        config: Option<String>,
+    },
+    /// Validate the configuration and print it.
+    CheckConfig {
+        /// Check the development profile.
+        #[arg(long)]
+        dev: bool,
+        /// TOML configuration file.
+        #[arg(long, short, env = "TERN_CONFIG")]
+        config: Option<String>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let (dev, file, check) = match &cli.command {
+        Command::Serve { dev, config } => (*dev, config.clone(), false),
+        Command::CheckConfig { dev, config } => (*dev, config.clone(), true),
+    };
+    let config = match config::Config::load(file.as_deref(), dev) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tern: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if check {
+        println!("{config:#?}");
+        return std::process::ExitCode::SUCCESS;
+    }
+    logging::init(config.log_format, &config.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tern: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve::run(config)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "tern stopped on an error");
+            eprintln!("tern: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! The node's HTTP endpoint: `/metrics`, `/healthz`, `/readyz`, and the admin API under
+//! `/api/v1`, which requires a bearer token.
+
+mod directory;
+mod error;
+
+use axum::{
+    Json, Router,
+    extract::{Request, State},
+    http::{StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, put},
+};
+use serde_json::json;
+use tern_store::model::Directory;
+
+use crate::metrics;
+
+/// What every handler sees.
+#[derive(Clone)]
+pub struct AppState {
+    /// The directory on the node's store.
+    pub dir: Directory,
+}
+
+/// The whole HTTP router.
+pub fn router(state: AppState) -> Router {
+    use directory as d;
+    let api = Router::new()
+        .route("/domains", get(d::list_domains).post(d::add_domain))
+        .route("/domains/{name}", axum::routing::delete(d::remove_domain))
+        .route("/domains/{name}/catch-all", get(d::show_catch_all).put(d::set_catch_all).delete(d::remove_catch_all))
+        .route("/accounts", get(d::list_accounts).post(d::add_account))
+        .route("/accounts/{address}", get(d::show_account).delete(d::remove_account))
+        .route("/accounts/{address}/password", put(d::set_password))
+        .route("/accounts/{address}/quota", put(d::set_quota))
+        .route("/accounts/{address}/forward", get(d::show_forward).put(d::set_forward).delete(d::remove_forward))
+        .route("/aliases", get(d::list_aliases))
+        .route("/aliases/{address}", put(d::set_alias).delete(d::remove_alias))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/metrics", get(metrics_page))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .nest("/api/v1", api)
+        .layer(middleware::from_fn(count_requests))
+        .with_state(state)
+}
+
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let refuse = |message: &str| {
+        (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], Json(json!({ "error": message }))).into_response()
+    };
+    let Some(token) = token else {
+        return refuse("missing bearer token (set TERN_ADMIN_TOKEN or pass --token)");
+    };
+    match state.dir.check_admin_token(token).await {
+        Ok(true) => next.run(request).await,
+        Ok(false) => {
+            tracing::warn!("admin API request with an invalid token");
+            refuse("invalid admin token")
+        }
+        Err(e) => error::ApiError::from(e).into_response(),
+    }
+}
+
+async fn count_requests(request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    metrics::HTTP_REQUESTS.with_label_values(&[&method, response.status().as_str()]).inc();
+    response
+}
+
+async fn metrics_page(State(state): State<AppState>) -> impl IntoResponse {
+    state.dir.db().refresh_disk_metric();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics::render())
+}
+
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    match state.dir.domains().await {
+        Ok(_) => (StatusCode::OK, "ready\n"),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: store unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n")
+        }
+    }
+}

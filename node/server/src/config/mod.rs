@@ -1,0 +1,215 @@
+//! Configuration in two steps (STYLE.md §11): [`raw::RawConfig`] as read from TOML and the
+//! environment, then [`Config`], validated and immutable, which the node runs on.
+
+pub mod raw;
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use anyhow::{Context, anyhow, bail};
+use config::{Environment, File, FileFormat};
+
+use self::raw::{RawConfig, RawListeners};
+
+/// Which store backend the node uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// Files under the data directory.
+    Embedded,
+    /// A FoundationDB cluster.
+    Fdb {
+        /// Cluster file (`None`: FoundationDB's default).
+        cluster_file: Option<String>,
+    },
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Listener addresses; `None` disables a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listeners {
+    /// SMTP MX.
+    pub smtp: Option<SocketAddr>,
+    /// Submission (STARTTLS).
+    pub submission: Option<SocketAddr>,
+    /// Submission (implicit TLS).
+    pub submissions: Option<SocketAddr>,
+    /// IMAP (STARTTLS).
+    pub imap: Option<SocketAddr>,
+    /// IMAP (implicit TLS).
+    pub imaps: Option<SocketAddr>,
+    /// POP3 (STLS).
+    pub pop3: Option<SocketAddr>,
+    /// POP3 (implicit TLS).
+    pub pop3s: Option<SocketAddr>,
+    /// Admin API and metrics.
+    pub http: SocketAddr,
+}
+
+/// The validated runtime configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Host name for greetings.
+    pub hostname: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Grace period on shutdown.
+    pub shutdown_grace: Duration,
+    /// Store backend.
+    pub backend: Backend,
+    /// Listeners.
+    pub listeners: Listeners,
+    /// Certificate and key files (`None`: a self-signed pair is generated in the data dir).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Whether local parts compare case-sensitively.
+    pub local_part_case_sensitive: bool,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter.
+    pub log_level: String,
+    /// Whether this is the development profile.
+    pub dev: bool,
+}
+
+/// Environment variables that configure Tern look like `TERN_LISTENERS__HTTP`; other `TERN_*`
+/// variables (`TERN_DEV_PASSWORD`, `TERN_ADMIN_TOKEN`, ...) are not configuration keys.
+fn config_env() -> std::collections::HashMap<String, String> {
+    std::env::vars().filter(|(k, _)| k.starts_with("TERN_") && k.contains("__")).collect()
+}
+
+impl Config {
+    /// Loads defaults (production or dev), then the file, then the environment, and validates.
+    pub fn load(file: Option<&str>, dev: bool) -> anyhow::Result<Config> {
+        let mut builder = config::Config::builder();
+        if dev {
+            builder = builder
+                .set_default("server.data_dir", "./data")?
+                .set_default("log.format", "text")?;
+            let l = RawListeners::dev();
+            for (k, v) in [
+                ("smtp", l.smtp), ("submission", l.submission), ("submissions", l.submissions),
+                ("imap", l.imap), ("imaps", l.imaps), ("pop3", l.pop3), ("pop3s", l.pop3s), ("http", l.http),
+            ] {
+                builder = builder.set_default(format!("listeners.{k}"), v)?;
+            }
+        }
+        if let Some(path) = file {
+            builder = builder.add_source(File::new(path, FileFormat::Toml).required(true));
+        }
+        builder = builder.add_source(
+            Environment::with_prefix("TERN").prefix_separator("_").separator("__").source(Some(config_env())),
+        );
+        let raw: RawConfig = builder
+            .build()
+            .context("reading configuration")?
+            .try_deserialize()
+            .map_err(|e| anyhow!("invalid configuration: {e}"))?;
+        Self::validate(raw, dev)
+    }
+
+    /// Turns the raw form into the runtime form, naming the key of every problem.
+    pub fn validate(raw: RawConfig, dev: bool) -> anyhow::Result<Config> {
+        let backend = match raw.store.backend.as_str() {
+            "embedded" => Backend::Embedded,
+            "fdb" => Backend::Fdb { cluster_file: raw.store.fdb_cluster_file.clone() },
+            other => bail!("store.backend: unknown backend {other:?} (expected \"embedded\" or \"fdb\")"),
+        };
+        let addr = |key: &str, v: &str| -> anyhow::Result<Option<SocketAddr>> {
+            if v.trim().is_empty() {
+                return Ok(None);
+            }
+            v.trim().parse().map(Some).map_err(|_| anyhow!("listeners.{key}: {v:?} is not a host:port socket address"))
+        };
+        let l = &raw.listeners;
+        let listeners = Listeners {
+            smtp: addr("smtp", &l.smtp)?,
+            submission: addr("submission", &l.submission)?,
+            submissions: addr("submissions", &l.submissions)?,
+            imap: addr("imap", &l.imap)?,
+            imaps: addr("imaps", &l.imaps)?,
+            pop3: addr("pop3", &l.pop3)?,
+            pop3s: addr("pop3s", &l.pop3s)?,
+            http: addr("http", &l.http)?.ok_or_else(|| anyhow!("listeners.http: the admin listener cannot be disabled"))?,
+        };
+        let tls = match (&raw.tls.certificate, &raw.tls.private_key) {
+            (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+            (None, None) => None,
+            _ => bail!("tls.certificate and tls.private_key must be given together"),
+        };
+        let local_part_case_sensitive = match raw.addresses.local_part_case.as_str() {
+            "exact" => true,
+            "insensitive" => false,
+            other => bail!("addresses.local_part_case: {other:?} (expected \"exact\" or \"insensitive\")"),
+        };
+        let log_format = match raw.log.format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => bail!("log.format: {other:?} (expected \"text\" or \"json\")"),
+        };
+        if raw.server.hostname.trim().is_empty() {
+            bail!("server.hostname: must not be empty");
+        }
+        if raw.server.data_dir.trim().is_empty() {
+            bail!("server.data_dir: must not be empty");
+        }
+        Ok(Config {
+            hostname: raw.server.hostname.trim().to_string(),
+            data_dir: PathBuf::from(raw.server.data_dir),
+            shutdown_grace: Duration::from_secs(raw.server.shutdown_grace_seconds),
+            backend,
+            listeners,
+            tls,
+            local_part_case_sensitive,
+            log_format,
+            log_level: raw.log.level,
+            dev,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toml(text: &str) -> anyhow::Result<Config> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("tern.toml");
+        std::fs::write(&path, text)?;
+        Config::load(path.to_str(), false)
+    }
+
+    #[test]
+    fn production_defaults_bind_standard_ports() {
+        let c = toml("").expect("defaults");
+        assert_eq!(c.listeners.smtp.map(|a| a.port()), Some(25));
+        assert_eq!(c.listeners.imaps.map(|a| a.port()), Some(993));
+        assert_eq!(c.backend, Backend::Embedded);
+        assert!(c.local_part_case_sensitive);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let e = toml("[server]\nhostnam = \"x\"\n").expect_err("typo");
+        assert!(format!("{e:#}").contains("hostnam"), "{e:#}");
+        let e = toml("[listeners]\nsmtp = \"nope\"\n").expect_err("bad addr");
+        assert!(format!("{e:#}").contains("listeners.smtp"), "{e:#}");
+        let e = toml("[store]\nbackend = \"rocks\"\n").expect_err("bad backend");
+        assert!(format!("{e:#}").contains("store.backend"), "{e:#}");
+        let e = toml("[tls]\ncertificate = \"a.pem\"\n").expect_err("half tls");
+        assert!(format!("{e:#}").contains("tls.private_key"), "{e:#}");
+    }
+
+    #[test]
+    fn dev_profile_uses_unprivileged_loopback_ports() {
+        let c = Config::load(None, true).expect("dev");
+        assert_eq!(c.listeners.smtp, Some("127.0.0.1:2525".parse().expect("addr")));
+        assert_eq!(c.listeners.http, "127.0.0.1:8080".parse().expect("addr"));
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+    }
+}

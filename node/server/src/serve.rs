@@ -1,0 +1,119 @@
+//! `tern serve`: opens the store, prepares certificates and fixtures, runs the HTTP endpoint
+//! and background maintenance until SIGTERM/SIGINT, then drains and closes the store.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tern_store::{
+    Db, EmbeddedStore, blob,
+    model::{AddressPolicy, Directory, token},
+};
+use tokio::net::TcpListener;
+
+use crate::{
+    admin,
+    config::{Backend, Config},
+    dev, metrics,
+    shutdown::{self, Shutdown},
+    tls,
+};
+
+/// How often unreferenced blobs and abandoned uploads are collected.
+const GC_INTERVAL: Duration = Duration::from_secs(600);
+
+fn open_store(config: &Config) -> anyhow::Result<Db> {
+    match &config.backend {
+        Backend::Embedded => {
+            let path = config.data_dir.join("store");
+            let store = EmbeddedStore::open(&path).with_context(|| format!("opening the embedded store in {}", path.display()))?;
+            Ok(Db::new(store))
+        }
+        #[cfg(feature = "fdb")]
+        Backend::Fdb { cluster_file } => {
+            // SAFETY: the node starts the FoundationDB client once, here, and keeps the store
+            // (which owns the network guard) until it exits.
+            #[allow(unsafe_code)]
+            let store = unsafe { tern_store::fdb::FdbStore::open(cluster_file.as_deref()) }.context("opening FoundationDB")?;
+            Ok(Db::new(store))
+        }
+        #[cfg(not(feature = "fdb"))]
+        Backend::Fdb { .. } => bail!("store.backend = \"fdb\" needs a tern built with `--features fdb`"),
+    }
+}
+
+/// Runs the node until a shutdown signal.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let started = Instant::now();
+    metrics::init();
+    let db = open_store(&config)?;
+    let dir = Directory::new(db.clone(), AddressPolicy { local_case_sensitive: config.local_part_case_sensitive });
+
+    let (cert, key) = match &config.tls {
+        Some((c, k)) => {
+            for p in [c, k] {
+                if !p.is_file() {
+                    bail!("tls: {} is not a readable file", p.display());
+                }
+            }
+            (c.clone(), k.clone())
+        }
+        None => tls::generate_self_signed(&config.data_dir, &config.hostname)?,
+    };
+    tracing::info!(certificate = %cert.display(), key = %key.display(), "TLS certificate ready");
+
+    if config.dev {
+        dev::prepare(&dir).await?;
+    } else if dir.admin_token_count().await? == 0 {
+        let t = token::generate();
+        dir.add_admin_token(&t, "bootstrap").await?;
+        // Printed once, to the terminal only: it is not stored in clear anywhere.
+        println!("bootstrap admin token (shown once, keep it safe): {}", t.expose());
+    }
+
+    let listener = TcpListener::bind(config.listeners.http)
+        .await
+        .with_context(|| format!("listeners.http: cannot bind {}", config.listeners.http))?;
+    let http_addr = listener.local_addr()?;
+    println!("admin listening on http://{http_addr}");
+    tracing::info!(address = %http_addr, backend = db.backend().backend(), "admin API, metrics and health checks listening");
+    tracing::warn!("SMTP, IMAP and POP3 listeners are not built yet; their ports are configured but not bound");
+
+    let shutdown = Shutdown::new();
+    let gc = tokio::spawn(collect_garbage(db.clone(), shutdown.clone()));
+    {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            shutdown::signal().await;
+            tracing::info!("shutdown requested, draining");
+            shutdown.trigger();
+        });
+    }
+    println!("tern ready in {} ms", started.elapsed().as_millis());
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "node ready");
+
+    let app = admin::router(admin::AppState { dir });
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.wait());
+    server.await.context("admin HTTP server")?;
+    if tokio::time::timeout(config.shutdown_grace, gc).await.is_err() {
+        tracing::warn!("background maintenance did not stop within the grace period");
+    }
+    drop(db);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn collect_garbage(db: Db, shutdown: Shutdown) {
+    let stop = shutdown.wait();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(GC_INTERVAL) => {}
+        }
+        match blob::collect_garbage(&db, blob::PENDING_TTL).await {
+            Ok(stats) => tracing::info!(abandoned = stats.abandoned_uploads, unreferenced = stats.unreferenced, "blob collection pass"),
+            Err(e) => tracing::error!(error = %e, "blob collection failed"),
+        }
+        db.refresh_disk_metric();
+    }
+}
