@@ -1,1 +1,71 @@
-fn main(){}
+//! `ternctl`, the Tern admin CLI: noun-verb subcommands over the node's admin HTTP API
+//! (`TERN_ADMIN_URL`, `TERN_ADMIN_TOKEN`), plus offline recovery on the data directory.
+
+mod client;
+mod cmd;
+mod table;
+
+use clap::{Parser, Subcommand};
+
+use crate::cmd::{
+    account::AccountCmd, alias::AliasCmd, catchall::CatchAllCmd, domain::DomainCmd, forward::ForwardCmd,
+    recover::RecoverCmd,
+};
+
+#[derive(Parser)]
+#[command(name = "ternctl", version, about = "Administer a Tern mail server")]
+struct Cli {
+    /// Admin API address.
+    #[arg(long, global = true, env = "TERN_ADMIN_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Admin token.
+    #[arg(long, global = true, env = "TERN_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Mail domains.
+    #[command(subcommand)]
+    Domain(DomainCmd),
+    /// Accounts.
+    #[command(subcommand)]
+    Account(AccountCmd),
+    /// Aliases.
+    #[command(subcommand)]
+    Alias(AliasCmd),
+    /// Forwards of accounts.
+    #[command(subcommand)]
+    Forward(ForwardCmd),
+    /// Catch-all addresses of domains.
+    #[command(subcommand, name = "catchall")]
+    CatchAll(CatchAllCmd),
+    /// Offline recovery on the node's data directory (node stopped).
+    #[command(subcommand)]
+    Recover(RecoverCmd),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let c = client::Client::new(&cli.url, cli.token.clone());
+    let result = match cli.command {
+        Command::Domain(cmd) => cmd::domain::run(&c, cmd, cli.json),
+        Command::Account(cmd) => cmd::account::run(&c, cmd, cli.json),
+        Command::Alias(cmd) => cmd::alias::run(&c, cmd, cli.json),
+        Command::Forward(cmd) => cmd::forward::run(&c, cmd, cli.json),
+        Command::CatchAll(cmd) => cmd::catchall::run(&c, cmd, cli.json),
+        Command::Recover(cmd) => cmd::recover::run(cmd),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ternctl: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! One file per noun of `ternctl`.
+
+pub mod account;
+pub mod alias;
+pub mod catchall;
+pub mod domain;
+pub mod forward;
+pub mod recover;
