@@ -16,7 +16,9 @@ pub struct Client {
 pub fn segment(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -25,8 +27,15 @@ pub fn segment(s: &str) -> String {
 impl Client {
     /// A client for `base` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base: &str, token: Option<String>) -> Self {
-        let agent: Agent = Agent::config_builder().http_status_as_error(false).build().into();
-        Self { base: base.trim_end_matches('/').to_string(), token, agent }
+        let agent: Agent = Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            agent,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -42,37 +51,62 @@ impl Client {
 
     /// GET.
     pub fn get(&self, path: &str) -> anyhow::Result<Value> {
-        let resp = self.agent.get(self.url(path)).header("Authorization", self.auth()?).call();
+        let resp = self
+            .agent
+            .get(self.url(path))
+            .header("Authorization", self.auth()?)
+            .call();
         self.finish(resp)
     }
 
     /// POST a JSON body.
     pub fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let resp = self.agent.post(self.url(path)).header("Authorization", self.auth()?).send_json(body);
+        let resp = self
+            .agent
+            .post(self.url(path))
+            .header("Authorization", self.auth()?)
+            .send_json(body);
         self.finish(resp)
     }
 
     /// PUT a JSON body.
     pub fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let resp = self.agent.put(self.url(path)).header("Authorization", self.auth()?).send_json(body);
+        let resp = self
+            .agent
+            .put(self.url(path))
+            .header("Authorization", self.auth()?)
+            .send_json(body);
         self.finish(resp)
     }
 
     /// DELETE.
     pub fn delete(&self, path: &str) -> anyhow::Result<Value> {
-        let resp = self.agent.delete(self.url(path)).header("Authorization", self.auth()?).call();
+        let resp = self
+            .agent
+            .delete(self.url(path))
+            .header("Authorization", self.auth()?)
+            .call();
         self.finish(resp)
     }
 
     fn finish(&self, resp: Result<Response<Body>, ureq::Error>) -> anyhow::Result<Value> {
-        let mut resp = resp.with_context(|| format!("cannot reach the admin API at {}", self.base))?;
+        let mut resp =
+            resp.with_context(|| format!("cannot reach the admin API at {}", self.base))?;
         let status = resp.status();
         let text = resp.body_mut().read_to_string().unwrap_or_default();
-        let value: Value = if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value: Value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         if status.is_success() {
             return Ok(value);
         }
-        let message = value.get("error").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| value.to_string());
+        let message = value
+            .get("error")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| value.to_string());
         Err(anyhow!("{message} (HTTP {})", status.as_u16()))
     }
 }

@@ -8,15 +8,20 @@ mod table;
 use clap::{Parser, Subcommand};
 
 use crate::cmd::{
-    account::AccountCmd, alias::AliasCmd, catchall::CatchAllCmd, domain::DomainCmd, forward::ForwardCmd,
-    recover::RecoverCmd,
+    account::AccountCmd, alias::AliasCmd, catchall::CatchAllCmd, domain::DomainCmd,
+    forward::ForwardCmd, recover::RecoverCmd,
 };
 
 #[derive(Parser)]
 #[command(name = "ternctl", version, about = "Administer a Tern mail server")]
 struct Cli {
     /// Admin API address.
-    #[arg(long, global = true, env = "TERN_ADMIN_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "TERN_ADMIN_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     url: String,
     /// Admin token.
     #[arg(long, global = true, env = "TERN_ADMIN_TOKEN", hide_env_values = true)]

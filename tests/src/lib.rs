@@ -15,7 +15,10 @@ use anyhow::{Context, anyhow, bail};
 /// The directory holding the workspace's binaries (next to the test's own `deps/`).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    exe.parent().and_then(Path::parent).expect("target profile dir").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target profile dir")
+        .to_path_buf()
 }
 
 /// Path to a workspace binary, building the binaries once if they are missing.
@@ -47,11 +50,18 @@ impl Tern {
     pub fn start(workdir: &Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Tern> {
         let started = Instant::now();
         let mut cmd = Command::new(bin("tern"));
-        cmd.arg("serve").args(args).current_dir(workdir).env("TERN_LISTENERS__HTTP", "127.0.0.1:0");
+        cmd.arg("serve")
+            .args(args)
+            .current_dir(workdir)
+            .env("TERN_LISTENERS__HTTP", "127.0.0.1:0");
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().context("spawning tern")?;
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("spawning tern")?;
         let stdout = child.stdout.take().context("stdout")?;
         let stderr = child.stderr.take().context("stderr")?;
         std::thread::spawn(move || {
@@ -70,7 +80,9 @@ impl Tern {
         let mut banner = Vec::new();
         let mut http = None;
         loop {
-            let line = rx.recv_timeout(Duration::from_secs(60)).map_err(|_| anyhow!("tern did not become ready; printed {banner:?}"))?;
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .map_err(|_| anyhow!("tern did not become ready; printed {banner:?}"))?;
             if let Some(addr) = line.strip_prefix("admin listening on http://") {
                 http = Some(addr.parse().context("admin address")?);
             }
@@ -81,7 +93,12 @@ impl Tern {
             }
         }
         let http = http.context("no admin address printed")?;
-        Ok(Tern { child, http, banner, startup: started.elapsed() })
+        Ok(Tern {
+            child,
+            http,
+            banner,
+            startup: started.elapsed(),
+        })
     }
 
     /// The admin API base URL.
@@ -91,14 +108,19 @@ impl Tern {
 
     /// GET a path on the admin port without a token.
     pub fn get(&self, path: &str) -> anyhow::Result<(u16, String)> {
-        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
         let mut resp = agent.get(format!("{}{path}", self.url())).call()?;
         Ok((resp.status().as_u16(), resp.body_mut().read_to_string()?))
     }
 
     /// SIGTERM, then wait for a clean exit.
     pub fn stop(mut self) -> anyhow::Result<()> {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
         if !status.success() {
             bail!("kill -TERM failed");
         }
@@ -126,7 +148,9 @@ impl Drop for Tern {
 /// Runs `ternctl` against `url` with `token`.
 pub fn ternctl(url: &str, token: Option<&str>, args: &[&str]) -> Output {
     let mut cmd = Command::new(bin("ternctl"));
-    cmd.args(args).env("TERN_ADMIN_URL", url).env_remove("TERN_ADMIN_TOKEN");
+    cmd.args(args)
+        .env("TERN_ADMIN_URL", url)
+        .env_remove("TERN_ADMIN_TOKEN");
     if let Some(t) = token {
         cmd.env("TERN_ADMIN_TOKEN", t);
     }
@@ -135,12 +159,20 @@ pub fn ternctl(url: &str, token: Option<&str>, args: &[&str]) -> Output {
 
 /// stdout of a successful run, or a panic with its stderr.
 pub fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "ternctl failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ternctl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// stderr of a failed run, or a panic.
 pub fn err(out: &Output) -> String {
-    assert!(!out.status.success(), "ternctl unexpectedly succeeded: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "ternctl unexpectedly succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -76,7 +76,10 @@ impl Address {
         }
         validate_local(local)?;
         validate_domain(domain)?;
-        Ok(Self { local: local.to_string(), domain: domain.to_lowercase() })
+        Ok(Self {
+            local: local.to_string(),
+            domain: domain.to_lowercase(),
+        })
     }
 
     /// The local part as given.
@@ -97,7 +100,11 @@ impl Address {
     /// The local part used for lookups: as given, or lower-cased when local parts are
     /// configured to be case-insensitive.
     pub fn lookup_local(&self, case_sensitive: bool) -> String {
-        if case_sensitive { self.local.clone() } else { self.local.to_lowercase() }
+        if case_sensitive {
+            self.local.clone()
+        } else {
+            self.local.to_lowercase()
+        }
     }
 }
 
@@ -131,12 +138,16 @@ fn split_at(s: &str) -> Result<usize, AddressError> {
 }
 
 fn is_atext(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || (c as u32) >= 0x80 && !c.is_whitespace() && !c.is_control()
+    c.is_ascii_alphanumeric()
+        || "!#$%&'*+-/=?^_`{|}~".contains(c)
+        || (c as u32) >= 0x80 && !c.is_whitespace() && !c.is_control()
 }
 
 fn validate_local(local: &str) -> Result<(), AddressError> {
     if let Some(inner) = local.strip_prefix('"') {
-        let inner = inner.strip_suffix('"').ok_or(AddressError::InvalidLocal("unterminated quoted string"))?;
+        let inner = inner
+            .strip_suffix('"')
+            .ok_or(AddressError::InvalidLocal("unterminated quoted string"))?;
         let mut escaped = false;
         for c in inner.chars() {
             if escaped {
@@ -147,7 +158,9 @@ fn validate_local(local: &str) -> Result<(), AddressError> {
             } else if c == '\\' {
                 escaped = true;
             } else if c == '"' || (c.is_control() && c != '\t') {
-                return Err(AddressError::InvalidLocal("unescaped quote or control character"));
+                return Err(AddressError::InvalidLocal(
+                    "unescaped quote or control character",
+                ));
             }
         }
         return Ok(());
@@ -172,12 +185,18 @@ fn validate_domain(domain: &str) -> Result<(), AddressError> {
         return Err(AddressError::TooLong("domain over 255 octets"));
     }
     if let Some(literal) = domain.strip_prefix('[') {
-        let inner = literal.strip_suffix(']').ok_or(AddressError::InvalidDomain("unterminated address literal"))?;
+        let inner = literal
+            .strip_suffix(']')
+            .ok_or(AddressError::InvalidDomain("unterminated address literal"))?;
         let ok = match inner.strip_prefix("IPv6:") {
             Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
             None => inner.parse::<std::net::Ipv4Addr>().is_ok(),
         };
-        return if ok { Ok(()) } else { Err(AddressError::InvalidDomain("bad address literal")) };
+        return if ok {
+            Ok(())
+        } else {
+            Err(AddressError::InvalidDomain("bad address literal"))
+        };
     }
     for label in domain.split('.') {
         if label.is_empty() {
@@ -187,10 +206,16 @@ fn validate_domain(domain: &str) -> Result<(), AddressError> {
             return Err(AddressError::InvalidDomain("label over 63 octets"));
         }
         if label.starts_with('-') || label.ends_with('-') {
-            return Err(AddressError::InvalidDomain("label starts or ends with a hyphen"));
+            return Err(AddressError::InvalidDomain(
+                "label starts or ends with a hyphen",
+            ));
         }
-        if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || ((c as u32) >= 0x80 && c.is_alphanumeric())) {
-            return Err(AddressError::InvalidDomain("character not allowed in a host name"));
+        if !label.chars().all(|c| {
+            c.is_ascii_alphanumeric() || c == '-' || ((c as u32) >= 0x80 && c.is_alphanumeric())
+        }) {
+            return Err(AddressError::InvalidDomain(
+                "character not allowed in a host name",
+            ));
         }
     }
     Ok(())
@@ -203,7 +228,9 @@ pub fn parse_domain(input: &str) -> Result<String, AddressError> {
         return Err(AddressError::EmptyDomain);
     }
     if d.starts_with('[') {
-        return Err(AddressError::InvalidDomain("an address literal is not a mail domain"));
+        return Err(AddressError::InvalidDomain(
+            "an address literal is not a mail domain",
+        ));
     }
     validate_domain(d)?;
     Ok(d.to_lowercase())
@@ -234,17 +261,44 @@ mod tests {
         assert_eq!(Address::parse("   "), Err(AddressError::Empty));
         assert_eq!(Address::parse("user"), Err(AddressError::MissingAt));
         assert_eq!(Address::parse("@a:b@c"), Err(AddressError::SourceRoute));
-        assert_eq!(Address::parse("us er@x.test"), Err(AddressError::InvalidLocal("whitespace inside the address")));
-        assert_eq!(Address::parse("a..b@x.test"), Err(AddressError::InvalidLocal("dots must separate words")));
-        assert_eq!(Address::parse("a@-x.test"), Err(AddressError::InvalidDomain("label starts or ends with a hyphen")));
-        assert_eq!(Address::parse("a@x..test"), Err(AddressError::InvalidDomain("empty label")));
-        assert!(matches!(Address::parse(&format!("{}@x.test", "a".repeat(65))), Err(AddressError::TooLong(_))));
+        assert_eq!(
+            Address::parse("us er@x.test"),
+            Err(AddressError::InvalidLocal("whitespace inside the address"))
+        );
+        assert_eq!(
+            Address::parse("a..b@x.test"),
+            Err(AddressError::InvalidLocal("dots must separate words"))
+        );
+        assert_eq!(
+            Address::parse("a@-x.test"),
+            Err(AddressError::InvalidDomain(
+                "label starts or ends with a hyphen"
+            ))
+        );
+        assert_eq!(
+            Address::parse("a@x..test"),
+            Err(AddressError::InvalidDomain("empty label"))
+        );
+        assert!(matches!(
+            Address::parse(&format!("{}@x.test", "a".repeat(65))),
+            Err(AddressError::TooLong(_))
+        ));
     }
 
     #[test]
     fn percent_and_bang_are_plain_local_characters() {
-        assert_eq!(Address::parse("user%other@local.test").expect("valid").local(), "user%other");
-        assert_eq!(Address::parse("host!user@local.test").expect("valid").local(), "host!user");
+        assert_eq!(
+            Address::parse("user%other@local.test")
+                .expect("valid")
+                .local(),
+            "user%other"
+        );
+        assert_eq!(
+            Address::parse("host!user@local.test")
+                .expect("valid")
+                .local(),
+            "host!user"
+        );
     }
 
     #[test]
@@ -252,7 +306,10 @@ mod tests {
         assert!(Address::parse("a@[127.0.0.1]").is_ok());
         assert!(Address::parse("a@[IPv6:::1]").is_ok());
         assert!(Address::parse("a@[300.1.1.1]").is_err());
-        assert_eq!(Address::parse("Jörg@Bücher.TEST").expect("valid").domain(), "bücher.test");
+        assert_eq!(
+            Address::parse("Jörg@Bücher.TEST").expect("valid").domain(),
+            "bücher.test"
+        );
         assert_eq!(parse_domain(" Example.ORG "), Ok("example.org".into()));
     }
 }

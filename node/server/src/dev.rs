@@ -14,7 +14,11 @@ pub const ACCOUNT: &str = "demo@example.test";
 fn random_password() -> Secret<String> {
     const CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
-    Secret::new((0..20).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect())
+    Secret::new(
+        (0..20)
+            .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+            .collect(),
+    )
 }
 
 /// Creates (or refreshes) the dev fixtures and prints their secrets.
@@ -29,8 +33,13 @@ pub async fn prepare(dir: &Directory) -> anyhow::Result<()> {
     if dir.account_by_address(ACCOUNT).await?.is_some() {
         dir.set_password(ACCOUNT, &password).await?;
     } else {
-        dir.add_account(NewAccount { address: ACCOUNT.into(), password: password.clone(), display_name: "Demo User".into(), ..Default::default() })
-            .await?;
+        dir.add_account(NewAccount {
+            address: ACCOUNT.into(),
+            password: password.clone(),
+            display_name: "Demo User".into(),
+            ..Default::default()
+        })
+        .await?;
     }
     let (admin, token_from_env) = match std::env::var("TERN_DEV_ADMIN_TOKEN") {
         Ok(t) if !t.is_empty() => (Secret::new(t), true),

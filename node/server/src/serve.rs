@@ -25,7 +25,8 @@ fn open_store(config: &Config) -> anyhow::Result<Db> {
     match &config.backend {
         Backend::Embedded => {
             let path = config.data_dir.join("store");
-            let store = EmbeddedStore::open(&path).with_context(|| format!("opening the embedded store in {}", path.display()))?;
+            let store = EmbeddedStore::open(&path)
+                .with_context(|| format!("opening the embedded store in {}", path.display()))?;
             Ok(Db::new(store))
         }
         #[cfg(feature = "fdb")]
@@ -33,11 +34,14 @@ fn open_store(config: &Config) -> anyhow::Result<Db> {
             // SAFETY: the node starts the FoundationDB client once, here, and keeps the store
             // (which owns the network guard) until it exits.
             #[allow(unsafe_code)]
-            let store = unsafe { tern_store::fdb::FdbStore::open(cluster_file.as_deref()) }.context("opening FoundationDB")?;
+            let store = unsafe { tern_store::fdb::FdbStore::open(cluster_file.as_deref()) }
+                .context("opening FoundationDB")?;
             Ok(Db::new(store))
         }
         #[cfg(not(feature = "fdb"))]
-        Backend::Fdb { .. } => bail!("store.backend = \"fdb\" needs a tern built with `--features fdb`"),
+        Backend::Fdb { .. } => {
+            bail!("store.backend = \"fdb\" needs a tern built with `--features fdb`")
+        }
     }
 }
 
@@ -46,7 +50,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
     metrics::init();
     let db = open_store(&config)?;
-    let dir = Directory::new(db.clone(), AddressPolicy { local_case_sensitive: config.local_part_case_sensitive });
+    let dir = Directory::new(
+        db.clone(),
+        AddressPolicy {
+            local_case_sensitive: config.local_part_case_sensitive,
+        },
+    );
 
     let (cert, key) = match &config.tls {
         Some((c, k)) => {
@@ -67,7 +76,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let t = token::generate();
         dir.add_admin_token(&t, "bootstrap").await?;
         // Printed once, to the terminal only: it is not stored in clear anywhere.
-        println!("bootstrap admin token (shown once, keep it safe): {}", t.expose());
+        println!(
+            "bootstrap admin token (shown once, keep it safe): {}",
+            t.expose()
+        );
     }
 
     let listener = TcpListener::bind(config.listeners.http)
@@ -76,7 +88,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let http_addr = listener.local_addr()?;
     println!("admin listening on http://{http_addr}");
     tracing::info!(address = %http_addr, backend = db.backend().backend(), "admin API, metrics and health checks listening");
-    tracing::warn!("SMTP, IMAP and POP3 listeners are not built yet; their ports are configured but not bound");
+    tracing::warn!(
+        "SMTP, IMAP and POP3 listeners are not built yet; their ports are configured but not bound"
+    );
 
     let shutdown = Shutdown::new();
     let gc = tokio::spawn(collect_garbage(db.clone(), shutdown.clone()));
@@ -89,12 +103,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         });
     }
     println!("tern ready in {} ms", started.elapsed().as_millis());
-    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "node ready");
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "node ready"
+    );
 
     let app = admin::router(admin::AppState { dir });
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.wait());
     server.await.context("admin HTTP server")?;
-    if tokio::time::timeout(config.shutdown_grace, gc).await.is_err() {
+    if tokio::time::timeout(config.shutdown_grace, gc)
+        .await
+        .is_err()
+    {
         tracing::warn!("background maintenance did not stop within the grace period");
     }
     drop(db);
@@ -111,7 +131,11 @@ async fn collect_garbage(db: Db, shutdown: Shutdown) {
             _ = tokio::time::sleep(GC_INTERVAL) => {}
         }
         match blob::collect_garbage(&db, blob::PENDING_TTL).await {
-            Ok(stats) => tracing::info!(abandoned = stats.abandoned_uploads, unreferenced = stats.unreferenced, "blob collection pass"),
+            Ok(stats) => tracing::info!(
+                abandoned = stats.abandoned_uploads,
+                unreferenced = stats.unreferenced,
+                "blob collection pass"
+            ),
             Err(e) => tracing::error!(error = %e, "blob collection failed"),
         }
         db.refresh_disk_metric();

@@ -10,9 +10,17 @@ const SECONDS: u64 = 5;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let seconds = std::env::var("TERN_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(SECONDS);
-    println!("embedded store, 4 KiB value + 3 index keys per transaction, fsync per group, {seconds}s per run");
-    println!("{:>8} {:>12} {:>10} {:>10} {:>10}", "writers", "commits/s", "p50 ms", "p99 ms", "max ms");
+    let seconds = std::env::var("TERN_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(SECONDS);
+    println!(
+        "embedded store, 4 KiB value + 3 index keys per transaction, fsync per group, {seconds}s per run"
+    );
+    println!(
+        "{:>8} {:>12} {:>10} {:>10} {:>10}",
+        "writers", "commits/s", "p50 ms", "p99 ms", "max ms"
+    );
     for writers in [1usize, 16, 64] {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Db::new(EmbeddedStore::open(dir.path()).expect("open"));
@@ -48,7 +56,9 @@ async fn main() {
             all.extend(t.await.expect("writer"));
         }
         all.sort();
-        let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
+        let pct = |p: f64| {
+            all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0
+        };
         println!(
             "{:>8} {:>12.0} {:>10.2} {:>10.2} {:>10.2}",
             writers,

@@ -93,8 +93,12 @@ pub trait Transaction: Send + Sync {
     async fn get(&self, key: &[u8], mode: ReadMode) -> Result<Option<Vec<u8>>>;
 
     /// Reads the keys in `[begin, end)`.
-    async fn get_range(&self, begin: &[u8], end: &[u8], opts: RangeOptions)
-    -> Result<Vec<KeyValue>>;
+    async fn get_range(
+        &self,
+        begin: &[u8],
+        end: &[u8],
+        opts: RangeOptions,
+    ) -> Result<Vec<KeyValue>>;
 
     /// Sets a key.
     fn set(&self, key: &[u8], value: &[u8]);

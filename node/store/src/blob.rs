@@ -63,7 +63,10 @@ fn chunk_count(size: usize) -> u32 {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Prepares `body` for linking, uploading it first when it is too large to be written inside
@@ -72,25 +75,31 @@ pub async fn stage<'a>(db: &Db, body: &'a [u8]) -> Result<Staged<'a>> {
     let id = BlobId::of(body);
     let size = body.len() as u64;
     if body.len() <= INLINE_MAX {
-        return Ok(Staged { id, size, inline: Some(body) });
+        return Ok(Staged {
+            id,
+            size,
+            inline: Some(body),
+        });
     }
     let chunks: Vec<&[u8]> = body.chunks(CHUNK_BYTES).collect();
     for (group_no, group) in chunks.chunks(CHUNKS_PER_TX).enumerate() {
         let first = group_no * CHUNKS_PER_TX;
-        db.run(|tx| {
-            async move {
-                if first == 0 {
-                    tx.set(&k::pending(&id.0), &now_secs().to_le_bytes())?;
-                }
-                for (i, chunk) in group.iter().enumerate() {
-                    tx.set(&k::chunk(&id.0, (first + i) as u32), chunk)?;
-                }
-                Ok(())
+        db.run(|tx| async move {
+            if first == 0 {
+                tx.set(&k::pending(&id.0), &now_secs().to_le_bytes())?;
             }
+            for (i, chunk) in group.iter().enumerate() {
+                tx.set(&k::chunk(&id.0, (first + i) as u32), chunk)?;
+            }
+            Ok(())
         })
         .await?;
     }
-    Ok(Staged { id, size, inline: None })
+    Ok(Staged {
+        id,
+        size,
+        inline: None,
+    })
 }
 
 /// Adds a reference to a staged blob inside the caller's transaction.
@@ -114,7 +123,10 @@ pub async fn link(tx: &Tx, staged: &Staged<'_>) -> Result<BlobId> {
                 }
             }
         }
-        let meta = Meta { size: staged.size, chunks: chunk_count(staged.size as usize) };
+        let meta = Meta {
+            size: staged.size,
+            chunks: chunk_count(staged.size as usize),
+        };
         tx.set(&k::meta(&id.0), &encode(&meta)?)?;
     }
     if staged.inline.is_none() {
@@ -137,17 +149,23 @@ pub async fn read(db: &Db, id: BlobId) -> Result<Vec<u8>> {
         .await?
         .map(|v| decode(&k::meta(&id.0), &v))
         .transpose()?
-        .ok_or_else(|| StoreError::Corrupt { key: k::meta(&id.0).escape_ascii().to_string(), reason: format!("blob {id} is missing") })?;
+        .ok_or_else(|| StoreError::Corrupt {
+            key: k::meta(&id.0).escape_ascii().to_string(),
+            reason: format!("blob {id} is missing"),
+        })?;
     let mut body = Vec::with_capacity(meta.size as usize);
     let mut next = 0u32;
     while next < meta.chunks {
         let from = next;
         let part: Vec<KeyValue> = db
-            .run(|tx| {
-                async move {
-                    let (_, end) = k::chunks(&id.0);
-                    tx.get_range(&k::chunk(&id.0, from), &end, RangeOptions::all().limit(CHUNKS_PER_TX)).await
-                }
+            .run(|tx| async move {
+                let (_, end) = k::chunks(&id.0);
+                tx.get_range(
+                    &k::chunk(&id.0, from),
+                    &end,
+                    RangeOptions::all().limit(CHUNKS_PER_TX),
+                )
+                .await
             })
             .await?;
         if part.is_empty() {
@@ -180,37 +198,63 @@ pub struct GcStats {
 pub async fn collect_garbage(db: &Db, pending_ttl: Duration) -> Result<GcStats> {
     let mut stats = GcStats::default();
     let cutoff = now_secs().saturating_sub(pending_ttl.as_secs());
-    let pending = db.run(|tx| async move { tx.get_prefix(&k::all_pending(), RangeOptions::all().limit(1000).snapshot()).await }).await?;
+    let pending = db
+        .run(|tx| async move {
+            tx.get_prefix(
+                &k::all_pending(),
+                RangeOptions::all().limit(1000).snapshot(),
+            )
+            .await
+        })
+        .await?;
     for kv in pending {
-        let Some(hash) = k::hash_of(&kv.key) else { continue };
+        let Some(hash) = k::hash_of(&kv.key) else {
+            continue;
+        };
         let removed = db
-            .run(|tx| {
-                async move {
-                    let Some(at) = tx.get(&k::pending(&hash)).await? else { return Ok(false) };
-                    let at = u64::from_le_bytes(at.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]));
-                    if at > cutoff {
-                        return Ok(false);
-                    }
-                    tx.clear(&k::pending(&hash))?;
-                    if tx.get(&k::meta(&hash)).await?.is_none() {
-                        tx.clear_prefix(&k::chunks(&hash))?;
-                        return Ok(true);
-                    }
-                    Ok(false)
+            .run(|tx| async move {
+                let Some(at) = tx.get(&k::pending(&hash)).await? else {
+                    return Ok(false);
+                };
+                let at = u64::from_le_bytes(
+                    at.get(..8)
+                        .and_then(|b| b.try_into().ok())
+                        .unwrap_or([0; 8]),
+                );
+                if at > cutoff {
+                    return Ok(false);
                 }
+                tx.clear(&k::pending(&hash))?;
+                if tx.get(&k::meta(&hash)).await?.is_none() {
+                    tx.clear_prefix(&k::chunks(&hash))?;
+                    return Ok(true);
+                }
+                Ok(false)
             })
             .await?;
         stats.abandoned_uploads += usize::from(removed);
     }
-    let unref = db.run(|tx| async move { tx.get_prefix(&k::all_unreferenced(), RangeOptions::all().limit(1000).snapshot()).await }).await?;
+    let unref = db
+        .run(|tx| async move {
+            tx.get_prefix(
+                &k::all_unreferenced(),
+                RangeOptions::all().limit(1000).snapshot(),
+            )
+            .await
+        })
+        .await?;
     for kv in unref {
-        let Some(hash) = k::hash_of(&kv.key) else { continue };
+        let Some(hash) = k::hash_of(&kv.key) else {
+            continue;
+        };
         let removed = db
             .run(|tx| {
                 async move {
                     tx.clear(&k::unreferenced(&hash))?;
                     // An upload of the same content in progress keeps its chunks.
-                    if tx.get_counter(&k::refs(&hash)).await? > 0 || tx.get(&k::pending(&hash)).await?.is_some() {
+                    if tx.get_counter(&k::refs(&hash)).await? > 0
+                        || tx.get(&k::pending(&hash)).await?.is_some()
+                    {
                         return Ok(false);
                     }
                     tx.clear(&k::meta(&hash))?;
@@ -227,9 +271,15 @@ pub async fn collect_garbage(db: &Db, pending_ttl: Duration) -> Result<GcStats> 
 }
 
 fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
-    rmp_serde::to_vec_named(v).map_err(|e| StoreError::Corrupt { key: String::new(), reason: e.to_string() })
+    rmp_serde::to_vec_named(v).map_err(|e| StoreError::Corrupt {
+        key: String::new(),
+        reason: e.to_string(),
+    })
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(key: &[u8], v: &[u8]) -> Result<T> {
-    rmp_serde::from_slice(v).map_err(|e| StoreError::Corrupt { key: crate::keys::printable(key), reason: e.to_string() })
+    rmp_serde::from_slice(v).map_err(|e| StoreError::Corrupt {
+        key: crate::keys::printable(key),
+        reason: e.to_string(),
+    })
 }

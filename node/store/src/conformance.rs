@@ -16,11 +16,15 @@ fn k(i: u64) -> Vec<u8> {
 }
 
 async fn put(db: &Db, key: &[u8], value: &[u8]) {
-    db.run(|tx| async move { tx.set(key, value) }).await.expect("put commits");
+    db.run(|tx| async move { tx.set(key, value) })
+        .await
+        .expect("put commits");
 }
 
 async fn get(db: &Db, key: &[u8]) -> Option<Vec<u8>> {
-    db.run(|tx| async move { tx.get(key).await }).await.expect("get runs")
+    db.run(|tx| async move { tx.get(key).await })
+        .await
+        .expect("get runs")
 }
 
 /// A serializable read followed by another transaction's write aborts the reader's commit;
@@ -31,8 +35,16 @@ pub async fn conflicts_and_retry(db: &Db) {
     assert_eq!(reader.get(&k(1)).await.expect("read"), Some(b"a".to_vec()));
     put(db, &k(1), b"b").await;
     reader.set(&k(2), b"derived from a").expect("set");
-    assert_eq!(reader.commit().await, Err(StoreError::NotCommitted), "stale read must conflict");
-    assert_eq!(get(db, &k(2)).await, None, "a refused commit writes nothing");
+    assert_eq!(
+        reader.commit().await,
+        Err(StoreError::NotCommitted),
+        "stale read must conflict"
+    );
+    assert_eq!(
+        get(db, &k(2)).await,
+        None,
+        "a refused commit writes nothing"
+    );
 
     // Writes alone (blind writes) never conflict.
     let blind = db.begin().await.expect("begin");
@@ -59,7 +71,10 @@ pub async fn conflicts_and_retry(db: &Db) {
     for t in tasks {
         t.await.expect("task");
     }
-    let total = db.run(|tx| async move { tx.get_counter(&k(3)).await }).await.expect("read");
+    let total = db
+        .run(|tx| async move { tx.get_counter(&k(3)).await })
+        .await
+        .expect("read");
     assert_eq!(total, 160, "serializable increments under contention");
 }
 
@@ -67,9 +82,16 @@ pub async fn conflicts_and_retry(db: &Db) {
 pub async fn snapshot_and_serializable(db: &Db) {
     put(db, &k(10), b"1").await;
     let tx = db.begin().await.expect("begin");
-    assert_eq!(tx.get_snapshot(&k(10)).await.expect("read"), Some(b"1".to_vec()));
+    assert_eq!(
+        tx.get_snapshot(&k(10)).await.expect("read"),
+        Some(b"1".to_vec())
+    );
     put(db, &k(10), b"2").await;
-    assert_eq!(tx.get(&k(10)).await.expect("read"), Some(b"1".to_vec()), "repeatable read");
+    assert_eq!(
+        tx.get(&k(10)).await.expect("read"),
+        Some(b"1".to_vec()),
+        "repeatable read"
+    );
     tx.set(&k(11), b"x").expect("set");
     // The serializable re-read of k(10) now conflicts.
     assert_eq!(tx.commit().await, Err(StoreError::NotCommitted));
@@ -113,12 +135,27 @@ pub async fn ranges(db: &Db) {
     .expect("fill");
     let (b, e) = (k(100), k(200));
     let (b, e) = (&b, &e);
-    let all = db.run(|tx| async move { tx.get_range(b, e, RangeOptions::all()).await }).await.expect("range");
+    let all = db
+        .run(|tx| async move { tx.get_range(b, e, RangeOptions::all()).await })
+        .await
+        .expect("range");
     assert_eq!(all.len(), 100);
     assert!(all.windows(2).all(|w| w[0].key < w[1].key), "forward order");
-    let rev = db.run(|tx| async move { tx.get_range(b, e, RangeOptions::all().reverse().limit(3)).await }).await.expect("range");
-    assert_eq!(rev.iter().map(|kv| kv.key.clone()).collect::<Vec<_>>(), vec![k(199), k(198), k(197)]);
-    let first = db.run(|tx| async move { tx.get_range(b, e, RangeOptions::all().limit(5)).await }).await.expect("range");
+    let rev = db
+        .run(|tx| async move {
+            tx.get_range(b, e, RangeOptions::all().reverse().limit(3))
+                .await
+        })
+        .await
+        .expect("range");
+    assert_eq!(
+        rev.iter().map(|kv| kv.key.clone()).collect::<Vec<_>>(),
+        vec![k(199), k(198), k(197)]
+    );
+    let first = db
+        .run(|tx| async move { tx.get_range(b, e, RangeOptions::all().limit(5)).await })
+        .await
+        .expect("range");
     assert_eq!(first.last().map(|kv| kv.key.clone()), Some(k(104)));
 
     // Own writes show up in ranges; clear_range hides committed keys.
@@ -128,30 +165,46 @@ pub async fn ranges(db: &Db) {
             tx.set(&k(120), b"new")?;
             tx.clear(&k(151))?;
             let out = tx.get_range(b, e, RangeOptions::all().limit(3)).await?;
-            let back = tx.get_range(b, e, RangeOptions::all().reverse().limit(1)).await?;
+            let back = tx
+                .get_range(b, e, RangeOptions::all().reverse().limit(1))
+                .await?;
             Ok((out, back))
         })
         .await
         .expect("merged range");
-    assert_eq!(merged.0.iter().map(|kv| kv.key.clone()).collect::<Vec<_>>(), vec![k(120), k(150), k(152)]);
+    assert_eq!(
+        merged.0.iter().map(|kv| kv.key.clone()).collect::<Vec<_>>(),
+        vec![k(120), k(150), k(152)]
+    );
     assert_eq!(merged.1[0].key, k(199));
-    let after = db.run(|tx| async move { tx.get_range(b, e, RangeOptions::all()).await }).await.expect("range");
+    let after = db
+        .run(|tx| async move { tx.get_range(b, e, RangeOptions::all()).await })
+        .await
+        .expect("range");
     assert_eq!(after.len(), 50, "100 - 50 cleared + 1 set - 1 cleared");
 
     // A limited read conflicts with a write inside what it walked, not beyond it.
     let tx = db.begin().await.expect("begin");
-    let seen = tx.get_range(b, e, RangeOptions::all().limit(2)).await.expect("range");
+    let seen = tx
+        .get_range(b, e, RangeOptions::all().limit(2))
+        .await
+        .expect("range");
     assert_eq!(seen.len(), 2);
     put(db, &k(190), b"beyond").await;
     tx.set(&k(1), b"ok").expect("set");
-    tx.commit().await.expect("write beyond the walked part does not conflict");
+    tx.commit()
+        .await
+        .expect("write beyond the walked part does not conflict");
     let tx = db.begin().await.expect("begin");
-    tx.get_range(b, e, RangeOptions::all().limit(2)).await.expect("range");
+    tx.get_range(b, e, RangeOptions::all().limit(2))
+        .await
+        .expect("range");
     put(db, &k(121), b"inside").await;
     tx.set(&k(1), b"no").expect("set");
     assert_eq!(tx.commit().await, Err(StoreError::NotCommitted));
     assert_eq!(
-        db.run(|tx| async move { tx.get_range(&k(1), &k(0), RangeOptions::all()).await }).await,
+        db.run(|tx| async move { tx.get_range(&k(1), &k(0), RangeOptions::all()).await })
+            .await,
         Err(StoreError::InvertedRange)
     );
 }
@@ -175,7 +228,12 @@ pub async fn atomic_add_under_concurrency(db: &Db) {
         t.await.expect("task");
     }
     let (a, b) = db
-        .run(|tx| async move { Ok((tx.get_counter(&k(300)).await?, tx.get_counter(&k(301)).await?)) })
+        .run(|tx| async move {
+            Ok((
+                tx.get_counter(&k(300)).await?,
+                tx.get_counter(&k(301)).await?,
+            ))
+        })
         .await
         .expect("read");
     assert_eq!((a, b), (1600, -800));
@@ -189,34 +247,65 @@ pub async fn watches(db: &Db) {
     let w = tx.watch(&k(400)).expect("watch");
     tx.commit().await.expect("commit arms the watch");
     let mut w = Box::pin(w);
-    assert!(tokio::time::timeout(Duration::from_millis(200), &mut w).await.is_err(), "no change, no fire");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), &mut w)
+            .await
+            .is_err(),
+        "no change, no fire"
+    );
     put(db, &k(400), b"v2").await;
-    tokio::time::timeout(Duration::from_secs(10), w).await.expect("fires on change").expect("ok");
+    tokio::time::timeout(Duration::from_secs(10), w)
+        .await
+        .expect("fires on change")
+        .expect("ok");
 
     let tx = db.begin().await.expect("begin");
     let w = tx.watch(&k(400)).expect("watch");
     tx.commit().await.expect("commit");
-    db.run(|tx| async move { tx.clear_range(&k(399), &k(401)) }).await.expect("clear");
-    tokio::time::timeout(Duration::from_secs(10), w).await.expect("fires on clear").expect("ok");
+    db.run(|tx| async move { tx.clear_range(&k(399), &k(401)) })
+        .await
+        .expect("clear");
+    tokio::time::timeout(Duration::from_secs(10), w)
+        .await
+        .expect("fires on clear")
+        .expect("ok");
 
     let w = {
         let tx = db.begin().await.expect("begin");
         tx.watch(&k(400)).expect("watch")
     };
-    let outcome = tokio::time::timeout(Duration::from_secs(10), w).await.expect("resolves");
-    assert!(outcome.is_err(), "watch of an uncommitted transaction is cancelled");
+    let outcome = tokio::time::timeout(Duration::from_secs(10), w)
+        .await
+        .expect("resolves");
+    assert!(
+        outcome.is_err(),
+        "watch of an uncommitted transaction is cancelled"
+    );
 }
 
 /// Every FoundationDB limit is refused with FoundationDB's error kind.
 pub async fn limits(db: &Db) {
     let tx = db.begin().await.expect("begin");
     let big_key = scratch::sized("conf", &vec![b'k'; MAX_KEY_BYTES]);
-    assert!(matches!(tx.set(&big_key, b"v"), Err(StoreError::KeyTooLarge(_))));
-    assert!(matches!(tx.get(&big_key).await, Err(StoreError::KeyTooLarge(_))));
-    assert!(matches!(tx.set(&k(500), &vec![0; MAX_VALUE_BYTES + 1]), Err(StoreError::ValueTooLarge(_))));
-    tx.set(&k(500), &vec![0; MAX_VALUE_BYTES]).expect("a value at the limit is fine");
+    assert!(matches!(
+        tx.set(&big_key, b"v"),
+        Err(StoreError::KeyTooLarge(_))
+    ));
+    assert!(matches!(
+        tx.get(&big_key).await,
+        Err(StoreError::KeyTooLarge(_))
+    ));
+    assert!(matches!(
+        tx.set(&k(500), &vec![0; MAX_VALUE_BYTES + 1]),
+        Err(StoreError::ValueTooLarge(_))
+    ));
+    tx.set(&k(500), &vec![0; MAX_VALUE_BYTES])
+        .expect("a value at the limit is fine");
     let err = (0..110u64).try_for_each(|i| tx.set(&k(1000 + i), &vec![1; MAX_VALUE_BYTES]));
-    assert!(matches!(err, Err(StoreError::TransactionTooLarge(_))), "{err:?}");
+    assert!(
+        matches!(err, Err(StoreError::TransactionTooLarge(_))),
+        "{err:?}"
+    );
     assert_eq!(StoreError::TransactionTooLarge(0).fdb_code(), 2101);
 
     let tx = db.begin().await.expect("begin");
@@ -224,7 +313,11 @@ pub async fn limits(db: &Db) {
     tokio::time::sleep(MAX_TRANSACTION_AGE + Duration::from_millis(300)).await;
     tx.set(&k(501), b"late").expect("set");
     let err = tx.commit().await;
-    assert_eq!(err, Err(StoreError::TransactionTooOld), "a transaction older than 5 s fails");
+    assert_eq!(
+        err,
+        Err(StoreError::TransactionTooOld),
+        "a transaction older than 5 s fails"
+    );
     assert!(StoreError::TransactionTooOld.is_retryable());
 }
 
@@ -232,28 +325,55 @@ pub async fn limits(db: &Db) {
 /// and are collected once unreferenced or abandoned.
 pub async fn blob_chunking(db: &Db) {
     let small = b"Subject: hi\r\n\r\nsmall body\r\n".to_vec();
-    let large: Vec<u8> = (0..12 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let large: Vec<u8> = (0..12 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     for body in [&small, &large] {
         let staged = blob::stage(db, body).await.expect("stage");
         let staged = &staged;
-        let id = db.run(|tx| async move { blob::link(&tx, staged).await }).await.expect("link");
-        assert_eq!(&blob::read(db, id).await.expect("read back"), body, "round trip of {} bytes", body.len());
+        let id = db
+            .run(|tx| async move { blob::link(&tx, staged).await })
+            .await
+            .expect("link");
+        assert_eq!(
+            &blob::read(db, id).await.expect("read back"),
+            body,
+            "round trip of {} bytes",
+            body.len()
+        );
         // A second copy shares the chunks.
-        db.run(|tx| async move { blob::link(&tx, staged).await }).await.expect("link again");
-        db.run(|tx| async move { blob::unlink(&tx, id) }).await.expect("unlink");
-        let stats = blob::collect_garbage(db, blob::PENDING_TTL).await.expect("gc");
+        db.run(|tx| async move { blob::link(&tx, staged).await })
+            .await
+            .expect("link again");
+        db.run(|tx| async move { blob::unlink(&tx, id) })
+            .await
+            .expect("unlink");
+        let stats = blob::collect_garbage(db, blob::PENDING_TTL)
+            .await
+            .expect("gc");
         assert_eq!(stats.unreferenced, 0, "one reference is left");
         assert!(blob::read(db, id).await.is_ok());
-        db.run(|tx| async move { blob::unlink(&tx, id) }).await.expect("unlink");
-        let stats = blob::collect_garbage(db, blob::PENDING_TTL).await.expect("gc");
+        db.run(|tx| async move { blob::unlink(&tx, id) })
+            .await
+            .expect("unlink");
+        let stats = blob::collect_garbage(db, blob::PENDING_TTL)
+            .await
+            .expect("gc");
         assert_eq!(stats.unreferenced, 1);
         assert!(blob::read(db, id).await.is_err(), "collected");
     }
     // An upload that is never linked is collected after its time to live.
-    let staged = blob::stage(db, &large[..3 * 1024 * 1024]).await.expect("stage");
+    let staged = blob::stage(db, &large[..3 * 1024 * 1024])
+        .await
+        .expect("stage");
     let stats = blob::collect_garbage(db, Duration::ZERO).await.expect("gc");
     assert_eq!(stats.abandoned_uploads, 1);
     let staged = &staged;
-    let lost = db.run(|tx| async move { blob::link(&tx, staged).await }).await;
-    assert!(lost.is_err(), "linking a collected upload is refused, never silently empty");
+    let lost = db
+        .run(|tx| async move { blob::link(&tx, staged).await })
+        .await;
+    assert!(
+        lost.is_err(),
+        "linking a collected upload is refused, never silently empty"
+    );
 }

@@ -27,7 +27,9 @@ pub struct Db {
 impl Db {
     /// Wraps a backend.
     pub fn new(store: impl Store) -> Self {
-        Self { inner: Arc::new(store) }
+        Self {
+            inner: Arc::new(store),
+        }
     }
 
     /// Wraps a shared backend.
@@ -74,12 +76,17 @@ impl Db {
                 Err(err) => err,
             };
             let retryable = err.as_store().filter(|e| e.is_retryable()).cloned();
-            let Some(store_err) = retryable else { return Err(err) };
+            let Some(store_err) = retryable else {
+                return Err(err);
+            };
             if attempt >= MAX_ATTEMPTS {
                 tracing::warn!(attempt, error = %store_err, "transaction gave up after retries");
                 return Err(err);
             }
-            METRICS.retries.with_label_values(&[backend, store_err.label()]).inc();
+            METRICS
+                .retries
+                .with_label_values(&[backend, store_err.label()])
+                .inc();
             let jitter = rand::rng().random_range(0..=backoff.as_micros() as u64);
             tokio::time::sleep(Duration::from_micros(jitter)).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);

@@ -279,7 +279,10 @@ pub mod mail {
 
     /// Every change index entry of a mailbox above `modseq`.
     pub fn modseqs_after(mailbox: u64, modseq: u64) -> (Vec<u8>, Vec<u8>) {
-        (self::modseq(mailbox, modseq.saturating_add(1)), children(&("msg_modseq", mailbox)).1)
+        (
+            self::modseq(mailbox, modseq.saturating_add(1)),
+            children(&("msg_modseq", mailbox)).1,
+        )
     }
 
     /// Every change index entry of a mailbox.

@@ -4,17 +4,17 @@
 //! blobs, and the typed mail data model built on them.
 
 mod api;
+pub mod blob;
+pub mod conformance;
 mod db;
 mod embedded;
 mod error;
 #[cfg(feature = "fdb")]
 pub mod fdb;
-pub mod blob;
-pub mod conformance;
 pub mod keys;
 pub mod limits;
-pub mod model;
 pub mod metrics;
+pub mod model;
 mod tx;
 
 pub use api::{KeyValue, RangeOptions, ReadMode, Store, Transaction, Watch};

@@ -3,8 +3,8 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, register_histogram_vec,
-    register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
+    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    register_histogram_vec, register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
 };
 
 /// The store's metric families.
@@ -32,8 +32,11 @@ pub static METRICS: LazyLock<StoreMetrics> = LazyLock::new(|| {
     ];
     StoreMetrics {
         commit_seconds: register_histogram_vec!(
-            HistogramOpts::new("tern_store_commit_seconds", "Latency of durable store commits")
-                .buckets(buckets),
+            HistogramOpts::new(
+                "tern_store_commit_seconds",
+                "Latency of durable store commits"
+            )
+            .buckets(buckets),
             &["backend"]
         )
         .expect("metric registers once"),
@@ -42,7 +45,9 @@ pub static METRICS: LazyLock<StoreMetrics> = LazyLock::new(|| {
                 "tern_store_group_commit_size",
                 "Transactions made durable by one group commit"
             )
-            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]),
+            .buckets(vec![
+                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0
+            ]),
             &["backend"]
         )
         .expect("metric registers once"),
@@ -52,17 +57,26 @@ pub static METRICS: LazyLock<StoreMetrics> = LazyLock::new(|| {
         )
         .expect("metric registers once"),
         retries: register_int_counter_vec!(
-            Opts::new("tern_store_retries_total", "Transactions run again by the retry helper"),
+            Opts::new(
+                "tern_store_retries_total",
+                "Transactions run again by the retry helper"
+            ),
             &["backend", "reason"]
         )
         .expect("metric registers once"),
         conflicts: register_int_counter_vec!(
-            Opts::new("tern_store_conflicts_total", "Transactions refused for a conflict"),
+            Opts::new(
+                "tern_store_conflicts_total",
+                "Transactions refused for a conflict"
+            ),
             &["backend"]
         )
         .expect("metric registers once"),
         disk_bytes: register_int_gauge_vec!(
-            Opts::new("tern_store_disk_bytes", "Bytes the store uses on the local disk"),
+            Opts::new(
+                "tern_store_disk_bytes",
+                "Bytes the store uses on the local disk"
+            ),
             &["backend"]
         )
         .expect("metric registers once"),

@@ -26,7 +26,12 @@ struct Inner {
 
 impl Tx {
     pub(crate) fn new(tx: Box<dyn Transaction>) -> Self {
-        Self { inner: Arc::new(Inner { tx, written: AtomicUsize::new(0) }) }
+        Self {
+            inner: Arc::new(Inner {
+                tx,
+                written: AtomicUsize::new(0),
+            }),
+        }
     }
 
     /// Reads one key (serializable).
@@ -56,7 +61,11 @@ impl Tx {
     }
 
     /// Reads every key under a prefix range as returned by `keys::*_range` helpers.
-    pub async fn get_prefix(&self, range: &(Vec<u8>, Vec<u8>), opts: RangeOptions) -> Result<Vec<KeyValue>> {
+    pub async fn get_prefix(
+        &self,
+        range: &(Vec<u8>, Vec<u8>),
+        opts: RangeOptions,
+    ) -> Result<Vec<KeyValue>> {
         self.get_range(&range.0, &range.1, opts).await
     }
 
@@ -157,5 +166,8 @@ pub fn apply_add(existing: Option<&[u8]>, delta: i64) -> Vec<u8> {
         let n = v.len().min(8);
         buf[..n].copy_from_slice(&v[..n]);
     }
-    i64::from_le_bytes(buf).wrapping_add(delta).to_le_bytes().to_vec()
+    i64::from_le_bytes(buf)
+        .wrapping_add(delta)
+        .to_le_bytes()
+        .to_vec()
 }

@@ -24,14 +24,24 @@ macro_rules! suite {
     )*};
 }
 
-suite!(conflicts_and_retry, snapshot_and_serializable, ranges, atomic_add_under_concurrency, watches, limits, blob_chunking);
+suite!(
+    conflicts_and_retry,
+    snapshot_and_serializable,
+    ranges,
+    atomic_add_under_concurrency,
+    watches,
+    limits,
+    blob_chunking
+);
 
 /// Child side of the kill test: commits numbered keys from 8 writers, printing each number
 /// once its commit returned, until it is killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "run only as the child of durability_across_kill"]
 async fn durability_child() {
-    let Ok(dir) = std::env::var("TERN_KILL_TEST_DIR") else { return };
+    let Ok(dir) = std::env::var("TERN_KILL_TEST_DIR") else {
+        return;
+    };
     let db = Db::new(EmbeddedStore::open(&dir).expect("open"));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
     for w in 0..8u64 {
@@ -41,7 +51,9 @@ async fn durability_child() {
                 let n = w * 1_000_000 + i;
                 let key = scratch::item("kill", n);
                 let key = &key;
-                db.run(|t| async move { t.set(key, &n.to_le_bytes()) }).await.expect("commit");
+                db.run(|t| async move { t.set(key, &n.to_le_bytes()) })
+                    .await
+                    .expect("commit");
                 let _ = tx.send(n);
             }
         });
@@ -55,7 +67,13 @@ async fn durability_child() {
 fn durability_across_kill() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "durability_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "durability_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("TERN_KILL_TEST_DIR", dir.path())
         .stdout(Stdio::piped())
         .spawn()
@@ -74,7 +92,11 @@ fn durability_across_kill() {
         }
     }
     let _ = child.wait();
-    assert_eq!(acked.len(), 3000, "child acknowledged commits before the kill");
+    assert_eq!(
+        acked.len(),
+        3000,
+        "child acknowledged commits before the kill"
+    );
     std::thread::sleep(Duration::from_millis(100));
     let db = Db::new(EmbeddedStore::open(dir.path()).expect("reopen after kill"));
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -83,12 +105,18 @@ fn durability_across_kill() {
         for n in &acked {
             let key = scratch::item("kill", *n);
             let key = &key;
-            let v = db.run(|t| async move { t.get(key).await }).await.expect("read");
+            let v = db
+                .run(|t| async move { t.get(key).await })
+                .await
+                .expect("read");
             if v != Some(n.to_le_bytes().to_vec()) {
                 missing.push(*n);
             }
         }
         missing
     });
-    assert!(missing.is_empty(), "acknowledged commits lost after kill -9: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "acknowledged commits lost after kill -9: {missing:?}"
+    );
 }

@@ -2,8 +2,7 @@
 
 use tern_proto::{Address, Secret};
 use tern_store::{
-    Db, EmbeddedStore,
-    blob,
+    Db, EmbeddedStore, blob,
     model::{
         AddressPolicy, Directory, Flags, Forward, LoginMatch, ModelError, NewAccount, Summary,
         message::{self, NewMessage},
@@ -14,56 +13,143 @@ use tern_store::{
 fn dir(case_sensitive: bool) -> (tempfile::TempDir, Directory) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let db = Db::new(EmbeddedStore::open(tmp.path()).expect("open"));
-    (tmp, Directory::new(db, AddressPolicy { local_case_sensitive: case_sensitive }))
+    (
+        tmp,
+        Directory::new(
+            db,
+            AddressPolicy {
+                local_case_sensitive: case_sensitive,
+            },
+        ),
+    )
 }
 
 fn account(address: &str) -> NewAccount {
-    NewAccount { address: address.into(), password: Secret::new("correct horse".into()), ..Default::default() }
+    NewAccount {
+        address: address.into(),
+        password: Secret::new("correct horse".into()),
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
 async fn domains_accounts_and_logins() {
     let (_t, d) = dir(false);
     d.add_domain("Example.TEST").await.expect("domain");
-    assert!(matches!(d.add_domain("example.test").await, Err(ModelError::AlreadyExists(_))));
-    assert!(matches!(d.add_domain("bad..name").await, Err(ModelError::Invalid(_))));
-    assert!(matches!(d.add_account(account("x@nowhere.test")).await, Err(ModelError::NotFound(_))));
-    let a = d.add_account(account(" Ann@example.test ")).await.expect("account");
+    assert!(matches!(
+        d.add_domain("example.test").await,
+        Err(ModelError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        d.add_domain("bad..name").await,
+        Err(ModelError::Invalid(_))
+    ));
+    assert!(matches!(
+        d.add_account(account("x@nowhere.test")).await,
+        Err(ModelError::NotFound(_))
+    ));
+    let a = d
+        .add_account(account(" Ann@example.test "))
+        .await
+        .expect("account");
     assert_eq!(a.address, "Ann@example.test");
-    assert!(matches!(d.add_account(account("ann@EXAMPLE.test")).await, Err(ModelError::AlreadyExists(_))));
-    let weak = NewAccount { password: Secret::new("short".into()), ..account("b@example.test") };
-    assert!(matches!(d.add_account(weak).await, Err(ModelError::Invalid(_))));
+    assert!(matches!(
+        d.add_account(account("ann@EXAMPLE.test")).await,
+        Err(ModelError::AlreadyExists(_))
+    ));
+    let weak = NewAccount {
+        password: Secret::new("short".into()),
+        ..account("b@example.test")
+    };
+    assert!(matches!(
+        d.add_account(weak).await,
+        Err(ModelError::Invalid(_))
+    ));
 
-    let names: Vec<String> = d.mailboxes(a.id).await.expect("mailboxes").into_iter().map(|m| m.name).collect();
-    assert_eq!(names, ["INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"]);
+    let names: Vec<String> = d
+        .mailboxes(a.id)
+        .await
+        .expect("mailboxes")
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"]
+    );
 
-    assert!(d.authenticate("ann@example.test", &Secret::new("correct horse".into())).await.expect("auth").is_some());
-    assert!(d.authenticate("ann", &Secret::new("correct horse".into())).await.expect("auth").is_some());
-    assert!(d.authenticate("ann", &Secret::new("wrong".into())).await.expect("auth").is_none());
+    assert!(
+        d.authenticate("ann@example.test", &Secret::new("correct horse".into()))
+            .await
+            .expect("auth")
+            .is_some()
+    );
+    assert!(
+        d.authenticate("ann", &Secret::new("correct horse".into()))
+            .await
+            .expect("auth")
+            .is_some()
+    );
+    assert!(
+        d.authenticate("ann", &Secret::new("wrong".into()))
+            .await
+            .expect("auth")
+            .is_none()
+    );
     d.add_domain("other.test").await.expect("domain");
-    d.add_account(account("ann@other.test")).await.expect("account");
-    assert!(matches!(d.find_login("ann").await.expect("lookup"), LoginMatch::Ambiguous(v) if v.len() == 2));
-    assert!(matches!(d.remove_domain("other.test").await, Err(ModelError::InUse(_))));
+    d.add_account(account("ann@other.test"))
+        .await
+        .expect("account");
+    assert!(
+        matches!(d.find_login("ann").await.expect("lookup"), LoginMatch::Ambiguous(v) if v.len() == 2)
+    );
+    assert!(matches!(
+        d.remove_domain("other.test").await,
+        Err(ModelError::InUse(_))
+    ));
     d.remove_account("ann@other.test").await.expect("remove");
-    d.remove_domain("other.test").await.expect("empty domain removed");
-    assert!(matches!(d.find_login("ann").await.expect("lookup"), LoginMatch::Found(_)));
+    d.remove_domain("other.test")
+        .await
+        .expect("empty domain removed");
+    assert!(matches!(
+        d.find_login("ann").await.expect("lookup"),
+        LoginMatch::Found(_)
+    ));
 }
 
 #[tokio::test]
 async fn local_parts_are_exact_by_default() {
     let (_t, d) = dir(true);
     d.add_domain("example.test").await.expect("domain");
-    d.add_account(account("Ann@example.test")).await.expect("account");
-    assert!(d.account_by_address("ann@example.test").await.expect("lookup").is_none());
-    assert!(d.account_by_address("Ann@EXAMPLE.TEST ").await.expect("lookup").is_some());
+    d.add_account(account("Ann@example.test"))
+        .await
+        .expect("account");
+    assert!(
+        d.account_by_address("ann@example.test")
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    assert!(
+        d.account_by_address("Ann@EXAMPLE.TEST ")
+            .await
+            .expect("lookup")
+            .is_some()
+    );
 }
 
 #[tokio::test]
 async fn aliases_forwards_and_catch_all_resolve() {
     let (_t, d) = dir(false);
     d.add_domain("example.test").await.expect("domain");
-    let ann = d.add_account(account("ann@example.test")).await.expect("ann");
-    let bob = d.add_account(account("bob@example.test")).await.expect("bob");
+    let ann = d
+        .add_account(account("ann@example.test"))
+        .await
+        .expect("ann");
+    let bob = d
+        .add_account(account("bob@example.test"))
+        .await
+        .expect("bob");
     let resolve = |s: &str| {
         let d = d.clone();
         let a = Address::parse(s).expect("address");
@@ -72,27 +158,81 @@ async fn aliases_forwards_and_catch_all_resolve() {
     assert_eq!(resolve("x@elsewhere.test").await, Recipient::NotLocal);
     assert_eq!(resolve("nobody@example.test").await, Recipient::Unknown);
 
-    d.set_alias("team@example.test", &["ann@example.test".into(), "bob@example.test".into(), "ext@remote.test".into()]).await.expect("alias");
-    let Recipient::Local(r) = resolve("team@example.test").await else { panic!("team is local") };
-    assert_eq!(r.accounts.into_iter().collect::<Vec<_>>(), vec![ann.id, bob.id]);
-    assert_eq!(r.remote.into_iter().collect::<Vec<_>>(), vec!["ext@remote.test".to_string()]);
-    assert!(matches!(d.set_alias("ann@example.test", &["bob@example.test".into()]).await, Err(ModelError::AlreadyExists(_))));
+    d.set_alias(
+        "team@example.test",
+        &[
+            "ann@example.test".into(),
+            "bob@example.test".into(),
+            "ext@remote.test".into(),
+        ],
+    )
+    .await
+    .expect("alias");
+    let Recipient::Local(r) = resolve("team@example.test").await else {
+        panic!("team is local")
+    };
+    assert_eq!(
+        r.accounts.into_iter().collect::<Vec<_>>(),
+        vec![ann.id, bob.id]
+    );
+    assert_eq!(
+        r.remote.into_iter().collect::<Vec<_>>(),
+        vec!["ext@remote.test".to_string()]
+    );
+    assert!(matches!(
+        d.set_alias("ann@example.test", &["bob@example.test".into()])
+            .await,
+        Err(ModelError::AlreadyExists(_))
+    ));
 
-    d.set_forward("bob@example.test", Some(Forward { targets: vec!["bob@remote.test".into()], keep_copy: false })).await.expect("fwd");
-    let Recipient::Local(r) = resolve("bob@example.test").await else { panic!() };
+    d.set_forward(
+        "bob@example.test",
+        Some(Forward {
+            targets: vec!["bob@remote.test".into()],
+            keep_copy: false,
+        }),
+    )
+    .await
+    .expect("fwd");
+    let Recipient::Local(r) = resolve("bob@example.test").await else {
+        panic!()
+    };
     assert!(r.accounts.is_empty() && r.remote.contains("bob@remote.test"));
-    d.set_forward("bob@example.test", Some(Forward { targets: vec!["bob@remote.test".into()], keep_copy: true })).await.expect("fwd");
-    let Recipient::Local(r) = resolve("bob@example.test").await else { panic!() };
+    d.set_forward(
+        "bob@example.test",
+        Some(Forward {
+            targets: vec!["bob@remote.test".into()],
+            keep_copy: true,
+        }),
+    )
+    .await
+    .expect("fwd");
+    let Recipient::Local(r) = resolve("bob@example.test").await else {
+        panic!()
+    };
     assert!(r.accounts.contains(&bob.id) && r.remote.contains("bob@remote.test"));
 
-    d.set_catch_all("example.test", Some("ann@example.test")).await.expect("catch-all");
-    let Recipient::Local(r) = resolve("anything@example.test").await else { panic!("catch-all") };
+    d.set_catch_all("example.test", Some("ann@example.test"))
+        .await
+        .expect("catch-all");
+    let Recipient::Local(r) = resolve("anything@example.test").await else {
+        panic!("catch-all")
+    };
     assert!(r.accounts.contains(&ann.id));
 
     // Alias loops terminate.
-    d.set_alias("loop1@example.test", &["loop2@example.test".into()]).await.expect("alias");
-    d.set_alias("loop2@example.test", &["loop1@example.test".into(), "ann@example.test".into()]).await.expect("alias");
-    let Recipient::Local(r) = resolve("loop1@example.test").await else { panic!() };
+    d.set_alias("loop1@example.test", &["loop2@example.test".into()])
+        .await
+        .expect("alias");
+    d.set_alias(
+        "loop2@example.test",
+        &["loop1@example.test".into(), "ann@example.test".into()],
+    )
+    .await
+    .expect("alias");
+    let Recipient::Local(r) = resolve("loop1@example.test").await else {
+        panic!()
+    };
     assert!(r.accounts.contains(&ann.id));
 }
 
@@ -100,8 +240,15 @@ async fn aliases_forwards_and_catch_all_resolve() {
 async fn messages_get_uids_modseqs_and_counters() {
     let (_t, d) = dir(false);
     d.add_domain("example.test").await.expect("domain");
-    let ann = d.add_account(account("ann@example.test")).await.expect("ann");
-    let inbox = d.mailbox(ann.id, "inbox").await.expect("lookup").expect("INBOX exists");
+    let ann = d
+        .add_account(account("ann@example.test"))
+        .await
+        .expect("ann");
+    let inbox = d
+        .mailbox(ann.id, "inbox")
+        .await
+        .expect("lookup")
+        .expect("INBOX exists");
     let raw = b"From: a@b.test\r\nSubject: one\r\n\r\nbody\r\n";
     let summary = Summary::parse(raw);
     let staged = blob::stage(d.db(), raw).await.expect("stage");
@@ -112,7 +259,19 @@ async fn messages_get_uids_modseqs_and_counters() {
             .db()
             .run(|tx| async move {
                 let flags = if seen { Flags::SEEN } else { Flags::default() };
-                message::append(&tx, ann.id, inbox_id, &NewMessage { body: staged, summary: Some(summary), flags, keywords: vec![], internal_date: 0 }).await
+                message::append(
+                    &tx,
+                    ann.id,
+                    inbox_id,
+                    &NewMessage {
+                        body: staged,
+                        summary: Some(summary),
+                        flags,
+                        keywords: vec![],
+                        internal_date: 0,
+                    },
+                )
+                .await
             })
             .await
             .expect("append");
@@ -120,25 +279,86 @@ async fn messages_get_uids_modseqs_and_counters() {
     }
     assert_eq!(uids, vec![(1, 2), (2, 3), (3, 4)]);
     let status = d.mailbox_status(&inbox).await.expect("status");
-    assert_eq!((status.messages, status.unseen, status.uidnext, status.highest_modseq), (3, 2, 4, 4));
-    assert_eq!(d.usage(ann.id).await.expect("usage").bytes, 3 * raw.len() as i64);
+    assert_eq!(
+        (
+            status.messages,
+            status.unseen,
+            status.uidnext,
+            status.highest_modseq
+        ),
+        (3, 2, 4, 4)
+    );
+    assert_eq!(
+        d.usage(ann.id).await.expect("usage").bytes,
+        3 * raw.len() as i64
+    );
 
-    let flagged = d.db().run(|tx| async move { message::set_flags(&tx, inbox_id, 1, Flags::SEEN.union(Flags::DELETED), vec!["$Work".into()]).await }).await.expect("flags").expect("uid 1");
+    let flagged = d
+        .db()
+        .run(|tx| async move {
+            message::set_flags(
+                &tx,
+                inbox_id,
+                1,
+                Flags::SEEN.union(Flags::DELETED),
+                vec!["$Work".into()],
+            )
+            .await
+        })
+        .await
+        .expect("flags")
+        .expect("uid 1");
     assert_eq!(flagged.modseq, 5);
-    let gone = d.db().run(|tx| async move { message::expunge(&tx, ann.id, inbox_id, &[1, 99]).await }).await.expect("expunge");
+    let gone = d
+        .db()
+        .run(|tx| async move { message::expunge(&tx, ann.id, inbox_id, &[1, 99]).await })
+        .await
+        .expect("expunge");
     assert_eq!(gone, vec![1]);
     let status = d.mailbox_status(&inbox).await.expect("status");
-    assert_eq!((status.messages, status.unseen, status.uidnext, status.highest_modseq), (2, 1, 4, 6));
-    let stored = d.db().run(|tx| async move { message::summary(&tx, blob::BlobId::of(raw)).await }).await.expect("summary");
+    assert_eq!(
+        (
+            status.messages,
+            status.unseen,
+            status.uidnext,
+            status.highest_modseq
+        ),
+        (2, 1, 4, 6)
+    );
+    let stored = d
+        .db()
+        .run(|tx| async move { message::summary(&tx, blob::BlobId::of(raw)).await })
+        .await
+        .expect("summary");
     assert_eq!(stored.and_then(|s| s.envelope.subject), Some("one".into()));
 
-    d.create_mailbox(ann.id, "Projects/2026").await.expect("create");
-    assert!(matches!(d.create_mailbox(ann.id, "projects/2026").await, Ok(_)), "names are case-sensitive except INBOX");
-    assert!(matches!(d.create_mailbox(ann.id, "INBOX").await, Err(ModelError::AlreadyExists(_))));
-    d.rename_mailbox(ann.id, "Projects/2026", "Done").await.expect("rename");
+    d.create_mailbox(ann.id, "Projects/2026")
+        .await
+        .expect("create");
+    assert!(
+        d.create_mailbox(ann.id, "projects/2026").await.is_ok(),
+        "names are case-sensitive except INBOX"
+    );
+    assert!(matches!(
+        d.create_mailbox(ann.id, "INBOX").await,
+        Err(ModelError::AlreadyExists(_))
+    ));
+    d.rename_mailbox(ann.id, "Projects/2026", "Done")
+        .await
+        .expect("rename");
     d.delete_mailbox(ann.id, "Done").await.expect("delete");
-    assert!(matches!(d.delete_mailbox(ann.id, "INBOX").await, Err(ModelError::Invalid(_))));
-    d.remove_account("ann@example.test").await.expect("remove account with mail");
-    let stats = blob::collect_garbage(d.db(), blob::PENDING_TTL).await.expect("gc");
-    assert_eq!(stats.unreferenced, 1, "the shared body goes with its last message");
+    assert!(matches!(
+        d.delete_mailbox(ann.id, "INBOX").await,
+        Err(ModelError::Invalid(_))
+    ));
+    d.remove_account("ann@example.test")
+        .await
+        .expect("remove account with mail");
+    let stats = blob::collect_garbage(d.db(), blob::PENDING_TTL)
+        .await
+        .expect("gc");
+    assert_eq!(
+        stats.unreferenced, 1,
+        "the shared body goes with its last message"
+    );
 }

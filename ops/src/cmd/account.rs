@@ -3,9 +3,19 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use crate::{client::{Client, segment}, table};
+use crate::{
+    client::{Client, segment},
+    table,
+};
 
-const COLUMNS: &[&str] = &["id", "address", "display_name", "quota_bytes", "used_bytes", "used_messages"];
+const COLUMNS: &[&str] = &[
+    "id",
+    "address",
+    "display_name",
+    "quota_bytes",
+    "used_bytes",
+    "used_messages",
+];
 
 /// Account commands.
 #[derive(Subcommand)]
@@ -55,7 +65,13 @@ pub fn generate_password() -> String {
 /// Runs an account command.
 pub fn run(c: &Client, cmd: AccountCmd, json: bool) -> anyhow::Result<()> {
     match cmd {
-        AccountCmd::Add { address, password, name, quota_bytes, quota_messages } => {
+        AccountCmd::Add {
+            address,
+            password,
+            name,
+            quota_bytes,
+            quota_messages,
+        } => {
             let generated = password.is_none();
             let password = password.unwrap_or_else(generate_password);
             let a = c.post(
@@ -66,14 +82,22 @@ pub fn run(c: &Client, cmd: AccountCmd, json: bool) -> anyhow::Result<()> {
             if json {
                 table::print(&a, COLUMNS, true);
             } else {
-                println!("account {} added (id {})", a["address"].as_str().unwrap_or(&address), a["id"]);
+                println!(
+                    "account {} added (id {})",
+                    a["address"].as_str().unwrap_or(&address),
+                    a["id"]
+                );
                 if generated {
                     println!("password: {password}");
                 }
             }
         }
         AccountCmd::List => table::print(&c.get("/accounts")?, COLUMNS, json),
-        AccountCmd::Show { address } => table::print(&c.get(&format!("/accounts/{}", segment(&address)))?, COLUMNS, json),
+        AccountCmd::Show { address } => table::print(
+            &c.get(&format!("/accounts/{}", segment(&address)))?,
+            COLUMNS,
+            json,
+        ),
         AccountCmd::Remove { address } => {
             c.delete(&format!("/accounts/{}", segment(&address)))?;
             table::done(&format!("account {address} removed with its mail"), json);
@@ -81,14 +105,24 @@ pub fn run(c: &Client, cmd: AccountCmd, json: bool) -> anyhow::Result<()> {
         AccountCmd::Password { address, password } => {
             let generated = password.is_none();
             let password = password.unwrap_or_else(generate_password);
-            c.put(&format!("/accounts/{}/password", segment(&address)), json!({ "password": password }))?;
+            c.put(
+                &format!("/accounts/{}/password", segment(&address)),
+                json!({ "password": password }),
+            )?;
             table::done(&format!("password of {address} changed"), json);
             if generated && !json {
                 println!("password: {password}");
             }
         }
-        AccountCmd::Quota { address, bytes, messages } => {
-            let a = c.put(&format!("/accounts/{}/quota", segment(&address)), json!({ "bytes": bytes, "messages": messages }))?;
+        AccountCmd::Quota {
+            address,
+            bytes,
+            messages,
+        } => {
+            let a = c.put(
+                &format!("/accounts/{}/quota", segment(&address)),
+                json!({ "bytes": bytes, "messages": messages }),
+            )?;
             table::print(&a, COLUMNS, json);
         }
     }

@@ -3,7 +3,10 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use crate::{client::{Client, segment}, table};
+use crate::{
+    client::{Client, segment},
+    table,
+};
 
 /// Alias commands.
 #[derive(Subcommand)]
@@ -27,7 +30,10 @@ pub enum AliasCmd {
 pub fn run(c: &Client, cmd: AliasCmd, json: bool) -> anyhow::Result<()> {
     match cmd {
         AliasCmd::Set { address, targets } => {
-            let a = c.put(&format!("/aliases/{}", segment(&address)), json!({ "targets": targets }))?;
+            let a = c.put(
+                &format!("/aliases/{}", segment(&address)),
+                json!({ "targets": targets }),
+            )?;
             table::print(&a, &["address", "targets"], json);
         }
         AliasCmd::List { domain } => {

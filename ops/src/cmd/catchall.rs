@@ -3,7 +3,10 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use crate::{client::{Client, segment}, table};
+use crate::{
+    client::{Client, segment},
+    table,
+};
 
 /// Catch-all commands.
 #[derive(Subcommand)]
@@ -20,10 +23,17 @@ pub enum CatchAllCmd {
 pub fn run(c: &Client, cmd: CatchAllCmd, json: bool) -> anyhow::Result<()> {
     match cmd {
         CatchAllCmd::Set { domain, target } => {
-            let v = c.put(&format!("/domains/{}/catch-all", segment(&domain)), json!({ "target": target }))?;
+            let v = c.put(
+                &format!("/domains/{}/catch-all", segment(&domain)),
+                json!({ "target": target }),
+            )?;
             table::print(&v, &["catch_all"], json);
         }
-        CatchAllCmd::Show { domain } => table::print(&c.get(&format!("/domains/{}/catch-all", segment(&domain)))?, &["catch_all"], json),
+        CatchAllCmd::Show { domain } => table::print(
+            &c.get(&format!("/domains/{}/catch-all", segment(&domain)))?,
+            &["catch_all"],
+            json,
+        ),
         CatchAllCmd::Remove { domain } => {
             c.delete(&format!("/domains/{}/catch-all", segment(&domain)))?;
             table::done(&format!("catch-all of {domain} removed"), json);

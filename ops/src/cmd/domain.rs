@@ -3,7 +3,10 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use crate::{client::{Client, segment}, table};
+use crate::{
+    client::{Client, segment},
+    table,
+};
 
 /// Domain commands.
 #[derive(Subcommand)]
@@ -21,7 +24,10 @@ pub fn run(c: &Client, cmd: DomainCmd, json: bool) -> anyhow::Result<()> {
     match cmd {
         DomainCmd::Add { name } => {
             let d = c.post("/domains", json!({ "name": name }))?;
-            table::done(&format!("domain {} added", d["name"].as_str().unwrap_or(&name)), json);
+            table::done(
+                &format!("domain {} added", d["name"].as_str().unwrap_or(&name)),
+                json,
+            );
         }
         DomainCmd::List => table::print(&c.get("/domains")?, &["name", "created"], json),
         DomainCmd::Remove { name } => {

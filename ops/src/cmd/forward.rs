@@ -3,7 +3,10 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use crate::{client::{Client, segment}, table};
+use crate::{
+    client::{Client, segment},
+    table,
+};
 
 /// Forward commands.
 #[derive(Subcommand)]
@@ -26,8 +29,15 @@ pub enum ForwardCmd {
 /// Runs a forward command.
 pub fn run(c: &Client, cmd: ForwardCmd, json: bool) -> anyhow::Result<()> {
     match cmd {
-        ForwardCmd::Set { address, targets, keep_copy } => {
-            let f = c.put(&format!("/accounts/{}/forward", segment(&address)), json!({ "targets": targets, "keep_copy": keep_copy }))?;
+        ForwardCmd::Set {
+            address,
+            targets,
+            keep_copy,
+        } => {
+            let f = c.put(
+                &format!("/accounts/{}/forward", segment(&address)),
+                json!({ "targets": targets, "keep_copy": keep_copy }),
+            )?;
             table::print(&f["forward"], &["targets", "keep_copy"], json);
         }
         ForwardCmd::Show { address } => {

@@ -40,19 +40,36 @@ pub enum RecoverCmd {
 fn open(data_dir: &std::path::Path, case_insensitive: bool) -> anyhow::Result<Directory> {
     let path = data_dir.join("store");
     if !path.is_dir() {
-        anyhow::bail!("{} holds no Tern store (is --data-dir the node's server.data_dir?)", data_dir.display());
+        anyhow::bail!(
+            "{} holds no Tern store (is --data-dir the node's server.data_dir?)",
+            data_dir.display()
+        );
     }
-    let store = EmbeddedStore::open(&path)
-        .with_context(|| format!("opening {} (stop the node first: the store is used by one process at a time)", path.display()))?;
-    Ok(Directory::new(Db::new(store), AddressPolicy { local_case_sensitive: !case_insensitive }))
+    let store = EmbeddedStore::open(&path).with_context(|| {
+        format!(
+            "opening {} (stop the node first: the store is used by one process at a time)",
+            path.display()
+        )
+    })?;
+    Ok(Directory::new(
+        Db::new(store),
+        AddressPolicy {
+            local_case_sensitive: !case_insensitive,
+        },
+    ))
 }
 
 /// Runs a recovery command.
 pub fn run(cmd: RecoverCmd) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         match cmd {
-            RecoverCmd::AdminToken { data_dir, revoke_others } => {
+            RecoverCmd::AdminToken {
+                data_dir,
+                revoke_others,
+            } => {
                 let dir = open(&data_dir, false)?;
                 if revoke_others {
                     dir.revoke_admin_tokens().await?;
@@ -61,11 +78,17 @@ pub fn run(cmd: RecoverCmd) -> anyhow::Result<()> {
                 dir.add_admin_token(&t, "recovery").await?;
                 println!("new admin token: {}", t.expose());
             }
-            RecoverCmd::Password { address, data_dir, password, case_insensitive } => {
+            RecoverCmd::Password {
+                address,
+                data_dir,
+                password,
+                case_insensitive,
+            } => {
                 let dir = open(&data_dir, case_insensitive)?;
                 let generated = password.is_none();
                 let password = password.unwrap_or_else(super::account::generate_password);
-                dir.set_password(&address, &Secret::new(password.clone())).await?;
+                dir.set_password(&address, &Secret::new(password.clone()))
+                    .await?;
                 println!("password of {address} reset");
                 if generated {
                     println!("password: {password}");

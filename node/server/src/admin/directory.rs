@@ -51,13 +51,19 @@ pub async fn list_domains(State(s): State<AppState>) -> ApiResult<Json<Vec<Domai
     Ok(Json(s.dir.domains().await?))
 }
 
-pub async fn add_domain(State(s): State<AppState>, Json(body): Json<NewDomain>) -> ApiResult<(StatusCode, Json<Domain>)> {
+pub async fn add_domain(
+    State(s): State<AppState>,
+    Json(body): Json<NewDomain>,
+) -> ApiResult<(StatusCode, Json<Domain>)> {
     let d = s.dir.add_domain(&body.name).await?;
     tracing::info!(domain = %d.name, "domain added");
     Ok((StatusCode::CREATED, Json(d)))
 }
 
-pub async fn remove_domain(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub async fn remove_domain(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     s.dir.remove_domain(&name).await?;
     tracing::info!(domain = %name, "domain removed");
     Ok(StatusCode::NO_CONTENT)
@@ -81,7 +87,10 @@ pub async fn list_accounts(State(s): State<AppState>) -> ApiResult<Json<Vec<Acco
     Ok(Json(out))
 }
 
-pub async fn add_account(State(s): State<AppState>, Json(b): Json<NewAccountBody>) -> ApiResult<(StatusCode, Json<AccountView>)> {
+pub async fn add_account(
+    State(s): State<AppState>,
+    Json(b): Json<NewAccountBody>,
+) -> ApiResult<(StatusCode, Json<AccountView>)> {
     let a = s
         .dir
         .add_account(NewAccount {
@@ -96,12 +105,18 @@ pub async fn add_account(State(s): State<AppState>, Json(b): Json<NewAccountBody
     Ok((StatusCode::CREATED, Json(view(&s, a).await?)))
 }
 
-pub async fn show_account(State(s): State<AppState>, Path(address): Path<String>) -> ApiResult<Json<AccountView>> {
+pub async fn show_account(
+    State(s): State<AppState>,
+    Path(address): Path<String>,
+) -> ApiResult<Json<AccountView>> {
     let a = s.dir.require_account(&address).await?;
     Ok(Json(view(&s, a).await?))
 }
 
-pub async fn remove_account(State(s): State<AppState>, Path(address): Path<String>) -> ApiResult<StatusCode> {
+pub async fn remove_account(
+    State(s): State<AppState>,
+    Path(address): Path<String>,
+) -> ApiResult<StatusCode> {
     s.dir.remove_account(&address).await?;
     tracing::info!(account = %address, "account removed");
     Ok(StatusCode::NO_CONTENT)
@@ -112,8 +127,14 @@ pub struct PasswordBody {
     password: String,
 }
 
-pub async fn set_password(State(s): State<AppState>, Path(address): Path<String>, Json(b): Json<PasswordBody>) -> ApiResult<StatusCode> {
-    s.dir.set_password(&address, &Secret::new(b.password)).await?;
+pub async fn set_password(
+    State(s): State<AppState>,
+    Path(address): Path<String>,
+    Json(b): Json<PasswordBody>,
+) -> ApiResult<StatusCode> {
+    s.dir
+        .set_password(&address, &Secret::new(b.password))
+        .await?;
     tracing::info!(account = %address, "password changed");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -124,7 +145,11 @@ pub struct QuotaBody {
     messages: Option<u64>,
 }
 
-pub async fn set_quota(State(s): State<AppState>, Path(address): Path<String>, Json(b): Json<QuotaBody>) -> ApiResult<Json<AccountView>> {
+pub async fn set_quota(
+    State(s): State<AppState>,
+    Path(address): Path<String>,
+    Json(b): Json<QuotaBody>,
+) -> ApiResult<Json<AccountView>> {
     let a = s.dir.set_quota(&address, b.bytes, b.messages).await?;
     Ok(Json(view(&s, a).await?))
 }
@@ -134,7 +159,10 @@ pub struct DomainFilter {
     domain: Option<String>,
 }
 
-pub async fn list_aliases(State(s): State<AppState>, Query(f): Query<DomainFilter>) -> ApiResult<Json<Vec<Alias>>> {
+pub async fn list_aliases(
+    State(s): State<AppState>,
+    Query(f): Query<DomainFilter>,
+) -> ApiResult<Json<Vec<Alias>>> {
     Ok(Json(s.dir.aliases(f.domain.as_deref()).await?))
 }
 
@@ -143,27 +171,44 @@ pub struct TargetsBody {
     targets: Vec<String>,
 }
 
-pub async fn set_alias(State(s): State<AppState>, Path(address): Path<String>, Json(b): Json<TargetsBody>) -> ApiResult<Json<Alias>> {
+pub async fn set_alias(
+    State(s): State<AppState>,
+    Path(address): Path<String>,
+    Json(b): Json<TargetsBody>,
+) -> ApiResult<Json<Alias>> {
     let a = s.dir.set_alias(&address, &b.targets).await?;
     tracing::info!(alias = %a.address, targets = a.targets.len(), "alias set");
     Ok(Json(a))
 }
 
-pub async fn remove_alias(State(s): State<AppState>, Path(address): Path<String>) -> ApiResult<StatusCode> {
+pub async fn remove_alias(
+    State(s): State<AppState>,
+    Path(address): Path<String>,
+) -> ApiResult<StatusCode> {
     s.dir.remove_alias(&address).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn show_forward(State(s): State<AppState>, Path(address): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn show_forward(
+    State(s): State<AppState>,
+    Path(address): Path<String>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "forward": s.dir.forward(&address).await? })))
 }
 
-pub async fn set_forward(State(s): State<AppState>, Path(address): Path<String>, Json(f): Json<Forward>) -> ApiResult<Json<Value>> {
+pub async fn set_forward(
+    State(s): State<AppState>,
+    Path(address): Path<String>,
+    Json(f): Json<Forward>,
+) -> ApiResult<Json<Value>> {
     let f = s.dir.set_forward(&address, Some(f)).await?;
     Ok(Json(json!({ "forward": f })))
 }
 
-pub async fn remove_forward(State(s): State<AppState>, Path(address): Path<String>) -> ApiResult<StatusCode> {
+pub async fn remove_forward(
+    State(s): State<AppState>,
+    Path(address): Path<String>,
+) -> ApiResult<StatusCode> {
     s.dir.set_forward(&address, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -173,19 +218,34 @@ pub struct CatchAllBody {
     target: String,
 }
 
-pub async fn show_catch_all(State(s): State<AppState>, Path(domain): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn show_catch_all(
+    State(s): State<AppState>,
+    Path(domain): Path<String>,
+) -> ApiResult<Json<Value>> {
     if s.dir.domain(&domain).await?.is_none() {
-        return Err(ApiError(StatusCode::NOT_FOUND, format!("domain {domain} does not exist")));
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("domain {domain} does not exist"),
+        ));
     }
-    Ok(Json(json!({ "catch_all": s.dir.catch_all(&domain).await? })))
+    Ok(Json(
+        json!({ "catch_all": s.dir.catch_all(&domain).await? }),
+    ))
 }
 
-pub async fn set_catch_all(State(s): State<AppState>, Path(domain): Path<String>, Json(b): Json<CatchAllBody>) -> ApiResult<Json<Value>> {
+pub async fn set_catch_all(
+    State(s): State<AppState>,
+    Path(domain): Path<String>,
+    Json(b): Json<CatchAllBody>,
+) -> ApiResult<Json<Value>> {
     let t = s.dir.set_catch_all(&domain, Some(&b.target)).await?;
     Ok(Json(json!({ "catch_all": t })))
 }
 
-pub async fn remove_catch_all(State(s): State<AppState>, Path(domain): Path<String>) -> ApiResult<StatusCode> {
+pub async fn remove_catch_all(
+    State(s): State<AppState>,
+    Path(domain): Path<String>,
+) -> ApiResult<StatusCode> {
     s.dir.set_catch_all(&domain, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -20,7 +20,10 @@ impl From<ModelError> for ApiError {
             ModelError::Invalid(_) => StatusCode::BAD_REQUEST,
             ModelError::Store(inner) => {
                 tracing::error!(error = %inner, "admin request failed in the store");
-                return ApiError(StatusCode::SERVICE_UNAVAILABLE, "storage temporarily unavailable".into());
+                return ApiError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage temporarily unavailable".into(),
+                );
             }
         };
         ApiError(status, e.to_string())

@@ -30,14 +30,30 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/domains", get(d::list_domains).post(d::add_domain))
         .route("/domains/{name}", axum::routing::delete(d::remove_domain))
-        .route("/domains/{name}/catch-all", get(d::show_catch_all).put(d::set_catch_all).delete(d::remove_catch_all))
+        .route(
+            "/domains/{name}/catch-all",
+            get(d::show_catch_all)
+                .put(d::set_catch_all)
+                .delete(d::remove_catch_all),
+        )
         .route("/accounts", get(d::list_accounts).post(d::add_account))
-        .route("/accounts/{address}", get(d::show_account).delete(d::remove_account))
+        .route(
+            "/accounts/{address}",
+            get(d::show_account).delete(d::remove_account),
+        )
         .route("/accounts/{address}/password", put(d::set_password))
         .route("/accounts/{address}/quota", put(d::set_quota))
-        .route("/accounts/{address}/forward", get(d::show_forward).put(d::set_forward).delete(d::remove_forward))
+        .route(
+            "/accounts/{address}/forward",
+            get(d::show_forward)
+                .put(d::set_forward)
+                .delete(d::remove_forward),
+        )
         .route("/aliases", get(d::list_aliases))
-        .route("/aliases/{address}", put(d::set_alias).delete(d::remove_alias))
+        .route(
+            "/aliases/{address}",
+            put(d::set_alias).delete(d::remove_alias),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/metrics", get(metrics_page))
@@ -56,7 +72,12 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     let refuse = |message: &str| {
-        (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], Json(json!({ "error": message }))).into_response()
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            Json(json!({ "error": message })),
+        )
+            .into_response()
     };
     let Some(token) = token else {
         return refuse("missing bearer token (set TERN_ADMIN_TOKEN or pass --token)");
@@ -74,13 +95,18 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
 async fn count_requests(request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let response = next.run(request).await;
-    metrics::HTTP_REQUESTS.with_label_values(&[&method, response.status().as_str()]).inc();
+    metrics::HTTP_REQUESTS
+        .with_label_values(&[&method, response.status().as_str()])
+        .inc();
     response
 }
 
 async fn metrics_page(State(state): State<AppState>) -> impl IntoResponse {
     state.dir.db().refresh_disk_metric();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics::render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        metrics::render(),
+    )
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {

@@ -80,7 +80,9 @@ pub struct Config {
 /// Environment variables that configure Tern look like `TERN_LISTENERS__HTTP`; other `TERN_*`
 /// variables (`TERN_DEV_PASSWORD`, `TERN_ADMIN_TOKEN`, ...) are not configuration keys.
 fn config_env() -> std::collections::HashMap<String, String> {
-    std::env::vars().filter(|(k, _)| k.starts_with("TERN_") && k.contains("__")).collect()
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("TERN_") && k.contains("__"))
+        .collect()
 }
 
 impl Config {
@@ -93,8 +95,14 @@ impl Config {
                 .set_default("log.format", "text")?;
             let l = RawListeners::dev();
             for (k, v) in [
-                ("smtp", l.smtp), ("submission", l.submission), ("submissions", l.submissions),
-                ("imap", l.imap), ("imaps", l.imaps), ("pop3", l.pop3), ("pop3s", l.pop3s), ("http", l.http),
+                ("smtp", l.smtp),
+                ("submission", l.submission),
+                ("submissions", l.submissions),
+                ("imap", l.imap),
+                ("imaps", l.imaps),
+                ("pop3", l.pop3),
+                ("pop3s", l.pop3s),
+                ("http", l.http),
             ] {
                 builder = builder.set_default(format!("listeners.{k}"), v)?;
             }
@@ -103,7 +111,10 @@ impl Config {
             builder = builder.add_source(File::new(path, FileFormat::Toml).required(true));
         }
         builder = builder.add_source(
-            Environment::with_prefix("TERN").prefix_separator("_").separator("__").source(Some(config_env())),
+            Environment::with_prefix("TERN")
+                .prefix_separator("_")
+                .separator("__")
+                .source(Some(config_env())),
         );
         let raw: RawConfig = builder
             .build()
@@ -117,14 +128,21 @@ impl Config {
     pub fn validate(raw: RawConfig, dev: bool) -> anyhow::Result<Config> {
         let backend = match raw.store.backend.as_str() {
             "embedded" => Backend::Embedded,
-            "fdb" => Backend::Fdb { cluster_file: raw.store.fdb_cluster_file.clone() },
-            other => bail!("store.backend: unknown backend {other:?} (expected \"embedded\" or \"fdb\")"),
+            "fdb" => Backend::Fdb {
+                cluster_file: raw.store.fdb_cluster_file.clone(),
+            },
+            other => {
+                bail!("store.backend: unknown backend {other:?} (expected \"embedded\" or \"fdb\")")
+            }
         };
         let addr = |key: &str, v: &str| -> anyhow::Result<Option<SocketAddr>> {
             if v.trim().is_empty() {
                 return Ok(None);
             }
-            v.trim().parse().map(Some).map_err(|_| anyhow!("listeners.{key}: {v:?} is not a host:port socket address"))
+            v.trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| anyhow!("listeners.{key}: {v:?} is not a host:port socket address"))
         };
         let l = &raw.listeners;
         let listeners = Listeners {
@@ -135,7 +153,8 @@ impl Config {
             imaps: addr("imaps", &l.imaps)?,
             pop3: addr("pop3", &l.pop3)?,
             pop3s: addr("pop3s", &l.pop3s)?,
-            http: addr("http", &l.http)?.ok_or_else(|| anyhow!("listeners.http: the admin listener cannot be disabled"))?,
+            http: addr("http", &l.http)?
+                .ok_or_else(|| anyhow!("listeners.http: the admin listener cannot be disabled"))?,
         };
         let tls = match (&raw.tls.certificate, &raw.tls.private_key) {
             (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
@@ -145,7 +164,9 @@ impl Config {
         let local_part_case_sensitive = match raw.addresses.local_part_case.as_str() {
             "exact" => true,
             "insensitive" => false,
-            other => bail!("addresses.local_part_case: {other:?} (expected \"exact\" or \"insensitive\")"),
+            other => bail!(
+                "addresses.local_part_case: {other:?} (expected \"exact\" or \"insensitive\")"
+            ),
         };
         let log_format = match raw.log.format.as_str() {
             "text" => LogFormat::Text,
@@ -208,7 +229,10 @@ mod tests {
     #[test]
     fn dev_profile_uses_unprivileged_loopback_ports() {
         let c = Config::load(None, true).expect("dev");
-        assert_eq!(c.listeners.smtp, Some("127.0.0.1:2525".parse().expect("addr")));
+        assert_eq!(
+            c.listeners.smtp,
+            Some("127.0.0.1:2525".parse().expect("addr"))
+        );
         assert_eq!(c.listeners.http, "127.0.0.1:8080".parse().expect("addr"));
         assert_eq!(c.data_dir, PathBuf::from("./data"));
     }

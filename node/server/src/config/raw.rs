@@ -35,7 +35,11 @@ pub struct RawServer {
 
 impl Default for RawServer {
     fn default() -> Self {
-        Self { hostname: "localhost".into(), data_dir: "/var/lib/tern".into(), shutdown_grace_seconds: 30 }
+        Self {
+            hostname: "localhost".into(),
+            data_dir: "/var/lib/tern".into(),
+            shutdown_grace_seconds: 30,
+        }
     }
 }
 
@@ -51,7 +55,10 @@ pub struct RawStore {
 
 impl Default for RawStore {
     fn default() -> Self {
-        Self { backend: "embedded".into(), fdb_cluster_file: None }
+        Self {
+            backend: "embedded".into(),
+            fdb_cluster_file: None,
+        }
     }
 }
 
@@ -128,7 +135,9 @@ pub struct RawAddresses {
 
 impl Default for RawAddresses {
     fn default() -> Self {
-        Self { local_part_case: "exact".into() }
+        Self {
+            local_part_case: "exact".into(),
+        }
     }
 }
 
@@ -144,6 +153,9 @@ pub struct RawLog {
 
 impl Default for RawLog {
     fn default() -> Self {
-        Self { format: "json".into(), level: "info".into() }
+        Self {
+            format: "json".into(),
+            level: "info".into(),
+        }
     }
 }

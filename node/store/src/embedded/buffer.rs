@@ -50,7 +50,11 @@ impl WriteBuffer {
     }
 
     pub(crate) fn clear_range(&mut self, begin: &[u8], end: &[u8]) {
-        let doomed: Vec<Vec<u8>> = self.ops.range::<[u8], _>(bounds(begin, end)).map(|(k, _)| k.clone()).collect();
+        let doomed: Vec<Vec<u8>> = self
+            .ops
+            .range::<[u8], _>(bounds(begin, end))
+            .map(|(k, _)| k.clone())
+            .collect();
         for key in doomed {
             self.ops.remove(&key);
         }
@@ -79,11 +83,17 @@ impl WriteBuffer {
     }
 
     pub(crate) fn in_cleared(&self, key: &[u8]) -> bool {
-        self.cleared.iter().any(|(b, e)| key >= b.as_slice() && key < e.as_slice())
+        self.cleared
+            .iter()
+            .any(|(b, e)| key >= b.as_slice() && key < e.as_slice())
     }
 
     /// Buffered operations in `[begin, end)`, in key order.
-    pub(crate) fn range(&self, begin: &[u8], end: &[u8]) -> impl DoubleEndedIterator<Item = (&Vec<u8>, &Op)> {
+    pub(crate) fn range(
+        &self,
+        begin: &[u8],
+        end: &[u8],
+    ) -> impl DoubleEndedIterator<Item = (&Vec<u8>, &Op)> {
         self.ops.range::<[u8], _>(bounds(begin, end))
     }
 
@@ -94,7 +104,11 @@ impl WriteBuffer {
             .iter()
             .map(|(k, op)| k.len() + if let Op::Set(v) = op { v.len() } else { 8 })
             .sum();
-        ops + self.cleared.iter().map(|(b, e)| b.len() + e.len()).sum::<usize>()
+        ops + self
+            .cleared
+            .iter()
+            .map(|(b, e)| b.len() + e.len())
+            .sum::<usize>()
     }
 }
 

@@ -23,6 +23,12 @@ use crate::{
     error::{Result, StoreError},
 };
 
+/// Memtable size: flushes (and so compactions, which drop deleted values) happen every 16 MiB
+/// written, which keeps the directory close to the live data under expunge-heavy churn.
+const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
+/// Journals kept before a flush is forced (fjall's minimum).
+const JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
+
 /// State shared by the store handle, its transactions and the writer thread.
 pub(crate) struct Shared {
     db: Database,
@@ -36,8 +42,12 @@ pub(crate) struct Shared {
 impl Shared {
     fn send(&self, request: CommitRequest) -> Result<()> {
         let commits = self.commits.lock().expect("commit channel lock");
-        let sender = commits.as_ref().ok_or_else(|| StoreError::Io("store is closed".into()))?;
-        sender.send(request).map_err(|_| StoreError::Io("store writer stopped".into()))
+        let sender = commits
+            .as_ref()
+            .ok_or_else(|| StoreError::Io("store is closed".into()))?;
+        sender
+            .send(request)
+            .map_err(|_| StoreError::Io("store writer stopped".into()))
     }
 }
 
@@ -62,12 +72,16 @@ impl EmbeddedStore {
     /// Opens (or creates) the store in `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        std::fs::create_dir_all(&path).map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
+        std::fs::create_dir_all(&path)
+            .map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
         let db = Database::builder(&path)
+            .max_journaling_size(JOURNAL_BYTES)
             .open()
             .map_err(|e| StoreError::Io(format!("opening {}: {e}", path.display())))?;
         let ks = db
-            .keyspace("tern", KeyspaceCreateOptions::default)
+            .keyspace("tern", || {
+                KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+            })
             .map_err(|e| StoreError::Io(format!("opening keyspace: {e}")))?;
         let watches = Arc::new(WatchRegistry::default());
         let (sender, receiver) = mpsc::channel();
@@ -113,7 +127,9 @@ impl Store for EmbeddedStore {
 
 /// Bytes used by every file under `path` (the journal, tables and metadata).
 fn dir_size(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
     entries
         .flatten()
         .map(|e| match e.metadata() {

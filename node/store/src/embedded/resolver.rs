@@ -42,7 +42,9 @@ impl Resolver {
     /// committed after it.
     pub(crate) fn conflicts(&self, reads: &[(Vec<u8>, Vec<u8>)], read_version: u64) -> bool {
         reads.iter().any(|(b, e)| {
-            self.keys.range::<[u8], _>(bounds(b, e)).any(|(_, v)| *v > read_version)
+            self.keys
+                .range::<[u8], _>(bounds(b, e))
+                .any(|(_, v)| *v > read_version)
                 || self
                     .ranges
                     .iter()
@@ -64,7 +66,9 @@ impl Resolver {
             if now.duration_since(*at) < HORIZON {
                 break;
             }
-            let Some((_, old_version, keys)) = self.log.pop_front() else { break };
+            let Some((_, old_version, keys)) = self.log.pop_front() else {
+                break;
+            };
             for key in keys {
                 if self.keys.get(&key) == Some(&old_version) {
                     self.keys.remove(&key);
@@ -94,7 +98,14 @@ mod tests {
     fn newer_write_conflicts_older_does_not() {
         let mut r = Resolver::default();
         let now = Instant::now();
-        r.record(Written { keys: vec![b"k".to_vec()], ranges: vec![] }, 10, now);
+        r.record(
+            Written {
+                keys: vec![b"k".to_vec()],
+                ranges: vec![],
+            },
+            10,
+            now,
+        );
         assert!(r.conflicts(&[point(b"k")], 9));
         assert!(!r.conflicts(&[point(b"k")], 10));
         assert!(!r.conflicts(&[point(b"j")], 0));
@@ -104,7 +115,14 @@ mod tests {
     #[test]
     fn cleared_ranges_conflict_with_reads_inside() {
         let mut r = Resolver::default();
-        r.record(Written { keys: vec![], ranges: vec![(b"b".to_vec(), b"d".to_vec())] }, 4, Instant::now());
+        r.record(
+            Written {
+                keys: vec![],
+                ranges: vec![(b"b".to_vec(), b"d".to_vec())],
+            },
+            4,
+            Instant::now(),
+        );
         assert!(r.conflicts(&[point(b"c")], 3));
         assert!(!r.conflicts(&[point(b"d")], 3));
     }
@@ -113,8 +131,22 @@ mod tests {
     fn old_writes_are_forgotten() {
         let mut r = Resolver::default();
         let t0 = Instant::now();
-        r.record(Written { keys: vec![b"k".to_vec()], ranges: vec![] }, 1, t0);
-        r.record(Written { keys: vec![b"m".to_vec()], ranges: vec![] }, 2, t0 + HORIZON);
+        r.record(
+            Written {
+                keys: vec![b"k".to_vec()],
+                ranges: vec![],
+            },
+            1,
+            t0,
+        );
+        r.record(
+            Written {
+                keys: vec![b"m".to_vec()],
+                ranges: vec![],
+            },
+            2,
+            t0 + HORIZON,
+        );
         assert_eq!(r.len(), 1);
     }
 }

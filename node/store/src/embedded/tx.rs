@@ -67,7 +67,11 @@ impl EmbeddedTx {
     }
 
     fn committed(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.snapshot.get(&self.shared.ks, key).map_err(io)?.map(|v| v.to_vec()))
+        Ok(self
+            .snapshot
+            .get(&self.shared.ks, key)
+            .map_err(io)?
+            .map(|v| v.to_vec()))
     }
 
     /// The value this transaction sees, without recording a read.
@@ -99,21 +103,34 @@ impl Transaction for EmbeddedTx {
         self.visible(&state.buffer, key)
     }
 
-    async fn get_range(&self, begin: &[u8], end: &[u8], opts: RangeOptions) -> Result<Vec<KeyValue>> {
+    async fn get_range(
+        &self,
+        begin: &[u8],
+        end: &[u8],
+        opts: RangeOptions,
+    ) -> Result<Vec<KeyValue>> {
         self.check_age()?;
         let limit = opts.limit.unwrap_or(usize::MAX);
         let mut state = self.state();
         let snap = self.snapshot.range(&self.shared.ks, begin..end);
         let local = state.buffer.range(begin, end);
         let out = if opts.reverse {
-            merge(snap.rev(), local.rev(), &state.buffer, limit, Ordering::Greater)?
+            merge(
+                snap.rev(),
+                local.rev(),
+                &state.buffer,
+                limit,
+                Ordering::Greater,
+            )?
         } else {
             merge(snap, local, &state.buffer, limit, Ordering::Less)?
         };
         if opts.mode == ReadMode::Serializable {
             // Only the part of the range actually walked can influence the result.
             let read = match out.last() {
-                Some(last) if out.len() == limit && !opts.reverse => (begin.to_vec(), key_after(&last.key)),
+                Some(last) if out.len() == limit && !opts.reverse => {
+                    (begin.to_vec(), key_after(&last.key))
+                }
                 Some(last) if out.len() == limit => (last.key.clone(), end.to_vec()),
                 _ => (begin.to_vec(), end.to_vec()),
             };
@@ -143,7 +160,9 @@ impl Transaction for EmbeddedTx {
         let seen = self.visible(&state.buffer, key)?;
         let (tx, rx) = oneshot::channel();
         state.watches.push((key.to_vec(), seen, tx));
-        Ok(Box::pin(async move { rx.await.unwrap_or(Err(StoreError::Cancelled)) }))
+        Ok(Box::pin(async move {
+            rx.await.unwrap_or(Err(StoreError::Cancelled))
+        }))
     }
 
     async fn commit(&self) -> Result<()> {
@@ -172,7 +191,8 @@ impl Transaction for EmbeddedTx {
                 reply,
             };
             self.shared.send(request)?;
-            done.await.map_err(|_| StoreError::Io("store writer stopped".into()))??;
+            done.await
+                .map_err(|_| StoreError::Io("store writer stopped".into()))??;
             METRICS
                 .commit_seconds
                 .with_label_values(&["embedded_tx"])
@@ -182,7 +202,12 @@ impl Transaction for EmbeddedTx {
             let shared = &self.shared;
             let current_key = key.clone();
             shared.watches.arm(key, seen, reply, || {
-                Ok(shared.db.snapshot().get(&shared.ks, &current_key).map_err(io)?.map(|v| v.to_vec()))
+                Ok(shared
+                    .db
+                    .snapshot()
+                    .get(&shared.ks, &current_key)
+                    .map_err(io)?
+                    .map(|v| v.to_vec()))
             });
         }
         Ok(())
@@ -208,7 +233,10 @@ fn merge<'a>(
         let take_local = match (committed.peek(), local.peek()) {
             (None, None) => break,
             (Some(Err(_)), _) => {
-                return Err(committed.next().and_then(|r| r.err()).unwrap_or(StoreError::Io("range read".into())));
+                return Err(committed
+                    .next()
+                    .and_then(|r| r.err())
+                    .unwrap_or(StoreError::Io("range read".into())));
             }
             (Some(Ok((ck, _))), Some((lk, _))) => {
                 let ord = ck.as_ref().cmp(lk.as_slice());
@@ -224,14 +252,23 @@ fn merge<'a>(
         match take_local {
             Some(false) => {
                 if let Some(Ok((k, v))) = committed.next() {
-                    out.push(KeyValue { key: k.to_vec(), value: v.to_vec() });
+                    out.push(KeyValue {
+                        key: k.to_vec(),
+                        value: v.to_vec(),
+                    });
                 }
             }
             Some(true) => {
                 if let Some((k, op)) = local.next() {
                     match op {
-                        Op::Set(v) => out.push(KeyValue { key: k.clone(), value: v.clone() }),
-                        Op::Add(d) => out.push(KeyValue { key: k.clone(), value: apply_add(None, *d) }),
+                        Op::Set(v) => out.push(KeyValue {
+                            key: k.clone(),
+                            value: v.clone(),
+                        }),
+                        Op::Add(d) => out.push(KeyValue {
+                            key: k.clone(),
+                            value: apply_add(None, *d),
+                        }),
                         Op::Clear => {}
                     }
                 }
@@ -240,7 +277,10 @@ fn merge<'a>(
                 let base = committed.next().and_then(|r| r.ok());
                 if let Some((k, op)) = local.next() {
                     match op {
-                        Op::Set(v) => out.push(KeyValue { key: k.clone(), value: v.clone() }),
+                        Op::Set(v) => out.push(KeyValue {
+                            key: k.clone(),
+                            value: v.clone(),
+                        }),
                         Op::Add(d) => out.push(KeyValue {
                             key: k.clone(),
                             value: apply_add(base.as_ref().map(|(_, v)| v.as_ref()), *d),

@@ -50,21 +50,29 @@ impl WatchRegistry {
                     }
                 }
                 armed.entry(key).or_default().push(Armed { seen, reply });
-                METRICS.watches.set(armed.values().map(Vec::len).sum::<usize>() as i64);
+                METRICS
+                    .watches
+                    .set(armed.values().map(Vec::len).sum::<usize>() as i64);
             }
         }
     }
 
     /// Fires the watches on keys whose new value (from a commit) differs from what they saw.
-    pub(crate) fn notify<'a>(&self, changes: impl Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)>) {
+    pub(crate) fn notify<'a>(
+        &self,
+        changes: impl Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)>,
+    ) {
         let mut armed = self.armed.lock().expect("watch registry lock");
         if armed.is_empty() {
             return;
         }
         for (key, value) in changes {
-            let Some(list) = armed.get_mut(key) else { continue };
-            let (fire, keep): (Vec<Armed>, Vec<Armed>) =
-                std::mem::take(list).into_iter().partition(|a| &a.seen != value);
+            let Some(list) = armed.get_mut(key) else {
+                continue;
+            };
+            let (fire, keep): (Vec<Armed>, Vec<Armed>) = std::mem::take(list)
+                .into_iter()
+                .partition(|a| &a.seen != value);
             *list = keep.into_iter().filter(|a| !a.reply.is_closed()).collect();
             for a in fire {
                 let _ = a.reply.send(Ok(()));
@@ -73,6 +81,8 @@ impl WatchRegistry {
                 armed.remove(key);
             }
         }
-        METRICS.watches.set(armed.values().map(Vec::len).sum::<usize>() as i64);
+        METRICS
+            .watches
+            .set(armed.values().map(Vec::len).sum::<usize>() as i64);
     }
 }

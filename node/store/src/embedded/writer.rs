@@ -16,12 +16,7 @@ use super::{
     resolver::{Resolver, Written},
     watch::WatchRegistry,
 };
-use crate::{
-    error::StoreError,
-    limits::MAX_TRANSACTION_AGE,
-    metrics::METRICS,
-    tx::apply_add,
-};
+use crate::{error::StoreError, limits::MAX_TRANSACTION_AGE, metrics::METRICS, tx::apply_add};
 
 /// Most transactions folded into one durable batch.
 const MAX_GROUP: usize = 1024;
@@ -40,7 +35,12 @@ pub(crate) fn io(e: impl std::fmt::Display) -> StoreError {
 }
 
 /// Runs until every sender is gone.
-pub(crate) fn run(db: Database, ks: Keyspace, rx: mpsc::Receiver<CommitRequest>, watches: Arc<WatchRegistry>) {
+pub(crate) fn run(
+    db: Database,
+    ks: Keyspace,
+    rx: mpsc::Receiver<CommitRequest>,
+    watches: Arc<WatchRegistry>,
+) {
     let mut resolver = Resolver::default();
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
@@ -77,7 +77,14 @@ fn commit_group(
             finish(req.reply, Err(StoreError::NotCommitted));
             continue;
         }
-        if let Err(e) = apply(&req.buffer, &committed, ks, &mut batch, &mut overlay, &mut written) {
+        if let Err(e) = apply(
+            &req.buffer,
+            &committed,
+            ks,
+            &mut batch,
+            &mut overlay,
+            &mut written,
+        ) {
             // A failed read here leaves the batch half-built: refuse the whole group.
             tracing::error!(error = %e, "store read failed while applying a commit group");
             finish(req.reply, Err(e.clone()));
@@ -98,8 +105,14 @@ fn commit_group(
             let version = db.visible_seqno();
             resolver.record(written, version, Instant::now());
             watches.notify(overlay.iter());
-            METRICS.group_size.with_label_values(&["embedded"]).observe(accepted.len() as f64);
-            METRICS.commit_seconds.with_label_values(&["embedded"]).observe(elapsed);
+            METRICS
+                .group_size
+                .with_label_values(&["embedded"])
+                .observe(accepted.len() as f64);
+            METRICS
+                .commit_seconds
+                .with_label_values(&["embedded"])
+                .observe(elapsed);
             for reply in accepted {
                 finish(reply, Ok(()));
             }
@@ -118,7 +131,10 @@ fn finish(reply: oneshot::Sender<Result<(), StoreError>>, result: Result<(), Sto
         Ok(()) => "ok",
         Err(e) => e.label(),
     };
-    METRICS.commits.with_label_values(&["embedded", label]).inc();
+    METRICS
+        .commits
+        .with_label_values(&["embedded", label])
+        .inc();
     // The transaction may have been dropped while waiting; its result no longer matters.
     let _ = reply.send(result);
 }

@@ -37,7 +37,11 @@ pub fn map_error(e: FdbError) -> StoreError {
         1032 => StoreError::TooManyWatches,
         1101 => StoreError::Cancelled,
         2005 => StoreError::InvertedRange,
-        code => StoreError::Backend { code, message: e.message().to_string(), retryable: e.is_retryable() },
+        code => StoreError::Backend {
+            code,
+            message: e.message().to_string(),
+            retryable: e.is_retryable(),
+        },
     }
 }
 
@@ -62,10 +66,16 @@ impl FdbStore {
         // every clone of the store.
         let network = unsafe { foundationdb::boot() };
         let db = Database::new(cluster_file).map_err(map_error)?;
-        db.set_option(DatabaseOption::TransactionTimeout(MAX_TRANSACTION_AGE.as_millis() as i32))
+        db.set_option(DatabaseOption::TransactionTimeout(
+            MAX_TRANSACTION_AGE.as_millis() as i32,
+        ))
+        .map_err(map_error)?;
+        db.set_option(DatabaseOption::TransactionRetryLimit(RETRY_LIMIT))
             .map_err(map_error)?;
-        db.set_option(DatabaseOption::TransactionRetryLimit(RETRY_LIMIT)).map_err(map_error)?;
-        Ok(Self { db: Arc::new(db), _network: Arc::new(network) })
+        Ok(Self {
+            db: Arc::new(db),
+            _network: Arc::new(network),
+        })
     }
 }
 
@@ -73,7 +83,9 @@ impl FdbStore {
 impl Store for FdbStore {
     async fn begin(&self) -> Result<Box<dyn Transaction>> {
         let tx = self.db.create_trx().map_err(map_error)?;
-        Ok(Box::new(FdbTx { tx: Mutex::new(Some(tx)) }))
+        Ok(Box::new(FdbTx {
+            tx: Mutex::new(Some(tx)),
+        }))
     }
 
     fn backend(&self) -> &'static str {
@@ -100,7 +112,12 @@ impl Transaction for FdbTx {
         Ok(fut.await.map_err(map_error)?.map(|v| v.to_vec()))
     }
 
-    async fn get_range(&self, begin: &[u8], end: &[u8], opts: RangeOptions) -> Result<Vec<KeyValue>> {
+    async fn get_range(
+        &self,
+        begin: &[u8],
+        end: &[u8],
+        opts: RangeOptions,
+    ) -> Result<Vec<KeyValue>> {
         let mut out = Vec::new();
         let mut range = RangeOption {
             begin: KeySelector::first_greater_or_equal(begin.to_vec()),
@@ -112,9 +129,13 @@ impl Transaction for FdbTx {
         };
         let mut iteration = 1;
         loop {
-            let fut = self.with(|tx| tx.get_range(&range, iteration, opts.mode == ReadMode::Snapshot))?;
+            let fut =
+                self.with(|tx| tx.get_range(&range, iteration, opts.mode == ReadMode::Snapshot))?;
             let values = fut.await.map_err(map_error)?;
-            out.extend(values.iter().map(|kv| KeyValue { key: kv.key().to_vec(), value: kv.value().to_vec() }));
+            out.extend(values.iter().map(|kv| KeyValue {
+                key: kv.key().to_vec(),
+                value: kv.value().to_vec(),
+            }));
             if opts.limit.is_some_and(|l| out.len() >= l) {
                 out.truncate(opts.limit.unwrap_or(usize::MAX));
                 break;
@@ -153,10 +174,18 @@ impl Transaction for FdbTx {
     }
 
     async fn commit(&self) -> Result<()> {
-        let tx = self.tx.lock().expect("fdb transaction lock").take().ok_or(StoreError::Cancelled)?;
+        let tx = self
+            .tx
+            .lock()
+            .expect("fdb transaction lock")
+            .take()
+            .ok_or(StoreError::Cancelled)?;
         let started = std::time::Instant::now();
         let result = tx.commit().await;
-        METRICS.commit_seconds.with_label_values(&["fdb"]).observe(started.elapsed().as_secs_f64());
+        METRICS
+            .commit_seconds
+            .with_label_values(&["fdb"])
+            .observe(started.elapsed().as_secs_f64());
         match result {
             Ok(_) => {
                 METRICS.commits.with_label_values(&["fdb", "ok"]).inc();
@@ -164,7 +193,10 @@ impl Transaction for FdbTx {
             }
             Err(e) => {
                 let err = map_error(*e);
-                METRICS.commits.with_label_values(&["fdb", err.label()]).inc();
+                METRICS
+                    .commits
+                    .with_label_values(&["fdb", err.label()])
+                    .inc();
                 if err == StoreError::NotCommitted {
                     METRICS.conflicts.with_label_values(&["fdb"]).inc();
                 }

@@ -92,12 +92,20 @@ impl Directory {
             .transact(|tx| async move {
                 let domain = address.domain();
                 if tx.get(&k::domain(domain)).await?.is_none() {
-                    return Err(ModelError::NotFound(format!("domain {domain} (add it first)")));
+                    return Err(ModelError::NotFound(format!(
+                        "domain {domain} (add it first)"
+                    )));
                 }
                 let addr_key = k::address(domain, local);
                 if let Some(owner) = codec::read::<Owner>(&tx, &addr_key).await? {
-                    let what = if matches!(owner, Owner::Alias) { "an alias" } else { "an account" };
-                    return Err(ModelError::AlreadyExists(format!("address {address} ({what})")));
+                    let what = if matches!(owner, Owner::Alias) {
+                        "an alias"
+                    } else {
+                        "an account"
+                    };
+                    return Err(ModelError::AlreadyExists(format!(
+                        "address {address} ({what})"
+                    )));
                 }
                 let id = codec::next_id(&tx, "account", 1).await?;
                 let account = Account {
@@ -122,7 +130,9 @@ impl Directory {
 
     /// An account by id.
     pub async fn account(&self, id: u64) -> ModelResult<Option<Account>> {
-        self.db.transact(|tx| async move { Ok(codec::read(&tx, &k::account(id)).await?) }).await
+        self.db
+            .transact(|tx| async move { Ok(codec::read(&tx, &k::account(id)).await?) })
+            .await
     }
 
     /// The account owning exactly this address (not aliases).
@@ -145,7 +155,10 @@ impl Directory {
         self.db
             .transact(|tx| async move {
                 let kvs = tx.get_prefix(&k::accounts(), RangeOptions::all()).await?;
-                Ok(kvs.iter().map(|kv| codec::decode(&kv.key, &kv.value)).collect::<Result<_, _>>()?)
+                Ok(kvs
+                    .iter()
+                    .map(|kv| codec::decode(&kv.key, &kv.value))
+                    .collect::<Result<_, _>>()?)
             })
             .await
     }
@@ -160,15 +173,22 @@ impl Directory {
                 None => LoginMatch::Unknown,
             });
         }
-        let local = if self.policy.local_case_sensitive { login.to_string() } else { login.to_lowercase() };
+        let local = if self.policy.local_case_sensitive {
+            login.to_string()
+        } else {
+            login.to_lowercase()
+        };
         let local = &local;
         self.db
             .transact(|tx| async move {
-                let hits = tx.get_prefix(&k::logins(local), RangeOptions::all().limit(16)).await?;
+                let hits = tx
+                    .get_prefix(&k::logins(local), RangeOptions::all().limit(16))
+                    .await?;
                 match hits.as_slice() {
                     [] => Ok(LoginMatch::Unknown),
                     [one] => {
-                        let id = u64::from_le_bytes(one.value.as_slice().try_into().unwrap_or([0; 8]));
+                        let id =
+                            u64::from_le_bytes(one.value.as_slice().try_into().unwrap_or([0; 8]));
                         Ok(match codec::read(&tx, &k::account(id)).await? {
                             Some(a) => LoginMatch::Found(a),
                             None => LoginMatch::Unknown,
@@ -177,7 +197,9 @@ impl Directory {
                     many => {
                         let mut addresses = Vec::new();
                         for kv in many {
-                            let id = u64::from_le_bytes(kv.value.as_slice().try_into().unwrap_or([0; 8]));
+                            let id = u64::from_le_bytes(
+                                kv.value.as_slice().try_into().unwrap_or([0; 8]),
+                            );
                             if let Some(a) = codec::read::<Account>(&tx, &k::account(id)).await? {
                                 addresses.push(a.address);
                             }
@@ -190,9 +212,15 @@ impl Directory {
     }
 
     /// Checks a password; `None` when the login is unknown, ambiguous or the password wrong.
-    pub async fn authenticate(&self, login: &str, password: &Secret<String>) -> ModelResult<Option<Account>> {
+    pub async fn authenticate(
+        &self,
+        login: &str,
+        password: &Secret<String>,
+    ) -> ModelResult<Option<Account>> {
         match self.find_login(login).await? {
-            LoginMatch::Found(account) if password::verify(password, &account.password_hash) => Ok(Some(account)),
+            LoginMatch::Found(account) if password::verify(password, &account.password_hash) => {
+                Ok(Some(account))
+            }
             _ => Ok(None),
         }
     }
@@ -201,11 +229,18 @@ impl Directory {
     pub async fn set_password(&self, address: &str, password: &Secret<String>) -> ModelResult<()> {
         let hash = password::hash(password)?;
         let hash = &hash;
-        self.update_account(address, |a| a.password_hash = hash.clone()).await.map(|_| ())
+        self.update_account(address, |a| a.password_hash = hash.clone())
+            .await
+            .map(|_| ())
     }
 
     /// Sets an account's quota (`None`: unlimited).
-    pub async fn set_quota(&self, address: &str, bytes: Option<u64>, messages: Option<u64>) -> ModelResult<Account> {
+    pub async fn set_quota(
+        &self,
+        address: &str,
+        bytes: Option<u64>,
+        messages: Option<u64>,
+    ) -> ModelResult<Account> {
         self.update_account(address, |a| {
             a.quota_bytes = bytes;
             a.quota_messages = messages;
@@ -214,7 +249,11 @@ impl Directory {
     }
 
     /// Changes an account record.
-    pub async fn update_account(&self, address: &str, change: impl Fn(&mut Account)) -> ModelResult<Account> {
+    pub async fn update_account(
+        &self,
+        address: &str,
+        change: impl Fn(&mut Account),
+    ) -> ModelResult<Account> {
         let id = self.require_account(address).await?.id;
         let change = &change;
         self.db
@@ -238,7 +277,9 @@ impl Directory {
 
     /// Current quota usage.
     pub async fn usage(&self, id: u64) -> ModelResult<Usage> {
-        self.db.transact(|tx| async move { Ok(usage(&tx, id).await?) }).await
+        self.db
+            .transact(|tx| async move { Ok(usage(&tx, id).await?) })
+            .await
     }
 
     /// Deletes an account: its addresses go at once (mail to it is refused from then on), its
@@ -278,7 +319,12 @@ pub(crate) async fn usage(tx: &Tx, id: u64) -> Result<Usage, crate::StoreError> 
 }
 
 /// Adjusts quota usage.
-pub(crate) fn add_usage(tx: &Tx, id: u64, bytes: i64, messages: i64) -> Result<(), crate::StoreError> {
+pub(crate) fn add_usage(
+    tx: &Tx,
+    id: u64,
+    bytes: i64,
+    messages: i64,
+) -> Result<(), crate::StoreError> {
     tx.atomic_add(&k::usage(id, "bytes"), bytes)?;
     tx.atomic_add(&k::usage(id, "messages"), messages)
 }

@@ -28,9 +28,13 @@ pub struct Forward {
 /// Parses and normalises a list of target addresses.
 fn targets(list: &[String]) -> ModelResult<Vec<String>> {
     if list.is_empty() {
-        return Err(ModelError::Invalid("at least one target address is needed".into()));
+        return Err(ModelError::Invalid(
+            "at least one target address is needed".into(),
+        ));
     }
-    list.iter().map(|t| Ok(Address::parse(t)?.to_string())).collect()
+    list.iter()
+        .map(|t| Ok(Address::parse(t)?.to_string()))
+        .collect()
 }
 
 impl Directory {
@@ -38,17 +42,24 @@ impl Directory {
     pub async fn set_alias(&self, address: &str, target_list: &[String]) -> ModelResult<Alias> {
         let address = Address::parse(address)?;
         let local = address.lookup_local(self.policy.local_case_sensitive);
-        let alias = Alias { address: address.to_string(), targets: targets(target_list)? };
+        let alias = Alias {
+            address: address.to_string(),
+            targets: targets(target_list)?,
+        };
         let (address, local, alias) = (&address, &local, &alias);
         self.db
             .transact(|tx| async move {
                 let domain = address.domain();
                 if tx.get(&k::domain(domain)).await?.is_none() {
-                    return Err(ModelError::NotFound(format!("domain {domain} (add it first)")));
+                    return Err(ModelError::NotFound(format!(
+                        "domain {domain} (add it first)"
+                    )));
                 }
                 let addr_key = k::address(domain, local);
                 if let Some(Owner::Account(_)) = codec::read::<Owner>(&tx, &addr_key).await? {
-                    return Err(ModelError::AlreadyExists(format!("address {address} (an account)")));
+                    return Err(ModelError::AlreadyExists(format!(
+                        "address {address} (an account)"
+                    )));
                 }
                 codec::write(&tx, &addr_key, &Owner::Alias)?;
                 codec::write(&tx, &k::alias(domain, local), alias)?;
@@ -85,16 +96,26 @@ impl Directory {
         self.db
             .transact(|tx| async move {
                 let kvs = tx.get_prefix(range, RangeOptions::all()).await?;
-                Ok(kvs.iter().map(|kv| codec::decode(&kv.key, &kv.value)).collect::<Result<_, _>>()?)
+                Ok(kvs
+                    .iter()
+                    .map(|kv| codec::decode(&kv.key, &kv.value))
+                    .collect::<Result<_, _>>()?)
             })
             .await
     }
 
     /// Sets (or with `None` removes) an account's forward.
-    pub async fn set_forward(&self, address: &str, forward: Option<Forward>) -> ModelResult<Option<Forward>> {
+    pub async fn set_forward(
+        &self,
+        address: &str,
+        forward: Option<Forward>,
+    ) -> ModelResult<Option<Forward>> {
         let id = self.require_account(address).await?.id;
         let forward = match forward {
-            Some(f) => Some(Forward { targets: targets(&f.targets)?, keep_copy: f.keep_copy }),
+            Some(f) => Some(Forward {
+                targets: targets(&f.targets)?,
+                keep_copy: f.keep_copy,
+            }),
             None => None,
         };
         let forward = &forward;
@@ -112,13 +133,21 @@ impl Directory {
     /// An account's forward.
     pub async fn forward(&self, address: &str) -> ModelResult<Option<Forward>> {
         let id = self.require_account(address).await?.id;
-        self.db.transact(|tx| async move { Ok(codec::read(&tx, &k::forward(id)).await?) }).await
+        self.db
+            .transact(|tx| async move { Ok(codec::read(&tx, &k::forward(id)).await?) })
+            .await
     }
 
     /// Sets (or with `None` removes) the catch-all target of a domain.
-    pub async fn set_catch_all(&self, domain: &str, target: Option<&str>) -> ModelResult<Option<String>> {
+    pub async fn set_catch_all(
+        &self,
+        domain: &str,
+        target: Option<&str>,
+    ) -> ModelResult<Option<String>> {
         let domain = tern_proto::address::parse_domain(domain)?;
-        let target = target.map(|t| Address::parse(t).map(|a| a.to_string())).transpose()?;
+        let target = target
+            .map(|t| Address::parse(t).map(|a| a.to_string()))
+            .transpose()?;
         let (domain, target) = (&domain, &target);
         self.db
             .transact(|tx| async move {
@@ -138,6 +167,8 @@ impl Directory {
     pub async fn catch_all(&self, domain: &str) -> ModelResult<Option<String>> {
         let domain = domain.trim().to_lowercase();
         let domain = &domain;
-        self.db.transact(|tx| async move { Ok(codec::read(&tx, &k::catch_all(domain)).await?) }).await
+        self.db
+            .transact(|tx| async move { Ok(codec::read(&tx, &k::catch_all(domain)).await?) })
+            .await
     }
 }

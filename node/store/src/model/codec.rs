@@ -6,15 +6,24 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::{StoreError, Tx, keys::printable};
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    rmp_serde::to_vec_named(value).map_err(|e| StoreError::Corrupt { key: String::new(), reason: e.to_string() })
+    rmp_serde::to_vec_named(value).map_err(|e| StoreError::Corrupt {
+        key: String::new(),
+        reason: e.to_string(),
+    })
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
-    rmp_serde::from_slice(bytes).map_err(|e| StoreError::Corrupt { key: printable(key), reason: e.to_string() })
+    rmp_serde::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        key: printable(key),
+        reason: e.to_string(),
+    })
 }
 
 /// Reads and decodes a record (serializable read).
-pub(crate) async fn read<T: DeserializeOwned>(tx: &Tx, key: &[u8]) -> Result<Option<T>, StoreError> {
+pub(crate) async fn read<T: DeserializeOwned>(
+    tx: &Tx,
+    key: &[u8],
+) -> Result<Option<T>, StoreError> {
     tx.get(key).await?.map(|v| decode(key, &v)).transpose()
 }
 

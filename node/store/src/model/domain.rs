@@ -25,7 +25,10 @@ impl Directory {
                 if tx.get(&key).await?.is_some() {
                     return Err(ModelError::AlreadyExists(format!("domain {name}")));
                 }
-                let domain = Domain { name: name.clone(), created: now() };
+                let domain = Domain {
+                    name: name.clone(),
+                    created: now(),
+                };
                 codec::write(&tx, &key, &domain)?;
                 Ok(domain)
             })
@@ -36,7 +39,9 @@ impl Directory {
     pub async fn domain(&self, name: &str) -> ModelResult<Option<Domain>> {
         let name = name.trim().to_lowercase();
         let name = &name;
-        self.db.transact(|tx| async move { Ok(codec::read(&tx, &k::domain(name)).await?) }).await
+        self.db
+            .transact(|tx| async move { Ok(codec::read(&tx, &k::domain(name)).await?) })
+            .await
     }
 
     /// Every domain, by name.
@@ -44,7 +49,10 @@ impl Directory {
         self.db
             .transact(|tx| async move {
                 let kvs = tx.get_prefix(&k::domains(), RangeOptions::all()).await?;
-                Ok(kvs.iter().map(|kv| codec::decode(&kv.key, &kv.value)).collect::<Result<_, _>>()?)
+                Ok(kvs
+                    .iter()
+                    .map(|kv| codec::decode(&kv.key, &kv.value))
+                    .collect::<Result<_, _>>()?)
             })
             .await
     }
@@ -58,7 +66,9 @@ impl Directory {
                 if tx.get(&k::domain(name)).await?.is_none() {
                     return Err(ModelError::NotFound(format!("domain {name}")));
                 }
-                let used = tx.get_prefix(&k::addresses(name), RangeOptions::all().limit(1)).await?;
+                let used = tx
+                    .get_prefix(&k::addresses(name), RangeOptions::all().limit(1))
+                    .await?;
                 if !used.is_empty() {
                     return Err(ModelError::InUse(format!(
                         "domain {name} still has accounts or aliases; remove them first"

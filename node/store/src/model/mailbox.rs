@@ -79,13 +79,29 @@ pub struct MailboxStatus {
 /// `INBOX` in any case is the INBOX; other names are kept as given.
 pub fn canonical_name(name: &str) -> ModelResult<String> {
     let name = name.trim_matches('/');
-    if name.is_empty() || name.len() > 512 || name.contains("//") || name.chars().any(|c| c.is_control()) {
-        return Err(ModelError::Invalid(format!("invalid mailbox name {name:?}")));
+    if name.is_empty()
+        || name.len() > 512
+        || name.contains("//")
+        || name.chars().any(|c| c.is_control())
+    {
+        return Err(ModelError::Invalid(format!(
+            "invalid mailbox name {name:?}"
+        )));
     }
-    Ok(if name.eq_ignore_ascii_case("INBOX") { "INBOX".to_string() } else { name.to_string() })
+    Ok(if name.eq_ignore_ascii_case("INBOX") {
+        "INBOX".to_string()
+    } else {
+        name.to_string()
+    })
 }
 
-async fn insert(tx: &Tx, account: u64, id: u64, name: &str, special_use: Option<SpecialUse>) -> Result<Mailbox, StoreError> {
+async fn insert(
+    tx: &Tx,
+    account: u64,
+    id: u64,
+    name: &str,
+    special_use: Option<SpecialUse>,
+) -> Result<Mailbox, StoreError> {
     let mailbox = Mailbox {
         id,
         account,
@@ -97,7 +113,14 @@ async fn insert(tx: &Tx, account: u64, id: u64, name: &str, special_use: Option<
     };
     codec::write(tx, &k::mailbox(account, id), &mailbox)?;
     tx.set(&k::mailbox_name(account, name), &id.to_le_bytes())?;
-    codec::write(tx, &k::sequence(id), &Sequence { uidnext: 1, highest_modseq: 1 })?;
+    codec::write(
+        tx,
+        &k::sequence(id),
+        &Sequence {
+            uidnext: 1,
+            highest_modseq: 1,
+        },
+    )?;
     Ok(mailbox)
 }
 
@@ -112,16 +135,20 @@ pub(crate) async fn create_defaults(tx: &Tx, account: u64) -> Result<(), StoreEr
 
 /// Reads a mailbox's sequence.
 pub(crate) async fn sequence(tx: &Tx, mailbox: u64) -> Result<Sequence, StoreError> {
-    codec::read(tx, &k::sequence(mailbox)).await?.ok_or_else(|| StoreError::Corrupt {
-        key: crate::keys::printable(&k::sequence(mailbox)),
-        reason: "mailbox has no sequence".into(),
-    })
+    codec::read(tx, &k::sequence(mailbox))
+        .await?
+        .ok_or_else(|| StoreError::Corrupt {
+            key: crate::keys::printable(&k::sequence(mailbox)),
+            reason: "mailbox has no sequence".into(),
+        })
 }
 
 /// A mailbox by name inside a transaction.
 pub async fn by_name(tx: &Tx, account: u64, name: &str) -> ModelResult<Option<Mailbox>> {
     let name = canonical_name(name)?;
-    let Some(id) = tx.get(&k::mailbox_name(account, &name)).await? else { return Ok(None) };
+    let Some(id) = tx.get(&k::mailbox_name(account, &name)).await? else {
+        return Ok(None);
+    };
     let id = u64::from_le_bytes(id.as_slice().try_into().unwrap_or([0; 8]));
     Ok(codec::read(tx, &k::mailbox(account, id)).await?)
 }
@@ -144,15 +171,22 @@ impl Directory {
     pub async fn mailboxes(&self, account: u64) -> ModelResult<Vec<Mailbox>> {
         self.db
             .transact(|tx| async move {
-                let kvs = tx.get_prefix(&k::mailboxes(account), RangeOptions::all()).await?;
-                Ok(kvs.iter().map(|kv| codec::decode(&kv.key, &kv.value)).collect::<Result<_, _>>()?)
+                let kvs = tx
+                    .get_prefix(&k::mailboxes(account), RangeOptions::all())
+                    .await?;
+                Ok(kvs
+                    .iter()
+                    .map(|kv| codec::decode(&kv.key, &kv.value))
+                    .collect::<Result<_, _>>()?)
             })
             .await
     }
 
     /// A mailbox by name.
     pub async fn mailbox(&self, account: u64, name: &str) -> ModelResult<Option<Mailbox>> {
-        self.db.transact(|tx| async move { by_name(&tx, account, name).await }).await
+        self.db
+            .transact(|tx| async move { by_name(&tx, account, name).await })
+            .await
     }
 
     /// Creates a mailbox.
@@ -174,12 +208,16 @@ impl Directory {
     pub async fn rename_mailbox(&self, account: u64, from: &str, to: &str) -> ModelResult<Mailbox> {
         let (from, to) = (canonical_name(from)?, canonical_name(to)?);
         if from == "INBOX" || to == "INBOX" {
-            return Err(ModelError::Invalid("the INBOX cannot be renamed here".into()));
+            return Err(ModelError::Invalid(
+                "the INBOX cannot be renamed here".into(),
+            ));
         }
         let (from, to) = (&from, &to);
         self.db
             .transact(|tx| async move {
-                let mut mailbox = by_name(&tx, account, from).await?.ok_or_else(|| ModelError::NotFound(format!("mailbox {from}")))?;
+                let mut mailbox = by_name(&tx, account, from)
+                    .await?
+                    .ok_or_else(|| ModelError::NotFound(format!("mailbox {from}")))?;
                 if tx.get(&k::mailbox_name(account, to)).await?.is_some() {
                     return Err(ModelError::AlreadyExists(format!("mailbox {to}")));
                 }
@@ -198,7 +236,10 @@ impl Directory {
         if name == "INBOX" {
             return Err(ModelError::Invalid("the INBOX cannot be deleted".into()));
         }
-        let mailbox = self.mailbox(account, &name).await?.ok_or_else(|| ModelError::NotFound(format!("mailbox {name}")))?;
+        let mailbox = self
+            .mailbox(account, &name)
+            .await?
+            .ok_or_else(|| ModelError::NotFound(format!("mailbox {name}")))?;
         self.purge_mailbox(account, mailbox.id).await
     }
 
@@ -241,6 +282,8 @@ impl Directory {
 
     /// Status of a mailbox.
     pub async fn mailbox_status(&self, mailbox: &Mailbox) -> ModelResult<MailboxStatus> {
-        self.db.transact(|tx| async move { Ok(status(&tx, mailbox).await?) }).await
+        self.db
+            .transact(|tx| async move { Ok(status(&tx, mailbox).await?) })
+            .await
     }
 }

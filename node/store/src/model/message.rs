@@ -81,10 +81,13 @@ async fn next_modseq(tx: &Tx, mailbox: u64, new_uid: bool) -> Result<(u32, u64),
     let mut seq = mailbox::sequence(tx, mailbox).await?;
     let uid = seq.uidnext;
     if new_uid {
-        seq.uidnext = seq.uidnext.checked_add(1).ok_or_else(|| StoreError::Corrupt {
-            key: format!("mailbox {mailbox}"),
-            reason: "UID space exhausted".into(),
-        })?;
+        seq.uidnext = seq
+            .uidnext
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Corrupt {
+                key: format!("mailbox {mailbox}"),
+                reason: "UID space exhausted".into(),
+            })?;
     }
     seq.highest_modseq += 1;
     codec::write(tx, &k::sequence(mailbox), &seq)?;
@@ -93,7 +96,12 @@ async fn next_modseq(tx: &Tx, mailbox: u64, new_uid: bool) -> Result<(u32, u64),
 }
 
 /// Appends a message, returning its record. Quota is the caller's decision.
-pub async fn append(tx: &Tx, account: u64, mailbox: u64, new: &NewMessage<'_>) -> Result<MessageMeta, StoreError> {
+pub async fn append(
+    tx: &Tx,
+    account: u64,
+    mailbox: u64,
+    new: &NewMessage<'_>,
+) -> Result<MessageMeta, StoreError> {
     let blob = blob::link(tx, new.body).await?;
     if let Some(summary) = new.summary {
         let key = bk::summary(&blob.0);
@@ -128,8 +136,16 @@ pub async fn append(tx: &Tx, account: u64, mailbox: u64, new: &NewMessage<'_>) -
 }
 
 /// Replaces a message's flags and keywords, giving it a new MODSEQ. `None` if no such UID.
-pub async fn set_flags(tx: &Tx, mailbox: u64, uid: u32, flags: Flags, keywords: Vec<String>) -> Result<Option<MessageMeta>, StoreError> {
-    let Some(mut meta) = get(tx, mailbox, uid).await? else { return Ok(None) };
+pub async fn set_flags(
+    tx: &Tx,
+    mailbox: u64,
+    uid: u32,
+    flags: Flags,
+    keywords: Vec<String>,
+) -> Result<Option<MessageMeta>, StoreError> {
+    let Some(mut meta) = get(tx, mailbox, uid).await? else {
+        return Ok(None);
+    };
     let was_seen = meta.flags.contains(Flags::SEEN);
     let (_, modseq) = next_modseq(tx, mailbox, false).await?;
     tx.clear(&k::modseq(mailbox, meta.modseq))?;
@@ -147,10 +163,17 @@ pub async fn set_flags(tx: &Tx, mailbox: u64, uid: u32, flags: Flags, keywords: 
 }
 
 /// Removes messages, recording each expunge with its MODSEQ; returns the UIDs removed.
-pub async fn expunge(tx: &Tx, account: u64, mailbox: u64, uids: &[u32]) -> Result<Vec<u32>, StoreError> {
+pub async fn expunge(
+    tx: &Tx,
+    account: u64,
+    mailbox: u64,
+    uids: &[u32],
+) -> Result<Vec<u32>, StoreError> {
     let mut removed = Vec::new();
     for &uid in uids {
-        let Some(meta) = get(tx, mailbox, uid).await? else { continue };
+        let Some(meta) = get(tx, mailbox, uid).await? else {
+            continue;
+        };
         let (_, modseq) = next_modseq(tx, mailbox, false).await?;
         tx.clear(&k::message(mailbox, uid))?;
         tx.clear(&k::modseq(mailbox, meta.modseq))?;
@@ -174,10 +197,22 @@ pub async fn get(tx: &Tx, mailbox: u64, uid: u32) -> Result<Option<MessageMeta>,
 }
 
 /// Messages with UID ≥ `from`, in UID order, at most `limit`.
-pub async fn list(tx: &Tx, mailbox: u64, from: u32, limit: Option<usize>) -> Result<Vec<MessageMeta>, StoreError> {
-    let opts = RangeOptions { limit, ..RangeOptions::all() };
-    let kvs = tx.get_prefix(&k::messages_from(mailbox, from), opts).await?;
-    kvs.iter().map(|kv| codec::decode(&kv.key, &kv.value)).collect()
+pub async fn list(
+    tx: &Tx,
+    mailbox: u64,
+    from: u32,
+    limit: Option<usize>,
+) -> Result<Vec<MessageMeta>, StoreError> {
+    let opts = RangeOptions {
+        limit,
+        ..RangeOptions::all()
+    };
+    let kvs = tx
+        .get_prefix(&k::messages_from(mailbox, from), opts)
+        .await?;
+    kvs.iter()
+        .map(|kv| codec::decode(&kv.key, &kv.value))
+        .collect()
 }
 
 /// The stored summary of a blob.

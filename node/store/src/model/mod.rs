@@ -75,7 +75,9 @@ pub struct AddressPolicy {
 
 impl Default for AddressPolicy {
     fn default() -> Self {
-        Self { local_case_sensitive: true }
+        Self {
+            local_case_sensitive: true,
+        }
     }
 }
 
@@ -105,5 +107,8 @@ impl Directory {
 
 /// Seconds since the Unix epoch.
 pub fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }

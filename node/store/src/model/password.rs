@@ -16,7 +16,9 @@ pub const MIN_PASSWORD: usize = 8;
 pub fn hash(password: &Secret<String>) -> Result<String, ModelError> {
     let pw = password.expose();
     if pw.chars().count() < MIN_PASSWORD {
-        return Err(ModelError::Invalid(format!("password must have at least {MIN_PASSWORD} characters")));
+        return Err(ModelError::Invalid(format!(
+            "password must have at least {MIN_PASSWORD} characters"
+        )));
     }
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
@@ -28,6 +30,10 @@ pub fn hash(password: &Secret<String>) -> Result<String, ModelError> {
 /// Whether `password` matches the PHC string.
 pub fn verify(password: &Secret<String>, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|parsed| Argon2::default().verify_password(password.expose().as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.expose().as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }

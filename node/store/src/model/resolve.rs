@@ -5,7 +5,12 @@ use std::collections::BTreeSet;
 
 use tern_proto::Address;
 
-use super::{Directory, ModelResult, account::Owner, alias::{Alias, Forward}, codec};
+use super::{
+    Directory, ModelResult,
+    account::Owner,
+    alias::{Alias, Forward},
+    codec,
+};
 use crate::{Tx, keys::directory as k};
 
 /// Deepest alias chain followed.
@@ -43,7 +48,8 @@ impl Directory {
                 let mut out = Resolution::default();
                 let mut seen = BTreeSet::new();
                 if !expand(&tx, address, case, 0, &mut seen, &mut out).await? {
-                    let catch_all: Option<String> = codec::read(&tx, &k::catch_all(address.domain())).await?;
+                    let catch_all: Option<String> =
+                        codec::read(&tx, &k::catch_all(address.domain())).await?;
                     let Some(target) = catch_all.and_then(|t| Address::parse(&t).ok()) else {
                         return Ok(Recipient::Unknown);
                     };
@@ -96,7 +102,11 @@ async fn expand(
         Some(Owner::Alias) => {
             let alias: Option<Alias> = codec::read(tx, &k::alias(address.domain(), &local)).await?;
             let mut any = false;
-            for t in alias.iter().flat_map(|a| a.targets.iter()).filter_map(|t| Address::parse(t).ok()) {
+            for t in alias
+                .iter()
+                .flat_map(|a| a.targets.iter())
+                .filter_map(|t| Address::parse(t).ok())
+            {
                 any |= Box::pin(expand(tx, &t, case, depth + 1, seen, out)).await?;
             }
             Ok(any)

@@ -94,7 +94,11 @@ impl Summary {
                 let envelope = envelope(&msg);
                 let structure = part(&msg, 0, raw);
                 let malformed = msg.parts.iter().any(|p| p.is_encoding_problem);
-                Summary { envelope, structure, malformed }
+                Summary {
+                    envelope,
+                    structure,
+                    malformed,
+                }
             }
             None => Summary {
                 envelope: Envelope::default(),
@@ -122,13 +126,22 @@ fn envelope_address(a: &Addr<'_>) -> EnvelopeAddress {
         Some((l, d)) => (Some(l.to_string()), Some(d.to_string())),
         None => (a.address.as_deref().map(str::to_string), None),
     };
-    EnvelopeAddress { name: a.name.as_deref().map(str::to_string), mailbox, host }
+    EnvelopeAddress {
+        name: a.name.as_deref().map(str::to_string),
+        mailbox,
+        host,
+    }
 }
 
 fn envelope(msg: &mail_parser::Message<'_>) -> Envelope {
     let in_reply_to = match msg.in_reply_to() {
         HeaderValue::Text(t) => Some(format!("<{t}>")),
-        HeaderValue::TextList(l) => Some(l.iter().map(|t| format!("<{t}>")).collect::<Vec<_>>().join(" ")),
+        HeaderValue::TextList(l) => Some(
+            l.iter()
+                .map(|t| format!("<{t}>"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
         _ => None,
     };
     Envelope {
@@ -151,11 +164,16 @@ fn count_lines(body: &[u8]) -> u32 {
 }
 
 fn part(msg: &mail_parser::Message<'_>, index: usize, raw: &[u8]) -> Part {
-    let Some(p) = msg.parts.get(index) else { return Part::default() };
+    let Some(p) = msg.parts.get(index) else {
+        return Part::default();
+    };
     let mut out = describe(p, raw);
     match &p.body {
         PartType::Multipart(children) => {
-            out.parts = children.iter().map(|c| part(msg, *c as usize, raw)).collect();
+            out.parts = children
+                .iter()
+                .map(|c| part(msg, *c as usize, raw))
+                .collect();
         }
         PartType::Message(inner) => {
             let inner_raw = inner.raw_message();
@@ -171,22 +189,39 @@ fn describe(p: &MessagePart<'_>, raw: &[u8]) -> Part {
         Some(ct) => (
             ct.ctype().to_ascii_lowercase(),
             ct.subtype().unwrap_or("plain").to_ascii_lowercase(),
-            ct.attributes().unwrap_or_default().iter().map(|a| (a.name.to_string(), a.value.to_string())).collect(),
+            ct.attributes()
+                .unwrap_or_default()
+                .iter()
+                .map(|a| (a.name.to_string(), a.value.to_string()))
+                .collect(),
         ),
-        None => ("text".into(), "plain".into(), vec![("charset".into(), "us-ascii".into())]),
+        None => (
+            "text".into(),
+            "plain".into(),
+            vec![("charset".into(), "us-ascii".into())],
+        ),
     };
-    let body = raw.get(p.offset_body as usize..p.offset_end as usize).unwrap_or_default();
+    let body = raw
+        .get(p.offset_body as usize..p.offset_end as usize)
+        .unwrap_or_default();
     Part {
         media_type,
         subtype,
         params,
         id: p.content_id().map(|s| format!("<{s}>")),
         description: p.content_description().map(str::to_string),
-        encoding: p.content_transfer_encoding().map(|e| e.to_ascii_lowercase()).unwrap_or_else(|| "7bit".into()),
+        encoding: p
+            .content_transfer_encoding()
+            .map(|e| e.to_ascii_lowercase())
+            .unwrap_or_else(|| "7bit".into()),
         disposition: p.content_disposition().map(|d| {
             (
                 d.ctype().to_ascii_lowercase(),
-                d.attributes().unwrap_or_default().iter().map(|a| (a.name.to_string(), a.value.to_string())).collect(),
+                d.attributes()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|a| (a.name.to_string(), a.value.to_string()))
+                    .collect(),
             )
         }),
         header_start: p.offset_header,
@@ -210,10 +245,19 @@ mod tests {
         assert_eq!(s.envelope.from[0].name.as_deref(), Some("Ann"));
         assert_eq!(s.envelope.from[0].host.as_deref(), Some("example.test"));
         assert_eq!(s.envelope.message_id.as_deref(), Some("<1@x>"));
-        assert_eq!((s.structure.media_type.as_str(), s.structure.subtype.as_str()), ("multipart", "mixed"));
+        assert_eq!(
+            (
+                s.structure.media_type.as_str(),
+                s.structure.subtype.as_str()
+            ),
+            ("multipart", "mixed")
+        );
         assert_eq!(s.structure.parts.len(), 2);
         assert_eq!(s.structure.parts[1].encoding, "base64");
         let text = &s.structure.parts[0];
-        assert_eq!(&raw[text.body_start as usize..text.body_end as usize], b"hello");
+        assert_eq!(
+            &raw[text.body_start as usize..text.body_end as usize],
+            b"hello"
+        );
     }
 }

@@ -32,25 +32,41 @@ impl Directory {
     /// Stores a token so the admin API accepts it.
     pub async fn add_admin_token(&self, token: &Secret<String>, label: &str) -> ModelResult<()> {
         let key = k::admin_token(&hash(token.expose()));
-        let info = TokenInfo { label: label.to_string(), created: now() };
+        let info = TokenInfo {
+            label: label.to_string(),
+            created: now(),
+        };
         let (key, info) = (&key, &info);
-        self.db.transact(|tx| async move { Ok(codec::write(&tx, key, info)?) }).await
+        self.db
+            .transact(|tx| async move { Ok(codec::write(&tx, key, info)?) })
+            .await
     }
 
     /// Whether `token` is a valid admin token.
     pub async fn check_admin_token(&self, token: &str) -> ModelResult<bool> {
         let key = k::admin_token(&hash(token));
         let key = &key;
-        self.db.transact(|tx| async move { Ok(tx.get_snapshot(key).await?.is_some()) }).await
+        self.db
+            .transact(|tx| async move { Ok(tx.get_snapshot(key).await?.is_some()) })
+            .await
     }
 
     /// How many admin tokens exist.
     pub async fn admin_token_count(&self) -> ModelResult<usize> {
-        self.db.transact(|tx| async move { Ok(tx.get_prefix(&k::admin_tokens(), RangeOptions::all()).await?.len()) }).await
+        self.db
+            .transact(|tx| async move {
+                Ok(tx
+                    .get_prefix(&k::admin_tokens(), RangeOptions::all())
+                    .await?
+                    .len())
+            })
+            .await
     }
 
     /// Revokes every admin token (used by offline recovery before issuing a new one).
     pub async fn revoke_admin_tokens(&self) -> ModelResult<()> {
-        self.db.transact(|tx| async move { Ok(tx.clear_prefix(&k::admin_tokens())?) }).await
+        self.db
+            .transact(|tx| async move { Ok(tx.clear_prefix(&k::admin_tokens())?) })
+            .await
     }
 }
