@@ -9,7 +9,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Db, KeyValue, RangeOptions, Result, StoreError, Tx, keys::blob as k};
+use crate::{
+    Db, KeyValue, RangeOptions, Result, StoreError, Tx,
+    codec::{decode, encode},
+    keys::{blob as k, printable},
+};
 
 /// Bytes per chunk: below FoundationDB's 100 000-byte value limit.
 pub const CHUNK_BYTES: usize = 96 * 1024;
@@ -150,7 +154,7 @@ pub async fn read(db: &Db, id: BlobId) -> Result<Vec<u8>> {
         .map(|v| decode(&k::meta(&id.0), &v))
         .transpose()?
         .ok_or_else(|| StoreError::Corrupt {
-            key: k::meta(&id.0).escape_ascii().to_string(),
+            key: printable(&k::meta(&id.0)),
             reason: format!("blob {id} is missing"),
         })?;
     let mut body = Vec::with_capacity(meta.size as usize);
@@ -268,18 +272,4 @@ pub async fn collect_garbage(db: &Db, pending_ttl: Duration) -> Result<GcStats> 
         stats.unreferenced += usize::from(removed);
     }
     Ok(stats)
-}
-
-fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
-    rmp_serde::to_vec_named(v).map_err(|e| StoreError::Corrupt {
-        key: String::new(),
-        reason: e.to_string(),
-    })
-}
-
-fn decode<T: for<'de> Deserialize<'de>>(key: &[u8], v: &[u8]) -> Result<T> {
-    rmp_serde::from_slice(v).map_err(|e| StoreError::Corrupt {
-        key: crate::keys::printable(key),
-        reason: e.to_string(),
-    })
 }

@@ -5,6 +5,7 @@
 
 mod api;
 pub mod blob;
+mod codec;
 pub mod conformance;
 mod db;
 mod embedded;

@@ -258,34 +258,23 @@ fn merge<'a>(
                     });
                 }
             }
-            Some(true) => {
+            Some(true) | None => {
+                // On equal keys the buffered operation applies to the committed value.
+                let base = match take_local {
+                    None => committed.next().and_then(|r| r.ok()),
+                    Some(_) => None,
+                };
                 if let Some((k, op)) = local.next() {
-                    match op {
-                        Op::Set(v) => out.push(KeyValue {
+                    let value = match op {
+                        Op::Set(v) => Some(v.clone()),
+                        Op::Add(d) => Some(apply_add(base.as_ref().map(|(_, v)| v.as_ref()), *d)),
+                        Op::Clear => None,
+                    };
+                    if let Some(value) = value {
+                        out.push(KeyValue {
                             key: k.clone(),
-                            value: v.clone(),
-                        }),
-                        Op::Add(d) => out.push(KeyValue {
-                            key: k.clone(),
-                            value: apply_add(None, *d),
-                        }),
-                        Op::Clear => {}
-                    }
-                }
-            }
-            None => {
-                let base = committed.next().and_then(|r| r.ok());
-                if let Some((k, op)) = local.next() {
-                    match op {
-                        Op::Set(v) => out.push(KeyValue {
-                            key: k.clone(),
-                            value: v.clone(),
-                        }),
-                        Op::Add(d) => out.push(KeyValue {
-                            key: k.clone(),
-                            value: apply_add(base.as_ref().map(|(_, v)| v.as_ref()), *d),
-                        }),
-                        Op::Clear => {}
+                            value,
+                        });
                     }
                 }
             }

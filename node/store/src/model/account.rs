@@ -153,13 +153,7 @@ impl Directory {
     /// Every account, by id.
     pub async fn accounts(&self) -> ModelResult<Vec<Account>> {
         self.db
-            .transact(|tx| async move {
-                let kvs = tx.get_prefix(&k::accounts(), RangeOptions::all()).await?;
-                Ok(kvs
-                    .iter()
-                    .map(|kv| codec::decode(&kv.key, &kv.value))
-                    .collect::<Result<_, _>>()?)
-            })
+            .transact(|tx| async move { Ok(codec::read_all(&tx, &k::accounts()).await?) })
             .await
     }
 

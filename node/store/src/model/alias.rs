@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use tern_proto::Address;
 
 use super::{Directory, ModelError, ModelResult, account::Owner, codec};
-use crate::{RangeOptions, keys::directory as k};
+use crate::keys::directory as k;
 
 /// An alias and its targets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,13 +94,7 @@ impl Directory {
         };
         let range = &range;
         self.db
-            .transact(|tx| async move {
-                let kvs = tx.get_prefix(range, RangeOptions::all()).await?;
-                Ok(kvs
-                    .iter()
-                    .map(|kv| codec::decode(&kv.key, &kv.value))
-                    .collect::<Result<_, _>>()?)
-            })
+            .transact(|tx| async move { Ok(codec::read_all(&tx, range).await?) })
             .await
     }
 

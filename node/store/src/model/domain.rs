@@ -47,13 +47,7 @@ impl Directory {
     /// Every domain, by name.
     pub async fn domains(&self) -> ModelResult<Vec<Domain>> {
         self.db
-            .transact(|tx| async move {
-                let kvs = tx.get_prefix(&k::domains(), RangeOptions::all()).await?;
-                Ok(kvs
-                    .iter()
-                    .map(|kv| codec::decode(&kv.key, &kv.value))
-                    .collect::<Result<_, _>>()?)
-            })
+            .transact(|tx| async move { Ok(codec::read_all(&tx, &k::domains()).await?) })
             .await
     }
 

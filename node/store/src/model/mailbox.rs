@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Directory, ModelError, ModelResult, codec, message, now};
-use crate::{RangeOptions, StoreError, Tx, keys::mail as k};
+use crate::{StoreError, Tx, keys::mail as k};
 
 /// The role of a mailbox (RFC 6154 special-use, plus the Inbox).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,15 +170,7 @@ impl Directory {
     /// Every mailbox of an account, by id.
     pub async fn mailboxes(&self, account: u64) -> ModelResult<Vec<Mailbox>> {
         self.db
-            .transact(|tx| async move {
-                let kvs = tx
-                    .get_prefix(&k::mailboxes(account), RangeOptions::all())
-                    .await?;
-                Ok(kvs
-                    .iter()
-                    .map(|kv| codec::decode(&kv.key, &kv.value))
-                    .collect::<Result<_, _>>()?)
-            })
+            .transact(|tx| async move { Ok(codec::read_all(&tx, &k::mailboxes(account)).await?) })
             .await
     }
 

@@ -5,7 +5,6 @@
 
 pub mod account;
 pub mod alias;
-mod codec;
 pub mod domain;
 pub mod mailbox;
 pub mod message;
@@ -26,6 +25,7 @@ pub use message::{Flags, MessageMeta};
 pub use resolve::Resolution;
 pub use summary::Summary;
 
+pub(crate) use crate::codec;
 use crate::{Db, StoreError, TxError};
 
 /// Why a data-model operation was refused.

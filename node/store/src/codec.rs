@@ -1,9 +1,9 @@
-//! Record encoding: MessagePack with field names, so records can gain fields (with serde
-//! defaults) without rewriting the store.
+//! Record encoding for everything the store keeps as a structure: MessagePack with field
+//! names, so records can gain fields (with serde defaults) without rewriting the store.
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{StoreError, Tx, keys::printable};
+use crate::{RangeOptions, StoreError, Tx, keys::printable};
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     rmp_serde::to_vec_named(value).map_err(|e| StoreError::Corrupt {
@@ -25,6 +25,15 @@ pub(crate) async fn read<T: DeserializeOwned>(
     key: &[u8],
 ) -> Result<Option<T>, StoreError> {
     tx.get(key).await?.map(|v| decode(key, &v)).transpose()
+}
+
+/// Reads and decodes every record in a key range.
+pub(crate) async fn read_all<T: DeserializeOwned>(
+    tx: &Tx,
+    range: &(Vec<u8>, Vec<u8>),
+) -> Result<Vec<T>, StoreError> {
+    let kvs = tx.get_prefix(range, RangeOptions::all()).await?;
+    kvs.iter().map(|kv| decode(&kv.key, &kv.value)).collect()
 }
 
 /// Encodes and writes a record.
