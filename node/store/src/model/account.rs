@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use tern_proto::{Address, Secret};
 
-use super::{Directory, ModelError, ModelResult, codec, mailbox, now, password};
+use super::{Directory, ModelError, ModelResult, codec, domain, mailbox, now, password};
 use crate::{RangeOptions, Tx, keys::directory as k};
 
 /// What owns an address.
@@ -91,11 +91,7 @@ impl Directory {
         self.db
             .transact(|tx| async move {
                 let domain = address.domain();
-                if tx.get(&k::domain(domain)).await?.is_none() {
-                    return Err(ModelError::NotFound(format!(
-                        "domain {domain} (add it first)"
-                    )));
-                }
+                domain::require(&tx, domain).await?;
                 let addr_key = k::address(domain, local);
                 if let Some(owner) = codec::read::<Owner>(&tx, &addr_key).await? {
                     let what = if matches!(owner, Owner::Alias) {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use tern_proto::Address;
 
-use super::{Directory, ModelError, ModelResult, account::Owner, codec};
+use super::{Directory, ModelError, ModelResult, account::Owner, codec, domain};
 use crate::keys::directory as k;
 
 /// An alias and its targets.
@@ -50,11 +50,7 @@ impl Directory {
         self.db
             .transact(|tx| async move {
                 let domain = address.domain();
-                if tx.get(&k::domain(domain)).await?.is_none() {
-                    return Err(ModelError::NotFound(format!(
-                        "domain {domain} (add it first)"
-                    )));
-                }
+                domain::require(&tx, domain).await?;
                 let addr_key = k::address(domain, local);
                 if let Some(Owner::Account(_)) = codec::read::<Owner>(&tx, &addr_key).await? {
                     return Err(ModelError::AlreadyExists(format!(

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Directory, ModelError, ModelResult, codec, now};
-use crate::{RangeOptions, keys::directory as k};
+use crate::{RangeOptions, Tx, keys::directory as k};
 
 /// A local domain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,4 +74,14 @@ impl Directory {
             })
             .await
     }
+}
+
+/// Refuses, inside a transaction, an address whose domain is not local.
+pub(crate) async fn require(tx: &Tx, domain: &str) -> ModelResult<()> {
+    if tx.get(&k::domain(domain)).await?.is_none() {
+        return Err(ModelError::NotFound(format!(
+            "domain {domain} (add it first)"
+        )));
+    }
+    Ok(())
 }
