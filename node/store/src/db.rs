@@ -32,11 +32,6 @@ impl Db {
         }
     }
 
-    /// Wraps a shared backend.
-    pub fn from_arc(inner: Arc<dyn Store>) -> Self {
-        Self { inner }
-    }
-
     /// The backend.
     pub fn backend(&self) -> &dyn Store {
         &*self.inner

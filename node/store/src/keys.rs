@@ -27,11 +27,6 @@ pub fn printable(key: &[u8]) -> String {
         .collect()
 }
 
-/// Schema version of the data model.
-pub fn schema_version() -> Vec<u8> {
-    key(&("meta", "schema"))
-}
-
 /// Keys reserved for the conformance suite and benchmarks.
 pub mod scratch {
     use super::*;
