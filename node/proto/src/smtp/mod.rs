@@ -1,0 +1,12 @@
+//! SMTP wire format without I/O: requests (parsed by `smtp-proto`, with its 4096-byte line cap),
+//! message bodies for DATA and BDAT with a hard size cap, SASL PLAIN/LOGIN decoding, and every
+//! reply the server sends, in [`reply`].
+
+pub mod body;
+pub mod reply;
+pub mod request;
+pub mod sasl;
+
+pub use body::{Body, BodyKind};
+pub use reply::Reply;
+pub use request::{Parsed, RequestReader};

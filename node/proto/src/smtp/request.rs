@@ -1,0 +1,141 @@
+//! Turns bytes into SMTP requests: frames lines first with a hard cap (an overlong line is
+//! discarded up to its end and reported once, however it arrives), then parses each complete
+//! line with `smtp-proto` and hands out owned requests.
+
+use smtp_proto::{Error, Request};
+
+/// Longest command line accepted, CRLF included (RFC 5321 asks for 512; extensions need more).
+pub const MAX_LINE: usize = 4096;
+
+/// What one parse step produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// A complete request.
+    Request(Request<String>),
+    /// Not enough bytes for a whole line yet.
+    NeedMore,
+    /// A line longer than the cap (its bytes were discarded).
+    TooLong,
+    /// A line that is not a known command.
+    Unknown,
+    /// A known command with bad syntax; the text says what.
+    Syntax(String),
+    /// A parameter we do not support.
+    Unsupported(String),
+    /// A MAIL FROM or RCPT TO address that does not parse.
+    BadAddress,
+}
+
+/// Incremental request parser.
+#[derive(Default)]
+pub struct RequestReader {
+    /// The start of a line whose end has not arrived.
+    partial: Vec<u8>,
+    /// Inside an overlong line: skip to its end.
+    discarding: bool,
+}
+
+impl RequestReader {
+    /// Parses from `input`, returning how many bytes were consumed and the outcome.
+    pub fn parse(&mut self, input: &[u8]) -> (usize, Parsed) {
+        let Some(lf) = input.iter().position(|b| *b == b'\n') else {
+            if !self.discarding {
+                if self.partial.len() + input.len() > MAX_LINE {
+                    self.partial.clear();
+                    self.discarding = true;
+                } else {
+                    self.partial.extend_from_slice(input);
+                }
+            }
+            return (input.len(), Parsed::NeedMore);
+        };
+        let used = lf + 1;
+        if self.discarding || self.partial.len() + used > MAX_LINE {
+            self.partial.clear();
+            self.discarding = false;
+            return (used, Parsed::TooLong);
+        }
+        self.partial.extend_from_slice(&input[..used]);
+        let line = std::mem::take(&mut self.partial);
+        (used, Self::parse_line(&line))
+    }
+
+    fn parse_line(line: &[u8]) -> Parsed {
+        match Request::parse(&mut line.iter()) {
+            Ok(req) => Parsed::Request(req.into_owned()),
+            Err(Error::NeedsMoreData { .. }) => Parsed::Syntax("incomplete command".into()),
+            Err(Error::UnknownCommand) => Parsed::Unknown,
+            Err(Error::InvalidSenderAddress | Error::InvalidRecipientAddress) => Parsed::BadAddress,
+            Err(Error::SyntaxError { syntax }) => Parsed::Syntax(syntax.to_string()),
+            Err(Error::InvalidParameter { param }) => {
+                Parsed::Syntax(format!("invalid parameter {param}"))
+            }
+            Err(Error::UnsupportedParameter { param }) => Parsed::Unsupported(param),
+            Err(Error::InvalidResponse { .. }) => Parsed::Unknown,
+            Err(Error::ResponseTooLong) => Parsed::TooLong,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(input: &[u8]) -> Vec<Parsed> {
+        let mut r = RequestReader::default();
+        let mut pos = 0;
+        let mut out = Vec::new();
+        loop {
+            let (used, p) = r.parse(&input[pos..]);
+            pos += used;
+            if p == Parsed::NeedMore {
+                break;
+            }
+            out.push(p);
+        }
+        out
+    }
+
+    #[test]
+    fn pipelined_commands_parse_one_by_one() {
+        let out = all(
+            b"EHLO client.test\r\nMAIL FROM:<a@b.test> SIZE=10\r\nRCPT TO:<c@d.test>\r\nDATA\r\n",
+        );
+        assert_eq!(out.len(), 4);
+        assert!(
+            matches!(&out[1], Parsed::Request(Request::Mail { from }) if from.address == "a@b.test" && from.size == 10)
+        );
+        assert!(matches!(out[3], Parsed::Request(Request::Data)));
+    }
+
+    #[test]
+    fn overlong_lines_are_reported_and_skipped() {
+        let mut input = b"NOOP ".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 5000));
+        input.extend_from_slice(b"\r\nQUIT\r\n");
+        let out = all(&input);
+        assert_eq!(out.first(), Some(&Parsed::TooLong));
+        assert!(matches!(out.last(), Some(Parsed::Request(Request::Quit))));
+        // The same line in small pieces.
+        let mut r = RequestReader::default();
+        let mut seen = Vec::new();
+        for piece in input.chunks(7) {
+            let mut pos = 0;
+            while pos < piece.len() {
+                let (used, p) = r.parse(&piece[pos..]);
+                pos += used;
+                if p != Parsed::NeedMore {
+                    seen.push(p);
+                }
+            }
+        }
+        assert_eq!(seen.first(), Some(&Parsed::TooLong));
+        assert!(matches!(seen.last(), Some(Parsed::Request(Request::Quit))));
+    }
+
+    #[test]
+    fn garbage_is_unknown_and_split_lines_wait() {
+        assert_eq!(all(b"FROB x\r\n"), vec![Parsed::Unknown]);
+        assert!(all(b"MAIL FROM:<a@b").is_empty());
+    }
+}
