@@ -3,6 +3,7 @@
 //! errors, so it can be unit-tested with known answers and fuzzed.
 
 pub mod address;
+pub mod date;
 pub mod secret;
 pub mod smtp;
 

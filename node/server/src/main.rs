@@ -8,6 +8,7 @@ mod logging;
 mod metrics;
 mod serve;
 mod shutdown;
+mod smtp;
 mod tls;
 
 use clap::{Parser, Subcommand};

@@ -1,7 +1,10 @@
 //! `tern serve`: opens the store, prepares certificates and fixtures, runs the HTTP endpoint
 //! and background maintenance until SIGTERM/SIGINT, then drains and closes the store.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context, bail};
 use tern_store::{
@@ -15,11 +18,14 @@ use crate::{
     config::{Backend, Config},
     dev, metrics,
     shutdown::{self, Shutdown},
-    tls,
+    smtp::{self, ConnectionLimits, ListenerKind, SmtpContext},
+    tls::{self, TlsConfig},
 };
 
 /// How often unreferenced blobs and abandoned uploads are collected.
 const GC_INTERVAL: Duration = Duration::from_secs(600);
+/// How often the certificate files are checked for renewal.
+const TLS_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
 
 fn open_store(config: &Config) -> anyhow::Result<Db> {
     match &config.backend {
@@ -89,10 +95,37 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     println!("admin listening on http://{http_addr}");
     tracing::info!(address = %http_addr, backend = db.backend().backend(), "admin API, metrics and health checks listening");
     tracing::warn!(
-        "SMTP, IMAP and POP3 listeners are not built yet; their ports are configured but not bound"
+        "IMAP and POP3 listeners are not built yet; their ports are configured but not bound"
     );
 
     let shutdown = Shutdown::new();
+    let tls = Arc::new(TlsConfig::load(&cert, &key)?);
+    let smtp_ctx = Arc::new(SmtpContext {
+        limits: ConnectionLimits::new(
+            config.smtp.max_connections,
+            config.smtp.max_connections_per_ip,
+        ),
+        config: config.smtp.clone(),
+        hostname: config.hostname.clone(),
+        dir: dir.clone(),
+        tls: Some(tls.clone()),
+        shutdown: shutdown.clone(),
+    });
+    let l = &config.listeners;
+    let mut listeners = Vec::new();
+    for (addr, key, kind) in [
+        (l.smtp, "smtp", ListenerKind::Mx),
+        (l.submission, "submission", ListenerKind::Submission),
+        (l.submissions, "submissions", ListenerKind::Submissions),
+    ] {
+        let Some(addr) = addr else { continue };
+        let bound = smtp::listener::bind(addr, key).await?;
+        let local = bound.local_addr()?;
+        println!("{key} listening on {local}");
+        tracing::info!(address = %local, listener = key, "SMTP listening");
+        listeners.push(smtp::listener::spawn(bound, kind, smtp_ctx.clone()));
+    }
+    tokio::spawn(reload_tls(tls, shutdown.clone()));
     let gc = tokio::spawn(collect_garbage(db.clone(), shutdown.clone()));
     {
         let shutdown = shutdown.clone();
@@ -111,6 +144,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let app = admin::router(admin::AppState { dir });
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.wait());
     server.await.context("admin HTTP server")?;
+    for l in listeners {
+        let _ = l.await;
+    }
+    // Sessions were told to finish (421); give in-flight ones the grace period.
+    let drained = tokio::time::timeout(config.shutdown_grace, async {
+        while smtp_ctx.limits.active() > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = smtp_ctx.limits.active(),
+            "SMTP sessions still open after the grace period"
+        );
+    }
     if tokio::time::timeout(config.shutdown_grace, gc)
         .await
         .is_err()
@@ -120,6 +169,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     drop(db);
     tracing::info!("stopped");
     Ok(())
+}
+
+async fn reload_tls(tls: Arc<TlsConfig>, shutdown: Shutdown) {
+    let stop = shutdown.wait();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(TLS_RELOAD_INTERVAL) => tls.reload_if_changed(),
+        }
+    }
 }
 
 async fn collect_garbage(db: Db, shutdown: Shutdown) {

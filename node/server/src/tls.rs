@@ -52,3 +52,81 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
+
+/// The node's TLS server configuration, swapped atomically when the certificate files change
+/// (checked periodically) so renewals need no restart.
+pub struct TlsConfig {
+    paths: (PathBuf, PathBuf),
+    current: std::sync::RwLock<(
+        std::sync::Arc<rustls::ServerConfig>,
+        Option<std::time::SystemTime>,
+    )>,
+}
+
+fn modified(paths: &(PathBuf, PathBuf)) -> Option<std::time::SystemTime> {
+    let a = std::fs::metadata(&paths.0)
+        .and_then(|m| m.modified())
+        .ok()?;
+    let b = std::fs::metadata(&paths.1)
+        .and_then(|m| m.modified())
+        .ok()?;
+    Some(a.max(b))
+}
+
+/// Builds a rustls server configuration (TLS 1.2 and 1.3, ring) from PEM files.
+pub fn load_server_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfig> {
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("tls.certificate: reading {}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("tls.certificate: parsing {}", cert.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!("tls.certificate: no certificate in {}", cert.display());
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("tls.private_key: reading {}", key.display()))?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("tls: certificate and private key do not match")?;
+    Ok(config)
+}
+
+impl TlsConfig {
+    /// Loads the pair once; startup fails on a bad pair.
+    pub fn load(cert: &Path, key: &Path) -> anyhow::Result<Self> {
+        let paths = (cert.to_path_buf(), key.to_path_buf());
+        let config = std::sync::Arc::new(load_server_config(cert, key)?);
+        Ok(Self {
+            current: std::sync::RwLock::new((config, modified(&paths))),
+            paths,
+        })
+    }
+
+    /// The configuration for the next handshake.
+    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        let current = self.current.read().expect("tls config lock");
+        tokio_rustls::TlsAcceptor::from(current.0.clone())
+    }
+
+    /// Reloads when the files changed; a bad new pair is logged and the old one kept.
+    pub fn reload_if_changed(&self) {
+        let stamp = modified(&self.paths);
+        if stamp.is_none() || stamp == self.current.read().expect("tls config lock").1 {
+            return;
+        }
+        match load_server_config(&self.paths.0, &self.paths.1) {
+            Ok(config) => {
+                *self.current.write().expect("tls config lock") =
+                    (std::sync::Arc::new(config), stamp);
+                tracing::info!(certificate = %self.paths.0.display(), "TLS certificate reloaded");
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "TLS certificate changed but cannot be loaded; keeping the old one")
+            }
+        }
+    }
+}

@@ -208,6 +208,34 @@ pub mod directory {
     }
 }
 
+/// The outbound queue, sharded by destination domain.
+pub mod queue {
+    use super::*;
+
+    /// A queue entry (one message for one destination domain).
+    pub fn entry(id: &str) -> Vec<u8> {
+        key(&("queue", "entry", id))
+    }
+
+    /// Every queue entry.
+    pub fn entries() -> (Vec<u8>, Vec<u8>) {
+        children(&("queue", "entry"))
+    }
+
+    /// Due index: entries of a shard by next attempt time (Unix seconds).
+    pub fn due(shard: u16, next_attempt: i64, id: &str) -> Vec<u8> {
+        key(&("queue", "due", shard, next_attempt, id))
+    }
+
+    /// Entries of a shard due at or before `until`.
+    pub fn due_until(shard: u16, until: i64) -> (Vec<u8>, Vec<u8>) {
+        (
+            children(&("queue", "due", shard)).0,
+            key(&("queue", "due", shard, until.saturating_add(1))),
+        )
+    }
+}
+
 /// Mailboxes and messages.
 pub mod mail {
     use super::*;

@@ -52,6 +52,37 @@ pub struct Listeners {
     pub http: SocketAddr,
 }
 
+/// SMTP limits and policy.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    /// Connections at once on the node.
+    pub max_connections: usize,
+    /// Connections at once per IP.
+    pub max_connections_per_ip: usize,
+    /// Silence allowed between commands.
+    pub idle_timeout: Duration,
+    /// Silence allowed inside a body.
+    pub data_timeout: Duration,
+    /// Total session time.
+    pub max_session: Duration,
+    /// Errors before 421.
+    pub max_errors: u32,
+    /// AUTH failures before 421.
+    pub max_auth_failures: u32,
+    /// AUTH needs TLS.
+    pub auth_requires_tls: bool,
+    /// Largest message.
+    pub max_message_bytes: usize,
+    /// Most recipients.
+    pub max_recipients: usize,
+    /// A full mailbox is refused permanently (552 5.2.2) rather than temporarily (452 4.2.2).
+    pub quota_permanent: bool,
+    /// Authenticated users may send as anyone.
+    pub allow_any_sender: bool,
+    /// Outbound queue shards.
+    pub queue_shards: u16,
+}
+
 /// The validated runtime configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -75,6 +106,8 @@ pub struct Config {
     pub log_level: String,
     /// Whether this is the development profile.
     pub dev: bool,
+    /// SMTP.
+    pub smtp: SmtpConfig,
 }
 
 /// Environment variables that configure Tern look like `TERN_LISTENERS__HTTP`; other `TERN_*`
@@ -179,7 +212,51 @@ impl Config {
         if raw.server.data_dir.trim().is_empty() {
             bail!("server.data_dir: must not be empty");
         }
+        let r = &raw.smtp;
+        let positive = |key: &str, v: u64| -> anyhow::Result<u64> {
+            if v == 0 {
+                bail!("smtp.{key}: must be greater than zero");
+            }
+            Ok(v)
+        };
+        positive("max_connections", r.max_connections as u64)?;
+        positive("max_connections_per_ip", r.max_connections_per_ip as u64)?;
+        positive("max_message_bytes", r.max_message_bytes as u64)?;
+        positive("max_recipients", r.max_recipients as u64)?;
+        positive("queue_shards", u64::from(r.queue_shards))?;
+        let smtp = SmtpConfig {
+            max_connections: r.max_connections,
+            max_connections_per_ip: r.max_connections_per_ip,
+            idle_timeout: Duration::from_secs(positive(
+                "idle_timeout_seconds",
+                r.idle_timeout_seconds,
+            )?),
+            data_timeout: Duration::from_secs(positive(
+                "data_timeout_seconds",
+                r.data_timeout_seconds,
+            )?),
+            max_session: Duration::from_secs(positive(
+                "max_session_seconds",
+                r.max_session_seconds,
+            )?),
+            max_errors: positive("max_errors", u64::from(r.max_errors))? as u32,
+            max_auth_failures: positive("max_auth_failures", u64::from(r.max_auth_failures))?
+                as u32,
+            auth_requires_tls: r.auth_requires_tls,
+            max_message_bytes: r.max_message_bytes,
+            max_recipients: r.max_recipients,
+            quota_permanent: match r.quota_failure.as_str() {
+                "temporary" => false,
+                "permanent" => true,
+                other => {
+                    bail!("smtp.quota_failure: {other:?} (expected \"temporary\" or \"permanent\")")
+                }
+            },
+            allow_any_sender: r.allow_any_sender,
+            queue_shards: r.queue_shards,
+        };
         Ok(Config {
+            smtp,
             hostname: raw.server.hostname.trim().to_string(),
             data_dir: PathBuf::from(raw.server.data_dir),
             shutdown_grace: Duration::from_secs(raw.server.shutdown_grace_seconds),
@@ -222,6 +299,10 @@ mod tests {
         assert!(format!("{e:#}").contains("listeners.smtp"), "{e:#}");
         let e = toml("[store]\nbackend = \"rocks\"\n").expect_err("bad backend");
         assert!(format!("{e:#}").contains("store.backend"), "{e:#}");
+        let e = toml("[smtp]\nquota_failure = \"maybe\"\n").expect_err("bad quota policy");
+        assert!(format!("{e:#}").contains("smtp.quota_failure"), "{e:#}");
+        let e = toml("[smtp]\nmax_recipients = 0\n").expect_err("zero");
+        assert!(format!("{e:#}").contains("smtp.max_recipients"), "{e:#}");
         let e = toml("[tls]\ncertificate = \"a.pem\"\n").expect_err("half tls");
         assert!(format!("{e:#}").contains("tls.private_key"), "{e:#}");
     }

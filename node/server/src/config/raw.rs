@@ -19,6 +19,8 @@ pub struct RawConfig {
     pub addresses: RawAddresses,
     /// Logging.
     pub log: RawLog,
+    /// SMTP limits and policy.
+    pub smtp: RawSmtp,
 }
 
 /// `[server]`
@@ -156,6 +158,58 @@ impl Default for RawLog {
         Self {
             format: "json".into(),
             level: "info".into(),
+        }
+    }
+}
+
+/// `[smtp]`: limits, timeouts and policy, in the order of a session's stages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSmtp {
+    /// Connections at once on the node, all SMTP listeners together.
+    pub max_connections: usize,
+    /// Connections at once from one IP address.
+    pub max_connections_per_ip: usize,
+    /// Seconds a client may stay silent between commands (RFC 5321: at least 300).
+    pub idle_timeout_seconds: u64,
+    /// Seconds a client may stay silent inside DATA or BDAT.
+    pub data_timeout_seconds: u64,
+    /// Seconds one session may last in all.
+    pub max_session_seconds: u64,
+    /// Errors (bad commands, refused recipients) before the session is closed with 421.
+    pub max_errors: u32,
+    /// Failed AUTH attempts before the session is closed with 421.
+    pub max_auth_failures: u32,
+    /// Whether AUTH is refused (538 5.7.11) on connections without TLS.
+    pub auth_requires_tls: bool,
+    /// Largest message accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Most recipients per message.
+    pub max_recipients: usize,
+    /// `temporary` (452 4.2.2) or `permanent` (552 5.2.2) refusal for a full mailbox.
+    pub quota_failure: String,
+    /// Whether authenticated users may use any sender address.
+    pub allow_any_sender: bool,
+    /// Shards of the outbound queue.
+    pub queue_shards: u16,
+}
+
+impl Default for RawSmtp {
+    fn default() -> Self {
+        Self {
+            max_connections: 1000,
+            max_connections_per_ip: 20,
+            idle_timeout_seconds: 300,
+            data_timeout_seconds: 180,
+            max_session_seconds: 1800,
+            max_errors: 10,
+            max_auth_failures: 3,
+            auth_requires_tls: true,
+            max_message_bytes: 50 * 1024 * 1024,
+            max_recipients: 100,
+            quota_failure: "temporary".into(),
+            allow_any_sender: false,
+            queue_shards: 64,
         }
     }
 }

@@ -300,8 +300,13 @@ impl Directory {
     }
 }
 
+/// An account inside a transaction.
+pub async fn get(tx: &Tx, id: u64) -> Result<Option<Account>, crate::StoreError> {
+    codec::read(tx, &k::account(id)).await
+}
+
 /// Quota usage inside a transaction, read as a snapshot (no conflict with deliveries).
-pub(crate) async fn usage(tx: &Tx, id: u64) -> Result<Usage, crate::StoreError> {
+pub async fn usage(tx: &Tx, id: u64) -> Result<Usage, crate::StoreError> {
     Ok(Usage {
         bytes: tx.get_counter_snapshot(&k::usage(id, "bytes")).await?,
         messages: tx.get_counter_snapshot(&k::usage(id, "messages")).await?,

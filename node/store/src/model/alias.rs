@@ -162,3 +162,41 @@ impl Directory {
             .await
     }
 }
+
+impl Directory {
+    /// Whether `account` may use `address` as its envelope sender: its own address, or an
+    /// alias that lists it as a target.
+    pub async fn may_send_as(
+        &self,
+        account: &super::Account,
+        address: &Address,
+    ) -> ModelResult<bool> {
+        let case = self.policy.local_case_sensitive;
+        let own = Address::parse(&account.address)?;
+        let same = |a: &Address| {
+            a.domain() == own.domain() && a.lookup_local(case) == own.lookup_local(case)
+        };
+        if same(address) {
+            return Ok(true);
+        }
+        let local = address.lookup_local(case);
+        let (local, address) = (&local, address);
+        let alias: Option<Alias> = self
+            .db
+            .transact(|tx| async move {
+                match codec::read::<Owner>(&tx, &k::address(address.domain(), local)).await? {
+                    Some(Owner::Alias) => Ok::<_, ModelError>(
+                        codec::read(&tx, &k::alias(address.domain(), local)).await?,
+                    ),
+                    _ => Ok(None),
+                }
+            })
+            .await?;
+        Ok(alias.is_some_and(|a| {
+            a.targets
+                .iter()
+                .filter_map(|t| Address::parse(t).ok())
+                .any(|t| same(&t))
+        }))
+    }
+}

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod mailbox;
 pub mod message;
 pub mod password;
+pub mod queue;
 pub mod resolve;
 pub mod summary;
 pub mod token;

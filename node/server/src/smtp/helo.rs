@@ -1,0 +1,22 @@
+//! HELO: the RFC 821 greeting, without extensions.
+
+use tern_proto::smtp::reply;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::session::{Flow, Session};
+
+/// Handles `HELO host`.
+pub fn handle_helo<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    s: &mut Session<S>,
+    host: String,
+) -> Flow {
+    if host.trim().is_empty() {
+        return s.refuse("HELO", reply::syntax("HELO needs a host name"));
+    }
+    s.state.helo = Some(host);
+    s.state.esmtp = false;
+    s.state.mail = None;
+    let (me, peer) = (s.ctx.hostname.clone(), s.peer.ip().to_string());
+    s.reply(reply::helo(&me, &peer));
+    Flow::Continue
+}

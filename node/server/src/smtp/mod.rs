@@ -1,0 +1,73 @@
+//! SMTP: the MX (25), submission (587, STARTTLS then AUTH) and submissions (465, implicit TLS)
+//! listeners, one session actor per connection, one file per verb, and durable acceptance.
+
+mod actor;
+mod auth;
+mod bdat;
+mod data;
+mod deliver;
+mod ehlo;
+mod helo;
+mod limits;
+pub mod listener;
+mod mail;
+pub mod metrics;
+mod noop;
+mod quit;
+mod rcpt;
+mod received;
+mod rset;
+pub mod session;
+mod starttls;
+pub mod stream;
+mod vrfy;
+
+use std::sync::Arc;
+
+use tern_store::model::Directory;
+
+pub use self::limits::ConnectionLimits;
+use crate::{config::SmtpConfig, shutdown::Shutdown, tls::TlsConfig};
+
+/// Which service a listener offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// Port 25: mail for local domains from anyone; relay only when authenticated.
+    Mx,
+    /// Port 587: STARTTLS, then AUTH before MAIL.
+    Submission,
+    /// Port 465: TLS from the first byte, then AUTH before MAIL.
+    Submissions,
+}
+
+impl ListenerKind {
+    /// Label for metrics and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            ListenerKind::Mx => "smtp",
+            ListenerKind::Submission => "submission",
+            ListenerKind::Submissions => "submissions",
+        }
+    }
+
+    /// Whether MAIL requires AUTH.
+    pub fn requires_auth(self) -> bool {
+        !matches!(self, ListenerKind::Mx)
+    }
+}
+
+/// What every SMTP session shares.
+pub struct SmtpContext {
+    /// Limits and policy.
+    pub config: SmtpConfig,
+    /// Host name for greetings and trace headers.
+    pub hostname: String,
+    /// Directory and store.
+    pub dir: Directory,
+    /// TLS for STARTTLS and implicit TLS.
+    pub tls: Option<Arc<TlsConfig>>,
+    /// Node shutdown.
+    pub shutdown: Shutdown,
+    /// Connection counts.
+    pub limits: ConnectionLimits,
+}

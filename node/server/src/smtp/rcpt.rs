@@ -1,0 +1,96 @@
+//! RCPT TO: resolves the recipient (aliases, forwards and catch-all first), refuses relaying for
+//! unauthenticated clients, unknown local users, full mailboxes and too many recipients.
+
+use smtp_proto::{
+    RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS, RcptTo,
+};
+use tern_proto::{Address, smtp::reply};
+use tern_store::model::{queue::Notify, resolve::Recipient as Resolved};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{
+    deliver,
+    session::{Flow, Recipient, Session},
+};
+
+/// Handles `RCPT TO:<address> [parameters]`.
+pub async fn handle_rcpt<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    s: &mut Session<S>,
+    to: RcptTo<String>,
+) -> Flow {
+    let Some(mail) = s.state.mail.as_ref() else {
+        return s.refuse("RCPT", reply::bad_sequence("send MAIL before RCPT"));
+    };
+    let max = s.ctx.config.max_recipients;
+    if mail.recipients.len() >= max {
+        s.reply(reply::too_many_recipients(max));
+        return Flow::Continue;
+    }
+    let (smtputf8, declared) = (mail.smtputf8, mail.declared_size);
+    let raw = to.address.trim().to_string();
+    let address = match Address::parse(&raw) {
+        Ok(a) => a,
+        Err(e) => return s.refuse("RCPT", reply::bad_address(&e.to_string())),
+    };
+    if !smtputf8 && !raw.is_ascii() {
+        return s.refuse("RCPT", reply::utf8_not_declared());
+    }
+    let resolved = match s.ctx.dir.resolve(&address).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(session = %s.id, error = %e, "recipient lookup failed");
+            s.reply(reply::internal_error());
+            return Flow::Continue;
+        }
+    };
+    let (accounts, remote) = match resolved {
+        Resolved::NotLocal if s.state.account.is_some() => {
+            (Default::default(), [address.to_string()].into())
+        }
+        Resolved::NotLocal => {
+            tracing::info!(session = %s.id, recipient = %raw, "relaying denied");
+            return s.refuse("RCPT", reply::relay_denied(&raw));
+        }
+        Resolved::Unknown => return s.refuse("RCPT", reply::unknown_user(&raw)),
+        Resolved::Local(r) => (r.accounts, r.remote),
+    };
+    match deliver::over_quota(&s.ctx.dir, &accounts, declared as u64).await {
+        Ok(false) => {}
+        Ok(true) => {
+            let r = if s.ctx.config.quota_permanent {
+                reply::mailbox_full_permanent(&raw)
+            } else {
+                reply::mailbox_full_temporary(&raw)
+            };
+            return s.refuse("RCPT", r);
+        }
+        Err(e) => {
+            tracing::error!(session = %s.id, error = %e, "quota lookup failed");
+            s.reply(reply::internal_error());
+            return Flow::Continue;
+        }
+    }
+    let mut notify = 0u8;
+    for (flag, bit) in [
+        (RCPT_NOTIFY_SUCCESS, Notify::SUCCESS),
+        (RCPT_NOTIFY_FAILURE, Notify::FAILURE),
+        (RCPT_NOTIFY_DELAY, Notify::DELAY),
+        (RCPT_NOTIFY_NEVER, Notify::NEVER),
+    ] {
+        if to.flags & flag != 0 {
+            notify |= bit;
+        }
+    }
+    let recipient = Recipient {
+        address: address.to_string(),
+        accounts,
+        remote,
+        orcpt: to.orcpt,
+        notify: Notify(notify),
+    };
+    if let Some(mail) = s.state.mail.as_mut() {
+        mail.recipients.push(recipient);
+    }
+    s.reply(reply::recipient_ok());
+    Flow::Continue
+}

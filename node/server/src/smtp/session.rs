@@ -1,0 +1,382 @@
+//! One SMTP session: reads requests (pipelined or not), dispatches each to its verb's handler,
+//! buffers replies and flushes them when the client has nothing more in flight, and enforces
+//! the idle, data and total time limits and the error limit with a clean `421`.
+
+use std::{
+    collections::BTreeSet,
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use smtp_proto::Request;
+use tern_proto::smtp::{Body, BodyKind, Parsed, Reply, RequestReader, reply};
+use tern_store::model::{
+    Account,
+    queue::{Notify, Ret},
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::{
+    ListenerKind, SmtpContext, auth, bdat, data, ehlo, helo, mail, metrics::METRICS, noop, quit,
+    rcpt, rset, starttls, stream::MaybeTls, vrfy,
+};
+
+/// Longest SASL response line.
+const MAX_SASL_LINE: usize = 12 * 1024;
+
+/// Whether the session goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Read the next command.
+    Continue,
+    /// Close the connection (after flushing).
+    Close,
+}
+
+/// Why reading stopped.
+pub enum ReadError {
+    /// The client was silent too long.
+    Timeout,
+    /// The client closed the connection or the socket failed.
+    Closed,
+}
+
+/// One accepted recipient.
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    /// As given in RCPT TO.
+    pub address: String,
+    /// Local accounts it delivers to.
+    pub accounts: BTreeSet<u64>,
+    /// Remote addresses it is relayed or forwarded to.
+    pub remote: BTreeSet<String>,
+    /// DSN ORCPT.
+    pub orcpt: Option<String>,
+    /// DSN NOTIFY.
+    pub notify: Notify,
+}
+
+/// The mail transaction between MAIL and the end of data.
+#[derive(Debug, Default)]
+pub struct MailTransaction {
+    /// Envelope sender (empty: null sender).
+    pub from: String,
+    /// SIZE declared in MAIL FROM.
+    pub declared_size: usize,
+    /// DSN RET.
+    pub ret: Option<Ret>,
+    /// DSN ENVID.
+    pub envid: Option<String>,
+    /// SMTPUTF8 requested.
+    pub smtputf8: bool,
+    /// BODY=8BITMIME.
+    pub body_8bit: bool,
+    /// Accepted recipients.
+    pub recipients: Vec<Recipient>,
+    /// The body so far (BDAT chunks accumulate).
+    pub body: Vec<u8>,
+    /// BDAT was used in this transaction (DATA is then refused).
+    pub chunking: bool,
+}
+
+/// Per-session state the handlers read and change.
+#[derive(Default)]
+pub struct State {
+    /// The name given in EHLO/HELO.
+    pub helo: Option<String>,
+    /// EHLO rather than HELO.
+    pub esmtp: bool,
+    /// The authenticated account.
+    pub account: Option<Account>,
+    /// Failed AUTH attempts.
+    pub auth_failures: u32,
+    /// Errors so far.
+    pub errors: u32,
+    /// The open mail transaction.
+    pub mail: Option<MailTransaction>,
+}
+
+/// A session over any stream.
+pub struct Session<S> {
+    pub(super) ctx: Arc<SmtpContext>,
+    pub(super) kind: ListenerKind,
+    pub(super) io: MaybeTls<S>,
+    pub(super) peer: SocketAddr,
+    /// Session id for logs.
+    pub(super) id: String,
+    pub(super) state: State,
+    input: Vec<u8>,
+    pos: usize,
+    out: Vec<u8>,
+    reader: RequestReader,
+    verb: &'static str,
+    started: Instant,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    /// A session on `io` from `peer`.
+    pub fn new(
+        ctx: Arc<SmtpContext>,
+        kind: ListenerKind,
+        io: MaybeTls<S>,
+        peer: SocketAddr,
+    ) -> Self {
+        Self {
+            ctx,
+            kind,
+            io,
+            peer,
+            id: format!("{:016x}", rand::random::<u64>()),
+            state: State::default(),
+            input: Vec::with_capacity(4096),
+            pos: 0,
+            out: Vec::with_capacity(1024),
+            reader: RequestReader::default(),
+            verb: "GREETING",
+            started: Instant::now(),
+        }
+    }
+
+    /// Runs the session to its end.
+    pub async fn run(mut self) {
+        let label = self.kind.label();
+        METRICS.sessions.with_label_values(&[label]).inc();
+        METRICS.sessions_active.with_label_values(&[label]).inc();
+        tracing::info!(session = %self.id, peer = %self.peer, listener = label, tls = self.io.is_tls(), "SMTP session started");
+        let host = self.ctx.hostname.clone();
+        self.reply(reply::greeting(&host));
+        let deadline = tokio::time::Instant::from_std(self.started + self.ctx.config.max_session);
+        let shutdown = self.ctx.shutdown.wait();
+        tokio::pin!(shutdown);
+        loop {
+            let next = tokio::select! {
+                next = self.next_request() => next,
+                _ = &mut shutdown => {
+                    self.reply(reply::shutting_down(&host));
+                    break;
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.reply(reply::session_too_long(&host));
+                    break;
+                }
+            };
+            let parsed = match next {
+                Ok(p) => p,
+                Err(ReadError::Timeout) => {
+                    self.reply(reply::timeout(&host));
+                    break;
+                }
+                Err(ReadError::Closed) => break,
+            };
+            if self.dispatch(parsed).await == Flow::Close {
+                break;
+            }
+            if self.state.errors >= self.ctx.config.max_errors {
+                tracing::warn!(session = %self.id, errors = self.state.errors, "closing after too many errors");
+                self.reply(reply::too_many_errors(&host));
+                break;
+            }
+        }
+        let _ = self.flush().await;
+        let _ = self.io.shutdown().await;
+        METRICS.sessions_active.with_label_values(&[label]).dec();
+        tracing::info!(session = %self.id, seconds = self.started.elapsed().as_secs_f64(), "SMTP session ended");
+    }
+
+    async fn dispatch(&mut self, parsed: Parsed) -> Flow {
+        let request = match parsed {
+            Parsed::Request(r) => r,
+            Parsed::NeedMore => return Flow::Continue,
+            Parsed::TooLong => return self.refuse("LINE", reply::line_too_long()),
+            Parsed::Unknown => return self.refuse("UNKNOWN", reply::unknown_command()),
+            Parsed::Syntax(what) => return self.refuse("SYNTAX", reply::syntax(&what)),
+            Parsed::Unsupported(param) => {
+                return self.refuse("SYNTAX", reply::unsupported_parameter(&param));
+            }
+            Parsed::BadAddress => {
+                return self.refuse("SYNTAX", reply::bad_address("cannot parse the address"));
+            }
+        };
+        self.verb = request.name();
+        match request {
+            Request::Ehlo { host } => ehlo::handle_ehlo(self, host),
+            Request::Helo { host } => helo::handle_helo(self, host),
+            Request::Lhlo { .. } => self.refuse("LHLO", reply::not_implemented("LHLO")),
+            Request::Mail { from } => mail::handle_mail(self, from).await,
+            Request::Rcpt { to } => rcpt::handle_rcpt(self, to).await,
+            Request::Data => data::handle_data(self).await,
+            Request::Bdat {
+                chunk_size,
+                is_last,
+            } => bdat::handle_bdat(self, chunk_size, is_last).await,
+            Request::Auth {
+                mechanism,
+                initial_response,
+            } => auth::handle_auth(self, mechanism, initial_response).await,
+            Request::StartTls => starttls::handle_starttls(self).await,
+            Request::Rset => rset::handle_rset(self),
+            Request::Noop { .. } => noop::handle_noop(self),
+            Request::Quit => quit::handle_quit(self),
+            Request::Vrfy { .. } => vrfy::handle_vrfy(self),
+            Request::Help { .. } => {
+                self.reply(reply::help());
+                Flow::Continue
+            }
+            Request::Expn { .. }
+            | Request::Etrn { .. }
+            | Request::Atrn { .. }
+            | Request::Burl { .. } => {
+                let verb = self.verb;
+                self.refuse(verb, reply::not_implemented(verb))
+            }
+        }
+    }
+
+    /// Queues a reply (sent at the next flush) and counts it.
+    pub(super) fn reply(&mut self, r: Reply) {
+        METRICS
+            .commands
+            .with_label_values(&[self.verb, class(&r)])
+            .inc();
+        if r.is_error() {
+            tracing::debug!(session = %self.id, verb = self.verb, code = r.code, text = r.text(), "refused");
+        }
+        r.encode(&mut self.out);
+    }
+
+    /// Queues a refusal that counts towards the error limit.
+    pub(super) fn refuse(&mut self, verb: &'static str, r: Reply) -> Flow {
+        self.verb = verb;
+        self.state.errors += 1;
+        self.reply(r);
+        Flow::Continue
+    }
+
+    /// Sends what is queued.
+    pub(super) async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            self.io.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        self.io.flush().await
+    }
+
+    /// Drops input the client sent ahead (after STARTTLS, where it must not be trusted).
+    pub(super) fn discard_input(&mut self) -> usize {
+        let dropped = self.input.len() - self.pos;
+        self.input.clear();
+        self.pos = 0;
+        dropped
+    }
+
+    /// Reads more bytes, flushing replies first so a pipelining client is never left waiting.
+    async fn fill(&mut self, timeout: Duration) -> Result<(), ReadError> {
+        self.flush().await.map_err(|_| ReadError::Closed)?;
+        if self.pos > 0 {
+            self.input.drain(..self.pos);
+            self.pos = 0;
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        let n = match tokio::time::timeout(timeout, self.io.read(&mut chunk)).await {
+            Err(_) => return Err(ReadError::Timeout),
+            Ok(Err(_)) | Ok(Ok(0)) => return Err(ReadError::Closed),
+            Ok(Ok(n)) => n,
+        };
+        self.input.extend_from_slice(&chunk[..n]);
+        Ok(())
+    }
+
+    async fn next_request(&mut self) -> Result<Parsed, ReadError> {
+        loop {
+            if self.pos < self.input.len() {
+                let (used, parsed) = self.reader.parse(&self.input[self.pos..]);
+                self.pos += used;
+                if parsed != Parsed::NeedMore {
+                    return Ok(parsed);
+                }
+            }
+            let idle = self.ctx.config.idle_timeout;
+            self.fill(idle).await?;
+        }
+    }
+
+    /// Reads a message body (DATA) or one chunk (BDAT) into the open transaction's buffer, or
+    /// into nothing when there is none; returns whether it overflowed the size limit.
+    pub(super) async fn read_body(&mut self, kind: BodyKind) -> Result<bool, ReadError> {
+        let limit = self.ctx.config.max_message_bytes;
+        let mut scratch = Vec::new();
+        let already = self.state.mail.as_ref().map_or(0, |m| m.body.len());
+        let mut body = Body::new(kind, already, limit);
+        loop {
+            if self.pos < self.input.len() || kind == BodyKind::Bdat(0) {
+                let target = match self.state.mail.as_mut() {
+                    Some(m) => &mut m.body,
+                    None => &mut scratch,
+                };
+                let (used, done) = body.ingest(&self.input[self.pos..], target);
+                self.pos += used;
+                scratch.clear();
+                if done {
+                    METRICS.bytes.inc_by(body.received() as u64);
+                    return Ok(body.overflowed());
+                }
+            }
+            let timeout = self.ctx.config.data_timeout;
+            self.fill(timeout).await?;
+        }
+    }
+
+    /// Reads one line (a SASL response), without its CRLF.
+    pub(super) async fn read_line(&mut self) -> Result<Option<String>, ReadError> {
+        loop {
+            if let Some(lf) = self.input[self.pos..].iter().position(|b| *b == b'\n') {
+                let line = &self.input[self.pos..self.pos + lf];
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let text = String::from_utf8(line.to_vec()).ok();
+                self.pos += lf + 1;
+                return Ok(text);
+            }
+            if self.input.len() - self.pos > MAX_SASL_LINE {
+                self.discard_input();
+                return Ok(None);
+            }
+            let idle = self.ctx.config.idle_timeout;
+            self.fill(idle).await?;
+        }
+    }
+
+    /// Whether the connection is encrypted.
+    pub(super) fn is_tls(&self) -> bool {
+        self.io.is_tls()
+    }
+
+    /// Whether AUTH may be offered and used now.
+    pub(super) fn auth_allowed(&self) -> bool {
+        self.is_tls() || !self.ctx.config.auth_requires_tls
+    }
+
+    /// The protocol keyword for `Received:` (RFC 3848).
+    pub(super) fn protocol(&self) -> &'static str {
+        match (
+            self.state.esmtp,
+            self.is_tls(),
+            self.state.account.is_some(),
+        ) {
+            (false, _, _) => "SMTP",
+            (true, false, false) => "ESMTP",
+            (true, true, false) => "ESMTPS",
+            (true, false, true) => "ESMTPA",
+            (true, true, true) => "ESMTPSA",
+        }
+    }
+}
+
+fn class(r: &Reply) -> &'static str {
+    match r.class() {
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    }
+}
