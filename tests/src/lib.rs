@@ -12,6 +12,9 @@ use std::{
 
 use anyhow::{Context, anyhow, bail};
 
+pub mod smtp;
+pub mod store;
+
 /// The directory holding the workspace's binaries (next to the test's own `deps/`).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
@@ -21,17 +24,28 @@ pub fn bin_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// Path to a workspace binary, building the binaries once if they are missing.
+/// Path to a workspace binary. The first call in a process builds the binaries (a no-op when
+/// they are current), so tests never run a stale `tern`.
 pub fn bin(name: &str) -> PathBuf {
-    let path = bin_dir().join(name);
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "tern-server", "-p", "tern-ops", "--bins"])
-            .status()
-            .expect("cargo build");
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "tern-server",
+            "-p",
+            "tern-ops",
+            "--bins",
+        ]);
+        if bin_dir().ends_with("release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("cargo build");
         assert!(status.success(), "building the tern binaries failed");
-    }
-    path
+    });
+    bin_dir().join(name)
 }
 
 /// A running `tern serve`.
@@ -41,6 +55,10 @@ pub struct Tern {
     pub http: SocketAddr,
     /// Lines printed on stdout up to readiness.
     pub banner: Vec<String>,
+    /// Bound mail listeners by config key (`smtp`, `submission`, `submissions`).
+    pub listeners: std::collections::BTreeMap<String, SocketAddr>,
+    /// The working directory (holds `data/` in the dev profile).
+    pub workdir: PathBuf,
     /// Time from spawn to "tern ready".
     pub startup: Duration,
 }
@@ -50,10 +68,19 @@ impl Tern {
     pub fn start(workdir: &Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Tern> {
         let started = Instant::now();
         let mut cmd = Command::new(bin("tern"));
-        cmd.arg("serve")
-            .args(args)
-            .current_dir(workdir)
-            .env("TERN_LISTENERS__HTTP", "127.0.0.1:0");
+        cmd.arg("serve").args(args).current_dir(workdir);
+        for key in [
+            "HTTP",
+            "SMTP",
+            "SUBMISSION",
+            "SUBMISSIONS",
+            "IMAP",
+            "IMAPS",
+            "POP3",
+            "POP3S",
+        ] {
+            cmd.env(format!("TERN_LISTENERS__{key}"), "127.0.0.1:0");
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -79,12 +106,15 @@ impl Tern {
         });
         let mut banner = Vec::new();
         let mut http = None;
+        let mut listeners = std::collections::BTreeMap::new();
         loop {
             let line = rx
                 .recv_timeout(Duration::from_secs(60))
                 .map_err(|_| anyhow!("tern did not become ready; printed {banner:?}"))?;
             if let Some(addr) = line.strip_prefix("admin listening on http://") {
                 http = Some(addr.parse().context("admin address")?);
+            } else if let Some((key, addr)) = line.split_once(" listening on ") {
+                listeners.insert(key.to_string(), addr.parse().context("listener address")?);
             }
             let ready = line.starts_with("tern ready");
             banner.push(line);
@@ -97,8 +127,85 @@ impl Tern {
             child,
             http,
             banner,
+            listeners,
+            workdir: workdir.to_path_buf(),
             startup: started.elapsed(),
         })
+    }
+
+    /// A mail listener's address.
+    pub fn addr(&self, key: &str) -> SocketAddr {
+        *self
+            .listeners
+            .get(key)
+            .unwrap_or_else(|| panic!("no {key} listener in {:?}", self.banner))
+    }
+
+    /// The generated certificate (dev profile, data dir under the work dir).
+    pub fn certificate(&self) -> PathBuf {
+        self.workdir.join("data/tls/self-signed-cert.pem")
+    }
+
+    /// Sends SIGKILL and waits: no shutdown, no flush.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// GET a path on the admin API with a token, parsed as JSON.
+    pub fn api(&self, token: &str, path: &str) -> anyhow::Result<serde_json::Value> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut resp = agent
+            .get(format!("{}/api/v1{path}", self.url()))
+            .header("Authorization", format!("Bearer {token}"))
+            .call()?;
+        let text = resp.body_mut().read_to_string()?;
+        serde_json::from_str(&text).with_context(|| format!("{path}: {text}"))
+    }
+
+    /// PUT or POST JSON on the admin API; fails unless the status is 2xx.
+    pub fn api_send(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let url = format!("{}/api/v1{path}", self.url());
+        let auth = format!("Bearer {token}");
+        let mut resp = match method {
+            "POST" => agent
+                .post(url)
+                .header("Authorization", auth)
+                .send_json(body)?,
+            _ => agent
+                .put(url)
+                .header("Authorization", auth)
+                .send_json(body)?,
+        };
+        let status = resp.status();
+        let text = resp.body_mut().read_to_string()?;
+        if !status.is_success() {
+            bail!("{method} {path}: {status} {text}");
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Messages in a mailbox of an account, per the admin API.
+    pub fn mailbox_count(&self, token: &str, account: &str, mailbox: &str) -> anyhow::Result<i64> {
+        let boxes = self.api(token, &format!("/accounts/{account}/mailboxes"))?;
+        boxes
+            .as_array()
+            .and_then(|a| a.iter().find(|m| m["name"] == mailbox))
+            .and_then(|m| m["messages"].as_i64())
+            .with_context(|| format!("no mailbox {mailbox} in {boxes}"))
     }
 
     /// The admin API base URL.

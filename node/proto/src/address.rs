@@ -82,6 +82,32 @@ impl Address {
         })
     }
 
+    /// Parses an address as `smtp-proto` hands it over: it removes the quotes of a quoted local
+    /// part, so a local part that is no longer a dot-atom (`x@y`, `a b`) is quoted again.
+    pub fn from_smtp(input: &str) -> Result<Self, AddressError> {
+        let s = input.trim();
+        match s.rfind('@') {
+            Some(at)
+                if !s.starts_with('"')
+                    && validate_local(&s[..at]).is_err()
+                    && !s[..at].is_empty() =>
+            {
+                let quoted: String = s[..at]
+                    .chars()
+                    .flat_map(|c| {
+                        if c == '"' || c == '\\' {
+                            vec!['\\', c]
+                        } else {
+                            vec![c]
+                        }
+                    })
+                    .collect();
+                Self::parse(&format!("\"{quoted}\"{}", &s[at..]))
+            }
+            _ => Self::parse(s),
+        }
+    }
+
     /// The local part as given.
     pub fn local(&self) -> &str {
         &self.local
@@ -283,6 +309,28 @@ mod tests {
             Address::parse(&format!("{}@x.test", "a".repeat(65))),
             Err(AddressError::TooLong(_))
         ));
+    }
+
+    #[test]
+    fn unquoted_smtp_addresses_are_quoted_again() {
+        let a = Address::from_smtp("x@remote.test@example.test").expect("valid");
+        assert_eq!(
+            (a.local(), a.domain()),
+            ("\"x@remote.test\"", "example.test")
+        );
+        assert_eq!(
+            Address::from_smtp("a b@example.test")
+                .expect("valid")
+                .local(),
+            "\"a b\""
+        );
+        assert_eq!(
+            Address::from_smtp("plain@example.test")
+                .expect("valid")
+                .local(),
+            "plain"
+        );
+        assert!(Address::from_smtp("@example.test").is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod directory;
 mod error;
+mod mail;
 
 use axum::{
     Json, Router,
@@ -49,6 +50,8 @@ pub fn router(state: AppState) -> Router {
                 .put(d::set_forward)
                 .delete(d::remove_forward),
         )
+        .route("/accounts/{address}/mailboxes", get(mail::list_mailboxes))
+        .route("/queue", get(mail::list_queue))
         .route("/aliases", get(d::list_aliases))
         .route(
             "/aliases/{address}",

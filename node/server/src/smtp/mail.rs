@@ -29,7 +29,7 @@ pub async fn handle_mail<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
     let sender = from.address.trim().to_string();
     if !sender.is_empty() {
-        let address = match Address::parse(&sender) {
+        let address = match Address::from_smtp(&sender) {
             Ok(a) => a,
             Err(e) => return s.refuse("MAIL", reply::bad_address(&e.to_string())),
         };

@@ -28,7 +28,7 @@ pub async fn handle_rcpt<S: AsyncRead + AsyncWrite + Unpin + Send>(
     }
     let (smtputf8, declared) = (mail.smtputf8, mail.declared_size);
     let raw = to.address.trim().to_string();
-    let address = match Address::parse(&raw) {
+    let address = match Address::from_smtp(&raw) {
         Ok(a) => a,
         Err(e) => return s.refuse("RCPT", reply::bad_address(&e.to_string())),
     };
@@ -81,11 +81,19 @@ pub async fn handle_rcpt<S: AsyncRead + AsyncWrite + Unpin + Send>(
             notify |= bit;
         }
     }
+    // smtp-proto hands ORCPT over without its address type; DSNs need `type;address`.
+    let orcpt = to.orcpt.map(|o| {
+        if o.contains(';') {
+            o
+        } else {
+            format!("rfc822;{o}")
+        }
+    });
     let recipient = Recipient {
         address: address.to_string(),
         accounts,
         remote,
-        orcpt: to.orcpt,
+        orcpt,
         notify: Notify(notify),
     };
     if let Some(mail) = s.state.mail.as_mut() {

@@ -1,0 +1,182 @@
+//! A raw SMTP client for tests: sends exact command lines (pipelined when asked), reads
+//! multi-line replies, and upgrades to TLS trusting the server's generated certificate.
+
+use std::{net::SocketAddr, path::Path, sync::Arc};
+
+use anyhow::{Context, bail};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use rustls_pki_types::{CertificateDer, ServerName, pem::PemObject};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader},
+    net::TcpStream,
+};
+use tokio_rustls::{TlsConnector, client::TlsStream};
+
+/// A reply: its code and its full text (all lines).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Three-digit code.
+    pub code: u16,
+    /// Every line, joined with newlines.
+    pub text: String,
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// One SMTP connection.
+pub struct Client {
+    io: BufReader<Box<dyn Io>>,
+    tls_roots: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// A rustls client configuration trusting the certificate in `cert_pem`.
+pub fn tls_config(cert_pem: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(cert_pem)? {
+        roots.add(cert?)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
+}
+
+async fn handshake(
+    stream: Box<dyn Io>,
+    config: &Arc<rustls::ClientConfig>,
+) -> anyhow::Result<TlsStream<Box<dyn Io>>> {
+    let name = ServerName::try_from("localhost")?;
+    Ok(TlsConnector::from(config.clone())
+        .connect(name, stream)
+        .await?)
+}
+
+impl Client {
+    /// Connects in clear text and reads the greeting.
+    pub async fn connect(
+        addr: SocketAddr,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> anyhow::Result<(Client, Reply)> {
+        let stream = TcpStream::connect(addr).await.context("connect")?;
+        let mut c = Client {
+            io: BufReader::new(Box::new(stream)),
+            tls_roots: tls,
+        };
+        let greeting = c.read().await?;
+        Ok((c, greeting))
+    }
+
+    /// Connects with TLS from the first byte (port 465) and reads the greeting.
+    pub async fn connect_tls(
+        addr: SocketAddr,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> anyhow::Result<(Client, Reply)> {
+        let stream = TcpStream::connect(addr).await.context("connect")?;
+        let tls_stream = handshake(Box::new(stream), &tls).await?;
+        let mut c = Client {
+            io: BufReader::new(Box::new(tls_stream)),
+            tls_roots: Some(tls),
+        };
+        let greeting = c.read().await?;
+        Ok((c, greeting))
+    }
+
+    /// Reads one reply; errors when the server closed the connection.
+    pub async fn read(&mut self) -> anyhow::Result<Reply> {
+        let mut text = String::new();
+        loop {
+            let mut line = String::new();
+            if self.io.read_line(&mut line).await? == 0 {
+                bail!("connection closed; read so far: {text:?}");
+            }
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.len() < 4 {
+                bail!("short reply line {line:?}");
+            }
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(line);
+            if line.as_bytes()[3] == b' ' {
+                return Ok(Reply {
+                    code: line[..3].parse()?,
+                    text,
+                });
+            }
+        }
+    }
+
+    /// Whether the server closed the connection (EOF on read).
+    pub async fn closed(&mut self) -> bool {
+        let mut buf = String::new();
+        matches!(self.io.read_line(&mut buf).await, Ok(0) | Err(_))
+    }
+
+    /// Sends raw bytes.
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        self.io.get_mut().write_all(bytes).await?;
+        self.io.get_mut().flush().await?;
+        Ok(())
+    }
+
+    /// Sends one command line and reads its reply.
+    pub async fn cmd(&mut self, line: &str) -> anyhow::Result<Reply> {
+        self.send_raw(format!("{line}\r\n").as_bytes()).await?;
+        self.read().await
+    }
+
+    /// Sends a command and fails unless the reply has `code`; returns the reply.
+    pub async fn expect(&mut self, line: &str, code: u16) -> anyhow::Result<Reply> {
+        let r = self.cmd(line).await?;
+        if r.code != code {
+            bail!("{line:?}: expected {code}, got {} {}", r.code, r.text);
+        }
+        Ok(r)
+    }
+
+    /// STARTTLS and the handshake.
+    pub async fn starttls(self) -> anyhow::Result<Client> {
+        let mut c = self;
+        c.expect("STARTTLS", 220).await?;
+        let config = c.tls_roots.clone().context("no TLS configuration")?;
+        let inner = c.io.into_inner();
+        let tls = handshake(inner, &config).await?;
+        Ok(Client {
+            io: BufReader::new(Box::new(tls)),
+            tls_roots: Some(config),
+        })
+    }
+
+    /// AUTH PLAIN with an initial response.
+    pub async fn auth_plain(&mut self, login: &str, password: &str) -> anyhow::Result<Reply> {
+        let token = STANDARD.encode(format!("\0{login}\0{password}"));
+        self.cmd(&format!("AUTH PLAIN {token}")).await
+    }
+
+    /// Sends a whole message with DATA (dot-stuffing it) and returns the final reply.
+    pub async fn data(&mut self, message: &str) -> anyhow::Result<Reply> {
+        self.expect("DATA", 354).await?;
+        let mut body = String::new();
+        for line in message.split("\r\n") {
+            if line.starts_with('.') {
+                body.push('.');
+            }
+            body.push_str(line);
+            body.push_str("\r\n");
+        }
+        body.push_str(".\r\n");
+        self.send_raw(body.as_bytes()).await?;
+        self.read().await
+    }
+}
+
+/// A small RFC 5322 message.
+pub fn message(from: &str, to: &str, subject: &str, body: &str) -> String {
+    format!(
+        "From: <{from}>\r\nTo: <{to}>\r\nSubject: {subject}\r\nMessage-ID: <{subject}@test>\r\n\r\n{body}"
+    )
+}

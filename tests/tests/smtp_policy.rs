@@ -1,0 +1,486 @@
+//! SMTP policy end to end: every refusal a mail user meets, with its exact reply code, against a
+//! real `tern serve --dev` on 127.0.0.1:0.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tern_tests::{
+    Tern,
+    smtp::{Client, message, tls_config},
+};
+
+const TOKEN: &str = "smtp-test-token";
+const PASSWORD: &str = "demo-password";
+
+fn start(extra: &[(&str, &str)]) -> (tempfile::TempDir, Tern) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut env = vec![
+        ("TERN_DEV_ADMIN_TOKEN", TOKEN),
+        ("TERN_DEV_PASSWORD", PASSWORD),
+    ];
+    env.extend_from_slice(extra);
+    let tern = Tern::start(dir.path(), &["--dev"], &env).expect("tern starts");
+    (dir, tern)
+}
+
+async fn ehlo(addr: std::net::SocketAddr) -> Client {
+    let (mut c, greeting) = Client::connect(addr, None).await.expect("connect");
+    assert_eq!(greeting.code, 220);
+    c.expect("EHLO client.test", 250).await.expect("ehlo");
+    c
+}
+
+/// `"550 5.1.1"`: the code and enhanced status of a reply's last line.
+fn code(r: &tern_tests::smtp::Reply) -> String {
+    r.text
+        .lines()
+        .last()
+        .unwrap_or("")
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unauthenticated_clients_cannot_relay() {
+    let (_d, tern) = start(&[]);
+    let mut c = ehlo(tern.addr("smtp")).await;
+    c.expect("MAIL FROM:<someone@remote.test>", 250)
+        .await
+        .expect("mail");
+    for (rcpt, want) in [
+        ("<x@remote.test>", "554 5.7.1"),
+        // Source route: the final host is remote, so it is relaying.
+        ("<@example.test:x@remote.test>", "554 5.7.1"),
+        ("<@example.test,@other.test:x@remote.test>", "554 5.7.1"),
+        // Percent hack, bang path, quoted @: local addresses nobody owns, never relayed.
+        ("<x%remote.test@example.test>", "550 5.1.1"),
+        ("<remote.test!x@example.test>", "550 5.1.1"),
+        ("<\"x@remote.test\"@example.test>", "550 5.1.1"),
+        ("<nobody@example.test>", "550 5.1.1"),
+    ] {
+        let r = c.cmd(&format!("RCPT TO:{rcpt}")).await.expect("rcpt");
+        assert_eq!(code(&r), want, "RCPT TO:{rcpt} -> {}", r.text);
+    }
+    let r = c.cmd("RCPT TO:<x@remote.test>").await.expect("rcpt");
+    assert!(r.text.contains("relaying denied"), "{}", r.text);
+    c.expect("RCPT TO:<demo@example.test>", 250)
+        .await
+        .expect("local rcpt");
+    assert_eq!(
+        c.data(&message(
+            "someone@remote.test",
+            "demo@example.test",
+            "relaytest",
+            "hi"
+        ))
+        .await
+        .expect("data")
+        .code,
+        250
+    );
+    assert_eq!(
+        tern.api(TOKEN, "/queue").expect("queue"),
+        json!([]),
+        "nothing was queued for relay"
+    );
+    assert_eq!(
+        tern.mailbox_count(TOKEN, "demo@example.test", "INBOX")
+            .expect("inbox"),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn submission_needs_tls_then_auth_and_owned_senders() {
+    let (_d, tern) = start(&[]);
+    tern.api_send(
+        TOKEN,
+        "PUT",
+        "/aliases/team@example.test",
+        json!({ "targets": ["demo@example.test"] }),
+    )
+    .expect("alias");
+    let tls = tls_config(&tern.certificate()).expect("tls config");
+    let (mut c, _) = Client::connect(tern.addr("submission"), Some(tls))
+        .await
+        .expect("connect");
+    let caps = c.expect("EHLO client.test", 250).await.expect("ehlo");
+    assert!(
+        caps.text.contains("STARTTLS") && !caps.text.contains("AUTH"),
+        "{}",
+        caps.text
+    );
+    assert_eq!(
+        code(
+            &c.auth_plain("demo@example.test", PASSWORD)
+                .await
+                .expect("auth")
+        ),
+        "538 5.7.11"
+    );
+    assert_eq!(
+        code(&c.cmd("MAIL FROM:<demo@example.test>").await.expect("mail")),
+        "530 5.7.0"
+    );
+    let mut c = c.starttls().await.expect("starttls");
+    let caps = c.expect("EHLO client.test", 250).await.expect("ehlo");
+    assert!(
+        caps.text.contains("AUTH PLAIN LOGIN") && !caps.text.contains("STARTTLS"),
+        "{}",
+        caps.text
+    );
+    assert_eq!(
+        code(
+            &c.auth_plain("demo@example.test", "wrong-password")
+                .await
+                .expect("auth")
+        ),
+        "535 5.7.8"
+    );
+    assert_eq!(
+        c.auth_plain("demo", PASSWORD).await.expect("auth").code,
+        235,
+        "login by unique local part"
+    );
+    let r = c.cmd("MAIL FROM:<ceo@example.test>").await.expect("mail");
+    assert_eq!(code(&r), "553 5.7.1");
+    assert!(r.text.contains("sender not owned by authenticated user"));
+    c.expect("MAIL FROM:<team@example.test>", 250)
+        .await
+        .expect("an alias of the user is allowed");
+    c.expect(
+        "RCPT TO:<friend@remote.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;friend@remote.test",
+        250,
+    )
+    .await
+    .expect("authenticated relay");
+    assert_eq!(
+        c.data(&message(
+            "team@example.test",
+            "friend@remote.test",
+            "out",
+            "hello"
+        ))
+        .await
+        .expect("data")
+        .code,
+        250
+    );
+    let queue = tern.api(TOKEN, "/queue").expect("queue");
+    let entry = &queue[0];
+    assert_eq!(entry["domain"], "remote.test");
+    assert_eq!(entry["sender"], "team@example.test");
+    assert_eq!(entry["recipients"][0]["address"], "friend@remote.test");
+    assert_eq!(entry["recipients"][0]["orcpt"], "rfc822;friend@remote.test");
+    assert_eq!(entry["recipients"][0]["notify"], 3);
+    assert_eq!(
+        tern.mailbox_count(TOKEN, "demo@example.test", "INBOX")
+            .expect("inbox"),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn repeated_auth_failures_close_the_session() {
+    let (_d, tern) = start(&[]);
+    let tls = tls_config(&tern.certificate()).expect("tls config");
+    let (mut c, _) = Client::connect_tls(tern.addr("submissions"), tls)
+        .await
+        .expect("implicit tls");
+    c.expect("EHLO client.test", 250).await.expect("ehlo");
+    assert_eq!(
+        code(&c.auth_plain("demo", "bad-1").await.expect("auth")),
+        "535 5.7.8"
+    );
+    assert_eq!(
+        code(&c.auth_plain("demo", "bad-2").await.expect("auth")),
+        "535 5.7.8"
+    );
+    assert_eq!(
+        code(&c.auth_plain("demo", "bad-3").await.expect("auth")),
+        "421 4.7.0"
+    );
+    assert!(
+        c.closed().await,
+        "connection closed after too many failures"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_users_quota_and_size_limits() {
+    let (_d, tern) = start(&[("TERN_SMTP__MAX_MESSAGE_BYTES", "20000")]);
+    tern.api_send(
+        TOKEN,
+        "PUT",
+        "/accounts/demo@example.test/quota",
+        json!({ "bytes": 3000 }),
+    )
+    .expect("quota");
+    let mut c = ehlo(tern.addr("smtp")).await;
+    assert_eq!(
+        code(
+            &c.cmd("MAIL FROM:<a@remote.test> SIZE=999999")
+                .await
+                .expect("mail")
+        ),
+        "552 5.3.4"
+    );
+    c.expect("MAIL FROM:<a@remote.test> SIZE=5000", 250)
+        .await
+        .expect("mail");
+    assert_eq!(
+        code(&c.cmd("RCPT TO:<ghost@example.test>").await.expect("rcpt")),
+        "550 5.1.1"
+    );
+    assert_eq!(
+        code(&c.cmd("RCPT TO:<demo@example.test>").await.expect("rcpt")),
+        "452 4.2.2",
+        "declared size over quota"
+    );
+    c.expect("RSET", 250).await.expect("rset");
+    c.expect("MAIL FROM:<a@remote.test>", 250)
+        .await
+        .expect("mail");
+    c.expect("RCPT TO:<demo@example.test>", 250)
+        .await
+        .expect("size unknown at RCPT");
+    let big = message(
+        "a@remote.test",
+        "demo@example.test",
+        "big",
+        &"x".repeat(4000),
+    );
+    let r = c.data(&big).await.expect("data");
+    assert_eq!(
+        code(&r),
+        "452 4.2.2",
+        "real size over quota at end of data: {}",
+        r.text
+    );
+    c.expect("MAIL FROM:<a@remote.test>", 250)
+        .await
+        .expect("mail");
+    c.expect("RCPT TO:<demo@example.test>", 250)
+        .await
+        .expect("rcpt");
+    assert_eq!(
+        c.data(&message(
+            "a@remote.test",
+            "demo@example.test",
+            "fits",
+            "small"
+        ))
+        .await
+        .expect("data")
+        .code,
+        250
+    );
+    // Over the message size limit: read to the end, refused, session still usable.
+    tern.api_send(TOKEN, "PUT", "/accounts/demo@example.test/quota", json!({}))
+        .expect("unlimited");
+    c.expect("MAIL FROM:<a@remote.test>", 250)
+        .await
+        .expect("mail");
+    c.expect("RCPT TO:<demo@example.test>", 250)
+        .await
+        .expect("rcpt");
+    let huge = message(
+        "a@remote.test",
+        "demo@example.test",
+        "huge",
+        &"y".repeat(30_000),
+    );
+    assert_eq!(code(&c.data(&huge).await.expect("data")), "552 5.3.4");
+    c.expect("NOOP", 250).await.expect("session goes on");
+    assert_eq!(
+        tern.mailbox_count(TOKEN, "demo@example.test", "INBOX")
+            .expect("inbox"),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_mailbox_is_permanent_when_configured() {
+    let (_d, tern) = start(&[("TERN_SMTP__QUOTA_FAILURE", "permanent")]);
+    tern.api_send(
+        TOKEN,
+        "PUT",
+        "/accounts/demo@example.test/quota",
+        json!({ "messages": 0 }),
+    )
+    .expect("quota");
+    let mut c = ehlo(tern.addr("smtp")).await;
+    c.expect("MAIL FROM:<a@remote.test>", 250)
+        .await
+        .expect("mail");
+    let r = c.cmd("RCPT TO:<demo@example.test>").await.expect("rcpt");
+    assert_eq!(code(&r), "552 5.2.2");
+    assert!(r.text.contains("quota exceeded"), "{}", r.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recipient_error_and_line_limits() {
+    let (_d, tern) = start(&[
+        ("TERN_SMTP__MAX_RECIPIENTS", "2"),
+        ("TERN_SMTP__MAX_ERRORS", "6"),
+    ]);
+    let mut c = ehlo(tern.addr("smtp")).await;
+    assert_eq!(code(&c.cmd("DATA").await.expect("data")), "503 5.5.1");
+    assert_eq!(
+        code(&c.cmd("RCPT TO:<demo@example.test>").await.expect("rcpt")),
+        "503 5.5.1"
+    );
+    c.expect("MAIL FROM:<a@remote.test>", 250)
+        .await
+        .expect("mail");
+    assert_eq!(
+        code(&c.cmd("DATA").await.expect("data")),
+        "554 5.5.1",
+        "no recipients yet"
+    );
+    c.expect("RCPT TO:<demo@example.test>", 250)
+        .await
+        .expect("1");
+    c.expect("RCPT TO:<demo@example.test>", 250)
+        .await
+        .expect("2");
+    assert_eq!(
+        code(&c.cmd("RCPT TO:<demo@example.test>").await.expect("rcpt")),
+        "452 4.5.3"
+    );
+    let long = format!("NOOP {}", "z".repeat(5000));
+    assert_eq!(code(&c.cmd(&long).await.expect("long")), "500 5.5.2");
+    c.expect("NOOP", 250)
+        .await
+        .expect("in sync after an overlong line");
+    assert_eq!(
+        code(&c.cmd("FROBNICATE").await.expect("unknown")),
+        "500 5.5.1"
+    );
+    // Errors so far: DATA, RCPT, DATA, long line, unknown = 5; the sixth closes.
+    let r = c.cmd("MAIL FROM:<bad address>").await.expect("bad");
+    assert_eq!(r.code, 501, "{}", r.text);
+    assert_eq!(code(&c.read().await.expect("421")), "421 4.7.0");
+    assert!(c.closed().await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_and_session_time_limits_close_with_421() {
+    let (_d, tern) = start(&[
+        ("TERN_SMTP__IDLE_TIMEOUT_SECONDS", "1"),
+        ("TERN_SMTP__MAX_SESSION_SECONDS", "3"),
+    ]);
+    let mut idle = ehlo(tern.addr("smtp")).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        code(&idle.read().await.expect("timeout reply")),
+        "421 4.4.2"
+    );
+    assert!(idle.closed().await);
+
+    let mut busy = ehlo(tern.addr("smtp")).await;
+    let mut last = None;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let r = busy.cmd("NOOP").await.expect("noop");
+        if r.code != 250 {
+            last = Some(r);
+            break;
+        }
+    }
+    let r = last.expect("session limit reached");
+    assert_eq!(code(&r), "421 4.4.2");
+    assert!(r.text.contains("Session time limit"), "{}", r.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_per_ip_are_limited() {
+    let (_d, tern) = start(&[("TERN_SMTP__MAX_CONNECTIONS_PER_IP", "2")]);
+    let _a = ehlo(tern.addr("smtp")).await;
+    let _b = ehlo(tern.addr("smtp")).await;
+    let (mut third, greeting) = Client::connect(tern.addr("smtp"), None)
+        .await
+        .expect("connect");
+    assert_eq!(code(&greeting), "421 4.7.0");
+    assert!(
+        greeting
+            .text
+            .contains("Too many connections from your address")
+    );
+    assert!(third.closed().await);
+    let metrics = tern.get("/metrics").expect("metrics").1;
+    assert!(
+        metrics.contains("tern_smtp_connections_refused_total{reason=\"per_ip\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pipelining_and_bdat() {
+    let (_d, tern) = start(&[("TERN_SMTP__MAX_MESSAGE_BYTES", "1000")]);
+    let mut c = ehlo(tern.addr("smtp")).await;
+    // Everything in one write; replies come back in order.
+    c.send_raw(b"MAIL FROM:<a@remote.test>\r\nRCPT TO:<demo@example.test>\r\nRCPT TO:<ghost@example.test>\r\nDATA\r\n").await.expect("send");
+    let codes: Vec<u16> = [
+        c.read().await,
+        c.read().await,
+        c.read().await,
+        c.read().await,
+    ]
+    .into_iter()
+    .map(|r| r.expect("reply").code)
+    .collect();
+    assert_eq!(codes, vec![250, 250, 550, 354]);
+    c.send_raw(b"Subject: piped\r\n\r\nbody\r\n.\r\n")
+        .await
+        .expect("body");
+    assert_eq!(c.read().await.expect("queued").code, 250);
+
+    // BDAT in two chunks, pipelined with the envelope.
+    let chunk1 = "Subject: chunked\r\n\r\n";
+    let chunk2 = "in two parts\r\n";
+    let wire = format!(
+        "MAIL FROM:<a@remote.test>\r\nRCPT TO:<demo@example.test>\r\nBDAT {}\r\n{chunk1}BDAT {} LAST\r\n{chunk2}",
+        chunk1.len(),
+        chunk2.len()
+    );
+    c.send_raw(wire.as_bytes()).await.expect("send");
+    let replies: Vec<String> = [
+        c.read().await,
+        c.read().await,
+        c.read().await,
+        c.read().await,
+    ]
+    .into_iter()
+    .map(|r| r.expect("reply").text)
+    .collect();
+    assert!(
+        replies[2].starts_with("250 2.0.0 20 octets received"),
+        "{replies:?}"
+    );
+    assert!(replies[3].contains("Message accepted"), "{replies:?}");
+
+    // BDAT without a transaction: the chunk is read and refused, the session stays in sync.
+    c.send_raw(b"BDAT 5 LAST\r\nhello").await.expect("send");
+    assert_eq!(code(&c.read().await.expect("bdat")), "503 5.5.1");
+    c.expect("NOOP", 250).await.expect("in sync");
+    // BDAT past the size limit.
+    c.expect("MAIL FROM:<a@remote.test>", 250)
+        .await
+        .expect("mail");
+    c.expect("RCPT TO:<demo@example.test>", 250)
+        .await
+        .expect("rcpt");
+    let mut big = b"BDAT 1500 LAST\r\n".to_vec();
+    big.extend(std::iter::repeat_n(b'q', 1500));
+    c.send_raw(&big).await.expect("send");
+    assert_eq!(code(&c.read().await.expect("bdat")), "552 5.3.4");
+    c.expect("NOOP", 250).await.expect("in sync");
+    assert_eq!(
+        tern.mailbox_count(TOKEN, "demo@example.test", "INBOX")
+            .expect("inbox"),
+        2
+    );
+}
