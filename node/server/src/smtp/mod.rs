@@ -20,6 +20,8 @@ mod rset;
 pub mod session;
 mod starttls;
 pub mod stream;
+#[cfg(test)]
+mod tests;
 mod vrfy;
 
 use std::sync::Arc;

@@ -1,0 +1,144 @@
+//! Sessions driven in memory over a duplex stream: the same code as over TCP and TLS, without
+//! sockets, against a real embedded store.
+
+use std::{sync::Arc, time::Duration};
+
+use tern_proto::Secret;
+use tern_store::{
+    Db, EmbeddedStore,
+    model::{AddressPolicy, Directory, NewAccount},
+};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
+
+use super::{ConnectionLimits, ListenerKind, SmtpContext, session::Session, stream::MaybeTls};
+use crate::{
+    config::{Config, SmtpConfig},
+    shutdown::Shutdown,
+};
+
+async fn context() -> (tempfile::TempDir, Arc<SmtpContext>) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = Directory::new(
+        Db::new(EmbeddedStore::open(tmp.path()).expect("store")),
+        AddressPolicy::default(),
+    );
+    dir.add_domain("example.test").await.expect("domain");
+    dir.add_account(NewAccount {
+        address: "ann@example.test".into(),
+        password: Secret::new("ann-password".into()),
+        ..Default::default()
+    })
+    .await
+    .expect("account");
+    let config: SmtpConfig = Config::load(None, true).expect("dev config").smtp;
+    let ctx = SmtpContext {
+        limits: ConnectionLimits::new(10, 10),
+        config,
+        hostname: "mx.test".into(),
+        dir,
+        tls: None,
+        shutdown: Shutdown::new(),
+    };
+    (tmp, Arc::new(ctx))
+}
+
+fn session(ctx: &Arc<SmtpContext>, kind: ListenerKind) -> BufReader<DuplexStream> {
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    let s = Session::new(
+        ctx.clone(),
+        kind,
+        MaybeTls::Plain(server),
+        "127.0.0.9:4000".parse().expect("addr"),
+    );
+    tokio::spawn(s.run());
+    BufReader::new(client)
+}
+
+async fn reply(c: &mut BufReader<DuplexStream>) -> String {
+    let mut all = String::new();
+    loop {
+        let mut line = String::new();
+        tokio::time::timeout(Duration::from_secs(10), c.read_line(&mut line))
+            .await
+            .expect("reply in time")
+            .expect("read");
+        all.push_str(&line);
+        if line.len() < 4 || line.as_bytes()[3] == b' ' {
+            return all;
+        }
+    }
+}
+
+#[tokio::test]
+async fn handle_data_delivers_after_commit() {
+    let (_tmp, ctx) = context().await;
+    let mut c = session(&ctx, ListenerKind::Mx);
+    assert!(reply(&mut c).await.starts_with("220 mx.test"));
+    c.get_mut()
+        .write_all(
+            b"EHLO c.test\r\nMAIL FROM:<x@remote.test>\r\nRCPT TO:<ann@example.test>\r\nDATA\r\n",
+        )
+        .await
+        .expect("write");
+    let ehlo = reply(&mut c).await;
+    assert!(
+        ehlo.contains("PIPELINING") && ehlo.contains("CHUNKING") && !ehlo.contains("STARTTLS"),
+        "{ehlo}"
+    );
+    assert!(reply(&mut c).await.starts_with("250 2.1.0"));
+    assert!(reply(&mut c).await.starts_with("250 2.1.5"));
+    assert!(reply(&mut c).await.starts_with("354"));
+    c.get_mut()
+        .write_all(b"Subject: in memory\r\n\r\nhello\r\n.\r\nQUIT\r\n")
+        .await
+        .expect("write");
+    assert!(
+        reply(&mut c)
+            .await
+            .starts_with("250 2.0.0 Message accepted")
+    );
+    assert!(reply(&mut c).await.starts_with("221"));
+    let ann = ctx
+        .dir
+        .require_account("ann@example.test")
+        .await
+        .expect("ann");
+    let inbox = ctx
+        .dir
+        .mailbox(ann.id, "INBOX")
+        .await
+        .expect("lookup")
+        .expect("inbox");
+    assert_eq!(
+        ctx.dir
+            .mailbox_status(&inbox)
+            .await
+            .expect("status")
+            .messages,
+        1
+    );
+}
+
+#[tokio::test]
+async fn handle_mail_requires_auth_on_submission_and_starttls_needs_tls() {
+    let (_tmp, ctx) = context().await;
+    let mut c = session(&ctx, ListenerKind::Submission);
+    reply(&mut c).await;
+    c.get_mut().write_all(b"EHLO c.test\r\nMAIL FROM:<ann@example.test>\r\nSTARTTLS\r\nAUTH PLAIN AGFubgBhbm4tcGFzc3dvcmQ=\r\n").await.expect("write");
+    reply(&mut c).await;
+    assert!(reply(&mut c).await.starts_with("530 5.7.0"));
+    assert!(
+        reply(&mut c).await.starts_with("454 4.7.0"),
+        "no TLS configured"
+    );
+    assert!(reply(&mut c).await.starts_with("538 5.7.11"));
+}
+
+#[tokio::test]
+async fn shutdown_ends_sessions_with_421() {
+    let (_tmp, ctx) = context().await;
+    let mut c = session(&ctx, ListenerKind::Mx);
+    reply(&mut c).await;
+    ctx.shutdown.trigger();
+    assert!(reply(&mut c).await.starts_with("421 4.3.2"));
+}

@@ -1,0 +1,107 @@
+//! SMTP ingest benchmark: 20 concurrent sessions send 4 KiB messages to 20 local users on a
+//! release `tern serve --dev` (embedded store, every 250 durable). Prints accepted messages/s and
+//! latency percentiles of the DATA round trip (end of data → 250).
+//! Run: `cargo bench -p tern-tests --bench smtp_ingest` (TERN_BENCH_SECONDS to change the time).
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tern_tests::{
+    Tern,
+    smtp::{Client, message},
+};
+
+const TOKEN: &str = "bench-token";
+const SESSIONS: usize = 20;
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let seconds: u64 = std::env::var("TERN_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tern = Tern::start(
+        dir.path(),
+        &["--dev"],
+        &[
+            ("TERN_DEV_ADMIN_TOKEN", TOKEN),
+            ("TERN_DEV_PASSWORD", "bench-password"),
+            ("RUST_LOG", "warn"),
+        ],
+    )
+    .expect("tern starts");
+    for i in 0..SESSIONS {
+        tern.api_send(
+            TOKEN,
+            "POST",
+            "/accounts",
+            json!({ "address": format!("user{i}@example.test"), "password": "bench-password" }),
+        )
+        .expect("account");
+    }
+    let addr = tern.addr("smtp");
+    let body = "x".repeat(4096 - 200);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..SESSIONS)
+        .map(|i| {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let (mut c, _) = Client::connect(addr, None).await.expect("connect");
+                c.expect("EHLO bench.test", 250).await.expect("ehlo");
+                let to = format!("user{i}@example.test");
+                let mut latencies = Vec::new();
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    c.expect("MAIL FROM:<bench@remote.test>", 250)
+                        .await
+                        .expect("mail");
+                    c.expect(&format!("RCPT TO:<{to}>"), 250)
+                        .await
+                        .expect("rcpt");
+                    c.expect("DATA", 354).await.expect("data");
+                    let msg = message("bench@remote.test", &to, &format!("bench-{i}-{n}"), &body);
+                    let t = Instant::now();
+                    c.send_raw(format!("{msg}\r\n.\r\n").as_bytes())
+                        .await
+                        .expect("body");
+                    let r = c.read().await.expect("reply");
+                    assert_eq!(r.code, 250, "{}", r.text);
+                    latencies.push(t.elapsed());
+                    n += 1;
+                }
+                let _ = c.cmd("QUIT").await;
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("session"));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    let pct =
+        |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
+    println!(
+        "SMTP ingest: {SESSIONS} sessions, 4 KiB messages to {SESSIONS} local users, embedded store, {seconds}s"
+    );
+    println!(
+        "accepted {} messages: {:.0} msg/s; end-of-data to 250: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        all.len(),
+        all.len() as f64 / elapsed,
+        pct(0.50),
+        pct(0.99),
+        pct(1.0)
+    );
+    let metrics = tern.get("/metrics").expect("metrics").1;
+    for line in metrics.lines().filter(|l| {
+        l.starts_with("process_resident_memory_bytes")
+            || l.starts_with("tern_store_group_commit_size_sum")
+            || l.starts_with("tern_store_group_commit_size_count")
+    }) {
+        println!("{line}");
+    }
+    tern.stop().expect("stop");
+}
