@@ -85,6 +85,14 @@ async fn unauthenticated_clients_cannot_relay() {
         json!([]),
         "nothing was queued for relay"
     );
+    let metrics = tern.get("/metrics").expect("metrics").1;
+    for line in [
+        "tern_smtp_messages_total{outcome=\"relay_denied\"} 4",
+        "tern_smtp_messages_total{outcome=\"unknown_user\"} 4",
+        "tern_smtp_messages_total{outcome=\"accepted\"} 1",
+    ] {
+        assert!(metrics.contains(line), "/metrics lacks {line}");
+    }
     assert_eq!(
         tern.mailbox_count(TOKEN, "demo@example.test", "INBOX")
             .expect("inbox"),

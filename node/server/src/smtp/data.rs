@@ -6,7 +6,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
     deliver,
-    metrics::METRICS,
     session::{Flow, ReadError, Session},
 };
 
@@ -43,7 +42,6 @@ pub async fn handle_data<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Sessi
 /// Refuses an oversize message and ends its transaction.
 pub fn too_big<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Session<S>) -> Flow {
     s.state.mail = None;
-    METRICS.messages.with_label_values(&["too_big"]).inc();
     let max = s.ctx.config.max_message_bytes;
-    s.refuse("DATA", reply::message_too_big(max))
+    s.reject("DATA", "too_big", reply::message_too_big(max))
 }

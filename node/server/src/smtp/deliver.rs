@@ -153,14 +153,13 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Session<S>
             Flow::Continue
         }
         Err(DeliverError::Quota(address)) => {
-            METRICS.messages.with_label_values(&["quota"]).inc();
             tracing::info!(session = %s.id, msg = %id, recipient = %address, "refused at end of data: mailbox full");
             let r = if s.ctx.config.quota_permanent {
                 reply::mailbox_full_permanent(&address)
             } else {
                 reply::mailbox_full_temporary(&address)
             };
-            s.refuse("DATA", r)
+            s.reject("DATA", "quota", r)
         }
         Err(DeliverError::Model(e)) => {
             METRICS.messages.with_label_values(&["store_error"]).inc();

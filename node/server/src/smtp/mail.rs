@@ -24,7 +24,7 @@ pub async fn handle_mail<S: AsyncRead + AsyncWrite + Unpin + Send>(
     }
     let max = s.ctx.config.max_message_bytes;
     if from.size > max {
-        return s.refuse("MAIL", reply::message_too_big(max));
+        return s.reject("MAIL", "too_big", reply::message_too_big(max));
     }
     let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
     let sender = from.address.trim().to_string();
@@ -43,7 +43,11 @@ pub async fn handle_mail<S: AsyncRead + AsyncWrite + Unpin + Send>(
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::info!(session = %s.id, account = %account.address, sender = %sender, "sender not owned");
-                        return s.refuse("MAIL", reply::sender_not_owned(&sender));
+                        return s.reject(
+                            "MAIL",
+                            "sender_not_owned",
+                            reply::sender_not_owned(&sender),
+                        );
                     }
                     Err(e) => {
                         tracing::error!(session = %s.id, error = %e, "sender check failed");

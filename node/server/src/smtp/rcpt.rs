@@ -10,6 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
     deliver,
+    metrics::METRICS,
     session::{Flow, Recipient, Session},
 };
 
@@ -23,6 +24,10 @@ pub async fn handle_rcpt<S: AsyncRead + AsyncWrite + Unpin + Send>(
     };
     let max = s.ctx.config.max_recipients;
     if mail.recipients.len() >= max {
+        METRICS
+            .messages
+            .with_label_values(&["too_many_recipients"])
+            .inc();
         s.reply(reply::too_many_recipients(max));
         return Flow::Continue;
     }
@@ -49,9 +54,9 @@ pub async fn handle_rcpt<S: AsyncRead + AsyncWrite + Unpin + Send>(
         }
         Resolved::NotLocal => {
             tracing::info!(session = %s.id, recipient = %raw, "relaying denied");
-            return s.refuse("RCPT", reply::relay_denied(&raw));
+            return s.reject("RCPT", "relay_denied", reply::relay_denied(&raw));
         }
-        Resolved::Unknown => return s.refuse("RCPT", reply::unknown_user(&raw)),
+        Resolved::Unknown => return s.reject("RCPT", "unknown_user", reply::unknown_user(&raw)),
         Resolved::Local(r) => (r.accounts, r.remote),
     };
     match deliver::over_quota(&s.ctx.dir, &accounts, declared as u64).await {
@@ -62,7 +67,7 @@ pub async fn handle_rcpt<S: AsyncRead + AsyncWrite + Unpin + Send>(
             } else {
                 reply::mailbox_full_temporary(&raw)
             };
-            return s.refuse("RCPT", r);
+            return s.reject("RCPT", "quota", r);
         }
         Err(e) => {
             tracing::error!(session = %s.id, error = %e, "quota lookup failed");

@@ -253,6 +253,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Flow::Continue
     }
 
+    /// Counts a refused message (or recipient) by reason and queues the refusal.
+    pub(super) fn reject(&mut self, verb: &'static str, reason: &'static str, r: Reply) -> Flow {
+        METRICS.messages.with_label_values(&[reason]).inc();
+        self.refuse(verb, r)
+    }
+
     /// Sends what is queued.
     pub(super) async fn flush(&mut self) -> std::io::Result<()> {
         if !self.out.is_empty() {
