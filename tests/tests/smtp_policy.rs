@@ -492,3 +492,25 @@ async fn pipelining_and_bdat() {
         2
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn utf8_addresses_need_smtputf8() {
+    let (_d, tern) = start(&[]);
+    let mut c = ehlo(tern.addr("smtp")).await;
+    assert_eq!(
+        code(&c.cmd("MAIL FROM:<jörg@remote.test>").await.expect("mail")),
+        "553 5.6.7"
+    );
+    c.expect("MAIL FROM:<jörg@remote.test> SMTPUTF8 BODY=8BITMIME", 250)
+        .await
+        .expect("declared");
+    assert_eq!(
+        code(&c.cmd("RCPT TO:<josé@example.test>").await.expect("rcpt")),
+        "550 5.1.1"
+    );
+    c.expect("RCPT TO:<demo@example.test>", 250)
+        .await
+        .expect("rcpt");
+    let r = c.data("Subject: caf\u{e9}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nd\u{e9}j\u{e0} vu\r\n").await.expect("data");
+    assert_eq!(r.code, 250, "{}", r.text);
+}

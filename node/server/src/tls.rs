@@ -130,3 +130,33 @@ impl TlsConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_renewed_certificate_is_picked_up_and_a_broken_one_is_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (cert, key) = generate_self_signed(dir.path(), "one.test").expect("first pair");
+        let tls = TlsConfig::load(&cert, &key).expect("load");
+        let first = tls.current.read().expect("lock").0.clone();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        generate_self_signed(dir.path(), "two.test").expect("renewed pair");
+        tls.reload_if_changed();
+        let second = tls.current.read().expect("lock").0.clone();
+        assert!(!std::sync::Arc::ptr_eq(&first, &second), "renewal reloaded");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&cert, "not a certificate").expect("break it");
+        tls.reload_if_changed();
+        let third = tls.current.read().expect("lock").0.clone();
+        assert!(
+            std::sync::Arc::ptr_eq(&second, &third),
+            "a broken file keeps the last good pair"
+        );
+        assert!(
+            TlsConfig::load(&cert, &key).is_err(),
+            "but refuses it at startup"
+        );
+    }
+}
