@@ -4,6 +4,7 @@
 
 pub mod address;
 pub mod date;
+pub mod line;
 pub mod secret;
 pub mod smtp;
 

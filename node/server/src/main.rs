@@ -6,6 +6,7 @@ mod config;
 mod dev;
 mod logging;
 mod metrics;
+mod net;
 mod serve;
 mod shutdown;
 mod smtp;

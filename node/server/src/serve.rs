@@ -17,8 +17,9 @@ use crate::{
     admin,
     config::{Backend, Config},
     dev, metrics,
+    net::{limits::ConnectionLimits, listener},
     shutdown::{self, Shutdown},
-    smtp::{self, ConnectionLimits, ListenerKind, SmtpContext},
+    smtp::{self, ListenerKind, SmtpContext},
     tls::{self, TlsConfig},
 };
 
@@ -119,7 +120,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         (l.submissions, "submissions", ListenerKind::Submissions),
     ] {
         let Some(addr) = addr else { continue };
-        let bound = smtp::listener::bind(addr, key).await?;
+        let bound = listener::bind(addr, key).await?;
         let local = bound.local_addr()?;
         println!("{key} listening on {local}");
         tracing::info!(address = %local, listener = key, "SMTP listening");

@@ -4,6 +4,8 @@
 
 use smtp_proto::{Error, Request};
 
+use crate::line::{Frame, LineFramer};
+
 /// Longest command line accepted, CRLF included (RFC 5321 asks for 512; extensions need more).
 pub const MAX_LINE: usize = 4096;
 
@@ -27,37 +29,26 @@ pub enum Parsed {
 }
 
 /// Incremental request parser.
-#[derive(Default)]
 pub struct RequestReader {
-    /// The start of a line whose end has not arrived.
-    partial: Vec<u8>,
-    /// Inside an overlong line: skip to its end.
-    discarding: bool,
+    framer: LineFramer,
+}
+
+impl Default for RequestReader {
+    fn default() -> Self {
+        Self {
+            framer: LineFramer::new(MAX_LINE),
+        }
+    }
 }
 
 impl RequestReader {
     /// Parses from `input`, returning how many bytes were consumed and the outcome.
     pub fn parse(&mut self, input: &[u8]) -> (usize, Parsed) {
-        let Some(lf) = input.iter().position(|b| *b == b'\n') else {
-            if !self.discarding {
-                if self.partial.len() + input.len() > MAX_LINE {
-                    self.partial.clear();
-                    self.discarding = true;
-                } else {
-                    self.partial.extend_from_slice(input);
-                }
-            }
-            return (input.len(), Parsed::NeedMore);
-        };
-        let used = lf + 1;
-        if self.discarding || self.partial.len() + used > MAX_LINE {
-            self.partial.clear();
-            self.discarding = false;
-            return (used, Parsed::TooLong);
+        match self.framer.push(input) {
+            (used, Frame::Line(line)) => (used, Self::parse_line(&line)),
+            (used, Frame::TooLong) => (used, Parsed::TooLong),
+            (used, Frame::NeedMore) => (used, Parsed::NeedMore),
         }
-        self.partial.extend_from_slice(&input[..used]);
-        let line = std::mem::take(&mut self.partial);
-        (used, Self::parse_line(&line))
     }
 
     fn parse_line(line: &[u8]) -> Parsed {

@@ -6,7 +6,8 @@ use std::marker::PhantomData;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{limits::Slot, session::Session};
+use super::session::Session;
+use crate::net::limits::Slot;
 
 /// Messages to a session actor. Sessions are driven by their socket; the node stops them
 /// through the shared shutdown signal, so nothing else is sent yet.

@@ -8,7 +8,6 @@ mod data;
 mod deliver;
 mod ehlo;
 mod helo;
-mod limits;
 pub mod listener;
 mod mail;
 pub mod metrics;
@@ -19,7 +18,6 @@ mod received;
 mod rset;
 pub mod session;
 mod starttls;
-pub mod stream;
 #[cfg(test)]
 mod tests;
 mod vrfy;
@@ -28,8 +26,9 @@ use std::sync::Arc;
 
 use tern_store::model::Directory;
 
-pub use self::limits::ConnectionLimits;
-use crate::{config::SmtpConfig, shutdown::Shutdown, tls::TlsConfig};
+use crate::{
+    config::SmtpConfig, net::limits::ConnectionLimits, shutdown::Shutdown, tls::TlsConfig,
+};
 
 /// Which service a listener offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,9 +17,11 @@ use tern_store::model::{
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::net::stream::MaybeTls;
+
 use super::{
     ListenerKind, SmtpContext, auth, bdat, data, ehlo, helo, mail, metrics::METRICS, noop, quit,
-    rcpt, rset, starttls, stream::MaybeTls, vrfy,
+    rcpt, rset, starttls, vrfy,
 };
 
 /// Longest SASL response line.

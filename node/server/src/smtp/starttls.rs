@@ -4,10 +4,8 @@
 use tern_proto::smtp::reply;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{
-    session::{Flow, Session, State},
-    stream::MaybeTls,
-};
+use super::session::{Flow, Session, State};
+use crate::net::stream::MaybeTls;
 
 /// Handles `STARTTLS`.
 pub async fn handle_starttls<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Session<S>) -> Flow {

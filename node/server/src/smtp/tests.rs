@@ -10,9 +10,10 @@ use tern_store::{
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
 
-use super::{ConnectionLimits, ListenerKind, SmtpContext, session::Session, stream::MaybeTls};
+use super::{ListenerKind, SmtpContext, session::Session};
 use crate::{
     config::{Config, SmtpConfig},
+    net::{limits::ConnectionLimits, stream::MaybeTls},
     shutdown::Shutdown,
 };
 

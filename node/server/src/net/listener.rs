@@ -1,0 +1,121 @@
+//! The accept loop shared by the mail protocols: binds, accepts until shutdown, applies the
+//! connection limits (answering the protocol's own refusal before closing), performs the
+//! implicit-TLS handshake where the port needs one, then starts the protocol's session.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use tokio::{
+    io::AsyncWriteExt,
+    net::{TcpListener, TcpStream},
+    task::JoinHandle,
+};
+
+use super::{
+    limits::{ConnectionLimits, Refusal, Slot},
+    stream::MaybeTls,
+};
+use crate::{shutdown::Shutdown, tls::TlsConfig};
+
+/// Longest an implicit-TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How a listener treats new connections.
+pub struct ListenerSpec {
+    /// Label for logs (`smtp`, `pop3s`, ...).
+    pub label: &'static str,
+    /// TLS from the first byte.
+    pub implicit_tls: bool,
+    /// The limits to apply.
+    pub limits: ConnectionLimits,
+    /// TLS configuration.
+    pub tls: Option<Arc<TlsConfig>>,
+    /// Node shutdown.
+    pub shutdown: Shutdown,
+    /// What to write before closing a refused clear-text connection.
+    pub refusal: Box<dyn Fn(Refusal) -> Vec<u8> + Send + Sync>,
+    /// Counts a refusal (metrics) by reason label.
+    pub count_refusal: fn(&'static str),
+}
+
+/// Binds a listener, naming the config key on failure.
+pub async fn bind(addr: SocketAddr, key: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listeners.{key}: cannot bind {addr}"))
+}
+
+/// Accepts on `listener` until shutdown, running `start` for every admitted connection.
+pub fn spawn<F, Fut>(listener: TcpListener, spec: ListenerSpec, start: F) -> JoinHandle<()>
+where
+    F: Fn(MaybeTls<TcpStream>, SocketAddr, Slot) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let spec = Arc::new(spec);
+    let start = Arc::new(start);
+    tokio::spawn(async move {
+        let stop = spec.shutdown.wait();
+        tokio::pin!(stop);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(listener = spec.label, error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                _ = &mut stop => break,
+            };
+            let (spec, start) = (spec.clone(), start.clone());
+            tokio::spawn(async move {
+                if let Some((io, slot)) = admit(stream, peer, &spec).await {
+                    start(io, peer, slot).await;
+                }
+            });
+        }
+        tracing::info!(listener = spec.label, "listener stopped");
+    })
+}
+
+async fn admit(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    spec: &ListenerSpec,
+) -> Option<(MaybeTls<TcpStream>, Slot)> {
+    let _ = stream.set_nodelay(true);
+    let slot = match spec.limits.acquire(peer.ip()) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            let label = match refusal {
+                Refusal::Ip => "per_ip",
+                Refusal::Node => "node",
+            };
+            (spec.count_refusal)(label);
+            tracing::warn!(peer = %peer, listener = spec.label, reason = label, "connection refused by limits");
+            // On implicit-TLS ports the client expects a handshake; clear text would be noise.
+            if !spec.implicit_tls {
+                let _ = stream.write_all(&(spec.refusal)(refusal)).await;
+                let _ = stream.shutdown().await;
+            }
+            return None;
+        }
+    };
+    if !spec.implicit_tls {
+        return Some((MaybeTls::Plain(stream), slot));
+    }
+    let tls = spec.tls.clone()?;
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await {
+        Ok(Ok(s)) => Some((MaybeTls::Tls(Box::new(s)), slot)),
+        Ok(Err(e)) => {
+            tracing::info!(peer = %peer, listener = spec.label, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::info!(peer = %peer, listener = spec.label, "TLS handshake timed out");
+            None
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! What every mail listener shares: connection limits, the plain-or-TLS stream, and the accept
+//! loop that applies limits and implicit TLS before handing a connection to its protocol.
+
+pub mod limits;
+pub mod listener;
+pub mod stream;
