@@ -1,10 +1,12 @@
-//! Tern's wire formats, without I/O: mail addresses, SMTP (requests, bodies,
-//! SASL, replies); IMAP and POP3 as their issues land. Everything here takes bytes or strings and answers values or
+//! Tern's wire formats, without I/O: mail addresses, line framing, SMTP
+//! (requests, bodies, SASL, replies) and POP3 (commands, replies, multi-line payloads); IMAP as
+//! its issue lands. Everything here takes bytes or strings and answers values or
 //! errors, so it can be unit-tested with known answers and fuzzed.
 
 pub mod address;
 pub mod date;
 pub mod line;
+pub mod pop3;
 pub mod secret;
 pub mod smtp;
 

@@ -236,6 +236,11 @@ pub mod queue {
     }
 }
 
+/// A lease lock on a mailbox for one protocol (`pop3`).
+pub fn mailbox_lock(kind: &str, mailbox: u64) -> Vec<u8> {
+    key(&("lock", kind, mailbox))
+}
+
 /// Mailboxes and messages.
 pub mod mail {
     use super::*;

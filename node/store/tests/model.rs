@@ -362,3 +362,59 @@ async fn messages_get_uids_modseqs_and_counters() {
         "the shared body goes with its last message"
     );
 }
+
+#[tokio::test]
+async fn mailbox_leases_exclude_expire_and_release() {
+    use std::time::Duration;
+    use tern_store::model::lock::LockOutcome;
+    let (_t, d) = dir(false);
+    let lease = Duration::from_millis(300);
+    assert_eq!(
+        d.lock_mailbox("pop3", 7, "a", lease).await.expect("lock"),
+        LockOutcome::Held
+    );
+    assert!(
+        matches!(d.lock_mailbox("pop3", 7, "b", lease).await.expect("lock"), LockOutcome::Busy(l) if l.holder == "a")
+    );
+    assert_eq!(
+        d.lock_mailbox("imap", 7, "b", lease)
+            .await
+            .expect("other kind"),
+        LockOutcome::Held
+    );
+    assert!(
+        d.renew_mailbox_lock("pop3", 7, "a", lease)
+            .await
+            .expect("renew")
+    );
+    assert!(
+        !d.renew_mailbox_lock("pop3", 7, "b", lease)
+            .await
+            .expect("renew"),
+        "b never held it"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        d.lock_mailbox("pop3", 7, "b", lease).await.expect("lock"),
+        LockOutcome::Held,
+        "an unrenewed lease expires"
+    );
+    assert!(
+        !d.renew_mailbox_lock("pop3", 7, "a", lease)
+            .await
+            .expect("renew"),
+        "a lost it"
+    );
+    d.unlock_mailbox("pop3", 7, "a")
+        .await
+        .expect("not a's to release");
+    assert!(matches!(
+        d.lock_mailbox("pop3", 7, "c", lease).await.expect("lock"),
+        LockOutcome::Busy(_)
+    ));
+    d.unlock_mailbox("pop3", 7, "b").await.expect("release");
+    assert_eq!(
+        d.lock_mailbox("pop3", 7, "c", lease).await.expect("lock"),
+        LockOutcome::Held
+    );
+}

@@ -83,6 +83,27 @@ pub struct SmtpConfig {
     pub queue_shards: u16,
 }
 
+/// POP3 limits and locking.
+#[derive(Debug, Clone)]
+pub struct Pop3Config {
+    /// Connections at once on the node.
+    pub max_connections: usize,
+    /// Connections at once per IP.
+    pub max_connections_per_ip: usize,
+    /// Autologout timer.
+    pub idle_timeout: Duration,
+    /// Mailbox lock lease.
+    pub lock_lease: Duration,
+    /// Bad commands before closing.
+    pub max_errors: u32,
+    /// Failed logins before closing.
+    pub max_auth_failures: u32,
+    /// Delay per failed login.
+    pub auth_failure_delay: Duration,
+    /// USER/PASS and AUTH need TLS.
+    pub plaintext_requires_tls: bool,
+}
+
 /// The validated runtime configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -108,6 +129,8 @@ pub struct Config {
     pub dev: bool,
     /// SMTP.
     pub smtp: SmtpConfig,
+    /// POP3.
+    pub pop3: Pop3Config,
 }
 
 /// Environment variables that configure Tern look like `TERN_LISTENERS__HTTP`; other `TERN_*`
@@ -255,7 +278,35 @@ impl Config {
             allow_any_sender: r.allow_any_sender,
             queue_shards: r.queue_shards,
         };
+        let p = &raw.pop3;
+        let pop3_positive = |key: &str, v: u64| -> anyhow::Result<u64> {
+            if v == 0 {
+                bail!("pop3.{key}: must be greater than zero");
+            }
+            Ok(v)
+        };
+        let pop3 = Pop3Config {
+            max_connections: pop3_positive("max_connections", p.max_connections as u64)? as usize,
+            max_connections_per_ip: pop3_positive(
+                "max_connections_per_ip",
+                p.max_connections_per_ip as u64,
+            )? as usize,
+            idle_timeout: Duration::from_secs(pop3_positive(
+                "idle_timeout_seconds",
+                p.idle_timeout_seconds,
+            )?),
+            lock_lease: Duration::from_secs(pop3_positive(
+                "lock_lease_seconds",
+                p.lock_lease_seconds,
+            )?),
+            max_errors: pop3_positive("max_errors", u64::from(p.max_errors))? as u32,
+            max_auth_failures: pop3_positive("max_auth_failures", u64::from(p.max_auth_failures))?
+                as u32,
+            auth_failure_delay: Duration::from_millis(p.auth_failure_delay_ms),
+            plaintext_requires_tls: p.plaintext_requires_tls,
+        };
         Ok(Config {
+            pop3,
             smtp,
             hostname: raw.server.hostname.trim().to_string(),
             data_dir: PathBuf::from(raw.server.data_dir),

@@ -21,6 +21,8 @@ pub struct RawConfig {
     pub log: RawLog,
     /// SMTP limits and policy.
     pub smtp: RawSmtp,
+    /// POP3 limits and locking.
+    pub pop3: RawPop3,
 }
 
 /// `[server]`
@@ -210,6 +212,44 @@ impl Default for RawSmtp {
             quota_failure: "temporary".into(),
             allow_any_sender: false,
             queue_shards: 64,
+        }
+    }
+}
+
+/// `[pop3]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPop3 {
+    /// Connections at once on the node, both POP3 listeners together.
+    pub max_connections: usize,
+    /// Connections at once from one IP address.
+    pub max_connections_per_ip: usize,
+    /// The autologout timer: seconds of silence before the session closes (RFC 1939: ≥ 600).
+    pub idle_timeout_seconds: u64,
+    /// Lifetime of the mailbox lock lease; it is renewed every half of it while the session
+    /// lives, so the lock of a crashed node frees within this time.
+    pub lock_lease_seconds: u64,
+    /// Bad commands before the session is closed.
+    pub max_errors: u32,
+    /// Failed logins before the session is closed.
+    pub max_auth_failures: u32,
+    /// Delay before answering a failed login, multiplied by the failures so far.
+    pub auth_failure_delay_ms: u64,
+    /// Whether USER/PASS and AUTH are refused on connections without TLS.
+    pub plaintext_requires_tls: bool,
+}
+
+impl Default for RawPop3 {
+    fn default() -> Self {
+        Self {
+            max_connections: 1000,
+            max_connections_per_ip: 20,
+            idle_timeout_seconds: 600,
+            lock_lease_seconds: 60,
+            max_errors: 10,
+            max_auth_failures: 3,
+            auth_failure_delay_ms: 1000,
+            plaintext_requires_tls: true,
         }
     }
 }

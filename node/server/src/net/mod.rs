@@ -1,6 +1,8 @@
 //! What every mail listener shares: connection limits, the plain-or-TLS stream, and the accept
 //! loop that applies limits and implicit TLS before handing a connection to its protocol.
 
+pub mod actor;
+pub mod conn;
 pub mod limits;
 pub mod listener;
 pub mod stream;

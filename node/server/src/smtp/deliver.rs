@@ -123,7 +123,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Session<S>
         peer: s.peer.ip(),
         host: &s.ctx.hostname,
         protocol: s.protocol(),
-        tls: s.io.tls_description(),
+        tls: s.conn.tls_description(),
         id: &id,
         single_recipient: single,
         now: now(),

@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use ractor::Actor;
 use tern_proto::smtp::reply;
 use tokio::{net::TcpListener, task::JoinHandle};
 
-use super::{ListenerKind, SmtpContext, actor::SessionActor, metrics::METRICS, session::Session};
+use super::{ListenerKind, SmtpContext, metrics::METRICS, session::Session};
 use crate::net::{
+    actor,
     limits::Refusal,
     listener::{self, ListenerSpec},
 };
@@ -32,15 +32,7 @@ pub fn spawn(listener: TcpListener, kind: ListenerKind, ctx: Arc<SmtpContext>) -
         count_refusal: |reason| METRICS.refused.with_label_values(&[reason]).inc(),
     };
     listener::spawn(listener, spec, move |io, peer, slot| {
-        let ctx = ctx.clone();
-        async move {
-            let session = Session::new(ctx, kind, io, peer);
-            match Actor::spawn(None, SessionActor::new(), (session, Some(slot))).await {
-                Ok((_, handle)) => {
-                    let _ = handle.await;
-                }
-                Err(e) => tracing::error!(peer = %peer, error = %e, "cannot start a session actor"),
-            }
-        }
+        let session = Session::new(ctx.clone(), kind, io, peer);
+        actor::run(session, slot, peer)
     })
 }

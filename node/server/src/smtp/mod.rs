@@ -1,7 +1,6 @@
 //! SMTP: the MX (25), submission (587, STARTTLS then AUTH) and submissions (465, implicit TLS)
 //! listeners, one session actor per connection, one file per verb, and durable acceptance.
 
-mod actor;
 mod auth;
 mod bdat;
 mod data;

@@ -2,12 +2,7 @@
 //! buffers replies and flushes them when the client has nothing more in flight, and enforces
 //! the idle, data and total time limits and the error limit with a clean `421`.
 
-use std::{
-    collections::BTreeSet,
-    net::SocketAddr,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{collections::BTreeSet, net::SocketAddr, sync::Arc, time::Instant};
 
 use smtp_proto::Request;
 use tern_proto::smtp::{Body, BodyKind, Parsed, Reply, RequestReader, reply};
@@ -15,9 +10,10 @@ use tern_store::model::{
     Account,
     queue::{Notify, Ret},
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::net::stream::MaybeTls;
+pub use crate::net::conn::ReadError;
+use crate::net::{conn::Conn, stream::MaybeTls};
 
 use super::{
     ListenerKind, SmtpContext, auth, bdat, data, ehlo, helo, mail, metrics::METRICS, noop, quit,
@@ -34,14 +30,6 @@ pub enum Flow {
     Continue,
     /// Close the connection (after flushing).
     Close,
-}
-
-/// Why reading stopped.
-pub enum ReadError {
-    /// The client was silent too long.
-    Timeout,
-    /// The client closed the connection or the socket failed.
-    Closed,
 }
 
 /// One accepted recipient.
@@ -103,17 +91,22 @@ pub struct State {
 pub struct Session<S> {
     pub(super) ctx: Arc<SmtpContext>,
     pub(super) kind: ListenerKind,
-    pub(super) io: MaybeTls<S>,
+    pub(super) conn: Conn<S>,
     pub(super) peer: SocketAddr,
     /// Session id for logs.
     pub(super) id: String,
     pub(super) state: State,
-    input: Vec<u8>,
-    pos: usize,
-    out: Vec<u8>,
     reader: RequestReader,
     verb: &'static str,
     started: Instant,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> crate::net::actor::Connection
+    for Session<S>
+{
+    async fn run(self) {
+        Session::run(self).await;
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -127,13 +120,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Self {
             ctx,
             kind,
-            io,
+            conn: Conn::new(io),
             peer,
             id: format!("{:016x}", rand::random::<u64>()),
             state: State::default(),
-            input: Vec::with_capacity(4096),
-            pos: 0,
-            out: Vec::with_capacity(1024),
             reader: RequestReader::default(),
             verb: "GREETING",
             started: Instant::now(),
@@ -145,7 +135,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let label = self.kind.label();
         METRICS.sessions.with_label_values(&[label]).inc();
         METRICS.sessions_active.with_label_values(&[label]).inc();
-        tracing::info!(session = %self.id, peer = %self.peer, listener = label, tls = self.io.is_tls(), "SMTP session started");
+        tracing::info!(session = %self.id, peer = %self.peer, listener = label, tls = self.conn.is_tls(), "SMTP session started");
         let host = self.ctx.hostname.clone();
         self.reply(reply::greeting(&host));
         let deadline = tokio::time::Instant::from_std(self.started + self.ctx.config.max_session);
@@ -180,8 +170,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 break;
             }
         }
-        let _ = self.flush().await;
-        let _ = self.io.shutdown().await;
+        self.conn.close().await;
         METRICS.sessions_active.with_label_values(&[label]).dec();
         tracing::info!(session = %self.id, seconds = self.started.elapsed().as_secs_f64(), "SMTP session ended");
     }
@@ -244,7 +233,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if r.is_error() {
             tracing::debug!(session = %self.id, verb = self.verb, code = r.code, text = r.text(), "refused");
         }
-        r.encode(&mut self.out);
+        r.encode(self.conn.out());
     }
 
     /// Queues a refusal that counts towards the error limit.
@@ -263,49 +252,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Sends what is queued.
     pub(super) async fn flush(&mut self) -> std::io::Result<()> {
-        if !self.out.is_empty() {
-            self.io.write_all(&self.out).await?;
-            self.out.clear();
-        }
-        self.io.flush().await
-    }
-
-    /// Drops input the client sent ahead (after STARTTLS, where it must not be trusted).
-    pub(super) fn discard_input(&mut self) -> usize {
-        let dropped = self.input.len() - self.pos;
-        self.input.clear();
-        self.pos = 0;
-        dropped
-    }
-
-    /// Reads more bytes, flushing replies first so a pipelining client is never left waiting.
-    async fn fill(&mut self, timeout: Duration) -> Result<(), ReadError> {
-        self.flush().await.map_err(|_| ReadError::Closed)?;
-        if self.pos > 0 {
-            self.input.drain(..self.pos);
-            self.pos = 0;
-        }
-        let mut chunk = [0u8; 16 * 1024];
-        let n = match tokio::time::timeout(timeout, self.io.read(&mut chunk)).await {
-            Err(_) => return Err(ReadError::Timeout),
-            Ok(Err(_)) | Ok(Ok(0)) => return Err(ReadError::Closed),
-            Ok(Ok(n)) => n,
-        };
-        self.input.extend_from_slice(&chunk[..n]);
-        Ok(())
+        self.conn.flush().await
     }
 
     async fn next_request(&mut self) -> Result<Parsed, ReadError> {
         loop {
-            if self.pos < self.input.len() {
-                let (used, parsed) = self.reader.parse(&self.input[self.pos..]);
-                self.pos += used;
+            if !self.conn.pending().is_empty() {
+                let (used, parsed) = self.reader.parse(self.conn.pending());
+                self.conn.consume(used);
                 if parsed != Parsed::NeedMore {
                     return Ok(parsed);
                 }
             }
             let idle = self.ctx.config.idle_timeout;
-            self.fill(idle).await?;
+            self.conn.fill(idle).await?;
         }
     }
 
@@ -317,13 +277,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let already = self.state.mail.as_ref().map_or(0, |m| m.body.len());
         let mut body = Body::new(kind, already, limit);
         loop {
-            if self.pos < self.input.len() || kind == BodyKind::Bdat(0) {
+            if !self.conn.pending().is_empty() || kind == BodyKind::Bdat(0) {
                 let target = match self.state.mail.as_mut() {
                     Some(m) => &mut m.body,
                     None => &mut scratch,
                 };
-                let (used, done) = body.ingest(&self.input[self.pos..], target);
-                self.pos += used;
+                let (used, done) = body.ingest(self.conn.pending(), target);
+                self.conn.consume(used);
                 scratch.clear();
                 if done {
                     METRICS.bytes.inc_by(body.received() as u64);
@@ -331,32 +291,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
             }
             let timeout = self.ctx.config.data_timeout;
-            self.fill(timeout).await?;
+            self.conn.fill(timeout).await?;
         }
     }
 
     /// Reads one line (a SASL response), without its CRLF.
     pub(super) async fn read_line(&mut self) -> Result<Option<String>, ReadError> {
-        loop {
-            if let Some(lf) = self.input[self.pos..].iter().position(|b| *b == b'\n') {
-                let line = &self.input[self.pos..self.pos + lf];
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                let text = String::from_utf8(line.to_vec()).ok();
-                self.pos += lf + 1;
-                return Ok(text);
-            }
-            if self.input.len() - self.pos > MAX_SASL_LINE {
-                self.discard_input();
-                return Ok(None);
-            }
-            let idle = self.ctx.config.idle_timeout;
-            self.fill(idle).await?;
-        }
+        let idle = self.ctx.config.idle_timeout;
+        self.conn.read_line(MAX_SASL_LINE, idle).await
     }
 
     /// Whether the connection is encrypted.
     pub(super) fn is_tls(&self) -> bool {
-        self.io.is_tls()
+        self.conn.is_tls()
     }
 
     /// Whether AUTH may be offered and used now.

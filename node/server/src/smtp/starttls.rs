@@ -5,7 +5,6 @@ use tern_proto::smtp::reply;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::session::{Flow, Session, State};
-use crate::net::stream::MaybeTls;
 
 /// Handles `STARTTLS`.
 pub async fn handle_starttls<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Session<S>) -> Flow {
@@ -19,22 +18,18 @@ pub async fn handle_starttls<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut S
     if s.flush().await.is_err() {
         return Flow::Close;
     }
-    let dropped = s.discard_input();
+    let dropped = s.conn.discard_input();
     if dropped > 0 {
         tracing::warn!(session = %s.id, bytes = dropped, "discarded data pipelined after STARTTLS");
     }
-    let MaybeTls::Plain(plain) = std::mem::replace(&mut s.io, MaybeTls::Upgrading) else {
-        return Flow::Close;
-    };
-    match tls.acceptor().accept(plain).await {
-        Ok(stream) => {
-            s.io = MaybeTls::Tls(Box::new(stream));
+    match s.conn.start_tls(tls.acceptor()).await {
+        Ok(()) => {
             // RFC 3207 §4.2: forget everything learnt before the handshake.
             s.state = State {
                 errors: s.state.errors,
                 ..State::default()
             };
-            tracing::info!(session = %s.id, tls = s.io.tls_description().unwrap_or_default(), "STARTTLS completed");
+            tracing::info!(session = %s.id, tls = s.conn.tls_description().unwrap_or_default(), "STARTTLS completed");
             Flow::Continue
         }
         Err(e) => {

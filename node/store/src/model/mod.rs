@@ -6,6 +6,7 @@
 pub mod account;
 pub mod alias;
 pub mod domain;
+pub mod lock;
 pub mod mailbox;
 pub mod message;
 pub mod password;

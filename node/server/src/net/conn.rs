@@ -1,0 +1,137 @@
+//! A buffered connection for line protocols: unconsumed input, queued output flushed before
+//! every blocking read (so pipelining clients are never left waiting), reads with a timeout,
+//! raw lines with a cap, and the in-place upgrade to TLS.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_rustls::TlsAcceptor;
+
+use super::stream::MaybeTls;
+
+/// Why reading stopped.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The client was silent too long.
+    Timeout,
+    /// The client closed the connection or the socket failed.
+    Closed,
+}
+
+/// The connection.
+pub struct Conn<S> {
+    io: MaybeTls<S>,
+    input: Vec<u8>,
+    pos: usize,
+    out: Vec<u8>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
+    /// Wraps a stream.
+    pub fn new(io: MaybeTls<S>) -> Self {
+        Self {
+            io,
+            input: Vec::with_capacity(4096),
+            pos: 0,
+            out: Vec::with_capacity(1024),
+        }
+    }
+
+    /// Input received and not yet consumed.
+    pub fn pending(&self) -> &[u8] {
+        &self.input[self.pos..]
+    }
+
+    /// Marks `n` pending bytes as consumed.
+    pub fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.input.len());
+    }
+
+    /// Output queued for the next flush.
+    pub fn out(&mut self) -> &mut Vec<u8> {
+        &mut self.out
+    }
+
+    /// Sends what is queued.
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            self.io.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        self.io.flush().await
+    }
+
+    /// Flushes, then reads more input within `timeout`.
+    pub async fn fill(&mut self, timeout: Duration) -> Result<(), ReadError> {
+        self.flush().await.map_err(|_| ReadError::Closed)?;
+        if self.pos > 0 {
+            self.input.drain(..self.pos);
+            self.pos = 0;
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        let n = match tokio::time::timeout(timeout, self.io.read(&mut chunk)).await {
+            Err(_) => return Err(ReadError::Timeout),
+            Ok(Err(_)) | Ok(Ok(0)) => return Err(ReadError::Closed),
+            Ok(Ok(n)) => n,
+        };
+        self.input.extend_from_slice(&chunk[..n]);
+        Ok(())
+    }
+
+    /// Reads one raw line (a SASL response) without its line ending; `None` when it is over
+    /// `max` bytes (the buffered input is dropped) or not UTF-8.
+    pub async fn read_line(
+        &mut self,
+        max: usize,
+        timeout: Duration,
+    ) -> Result<Option<String>, ReadError> {
+        loop {
+            if let Some(lf) = self.pending().iter().position(|b| *b == b'\n') {
+                let line = &self.pending()[..lf];
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let text = String::from_utf8(line.to_vec()).ok();
+                self.consume(lf + 1);
+                return Ok(text);
+            }
+            if self.pending().len() > max {
+                self.discard_input();
+                return Ok(None);
+            }
+            self.fill(timeout).await?;
+        }
+    }
+
+    /// Drops input the client sent ahead (after STARTTLS/STLS, where it must not be trusted).
+    pub fn discard_input(&mut self) -> usize {
+        let dropped = self.input.len() - self.pos;
+        self.input.clear();
+        self.pos = 0;
+        dropped
+    }
+
+    /// Upgrades to TLS in place; on failure the connection is unusable.
+    pub async fn start_tls(&mut self, acceptor: TlsAcceptor) -> std::io::Result<()> {
+        let MaybeTls::Plain(plain) = std::mem::replace(&mut self.io, MaybeTls::Upgrading) else {
+            return Err(std::io::Error::other("TLS is already active"));
+        };
+        let stream = acceptor.accept(plain).await?;
+        self.io = MaybeTls::Tls(Box::new(stream));
+        Ok(())
+    }
+
+    /// Whether TLS is active.
+    pub fn is_tls(&self) -> bool {
+        self.io.is_tls()
+    }
+
+    /// Protocol version and cipher, when encrypted.
+    pub fn tls_description(&self) -> Option<String> {
+        self.io.tls_description()
+    }
+
+    /// Flushes and closes.
+    pub async fn close(&mut self) {
+        let _ = self.flush().await;
+        let _ = self.io.shutdown().await;
+    }
+}

@@ -1,0 +1,109 @@
+//! Mailbox locks held in the store as leases, so they hold across nodes: a holder renews its
+//! lease while it lives; a lease that is not renewed (crashed session or node) expires on its
+//! own. Used by POP3, whose maildrop must be locked for the session (RFC 1939 §8).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Directory, ModelResult, codec};
+use crate::keys;
+
+/// What the lock key holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// Who holds it (a session id, unique across nodes).
+    pub holder: String,
+    /// Unix milliseconds after which it is free.
+    pub expires_ms: i64,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Outcome of taking or renewing a lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockOutcome {
+    /// The caller holds the lock until the new expiry.
+    Held,
+    /// Another holder has a live lease.
+    Busy(Lease),
+}
+
+impl Directory {
+    /// Takes (or, for the same holder, renews) the `kind` lock on a mailbox for `lease`.
+    pub async fn lock_mailbox(
+        &self,
+        kind: &str,
+        mailbox: u64,
+        holder: &str,
+        lease: Duration,
+    ) -> ModelResult<LockOutcome> {
+        let key = keys::mailbox_lock(kind, mailbox);
+        let key = &key;
+        self.db
+            .transact(|tx| async move {
+                let now = now_ms();
+                if let Some(current) = codec::read::<Lease>(&tx, key).await? {
+                    if current.holder != holder && current.expires_ms > now {
+                        return Ok(LockOutcome::Busy(current));
+                    }
+                }
+                let next = Lease {
+                    holder: holder.to_string(),
+                    expires_ms: now + lease.as_millis() as i64,
+                };
+                codec::write(&tx, key, &next)?;
+                Ok(LockOutcome::Held)
+            })
+            .await
+    }
+
+    /// Renews a lock the caller holds; `false` when it was lost (expired and taken by another).
+    pub async fn renew_mailbox_lock(
+        &self,
+        kind: &str,
+        mailbox: u64,
+        holder: &str,
+        lease: Duration,
+    ) -> ModelResult<bool> {
+        let key = keys::mailbox_lock(kind, mailbox);
+        let key = &key;
+        self.db
+            .transact(|tx| async move {
+                match codec::read::<Lease>(&tx, key).await? {
+                    Some(current) if current.holder == holder => {
+                        let next = Lease {
+                            holder: holder.to_string(),
+                            expires_ms: now_ms() + lease.as_millis() as i64,
+                        };
+                        codec::write(&tx, key, &next)?;
+                        Ok(true)
+                    }
+                    _ => Ok(false),
+                }
+            })
+            .await
+    }
+
+    /// Releases a lock if the caller still holds it.
+    pub async fn unlock_mailbox(&self, kind: &str, mailbox: u64, holder: &str) -> ModelResult<()> {
+        let key = keys::mailbox_lock(kind, mailbox);
+        let key = &key;
+        self.db
+            .transact(|tx| async move {
+                if codec::read::<Lease>(&tx, key)
+                    .await?
+                    .is_some_and(|l| l.holder == holder)
+                {
+                    tx.clear(key)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+}
