@@ -12,6 +12,7 @@ use std::{
 
 use anyhow::{Context, anyhow, bail};
 
+pub mod pop3;
 pub mod smtp;
 pub mod store;
 

@@ -7,6 +7,7 @@ mod dev;
 mod logging;
 mod metrics;
 mod net;
+mod pop3;
 mod serve;
 mod shutdown;
 mod smtp;

@@ -18,6 +18,7 @@ use crate::{
     config::{Backend, Config},
     dev, metrics,
     net::{limits::ConnectionLimits, listener},
+    pop3::{self, ListenerKind as Pop3Kind, Pop3Context},
     shutdown::{self, Shutdown},
     smtp::{self, ListenerKind, SmtpContext},
     tls::{self, TlsConfig},
@@ -95,9 +96,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let http_addr = listener.local_addr()?;
     println!("admin listening on http://{http_addr}");
     tracing::info!(address = %http_addr, backend = db.backend().backend(), "admin API, metrics and health checks listening");
-    tracing::warn!(
-        "IMAP and POP3 listeners are not built yet; their ports are configured but not bound"
-    );
+    tracing::warn!("IMAP listeners are not built yet; their ports are configured but not bound");
 
     let shutdown = Shutdown::new();
     let tls = Arc::new(TlsConfig::load(&cert, &key)?);
@@ -126,6 +125,28 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(address = %local, listener = key, "SMTP listening");
         listeners.push(smtp::listener::spawn(bound, kind, smtp_ctx.clone()));
     }
+    let pop3_ctx = Arc::new(Pop3Context {
+        limits: ConnectionLimits::new(
+            config.pop3.max_connections,
+            config.pop3.max_connections_per_ip,
+        ),
+        config: config.pop3.clone(),
+        hostname: config.hostname.clone(),
+        dir: dir.clone(),
+        tls: Some(tls.clone()),
+        shutdown: shutdown.clone(),
+    });
+    for (addr, key, kind) in [
+        (l.pop3, "pop3", Pop3Kind::Pop3),
+        (l.pop3s, "pop3s", Pop3Kind::Pop3s),
+    ] {
+        let Some(addr) = addr else { continue };
+        let bound = listener::bind(addr, key).await?;
+        let local = bound.local_addr()?;
+        println!("{key} listening on {local}");
+        tracing::info!(address = %local, listener = key, "POP3 listening");
+        listeners.push(pop3::listener::spawn(bound, kind, pop3_ctx.clone()));
+    }
     tokio::spawn(reload_tls(tls, shutdown.clone()));
     let gc = tokio::spawn(collect_garbage(db.clone(), shutdown.clone()));
     {
@@ -150,15 +171,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     // Sessions were told to finish (421); give in-flight ones the grace period.
     let drained = tokio::time::timeout(config.shutdown_grace, async {
-        while smtp_ctx.limits.active() > 0 {
+        while smtp_ctx.limits.active() + pop3_ctx.limits.active() > 0 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
     .await;
     if drained.is_err() {
         tracing::warn!(
-            open = smtp_ctx.limits.active(),
-            "SMTP sessions still open after the grace period"
+            smtp = smtp_ctx.limits.active(),
+            pop3 = pop3_ctx.limits.active(),
+            "sessions still open after the grace period"
         );
     }
     if tokio::time::timeout(config.shutdown_grace, gc)
