@@ -48,10 +48,11 @@ impl Directory {
         self.db
             .transact(|tx| async move {
                 let now = now_ms();
-                if let Some(current) = codec::read::<Lease>(&tx, key).await? {
-                    if current.holder != holder && current.expires_ms > now {
-                        return Ok(LockOutcome::Busy(current));
-                    }
+                if let Some(current) = codec::read::<Lease>(&tx, key).await?
+                    && current.holder != holder
+                    && current.expires_ms > now
+                {
+                    return Ok(LockOutcome::Busy(current));
                 }
                 let next = Lease {
                     holder: holder.to_string(),
