@@ -48,7 +48,7 @@ pub enum Phase {
     /// Logged in with the maildrop locked.
     Transaction {
         /// The maildrop.
-        maildrop: Maildrop,
+        maildrop: Box<Maildrop>,
         /// Its lock.
         lock: HeldLock,
     },
@@ -306,7 +306,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 let (count, bytes) = maildrop.stat();
                 tracing::info!(session = %self.id, account = %maildrop.account.address, messages = count, "POP3 login");
                 self.phase = Phase::Transaction {
-                    maildrop,
+                    maildrop: Box::new(maildrop),
                     lock: held,
                 };
                 self.reply(reply::logged_in(count, bytes));
