@@ -134,6 +134,19 @@ impl Tern {
         })
     }
 
+    /// `tern serve --dev` in a fresh scratch directory with a known admin token and demo
+    /// password, plus extra environment.
+    pub fn dev(token: &str, password: &str, extra: &[(&str, &str)]) -> (tempfile::TempDir, Tern) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut env = vec![
+            ("TERN_DEV_ADMIN_TOKEN", token),
+            ("TERN_DEV_PASSWORD", password),
+        ];
+        env.extend_from_slice(extra);
+        let tern = Tern::start(dir.path(), &["--dev"], &env).expect("tern starts");
+        (dir, tern)
+    }
+
     /// A mail listener's address.
     pub fn addr(&self, key: &str) -> SocketAddr {
         *self

@@ -13,17 +13,7 @@ const TOKEN: &str = "pop3-token";
 const PASSWORD: &str = "demo-password";
 
 fn start() -> (tempfile::TempDir, Tern) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tern = Tern::start(
-        dir.path(),
-        &["--dev"],
-        &[
-            ("TERN_DEV_ADMIN_TOKEN", TOKEN),
-            ("TERN_DEV_PASSWORD", PASSWORD),
-        ],
-    )
-    .expect("tern starts");
-    (dir, tern)
+    Tern::dev(TOKEN, PASSWORD, &[])
 }
 
 async fn deliver(tern: &Tern, subjects: &[&str]) {

@@ -13,14 +13,7 @@ const TOKEN: &str = "smtp-test-token";
 const PASSWORD: &str = "demo-password";
 
 fn start(extra: &[(&str, &str)]) -> (tempfile::TempDir, Tern) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut env = vec![
-        ("TERN_DEV_ADMIN_TOKEN", TOKEN),
-        ("TERN_DEV_PASSWORD", PASSWORD),
-    ];
-    env.extend_from_slice(extra);
-    let tern = Tern::start(dir.path(), &["--dev"], &env).expect("tern starts");
-    (dir, tern)
+    Tern::dev(TOKEN, PASSWORD, extra)
 }
 
 async fn ehlo(addr: std::net::SocketAddr) -> Client {

@@ -236,12 +236,7 @@ impl Config {
             bail!("server.data_dir: must not be empty");
         }
         let r = &raw.smtp;
-        let positive = |key: &str, v: u64| -> anyhow::Result<u64> {
-            if v == 0 {
-                bail!("smtp.{key}: must be greater than zero");
-            }
-            Ok(v)
-        };
+        let positive = |key: &str, v: u64| require_positive("smtp", key, v);
         positive("max_connections", r.max_connections as u64)?;
         positive("max_connections_per_ip", r.max_connections_per_ip as u64)?;
         positive("max_message_bytes", r.max_message_bytes as u64)?;
@@ -279,12 +274,7 @@ impl Config {
             queue_shards: r.queue_shards,
         };
         let p = &raw.pop3;
-        let pop3_positive = |key: &str, v: u64| -> anyhow::Result<u64> {
-            if v == 0 {
-                bail!("pop3.{key}: must be greater than zero");
-            }
-            Ok(v)
-        };
+        let pop3_positive = |key: &str, v: u64| require_positive("pop3", key, v);
         let pop3 = Pop3Config {
             max_connections: pop3_positive("max_connections", p.max_connections as u64)? as usize,
             max_connections_per_ip: pop3_positive(
@@ -320,6 +310,14 @@ impl Config {
             dev,
         })
     }
+}
+
+/// Refuses a zero where a limit must be positive, naming `section.key`.
+fn require_positive(section: &str, key: &str, v: u64) -> anyhow::Result<u64> {
+    if v == 0 {
+        bail!("{section}.{key}: must be greater than zero");
+    }
+    Ok(v)
 }
 
 #[cfg(test)]

@@ -78,6 +78,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         Ok(())
     }
 
+    /// Parses pending input with `parse` (bytes in; bytes consumed and an item, or `None` when
+    /// more input is needed), reading more within `timeout` until an item comes.
+    pub async fn next_item<T>(
+        &mut self,
+        timeout: Duration,
+        mut parse: impl FnMut(&[u8]) -> (usize, Option<T>),
+    ) -> Result<T, ReadError> {
+        loop {
+            if !self.pending().is_empty() {
+                let (used, item) = parse(self.pending());
+                self.consume(used);
+                if let Some(item) = item {
+                    return Ok(item);
+                }
+            }
+            self.fill(timeout).await?;
+        }
+    }
+
     /// Reads one raw line (a SASL response) without its line ending; `None` when it is over
     /// `max` bytes (the buffered input is dropped) or not UTF-8.
     pub async fn read_line(

@@ -19,15 +19,8 @@ pub fn handle_list<S: AsyncRead + AsyncWrite + Unpin + Send>(
             None => return s.refuse(reply::no_such_message(n)),
         },
         None => {
-            let lines: Vec<String> = m
-                .live()
-                .map(|(n, e)| format!("{n} {}\r\n", e.size))
-                .collect();
-            s.reply(reply::listing(lines.len()));
-            for l in lines {
-                s.conn.out().extend_from_slice(l.as_bytes());
-            }
-            s.conn.out().extend_from_slice(b".\r\n");
+            let lines: Vec<String> = m.live().map(|(n, e)| format!("{n} {}", e.size)).collect();
+            s.listing(lines);
         }
     }
     Flow::Continue

@@ -163,17 +163,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     async fn next_command(&mut self) -> Result<Parsed, ReadError> {
-        loop {
-            if !self.conn.pending().is_empty() {
-                let (used, parsed) = self.reader.parse(self.conn.pending());
-                self.conn.consume(used);
-                if parsed != Parsed::NeedMore {
-                    return Ok(parsed);
-                }
-            }
-            let idle = self.ctx.config.idle_timeout;
-            self.conn.fill(idle).await?;
-        }
+        let reader = &mut self.reader;
+        self.conn
+            .next_item(self.ctx.config.idle_timeout, |bytes| {
+                let (used, parsed) = reader.parse(bytes);
+                (used, (parsed != Parsed::NeedMore).then_some(parsed))
+            })
+            .await
     }
 
     async fn dispatch(&mut self, parsed: Parsed) -> Flow {
@@ -222,6 +218,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         tracing::debug!(session = %self.id, command = self.command, text = %r.text, "refused");
         self.reply(r);
         Flow::Continue
+    }
+
+    /// Queues a multi-line listing: the header, one line per item, the terminating dot.
+    pub(super) fn listing(&mut self, lines: Vec<String>) {
+        self.reply(reply::listing(lines.len()));
+        for l in lines {
+            self.conn.out().extend_from_slice(l.as_bytes());
+            self.conn.out().extend_from_slice(b"\r\n");
+        }
+        self.conn.out().extend_from_slice(b".\r\n");
     }
 
     /// Whether USER/PASS and AUTH may be used now.

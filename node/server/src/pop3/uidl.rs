@@ -22,13 +22,9 @@ pub fn handle_uidl<S: AsyncRead + AsyncWrite + Unpin + Send>(
         None => {
             let lines: Vec<String> = m
                 .live()
-                .map(|(n, e)| format!("{n} {}\r\n", m.uidl(e)))
+                .map(|(n, e)| format!("{n} {}", m.uidl(e)))
                 .collect();
-            s.reply(reply::listing(lines.len()));
-            for l in lines {
-                s.conn.out().extend_from_slice(l.as_bytes());
-            }
-            s.conn.out().extend_from_slice(b".\r\n");
+            s.listing(lines);
         }
     }
     Flow::Continue

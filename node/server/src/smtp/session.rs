@@ -256,17 +256,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     async fn next_request(&mut self) -> Result<Parsed, ReadError> {
-        loop {
-            if !self.conn.pending().is_empty() {
-                let (used, parsed) = self.reader.parse(self.conn.pending());
-                self.conn.consume(used);
-                if parsed != Parsed::NeedMore {
-                    return Ok(parsed);
-                }
-            }
-            let idle = self.ctx.config.idle_timeout;
-            self.conn.fill(idle).await?;
-        }
+        let reader = &mut self.reader;
+        self.conn
+            .next_item(self.ctx.config.idle_timeout, |bytes| {
+                let (used, parsed) = reader.parse(bytes);
+                (used, (parsed != Parsed::NeedMore).then_some(parsed))
+            })
+            .await
     }
 
     /// Reads a message body (DATA) or one chunk (BDAT) into the open transaction's buffer, or
