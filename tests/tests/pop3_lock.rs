@@ -190,3 +190,77 @@ async fn clear_text_bad_input_and_login_delays() {
     );
     assert_eq!(c2.cmd("STAT").await.expect("stat"), "+OK 0 0");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sasl_tls_ambiguity_and_limits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let extra = [
+        ("TERN_POP3__MAX_ERRORS", "3"),
+        ("TERN_POP3__MAX_CONNECTIONS_PER_IP", "2"),
+    ];
+    let tern = Tern::start(dir.path(), &["--dev"], &env(&extra)).expect("tern");
+    tern.api_send(
+        TOKEN,
+        "POST",
+        "/domains",
+        serde_json::json!({ "name": "second.test" }),
+    )
+    .expect("domain");
+    tern.api_send(
+        TOKEN,
+        "POST",
+        "/accounts",
+        serde_json::json!({ "address": "demo@second.test", "password": "other-password" }),
+    )
+    .expect("account");
+    let tls = tls_config(&tern.certificate()).expect("tls");
+    let (mut c, _) = Client::connect(tern.addr("pop3s"), Some(&tls))
+        .await
+        .expect("connect");
+    assert_eq!(
+        c.cmd("STLS").await.expect("stls"),
+        "-ERR TLS is already active"
+    );
+    assert_eq!(
+        c.cmd("AUTH CRAM-MD5").await.expect("auth"),
+        "-ERR Unsupported SASL mechanism (use PLAIN)"
+    );
+    assert_eq!(c.cmd("AUTH PLAIN").await.expect("auth"), "+ ");
+    assert_eq!(
+        c.cmd("*").await.expect("cancel"),
+        "-ERR SASL authentication aborted"
+    );
+    // Three errors so far; the error limit closes the session.
+    assert_eq!(
+        c.login("demo", PASSWORD).await.expect("login"),
+        "-ERR Too many errors, closing connection"
+    );
+    let (mut c, _) = Client::connect(tern.addr("pop3s"), Some(&tls))
+        .await
+        .expect("connect");
+    let r = c.login("demo", PASSWORD).await.expect("login");
+    assert!(
+        r.starts_with("-ERR [AUTH] Login name exists in several domains; use the full address"),
+        "{r}"
+    );
+    assert!(
+        r.contains("demo@example.test") && r.contains("demo@second.test"),
+        "{r}"
+    );
+    assert!(
+        c.login("demo@second.test", "other-password")
+            .await
+            .expect("login")
+            .starts_with("+OK Logged in")
+    );
+    // Per-IP limit of 2: c and one more; the third is refused before any session.
+    let (_second, g) = Client::connect(tern.addr("pop3"), None)
+        .await
+        .expect("second");
+    assert!(g.starts_with("+OK"));
+    let (mut third, g) = Client::connect(tern.addr("pop3"), None)
+        .await
+        .expect("third");
+    assert_eq!(g, "-ERR [SYS/TEMP] Too many connections from your address");
+    assert!(third.closed().await);
+}

@@ -507,3 +507,70 @@ async fn utf8_addresses_need_smtputf8() {
     let r = c.data("Subject: caf\u{e9}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nd\u{e9}j\u{e0} vu\r\n").await.expect("data");
     assert_eq!(r.code, 250, "{}", r.text);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_and_command_edge_replies() {
+    let (_d, tern) = start(&[("TERN_SMTP__MAX_CONNECTIONS", "2")]);
+    let tls = tls_config(&tern.certificate()).expect("tls config");
+    let (mut c, _) = Client::connect_tls(tern.addr("submissions"), tls.clone())
+        .await
+        .expect("implicit tls");
+    assert_eq!(code(&c.cmd("EHLO").await.expect("ehlo")), "501 5.5.4");
+    c.expect("EHLO client.test", 250).await.expect("ehlo");
+    assert_eq!(
+        code(&c.cmd("STARTTLS").await.expect("starttls")),
+        "503 5.5.1",
+        "TLS already active"
+    );
+    assert_eq!(
+        code(&c.cmd("AUTH CRAM-MD5").await.expect("auth")),
+        "504 5.5.4"
+    );
+    assert_eq!(c.cmd("AUTH PLAIN").await.expect("auth").code, 334);
+    assert_eq!(code(&c.cmd("*").await.expect("cancel")), "501 5.7.0");
+    assert_eq!(c.cmd("AUTH LOGIN").await.expect("auth").code, 334);
+    assert_eq!(
+        code(&c.cmd("not base64 !!").await.expect("malformed")),
+        "501 5.5.2"
+    );
+    assert_eq!(
+        c.auth_plain("demo", PASSWORD).await.expect("auth").code,
+        235
+    );
+    assert_eq!(
+        code(&c.auth_plain("demo", PASSWORD).await.expect("again")),
+        "503 5.5.1"
+    );
+    assert_eq!(code(&c.cmd("EXPN staff").await.expect("expn")), "502 5.5.1");
+    assert_eq!(
+        code(
+            &c.cmd("MAIL FROM:<demo@example.test> FROBNICATE=1")
+                .await
+                .expect("param")
+        ),
+        "555 5.5.4"
+    );
+    c.expect("MAIL FROM:<demo@example.test>", 250)
+        .await
+        .expect("mail");
+    c.expect("RCPT TO:<demo@example.test>", 250)
+        .await
+        .expect("rcpt");
+    c.send_raw(b"BDAT 4\r\nabcd").await.expect("bdat");
+    assert_eq!(c.read().await.expect("chunk").code, 250);
+    assert_eq!(
+        code(&c.cmd("DATA").await.expect("data")),
+        "503 5.5.1",
+        "DATA cannot follow BDAT"
+    );
+    // Node-wide limit of 2: this session and one more; the third is refused.
+    let (_second, g) = Client::connect(tern.addr("smtp"), None)
+        .await
+        .expect("second");
+    assert_eq!(g.code, 220);
+    let (_third, g) = Client::connect(tern.addr("smtp"), None)
+        .await
+        .expect("third");
+    assert_eq!(code(&g), "421 4.3.2");
+    assert!(g.text.contains("Too many connections"), "{}", g.text);
+}
