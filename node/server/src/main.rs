@@ -3,11 +3,13 @@
 
 mod admin;
 mod config;
+mod delivery;
 mod dev;
 mod logging;
 mod metrics;
 mod net;
 mod pop3;
+mod queue;
 mod serve;
 mod shutdown;
 mod smtp;

@@ -19,6 +19,7 @@ use crate::{
     dev, metrics,
     net::{limits::ConnectionLimits, listener},
     pop3::{self, ListenerKind as Pop3Kind, Pop3Context},
+    queue,
     shutdown::{self, Shutdown},
     smtp::{self, ListenerKind, SmtpContext},
     tls::{self, TlsConfig},
@@ -147,6 +148,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(address = %local, listener = key, "POP3 listening");
         listeners.push(pop3::listener::spawn(bound, kind, pop3_ctx.clone()));
     }
+    let outbound = queue::start(
+        config.queue.clone(),
+        config.hostname.clone(),
+        dir.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .context("starting the outbound queue")?;
+    tracing::info!(shards = config.queue.shards, "outbound queue running");
     tokio::spawn(reload_tls(tls, shutdown.clone()));
     let gc = tokio::spawn(collect_garbage(db.clone(), shutdown.clone()));
     {
@@ -182,6 +192,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             pop3 = pop3_ctx.limits.active(),
             "sessions still open after the grace period"
         );
+    }
+    if tokio::time::timeout(config.shutdown_grace, outbound)
+        .await
+        .is_err()
+    {
+        tracing::warn!("outbound deliveries did not stop within the grace period");
     }
     if tokio::time::timeout(config.shutdown_grace, gc)
         .await

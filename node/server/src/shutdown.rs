@@ -22,6 +22,11 @@ impl Shutdown {
         self.tx.send_replace(true);
     }
 
+    /// Whether shutdown was triggered.
+    pub fn is_triggered(&self) -> bool {
+        *self.tx.borrow()
+    }
+
     /// Resolves once shutdown is triggered.
     pub fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
         let mut rx = self.tx.subscribe();

@@ -227,6 +227,32 @@ pub mod queue {
         key(&("queue", "due", shard, next_attempt, id))
     }
 
+    /// The shard, time and id in a `due` key.
+    pub fn due_parts(k: &[u8]) -> Option<(u16, i64, String)> {
+        let (_, _, shard, at, id): (String, String, u16, i64, String) = ROOT.unpack(k).ok()?;
+        Some((shard, at, id))
+    }
+
+    /// Held entries (kept out of the due index until released).
+    pub fn held(id: &str) -> Vec<u8> {
+        key(&("queue", "held", id))
+    }
+
+    /// Delivery state of one destination (failures, suspension).
+    pub fn destination(domain: &str) -> Vec<u8> {
+        key(&("queue", "dest", domain))
+    }
+
+    /// Every destination's state.
+    pub fn destinations() -> (Vec<u8>, Vec<u8>) {
+        children(&("queue", "dest"))
+    }
+
+    /// The owner epoch of a shard (fencing token: the node that wrote it owns the shard).
+    pub fn owner(shard: u16) -> Vec<u8> {
+        key(&("queue", "owner", shard))
+    }
+
     /// Entries of a shard due at or before `until`.
     pub fn due_until(shard: u16, until: i64) -> (Vec<u8>, Vec<u8>) {
         (

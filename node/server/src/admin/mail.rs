@@ -47,7 +47,7 @@ pub async fn list_queue(State(s): State<AppState>) -> ApiResult<Json<Vec<QueueEn
     let entries = s
         .dir
         .db()
-        .transact(|tx| async move { queue::all(&tx).await })
+        .transact(|tx| async move { queue::ops::all(&tx).await })
         .await
         .map_err(tern_store::model::ModelError::from)?;
     Ok(Json(entries))

@@ -1,6 +1,7 @@
 //! Configuration in two steps (STYLE.md §11): [`raw::RawConfig`] as read from TOML and the
 //! environment, then [`Config`], validated and immutable, which the node runs on.
 
+pub mod queue;
 pub mod raw;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -8,6 +9,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use anyhow::{Context, anyhow, bail};
 use config::{Environment, File, FileFormat};
 
+pub use self::queue::QueueConfig;
 use self::raw::{RawConfig, RawListeners};
 
 /// Which store backend the node uses.
@@ -79,7 +81,7 @@ pub struct SmtpConfig {
     pub quota_permanent: bool,
     /// Authenticated users may send as anyone.
     pub allow_any_sender: bool,
-    /// Outbound queue shards.
+    /// Outbound queue shards (from `[queue]`).
     pub queue_shards: u16,
 }
 
@@ -131,6 +133,8 @@ pub struct Config {
     pub smtp: SmtpConfig,
     /// POP3.
     pub pop3: Pop3Config,
+    /// Outbound queue.
+    pub queue: QueueConfig,
 }
 
 /// Environment variables that configure Tern look like `TERN_LISTENERS__HTTP`; other `TERN_*`
@@ -241,7 +245,7 @@ impl Config {
         positive("max_connections_per_ip", r.max_connections_per_ip as u64)?;
         positive("max_message_bytes", r.max_message_bytes as u64)?;
         positive("max_recipients", r.max_recipients as u64)?;
-        positive("queue_shards", u64::from(r.queue_shards))?;
+        let queue = QueueConfig::try_from(&raw.queue)?;
         let smtp = SmtpConfig {
             max_connections: r.max_connections,
             max_connections_per_ip: r.max_connections_per_ip,
@@ -271,7 +275,7 @@ impl Config {
                 }
             },
             allow_any_sender: r.allow_any_sender,
-            queue_shards: r.queue_shards,
+            queue_shards: queue.shards,
         };
         let p = &raw.pop3;
         let pop3_positive = |key: &str, v: u64| require_positive("pop3", key, v);
@@ -296,6 +300,7 @@ impl Config {
             plaintext_requires_tls: p.plaintext_requires_tls,
         };
         Ok(Config {
+            queue,
             pop3,
             smtp,
             hostname: raw.server.hostname.trim().to_string(),

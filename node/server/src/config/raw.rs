@@ -23,6 +23,8 @@ pub struct RawConfig {
     pub smtp: RawSmtp,
     /// POP3 limits and locking.
     pub pop3: RawPop3,
+    /// Outbound queue.
+    pub queue: super::queue::RawQueue,
 }
 
 /// `[server]`
@@ -192,8 +194,6 @@ pub struct RawSmtp {
     pub quota_failure: String,
     /// Whether authenticated users may use any sender address.
     pub allow_any_sender: bool,
-    /// Shards of the outbound queue.
-    pub queue_shards: u16,
 }
 
 impl Default for RawSmtp {
@@ -211,7 +211,6 @@ impl Default for RawSmtp {
             max_recipients: 100,
             quota_failure: "temporary".into(),
             allow_any_sender: false,
-            queue_shards: 64,
         }
     }
 }

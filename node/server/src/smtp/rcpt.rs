@@ -9,7 +9,6 @@ use tern_store::model::{queue::Notify, resolve::Recipient as Resolved};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
-    deliver,
     metrics::METRICS,
     session::{Flow, Recipient, Session},
 };
@@ -59,7 +58,7 @@ pub async fn handle_rcpt<S: AsyncRead + AsyncWrite + Unpin + Send>(
         Resolved::Unknown => return s.reject("RCPT", "unknown_user", reply::unknown_user(&raw)),
         Resolved::Local(r) => (r.accounts, r.remote),
     };
-    match deliver::over_quota(&s.ctx.dir, &accounts, declared as u64).await {
+    match crate::delivery::over_quota(&s.ctx.dir, &accounts, declared as u64).await {
         Ok(false) => {}
         Ok(true) => {
             let r = if s.ctx.config.quota_permanent {

@@ -2,6 +2,10 @@
 //! the DSN parameters given at submission. Entries are sharded by destination domain and indexed
 //! by next attempt time within each shard; the outbound queue issue delivers them.
 
+pub mod destination;
+pub mod ops;
+pub mod shard;
+
 use serde::{Deserialize, Serialize};
 
 use super::codec;
@@ -116,6 +120,65 @@ pub struct QueueEntry {
     pub next_attempt: i64,
     /// Attempts made.
     pub attempts: u32,
+    /// Held by an operator: not tried until released.
+    #[serde(default)]
+    pub held: bool,
+    /// Every attempt, oldest first (the last [`MAX_HISTORY`] are kept).
+    #[serde(default)]
+    pub history: Vec<Attempt>,
+    /// Delay warnings (DSN action "delayed") sent so far.
+    #[serde(default)]
+    pub delay_warnings: u32,
+}
+
+/// Attempts kept in an entry's history.
+pub const MAX_HISTORY: usize = 32;
+
+/// One delivery attempt, as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// Unix seconds when it ended.
+    pub at: i64,
+    /// The host tried (or the step that failed before one was reached).
+    pub host: String,
+    /// What happened, with the remote reply quoted.
+    pub result: String,
+}
+
+impl QueueEntry {
+    /// Recipients still to deliver (pending or deferred).
+    pub fn open_recipients(&self) -> impl Iterator<Item = &QueuedRecipient> {
+        self.recipients.iter().filter(|r| r.status.is_open())
+    }
+
+    /// Records an attempt, keeping the history bounded.
+    pub fn record(&mut self, attempt: Attempt) {
+        self.history.push(attempt);
+        if self.history.len() > MAX_HISTORY {
+            let extra = self.history.len() - MAX_HISTORY;
+            self.history.drain(..extra);
+        }
+    }
+}
+
+impl RecipientStatus {
+    /// Still to be delivered.
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self,
+            RecipientStatus::Pending | RecipientStatus::Deferred { .. }
+        )
+    }
+
+    /// Name for listings and filters.
+    pub fn label(&self) -> &'static str {
+        match self {
+            RecipientStatus::Pending => "pending",
+            RecipientStatus::Delivered { .. } => "delivered",
+            RecipientStatus::Deferred { .. } => "deferred",
+            RecipientStatus::Failed { .. } => "failed",
+        }
+    }
 }
 
 /// Writes an entry and its due index, taking a reference on the body.
@@ -123,16 +186,6 @@ pub async fn enqueue(tx: &Tx, entry: &QueueEntry, body: &Staged<'_>) -> Result<(
     blob::link(tx, body).await?;
     codec::write(tx, &k::entry(&entry.id), entry)?;
     tx.set(&k::due(entry.shard, entry.next_attempt, &entry.id), &[])
-}
-
-/// One entry by id.
-pub async fn get(tx: &Tx, id: &str) -> Result<Option<QueueEntry>, StoreError> {
-    codec::read(tx, &k::entry(id)).await
-}
-
-/// Every entry (operators' listing; bounded by the caller's transaction limits).
-pub async fn all(tx: &Tx) -> Result<Vec<QueueEntry>, StoreError> {
-    codec::read_all(tx, &k::entries()).await
 }
 
 #[cfg(test)]

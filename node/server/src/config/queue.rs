@@ -1,0 +1,316 @@
+//! `[queue]`: the outbound queue's retry schedule, lifetimes, per-destination limits, host
+//! suspension, DNS, TLS policy and relay host, as written ([`RawQueue`]) and validated
+//! ([`QueueConfig`]).
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// `[queue]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawQueue {
+    /// Shards of the queue (hash of the destination domain mod this).
+    pub shards: u16,
+    /// Seconds between attempts, comma-separated; the last one repeats.
+    pub retry_intervals_seconds: String,
+    /// Age after which undelivered mail is bounced.
+    pub max_lifetime_seconds: u64,
+    /// Age of the first delay warning, then one a day (0: none).
+    pub delay_warning_seconds: u64,
+    /// Connections at once to one destination.
+    pub max_connections_per_destination: usize,
+    /// Recipients per SMTP transaction.
+    pub max_recipients_per_transaction: usize,
+    /// Messages sent over one connection before it is closed.
+    pub max_messages_per_connection: usize,
+    /// Connection failures in a row before a destination is suspended.
+    pub suspend_after_failures: u32,
+    /// How long a suspension lasts.
+    pub suspend_seconds: u64,
+    /// Seconds to connect to a host.
+    pub connect_timeout_seconds: u64,
+    /// Seconds to wait for a reply.
+    pub command_timeout_seconds: u64,
+    /// Port of remote MX hosts.
+    pub remote_port: u16,
+    /// DNS server (`ip:port`); empty: the system's resolver configuration.
+    pub dns_server: String,
+    /// `opportunistic` (STARTTLS when offered, plaintext if it fails), `required`, or `none`.
+    pub starttls: String,
+    /// Whether remote certificates are verified against the web PKI roots.
+    pub verify_certificates: bool,
+    /// Send everything through this host (`host:port`) instead of MX lookups.
+    pub relay_host: String,
+    /// `starttls` (required), `implicit` (TLS from the start) or `none` for the relay host.
+    pub relay_tls: String,
+    /// AUTH PLAIN user for the relay host (empty: no AUTH).
+    pub relay_username: String,
+    /// AUTH PLAIN password for the relay host.
+    pub relay_password: String,
+    /// Milliseconds between scans of the owned shards for due entries.
+    pub scan_interval_ms: u64,
+}
+
+impl Default for RawQueue {
+    fn default() -> Self {
+        Self {
+            shards: 64,
+            retry_intervals_seconds: "120,300,600,900,1800,3600,7200,14400".into(),
+            max_lifetime_seconds: 5 * 86_400,
+            delay_warning_seconds: 4 * 3600,
+            max_connections_per_destination: 20,
+            max_recipients_per_transaction: 50,
+            max_messages_per_connection: 100,
+            suspend_after_failures: 5,
+            suspend_seconds: 900,
+            connect_timeout_seconds: 30,
+            command_timeout_seconds: 300,
+            remote_port: 25,
+            dns_server: String::new(),
+            starttls: "opportunistic".into(),
+            verify_certificates: false,
+            relay_host: String::new(),
+            relay_tls: "starttls".into(),
+            relay_username: String::new(),
+            relay_password: String::new(),
+            scan_interval_ms: 1000,
+        }
+    }
+}
+
+/// STARTTLS policy towards MX hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartTls {
+    /// Use it when offered; fall back to plaintext if it fails.
+    Opportunistic,
+    /// Refuse to send without it (temporary failure).
+    Required,
+    /// Never.
+    Never,
+}
+
+/// How the relay host is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelayTls {
+    /// STARTTLS, required.
+    StartTls,
+    /// TLS from the first byte.
+    Implicit,
+    /// Plaintext.
+    None,
+}
+
+/// A relay host (smarthost) for all outbound mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relay {
+    /// Host name or IP.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Transport security.
+    pub tls: RelayTls,
+    /// AUTH PLAIN user and password.
+    pub auth: Option<(String, String)>,
+}
+
+/// The validated `[queue]`.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// Shards.
+    pub shards: u16,
+    /// Intervals between attempts; the last repeats.
+    pub retry_intervals: Vec<Duration>,
+    /// Bounce after this age.
+    pub max_lifetime: Duration,
+    /// First delay warning (then daily); `None`: never.
+    pub delay_warning: Option<Duration>,
+    /// Connections per destination.
+    pub max_connections_per_destination: usize,
+    /// Recipients per transaction.
+    pub max_recipients_per_transaction: usize,
+    /// Messages per connection.
+    pub max_messages_per_connection: usize,
+    /// Failures before suspension.
+    pub suspend_after_failures: u32,
+    /// Suspension length.
+    pub suspend_for: Duration,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Reply timeout.
+    pub command_timeout: Duration,
+    /// Remote MX port.
+    pub remote_port: u16,
+    /// DNS server (`None`: system configuration).
+    pub dns_server: Option<SocketAddr>,
+    /// STARTTLS policy.
+    pub starttls: StartTls,
+    /// Verify remote certificates.
+    pub verify_certificates: bool,
+    /// Relay host.
+    pub relay: Option<Relay>,
+    /// Scan interval.
+    pub scan_interval: Duration,
+}
+
+impl QueueConfig {
+    /// The wait after attempt number `attempts` (1-based).
+    pub fn retry_after(&self, attempts: u32) -> Duration {
+        let i = (attempts.max(1) as usize - 1).min(self.retry_intervals.len() - 1);
+        self.retry_intervals[i]
+    }
+}
+
+fn positive(key: &str, v: u64) -> anyhow::Result<u64> {
+    if v == 0 {
+        bail!("queue.{key}: must be greater than zero");
+    }
+    Ok(v)
+}
+
+impl TryFrom<&RawQueue> for QueueConfig {
+    type Error = anyhow::Error;
+
+    fn try_from(r: &RawQueue) -> anyhow::Result<Self> {
+        let retry_intervals = r
+            .retry_intervals_seconds
+            .split(',')
+            .map(|s| {
+                s.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|v| *v > 0)
+                    .map(Duration::from_secs)
+                    .with_context(|| {
+                        format!("queue.retry_intervals_seconds: {s:?} is not a positive number of seconds")
+                    })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let starttls = match r.starttls.as_str() {
+            "opportunistic" => StartTls::Opportunistic,
+            "required" => StartTls::Required,
+            "none" => StartTls::Never,
+            other => bail!("queue.starttls: {other:?} is not one of opportunistic, required, none"),
+        };
+        let dns_server =
+            match r.dns_server.trim() {
+                "" => None,
+                s => Some(s.parse().with_context(|| {
+                    format!("queue.dns_server: {s:?} is not an ip:port address")
+                })?),
+            };
+        let relay = match r.relay_host.trim() {
+            "" => None,
+            s => {
+                let (host, port) = s
+                    .rsplit_once(':')
+                    .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+                    .with_context(|| format!("queue.relay_host: {s:?} is not host:port"))?;
+                let tls = match r.relay_tls.as_str() {
+                    "starttls" => RelayTls::StartTls,
+                    "implicit" => RelayTls::Implicit,
+                    "none" => RelayTls::None,
+                    other => {
+                        bail!("queue.relay_tls: {other:?} is not one of starttls, implicit, none")
+                    }
+                };
+                let auth = (!r.relay_username.is_empty())
+                    .then(|| (r.relay_username.clone(), r.relay_password.clone()));
+                Some(Relay {
+                    host: host.trim_matches(['[', ']']).to_string(),
+                    port,
+                    tls,
+                    auth,
+                })
+            }
+        };
+        Ok(QueueConfig {
+            shards: positive("shards", u64::from(r.shards))? as u16,
+            retry_intervals,
+            max_lifetime: Duration::from_secs(positive(
+                "max_lifetime_seconds",
+                r.max_lifetime_seconds,
+            )?),
+            delay_warning: (r.delay_warning_seconds > 0)
+                .then(|| Duration::from_secs(r.delay_warning_seconds)),
+            max_connections_per_destination: positive(
+                "max_connections_per_destination",
+                r.max_connections_per_destination as u64,
+            )? as usize,
+            max_recipients_per_transaction: positive(
+                "max_recipients_per_transaction",
+                r.max_recipients_per_transaction as u64,
+            )? as usize,
+            max_messages_per_connection: positive(
+                "max_messages_per_connection",
+                r.max_messages_per_connection as u64,
+            )? as usize,
+            suspend_after_failures: positive(
+                "suspend_after_failures",
+                u64::from(r.suspend_after_failures),
+            )? as u32,
+            suspend_for: Duration::from_secs(r.suspend_seconds),
+            connect_timeout: Duration::from_secs(positive(
+                "connect_timeout_seconds",
+                r.connect_timeout_seconds,
+            )?),
+            command_timeout: Duration::from_secs(positive(
+                "command_timeout_seconds",
+                r.command_timeout_seconds,
+            )?),
+            remote_port: positive("remote_port", u64::from(r.remote_port))? as u16,
+            dns_server,
+            starttls,
+            verify_certificates: r.verify_certificates,
+            relay,
+            scan_interval: Duration::from_millis(positive("scan_interval_ms", r.scan_interval_ms)?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_postfix_and_the_last_interval_repeats() {
+        let q = QueueConfig::try_from(&RawQueue::default()).expect("defaults");
+        assert_eq!(q.retry_after(1), Duration::from_secs(120));
+        assert_eq!(q.retry_after(8), Duration::from_secs(14_400));
+        assert_eq!(q.retry_after(50), Duration::from_secs(14_400));
+        assert_eq!(q.max_connections_per_destination, 20);
+        assert_eq!(q.max_recipients_per_transaction, 50);
+        assert!(q.relay.is_none());
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let bad = |f: fn(&mut RawQueue)| {
+            let mut r = RawQueue::default();
+            f(&mut r);
+            QueueConfig::try_from(&r).expect_err("refused").to_string()
+        };
+        assert!(bad(|r| r.retry_intervals_seconds = "60,x".into()).contains("retry_intervals"));
+        assert!(bad(|r| r.starttls = "maybe".into()).contains("queue.starttls"));
+        assert!(bad(|r| r.relay_host = "nohostport".into()).contains("queue.relay_host"));
+        assert!(bad(|r| r.shards = 0).contains("queue.shards"));
+        assert!(bad(|r| r.dns_server = "dns".into()).contains("queue.dns_server"));
+    }
+
+    #[test]
+    fn relay_host_with_auth() {
+        let r = RawQueue {
+            relay_host: "[10.0.0.1]:587".into(),
+            relay_username: "u".into(),
+            relay_password: "p".into(),
+            ..RawQueue::default()
+        };
+        let q = QueueConfig::try_from(&r).expect("valid");
+        let relay = q.relay.expect("relay");
+        assert_eq!(relay.host, "10.0.0.1");
+        assert_eq!(relay.port, 587);
+        assert_eq!(relay.tls, RelayTls::StartTls);
+        assert_eq!(relay.auth, Some(("u".into(), "p".into())));
+    }
+}

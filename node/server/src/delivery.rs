@@ -1,0 +1,257 @@
+//! Filing a message: one store transaction (after chunk uploads for large bodies) stores the
+//! body once, files it into the INBOX of every local recipient, updates quota counters and
+//! queues remote recipients with their DSN parameters. Shared by SMTP acceptance and by mail
+//! the queue generates (DSNs), which files it in the same transaction as the queue update.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tern_store::{
+    StoreError, Tx, TxError, blob,
+    model::{
+        Directory, Flags, ModelError, Summary, mailbox,
+        message::{self, NewMessage},
+        now,
+        queue::{self, QueueEntry, QueuedRecipient, RecipientStatus},
+    },
+};
+
+use crate::smtp::session::MailTransaction;
+
+/// Bodies larger than this are parsed on a blocking thread.
+const PARSE_INLINE_MAX: usize = 256 * 1024;
+
+/// Why a delivery transaction did not commit.
+#[derive(Debug)]
+pub enum DeliverError {
+    /// A local recipient's mailbox is full.
+    Quota(String),
+    /// The store or the model failed.
+    Model(ModelError),
+}
+
+impl From<StoreError> for DeliverError {
+    fn from(e: StoreError) -> Self {
+        DeliverError::Model(ModelError::Store(e))
+    }
+}
+
+impl From<ModelError> for DeliverError {
+    fn from(e: ModelError) -> Self {
+        DeliverError::Model(e)
+    }
+}
+
+impl TxError for DeliverError {
+    fn as_store(&self) -> Option<&StoreError> {
+        match self {
+            DeliverError::Model(m) => m.as_store(),
+            DeliverError::Quota(_) => None,
+        }
+    }
+}
+
+/// Whether adding `size` bytes (and one message) would put any of `accounts` over its quota.
+pub async fn over_quota(
+    dir: &Directory,
+    accounts: &BTreeSet<u64>,
+    size: u64,
+) -> Result<bool, ModelError> {
+    for id in accounts {
+        let Some(account) = dir.account(*id).await? else {
+            continue;
+        };
+        if account.quota_bytes.is_none() && account.quota_messages.is_none() {
+            continue;
+        }
+        let usage = dir.usage(*id).await?;
+        if exceeds(&account, usage, size) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn exceeds(
+    account: &tern_store::model::Account,
+    usage: tern_store::model::account::Usage,
+    size: u64,
+) -> bool {
+    account
+        .quota_bytes
+        .is_some_and(|q| usage.bytes.max(0) as u64 + size > q)
+        || account
+            .quota_messages
+            .is_some_and(|q| usage.messages.max(0) as u64 + 1 > q)
+}
+
+/// A new queue id: seconds and randomness in hex, sortable by time.
+pub fn queue_id() -> String {
+    format!("{:x}{:06x}", now(), rand::random::<u32>() & 0xff_ffff)
+}
+
+/// A message ready to be filed: its body staged, its summary parsed, its queue entries built.
+pub struct Prepared<'a> {
+    staged: blob::Staged<'a>,
+    summary: Summary,
+    entries: Vec<QueueEntry>,
+    /// The first recipient address of each local account, to name it in a quota refusal.
+    names: BTreeMap<u64, String>,
+    local: BTreeSet<u64>,
+    received_at: i64,
+}
+
+/// Stages `raw` (the message with its trace headers; the first `skip` bytes are for local copies
+/// only) and builds what [`file`] writes.
+pub async fn prepare<'a>(
+    dir: &Directory,
+    shards: u16,
+    submitted_by: Option<u64>,
+    mail: &MailTransaction,
+    id: &str,
+    raw: &'a [u8],
+    skip: u32,
+) -> Result<Prepared<'a>, DeliverError> {
+    let summary = if raw.len() > PARSE_INLINE_MAX {
+        let owned = raw.to_vec();
+        tokio::task::spawn_blocking(move || Summary::parse(&owned))
+            .await
+            .unwrap_or_default()
+    } else {
+        Summary::parse(raw)
+    };
+    let staged = blob::stage(dir.db(), raw).await?;
+    let entries = queue_entries(shards, submitted_by, mail, id, &staged, skip);
+    let mut names = BTreeMap::new();
+    let mut local = BTreeSet::new();
+    for r in &mail.recipients {
+        for a in &r.accounts {
+            names.entry(*a).or_insert_with(|| r.address.clone());
+            local.insert(*a);
+        }
+    }
+    Ok(Prepared {
+        staged,
+        summary,
+        entries,
+        names,
+        local,
+        received_at: now(),
+    })
+}
+
+/// Writes a prepared message in the caller's transaction.
+pub async fn file(tx: &Tx, p: &Prepared<'_>) -> Result<(), DeliverError> {
+    for account in &p.local {
+        file_into_inbox(tx, *account, p).await?;
+    }
+    for entry in &p.entries {
+        queue::enqueue(tx, entry, &p.staged).await?;
+    }
+    Ok(())
+}
+
+/// Prepares and files a message in its own transaction.
+pub async fn store(
+    dir: &Directory,
+    shards: u16,
+    submitted_by: Option<u64>,
+    mail: &MailTransaction,
+    id: &str,
+    raw: &[u8],
+    skip: u32,
+) -> Result<(), DeliverError> {
+    let prepared = prepare(dir, shards, submitted_by, mail, id, raw, skip).await?;
+    let prepared = &prepared;
+    dir.db()
+        .transact(|tx| async move { file(&tx, prepared).await })
+        .await
+}
+
+async fn file_into_inbox(tx: &Tx, account_id: u64, p: &Prepared<'_>) -> Result<(), DeliverError> {
+    // Quota is checked again inside the transaction, against the real size.
+    let account = tern_store::model::account::get(tx, account_id)
+        .await?
+        .ok_or_else(|| ModelError::NotFound(format!("account {account_id}")))?;
+    let usage = tern_store::model::account::usage(tx, account_id).await?;
+    if exceeds(&account, usage, p.staged.size) {
+        return Err(DeliverError::Quota(
+            p.names
+                .get(&account_id)
+                .cloned()
+                .unwrap_or(account.address.clone()),
+        ));
+    }
+    let inbox = mailbox::by_name(tx, account_id, "INBOX")
+        .await?
+        .ok_or_else(|| ModelError::NotFound(format!("INBOX of account {account_id}")))?;
+    let new = NewMessage {
+        body: &p.staged,
+        summary: Some(&p.summary),
+        flags: Flags::default(),
+        keywords: Vec::new(),
+        internal_date: p.received_at,
+    };
+    message::append(tx, account_id, inbox.id, &new).await?;
+    Ok(())
+}
+
+/// One queue entry per destination domain of the remote recipients.
+fn queue_entries(
+    shards: u16,
+    submitted_by: Option<u64>,
+    mail: &MailTransaction,
+    id: &str,
+    staged: &blob::Staged<'_>,
+    skip: u32,
+) -> Vec<QueueEntry> {
+    let mut by_domain: BTreeMap<String, Vec<QueuedRecipient>> = BTreeMap::new();
+    for r in &mail.recipients {
+        for target in &r.remote {
+            let domain = target
+                .rsplit_once('@')
+                .map(|(_, d)| d.to_ascii_lowercase())
+                .unwrap_or_default();
+            // A forwarded copy names the address it was sent to in ORCPT.
+            let orcpt = r
+                .orcpt
+                .clone()
+                .or_else(|| (target != &r.address).then(|| format!("rfc822;{}", r.address)));
+            by_domain.entry(domain).or_default().push(QueuedRecipient {
+                address: target.clone(),
+                orcpt,
+                notify: r.notify,
+                status: RecipientStatus::Pending,
+            });
+        }
+    }
+    let created = now();
+    by_domain
+        .into_iter()
+        .enumerate()
+        .map(|(i, (domain, recipients))| QueueEntry {
+            id: if i == 0 {
+                id.to_string()
+            } else {
+                format!("{id}.{i}")
+            },
+            shard: queue::shard_of(&domain, shards),
+            domain,
+            sender: mail.from.clone(),
+            recipients,
+            blob: staged.id,
+            skip,
+            size: staged.size - u64::from(skip),
+            envid: mail.envid.clone(),
+            ret: mail.ret,
+            smtputf8: mail.smtputf8,
+            body_8bit: mail.body_8bit,
+            submitted_by,
+            created,
+            next_attempt: created,
+            attempts: 0,
+            held: false,
+            history: Vec::new(),
+            delay_warnings: 0,
+        })
+        .collect()
+}

@@ -1,0 +1,90 @@
+//! Outbound queue metrics: attempts by result, delivery latency, DSNs sent, TLS use,
+//! suspended destinations and due entries per scan.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, register_histogram,
+    register_int_counter_vec, register_int_gauge,
+};
+
+/// The queue metric families.
+pub struct QueueMetrics {
+    /// Recipient outcomes by result (`delivered`, `deferred`, `failed`).
+    pub recipients: IntCounterVec,
+    /// Connection attempts by result (`ok`, `failed`).
+    pub connections: IntCounterVec,
+    /// Seconds from acceptance to delivery.
+    pub delivery_seconds: Histogram,
+    /// DSNs sent by kind (`failure`, `delay`, `success`).
+    pub dsn: IntCounterVec,
+    /// Sessions by TLS use (`yes`, `no`).
+    pub tls: IntCounterVec,
+    /// Destinations suspended by this node's workers, now.
+    pub suspended: IntGauge,
+    /// Entries due at the last scan.
+    pub due: IntGauge,
+    /// Entries being delivered now.
+    pub in_flight: IntGauge,
+}
+
+/// The process-wide queue metrics.
+pub static METRICS: LazyLock<QueueMetrics> = LazyLock::new(|| QueueMetrics {
+    recipients: register_int_counter_vec!(
+        Opts::new(
+            "tern_queue_recipients_total",
+            "Outbound recipient attempts by result"
+        ),
+        &["result"]
+    )
+    .expect("metric registers once"),
+    connections: register_int_counter_vec!(
+        Opts::new(
+            "tern_queue_connections_total",
+            "Outbound SMTP connections by result"
+        ),
+        &["result"]
+    )
+    .expect("metric registers once"),
+    delivery_seconds: register_histogram!(
+        HistogramOpts::new(
+            "tern_queue_delivery_seconds",
+            "Seconds from acceptance to remote acceptance"
+        )
+        .buckets(vec![
+            0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0, 3600.0, 14_400.0, 86_400.0
+        ])
+    )
+    .expect("metric registers once"),
+    dsn: register_int_counter_vec!(
+        Opts::new(
+            "tern_queue_dsn_total",
+            "Delivery status notifications sent by kind"
+        ),
+        &["kind"]
+    )
+    .expect("metric registers once"),
+    tls: register_int_counter_vec!(
+        Opts::new(
+            "tern_queue_sessions_total",
+            "Outbound SMTP sessions by TLS use"
+        ),
+        &["tls"]
+    )
+    .expect("metric registers once"),
+    suspended: register_int_gauge!(
+        "tern_queue_suspended_destinations",
+        "Destinations suspended after connection failures"
+    )
+    .expect("metric registers once"),
+    due: register_int_gauge!(
+        "tern_queue_due_entries",
+        "Queue entries due at the last scan"
+    )
+    .expect("metric registers once"),
+    in_flight: register_int_gauge!(
+        "tern_queue_in_flight_entries",
+        "Queue entries being delivered"
+    )
+    .expect("metric registers once"),
+});
