@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::cmd::{
     account::AccountCmd, alias::AliasCmd, catchall::CatchAllCmd, domain::DomainCmd,
-    forward::ForwardCmd, recover::RecoverCmd,
+    forward::ForwardCmd, queue::QueueCmd, recover::RecoverCmd,
 };
 
 #[derive(Parser)]
@@ -50,6 +50,9 @@ enum Command {
     /// Catch-all addresses of domains.
     #[command(subcommand, name = "catchall")]
     CatchAll(CatchAllCmd),
+    /// The outbound queue: list, summary, show, retry, hold, release, delete, bounce.
+    #[command(subcommand)]
+    Queue(QueueCmd),
     /// Offline recovery on the node's data directory (node stopped).
     #[command(subcommand)]
     Recover(RecoverCmd),
@@ -64,6 +67,7 @@ fn main() -> std::process::ExitCode {
         Command::Alias(cmd) => cmd::alias::run(&c, cmd, cli.json),
         Command::Forward(cmd) => cmd::forward::run(&c, cmd, cli.json),
         Command::CatchAll(cmd) => cmd::catchall::run(&c, cmd, cli.json),
+        Command::Queue(cmd) => cmd::queue::run(&c, cmd, cli.json),
         Command::Recover(cmd) => cmd::recover::run(cmd),
     };
     match result {

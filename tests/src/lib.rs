@@ -12,6 +12,8 @@ use std::{
 
 use anyhow::{Context, anyhow, bail};
 
+pub mod dns;
+pub mod peer;
 pub mod pop3;
 pub mod smtp;
 pub mod store;

@@ -148,7 +148,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(address = %local, listener = key, "POP3 listening");
         listeners.push(pop3::listener::spawn(bound, kind, pop3_ctx.clone()));
     }
-    let outbound = queue::start(
+    let (queue_ctx, outbound) = queue::start(
         config.queue.clone(),
         config.hostname.clone(),
         dir.clone(),
@@ -173,7 +173,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "node ready"
     );
 
-    let app = admin::router(admin::AppState { dir });
+    let app = admin::router(admin::AppState {
+        dir,
+        queue: queue_ctx,
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.wait());
     server.await.context("admin HTTP server")?;
     for l in listeners {

@@ -5,4 +5,5 @@ pub mod alias;
 pub mod catchall;
 pub mod domain;
 pub mod forward;
+pub mod queue;
 pub mod recover;

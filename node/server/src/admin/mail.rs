@@ -1,12 +1,10 @@
-//! Admin API views of stored mail: an account's mailboxes with their counters, and the outbound
-//! queue (read-only here; the queue commands come with the outbound queue).
+//! Admin API views of stored mail: an account's mailboxes with their counters.
 
 use axum::{
     Json,
     extract::{Path, State},
 };
 use serde::Serialize;
-use tern_store::model::queue::{self, QueueEntry};
 
 use super::{AppState, error::ApiResult};
 
@@ -41,14 +39,4 @@ pub async fn list_mailboxes(
         });
     }
     Ok(Json(out))
-}
-
-pub async fn list_queue(State(s): State<AppState>) -> ApiResult<Json<Vec<QueueEntry>>> {
-    let entries = s
-        .dir
-        .db()
-        .transact(|tx| async move { queue::ops::all(&tx).await })
-        .await
-        .map_err(tern_store::model::ModelError::from)?;
-    Ok(Json(entries))
 }

@@ -4,6 +4,7 @@
 mod directory;
 mod error;
 mod mail;
+mod queue;
 
 use axum::{
     Json, Router,
@@ -11,7 +12,7 @@ use axum::{
     http::{StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{get, put},
+    routing::{get, post, put},
 };
 use serde_json::json;
 use tern_store::model::Directory;
@@ -23,6 +24,8 @@ use crate::metrics;
 pub struct AppState {
     /// The directory on the node's store.
     pub dir: Directory,
+    /// The outbound queue (for bounce now).
+    pub queue: std::sync::Arc<crate::queue::QueueContext>,
 }
 
 /// The whole HTTP router.
@@ -51,7 +54,14 @@ pub fn router(state: AppState) -> Router {
                 .delete(d::remove_forward),
         )
         .route("/accounts/{address}/mailboxes", get(mail::list_mailboxes))
-        .route("/queue", get(mail::list_queue))
+        .route("/queue", get(queue::list))
+        .route("/queue/summary", get(queue::summary))
+        .route("/queue/retry", post(queue::retry_all))
+        .route("/queue/{id}", get(queue::show).delete(queue::delete))
+        .route("/queue/{id}/retry", post(queue::retry))
+        .route("/queue/{id}/hold", post(queue::hold))
+        .route("/queue/{id}/release", post(queue::release))
+        .route("/queue/{id}/bounce", post(queue::bounce))
         .route("/aliases", get(d::list_aliases))
         .route(
             "/aliases/{address}",

@@ -40,13 +40,13 @@ pub struct QueueContext {
 }
 
 /// Claims every shard (a single node owns them all; the cluster will hand out subsets), then
-/// starts the manager. Returns when the manager is running.
+/// starts the manager. Returns the shared context and the manager's task.
 pub async fn start(
     config: QueueConfig,
     hostname: String,
     dir: Directory,
     shutdown: Shutdown,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+) -> anyhow::Result<(Arc<QueueContext>, tokio::task::JoinHandle<()>)> {
     let config = Arc::new(config);
     let shards = config.shards;
     let epochs = dir
@@ -68,5 +68,32 @@ pub async fn start(
         epochs,
         shutdown,
     });
-    manager::spawn(ctx).await
+    let handle = manager::spawn(ctx.clone()).await?;
+    Ok((ctx, handle))
+}
+
+/// Fails every open recipient of `entry` now ("bounce now") and sends the sender a DSN.
+pub async fn bounce_now(
+    ctx: &QueueContext,
+    entry: &tern_store::model::queue::QueueEntry,
+) -> Result<(), String> {
+    let results = entry
+        .open_recipients()
+        .map(|r| {
+            (
+                r.address.clone(),
+                outcome::Result::Failed(
+                    "5.3.0 returned to the sender by the postmaster of this system".into(),
+                ),
+            )
+        })
+        .collect();
+    let message = tern_store::blob::read(ctx.dir.db(), entry.blob)
+        .await
+        .map_err(|e| e.to_string())?;
+    let body = &message[(entry.skip as usize).min(message.len())..];
+    commit::attempt(ctx, entry, &results, "", body)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("{e:?}"))
 }

@@ -1,0 +1,199 @@
+//! `ternctl queue list|summary|show|retry|hold|release|delete|bounce`: the outbound queue as
+//! operators steer it.
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use crate::{
+    client::{Client, segment},
+    table,
+};
+
+/// Queue commands.
+#[derive(Subcommand)]
+pub enum QueueCmd {
+    /// List queued messages.
+    List {
+        /// Destination domain contains this.
+        #[arg(long)]
+        domain: Option<String>,
+        /// Envelope sender contains this.
+        #[arg(long)]
+        sender: Option<String>,
+        /// A recipient contains this.
+        #[arg(long)]
+        recipient: Option<String>,
+        /// pending, deferred or held.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only messages at least this many seconds old.
+        #[arg(long)]
+        min_age: Option<i64>,
+    },
+    /// Messages by destination and age, with suspended destinations (like qshape).
+    Summary,
+    /// One message with every delivery attempt.
+    Show { id: String },
+    /// Try again now: one message, every message of `--domain` (clearing its suspension), or `--all`.
+    Retry {
+        id: Option<String>,
+        #[arg(long, conflicts_with = "id")]
+        domain: Option<String>,
+        #[arg(long, conflicts_with_all = ["id", "domain"])]
+        all: bool,
+    },
+    /// Keep a message from being tried until released.
+    Hold { id: String },
+    /// Put a held message back, due now.
+    Release { id: String },
+    /// Remove a message without notifying anyone.
+    Delete { id: String },
+    /// Fail a message now and send its sender a bounce.
+    Bounce { id: String },
+}
+
+fn rows(entries: &Value) -> Value {
+    let list = entries.as_array().cloned().unwrap_or_default();
+    Value::Array(
+        list.iter()
+            .map(|e| {
+                let rcpts: Vec<String> = e["recipients"]
+                    .as_array()
+                    .map(|r| {
+                        r.iter()
+                            .map(|x| {
+                                format!(
+                                    "{} ({})",
+                                    x["address"].as_str().unwrap_or(""),
+                                    x["status"].as_str().unwrap_or("")
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!({
+                    "id": e["id"],
+                    "domain": e["domain"],
+                    "sender": if e["sender"] == "" { json!("<>") } else { e["sender"].clone() },
+                    "status": e["status"],
+                    "attempts": e["attempts"],
+                    "age": e["age_seconds"],
+                    "recipients": rcpts.join(", "),
+                    "last_result": e["last_attempt"]["result"],
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Runs a queue command.
+pub fn run(c: &Client, cmd: QueueCmd, json: bool) -> anyhow::Result<()> {
+    let cols = [
+        "id",
+        "domain",
+        "sender",
+        "status",
+        "attempts",
+        "age",
+        "recipients",
+        "last_result",
+    ];
+    match cmd {
+        QueueCmd::List {
+            domain,
+            sender,
+            recipient,
+            status,
+            min_age,
+        } => {
+            let mut query = Vec::new();
+            for (k, v) in [
+                ("domain", domain),
+                ("sender", sender),
+                ("recipient", recipient),
+                ("status", status),
+                ("min_age_seconds", min_age.map(|m| m.to_string())),
+            ] {
+                if let Some(v) = v {
+                    query.push(format!("{k}={}", segment(&v)));
+                }
+            }
+            let path = if query.is_empty() {
+                "/queue".to_string()
+            } else {
+                format!("/queue?{}", query.join("&"))
+            };
+            let q = c.get(&path)?;
+            if json {
+                table::print(&q, &[], true);
+            } else {
+                table::print(&rows(&q["entries"]), &cols, false);
+            }
+        }
+        QueueCmd::Summary => {
+            let s = c.get("/queue/summary")?;
+            if json {
+                table::print(&s, &[], true);
+            } else {
+                let flat: Vec<Value> = s["destinations"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|mut d| {
+                        if let Some(ages) = d["by_age"].as_object().cloned() {
+                            for (k, v) in ages {
+                                d[k] = v;
+                            }
+                        }
+                        d
+                    })
+                    .collect();
+                let mut columns = vec!["domain", "total"];
+                columns.extend([
+                    "<5m", "<10m", "<20m", "<40m", "<80m", "<160m", "<320m", "<640m", "<1280m",
+                    "1280m+",
+                ]);
+                columns.extend(["suspended_until", "last_error"]);
+                table::print(&Value::Array(flat), &columns, false);
+            }
+        }
+        QueueCmd::Show { id } => {
+            let s = c.get(&format!("/queue/{}", segment(&id)))?;
+            if json {
+                table::print(&s, &[], true);
+            } else {
+                table::print(&rows(&json!([s["entry"]])), &cols, false);
+                println!();
+                table::print(&s["history"], &["at", "host", "result"], false);
+            }
+        }
+        QueueCmd::Retry { id, domain, all } => {
+            let r = match (id, domain, all) {
+                (Some(id), _, _) => c.post(&format!("/queue/{}/retry", segment(&id)), json!({}))?,
+                (None, Some(d), _) => c.post("/queue/retry", json!({ "domain": d }))?,
+                (None, None, true) => c.post("/queue/retry", json!({}))?,
+                (None, None, false) => anyhow::bail!("say which: an id, --domain D, or --all"),
+            };
+            let n = r["retried"].as_u64().unwrap_or(1);
+            table::done(&format!("{n} message(s) due now"), json);
+        }
+        QueueCmd::Hold { id } => {
+            c.post(&format!("/queue/{}/hold", segment(&id)), json!({}))?;
+            table::done(&format!("{id} held"), json);
+        }
+        QueueCmd::Release { id } => {
+            c.post(&format!("/queue/{}/release", segment(&id)), json!({}))?;
+            table::done(&format!("{id} released"), json);
+        }
+        QueueCmd::Delete { id } => {
+            c.delete(&format!("/queue/{}", segment(&id)))?;
+            table::done(&format!("{id} deleted"), json);
+        }
+        QueueCmd::Bounce { id } => {
+            c.post(&format!("/queue/{}/bounce", segment(&id)), json!({}))?;
+            table::done(&format!("{id} returned to its sender"), json);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! A DNS server for tests (hickory-server on a loopback UDP port) serving one authoritative zone
+//! built from A and MX records, so the queue's MX resolution runs against real DNS answers.
+
+use std::{net::SocketAddr, str::FromStr, sync::Arc};
+
+use hickory_proto::rr::{
+    LowerName, Name, RData, Record,
+    rdata::{A, MX, SOA},
+};
+use hickory_server::{
+    Server,
+    net::runtime::TokioRuntimeProvider,
+    store::in_memory::InMemoryZoneHandler,
+    zone_handler::{AxfrPolicy, Catalog, ZoneType},
+};
+
+/// One record for the zone.
+pub enum Rr {
+    /// `name A ip`.
+    A(&'static str, [u8; 4]),
+    /// `name MX preference exchange` (`.` for a null MX).
+    Mx(&'static str, u16, &'static str),
+}
+
+fn name(s: &str) -> Name {
+    Name::from_str(s).expect("valid DNS name")
+}
+
+/// Serves `origin` (e.g. `test.`) with `records` until the test ends; returns the address.
+pub async fn serve(origin: &str, records: &[Rr]) -> anyhow::Result<SocketAddr> {
+    let origin_name = name(origin);
+    let mut zone = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
+        origin_name.clone(),
+        ZoneType::Primary,
+        AxfrPolicy::Deny,
+    );
+    let soa = SOA::new(
+        name(&format!("ns.{origin}")),
+        name(&format!("hostmaster.{origin}")),
+        1,
+        3600,
+        600,
+        86_400,
+        60,
+    );
+    zone.upsert_mut(
+        Record::from_rdata(origin_name.clone(), 60, RData::SOA(soa)),
+        1,
+    );
+    for rr in records {
+        let record = match rr {
+            Rr::A(host, ip) => {
+                Record::from_rdata(name(host), 60, RData::A(A::new(ip[0], ip[1], ip[2], ip[3])))
+            }
+            Rr::Mx(domain, pref, exchange) => {
+                Record::from_rdata(name(domain), 60, RData::MX(MX::new(*pref, name(exchange))))
+            }
+        };
+        anyhow::ensure!(zone.upsert_mut(record, 1), "record not added");
+    }
+    let mut catalog = Catalog::new();
+    catalog.upsert(LowerName::new(&origin_name), vec![Arc::new(zone)]);
+    let mut server = Server::new(catalog);
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+    let addr = socket.local_addr()?;
+    server.register_socket(socket);
+    tokio::spawn(async move {
+        let _ = server.block_until_done().await;
+    });
+    Ok(addr)
+}

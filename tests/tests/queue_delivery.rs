@@ -1,0 +1,439 @@
+//! Outbound delivery end to end: a DNS server on loopback (hickory-server) with test zones,
+//! scripted SMTP peers on 127.0.0.2 and 127.0.0.3, and `tern serve --dev` submitting mail for
+//! remote domains. Covers MX preference and fallback, implicit MX, null MX, NXDOMAIN,
+//! multi-recipient partial failure with a retry after 4xx, DSN texts per cause read back over
+//! POP3, no bounce for the null sender, suspension of an unreachable destination, and the
+//! operator's `ternctl queue` commands.
+
+use std::time::Duration;
+
+use tern_tests::{
+    Tern,
+    dns::{self, Rr},
+    err, ok,
+    peer::Peer,
+    pop3, smtp, ternctl,
+};
+
+const TOKEN: &str = "queue-token";
+const PASSWORD: &str = "queue-password";
+
+struct World {
+    _dir: tempfile::TempDir,
+    tern: Tern,
+    mx1: Peer,
+    mx2: Peer,
+}
+
+async fn world() -> World {
+    let mx1 = Peer::start("127.0.0.2:0").await.expect("peer on 127.0.0.2");
+    let port = mx1.addr.port();
+    let mx2 = Peer::start(&format!("127.0.0.3:{port}"))
+        .await
+        .expect("peer on 127.0.0.3");
+    let dns = dns::serve(
+        "test.",
+        &[
+            Rr::Mx("remote.test.", 20, "mx2.remote.test."),
+            Rr::Mx("remote.test.", 10, "mx1.remote.test."),
+            Rr::A("mx1.remote.test.", [127, 0, 0, 2]),
+            Rr::A("mx2.remote.test.", [127, 0, 0, 3]),
+            Rr::Mx("fallback.test.", 10, "dead.fallback.test."),
+            Rr::Mx("fallback.test.", 20, "mx2.remote.test."),
+            Rr::A("dead.fallback.test.", [127, 0, 0, 4]),
+            Rr::A("implicit.test.", [127, 0, 0, 3]),
+            Rr::Mx("nullmx.test.", 0, "."),
+            Rr::Mx("down.test.", 10, "dead.fallback.test."),
+        ],
+    )
+    .await
+    .expect("dns server");
+    let dns = dns.to_string();
+    let port = port.to_string();
+    let (dir, tern) = Tern::dev(
+        TOKEN,
+        PASSWORD,
+        &[
+            ("TERN_QUEUE__DNS_SERVER", &dns),
+            ("TERN_QUEUE__REMOTE_PORT", &port),
+            ("TERN_QUEUE__SCAN_INTERVAL_MS", "100"),
+            ("TERN_QUEUE__RETRY_INTERVALS_SECONDS", "1"),
+            ("TERN_QUEUE__SUSPEND_AFTER_FAILURES", "2"),
+            ("TERN_QUEUE__SUSPEND_SECONDS", "3600"),
+            ("TERN_QUEUE__CONNECT_TIMEOUT_SECONDS", "2"),
+        ],
+    );
+    World {
+        _dir: dir,
+        tern,
+        mx1,
+        mx2,
+    }
+}
+
+/// Submits one message from `from` (authenticated as demo, or the null sender) to `rcpts`.
+async fn submit(tern: &Tern, from: &str, rcpts: &[&str], subject: &str) {
+    let tls = smtp::tls_config(&tern.certificate()).expect("tls");
+    let (c, _) = smtp::Client::connect(tern.addr("submission"), Some(tls))
+        .await
+        .expect("connect");
+    let mut c = c;
+    c.expect("EHLO client.test", 250).await.expect("ehlo");
+    let mut c = c.starttls().await.expect("tls");
+    c.expect("EHLO client.test", 250).await.expect("ehlo");
+    assert_eq!(
+        c.auth_plain("demo@example.test", PASSWORD)
+            .await
+            .expect("auth")
+            .code,
+        235
+    );
+    c.expect(&format!("MAIL FROM:<{from}>"), 250)
+        .await
+        .expect("mail");
+    for r in rcpts {
+        c.expect(&format!("RCPT TO:<{r}>"), 250)
+            .await
+            .expect("rcpt");
+    }
+    let to = rcpts.join(", ");
+    let reply = c
+        .data(&smtp::message(from, &to, subject, "queued body\r\n"))
+        .await
+        .expect("data");
+    assert_eq!(reply.code, 250, "{reply:?}");
+    let _ = c.cmd("QUIT").await;
+}
+
+/// Every message in demo's INBOX, read over POP3 (995).
+async fn inbox(tern: &Tern) -> Vec<String> {
+    let tls = smtp::tls_config(&tern.certificate()).expect("tls");
+    let (mut c, _) = pop3::Client::connect(tern.addr("pop3s"), Some(&tls))
+        .await
+        .expect("pop3");
+    assert!(
+        c.login("demo@example.test", PASSWORD)
+            .await
+            .expect("login")
+            .starts_with("+OK")
+    );
+    let (_, list) = c.multi("LIST").await.expect("list");
+    let mut out = Vec::new();
+    for line in list {
+        let n = line.split_whitespace().next().unwrap_or("").to_string();
+        let (_, body) = c.multi(&format!("RETR {n}")).await.expect("retr");
+        out.push(body.join("\r\n"));
+    }
+    let _ = c.cmd("QUIT").await;
+    out
+}
+
+/// Waits for a message in demo's INBOX containing every one of `needles`.
+async fn wait_inbox(tern: &Tern, needles: &[&str], secs: u64) -> Option<String> {
+    for _ in 0..secs * 4 {
+        if let Some(m) = inbox(tern)
+            .await
+            .into_iter()
+            .find(|m| needles.iter().all(|n| m.contains(n)))
+        {
+            return Some(m);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mx_preference_fallback_and_implicit_mx() {
+    let w = world().await;
+    submit(&w.tern, "demo@example.test", &["ok@remote.test"], "pref").await;
+    let m = w
+        .mx1
+        .wait_for("ok@remote.test", 30)
+        .await
+        .expect("delivered to the preferred MX");
+    assert!(
+        m.mail_from.contains("<demo@example.test>"),
+        "{}",
+        m.mail_from
+    );
+    assert!(m.data.contains("Subject: pref"));
+    assert!(
+        m.data.contains("Received: from client.test"),
+        "trace header sent"
+    );
+    assert!(
+        !m.data.starts_with("Return-Path"),
+        "Return-Path is not sent on"
+    );
+
+    submit(
+        &w.tern,
+        "demo@example.test",
+        &["ok@fallback.test"],
+        "fallback",
+    )
+    .await;
+    w.mx2
+        .wait_for("ok@fallback.test", 30)
+        .await
+        .expect("delivered to the second MX after the first refused connections");
+
+    submit(
+        &w.tern,
+        "demo@example.test",
+        &["ok@implicit.test"],
+        "implicit",
+    )
+    .await;
+    w.mx2
+        .wait_for("ok@implicit.test", 30)
+        .await
+        .expect("delivered to the domain's A record without MX");
+    assert!(
+        w.mx1
+            .messages()
+            .iter()
+            .all(|m| !m.rcpts.iter().any(|r| r.contains("implicit")))
+    );
+    w.tern.stop().expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn partial_failure_bounces_the_failed_and_retries_the_deferred() {
+    let w = world().await;
+    submit(
+        &w.tern,
+        "demo@example.test",
+        &[
+            "ok1@remote.test",
+            "unknown1@remote.test",
+            "later1@remote.test",
+        ],
+        "partial",
+    )
+    .await;
+    let first = w
+        .mx1
+        .wait_for("ok1@remote.test", 30)
+        .await
+        .expect("ok delivered");
+    assert_eq!(first.rcpts, vec!["ok1@remote.test".to_string()]);
+    // The 451 recipient is retried (retry interval 1 s) and then accepted.
+    let retried = w
+        .mx1
+        .wait_for("later1@remote.test", 30)
+        .await
+        .expect("retried after 4xx");
+    assert_eq!(retried.rcpts, vec!["later1@remote.test".to_string()]);
+    let bounce = wait_inbox(&w.tern, &["unknown1@remote.test"], 30)
+        .await
+        .expect("a bounce for the unknown user");
+    assert!(
+        bounce.contains("Subject: Undelivered Mail Returned to Sender"),
+        "{bounce}"
+    );
+    assert!(bounce.contains("multipart/report"), "{bounce}");
+    assert!(
+        bounce.contains("user unknown"),
+        "plain-words cause: {bounce}"
+    );
+    assert!(
+        bounce.contains("550 5.1.1 no such user here"),
+        "remote reply quoted: {bounce}"
+    );
+    assert!(bounce.contains("Action: failed"), "{bounce}");
+    assert!(bounce.contains("Status: 5.1.1"), "{bounce}");
+    assert!(
+        bounce.contains("Final-Recipient: rfc822; unknown1@remote.test"),
+        "{bounce}"
+    );
+    assert!(
+        bounce.contains("Subject: partial"),
+        "original headers returned: {bounce}"
+    );
+    assert!(
+        !bounce.contains("ok1@remote.test>:"),
+        "only the failed recipient is reported"
+    );
+    // One bounce only: the later success produces none.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let bounces = inbox(&w.tern)
+        .await
+        .into_iter()
+        .filter(|m| m.contains("Undelivered Mail"))
+        .count();
+    assert_eq!(bounces, 1);
+    w.tern.stop().expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_cause_has_its_readable_text() {
+    let w = world().await;
+    for (to, subject) in [
+        ("full1@remote.test", "quota"),
+        ("blocked1@remote.test", "blocklist"),
+        ("someone@nullmx.test", "nullmx"),
+        ("someone@nosuch.test", "nxdomain"),
+    ] {
+        submit(&w.tern, "demo@example.test", &[to], subject).await;
+    }
+    let cases = [
+        (
+            [
+                "full1@remote.test",
+                "mailbox is full (quota exceeded)",
+                "552 5.2.2 mailbox full",
+            ],
+            "5.2.2",
+        ),
+        (
+            [
+                "blocked1@remote.test",
+                "block list",
+                "554 5.7.1 client host listed",
+            ],
+            "5.7.1",
+        ),
+        (
+            [
+                "someone@nullmx.test",
+                "accepts no mail (null MX",
+                "destination host was not found",
+            ],
+            "5.1.2",
+        ),
+        (
+            ["someone@nosuch.test", "host not found", "NXDOMAIN"],
+            "5.1.2",
+        ),
+    ];
+    for (needles, status) in cases {
+        let m = wait_inbox(&w.tern, &needles, 30)
+            .await
+            .unwrap_or_else(|| panic!("no bounce containing {needles:?}"));
+        assert!(m.contains(&format!("Status: {status}")), "{status} in {m}");
+    }
+    w.tern.stop().expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn null_sender_gets_no_bounce_and_unreachable_hosts_are_suspended() {
+    let w = world().await;
+    submit(&w.tern, "", &["unknown2@remote.test"], "nullsender").await;
+    // The failure is recorded and the entry removed; no DSN is generated.
+    submit(&w.tern, "demo@example.test", &["ok2@remote.test"], "marker").await;
+    w.mx1
+        .wait_for("ok2@remote.test", 30)
+        .await
+        .expect("marker delivered");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        inbox(&w.tern)
+            .await
+            .iter()
+            .all(|m| !m.contains("unknown2@remote.test")),
+        "no bounce for the null sender"
+    );
+
+    submit(&w.tern, "demo@example.test", &["a@down.test"], "down").await;
+    let mut suspended = None;
+    for _ in 0..60 {
+        let q = w.tern.api(TOKEN, "/queue").expect("queue");
+        let dest = q["destinations"]
+            .as_array()
+            .and_then(|d| d.iter().find(|d| d["domain"] == "down.test").cloned());
+        if let Some(d) = dest.filter(|d| d["suspended_until"].as_i64().unwrap_or(0) > 0) {
+            suspended = Some(d);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let d = suspended.expect("down.test suspended after 2 connection failures");
+    assert!(
+        d["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("could not connect"),
+        "{d}"
+    );
+    let q = w.tern.api(TOKEN, "/queue").expect("queue");
+    let entry = q["entries"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["domain"] == "down.test").cloned())
+        .expect("entry still queued");
+    assert_eq!(entry["attempts"], 2, "no attempts while suspended: {entry}");
+    w.tern.stop().expect("stop");
+}
+
+/// The queue id of the entry for `domain`, from `ternctl queue list --json`.
+fn queued_id(tern: &Tern, domain: &str) -> Option<String> {
+    let out = ok(&ternctl(
+        &tern.url(),
+        Some(TOKEN),
+        &["--json", "queue", "list", "--domain", domain],
+    ));
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    v["entries"][0]["id"].as_str().map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operators_list_hold_release_retry_delete_and_bounce() {
+    let w = world().await;
+    let url = w.tern.url();
+    let ctl = |args: &[&str]| ternctl(&url, Some(TOKEN), args);
+    submit(&w.tern, "demo@example.test", &["a@down.test"], "ops-one").await;
+    let id = queued_id(&w.tern, "down.test").expect("queued");
+
+    assert!(ok(&ctl(&["queue", "hold", &id])).contains("held"));
+    let listed = ok(&ctl(&["queue", "list", "--status", "held"]));
+    assert!(
+        listed.contains(&id) && listed.contains("a@down.test"),
+        "{listed}"
+    );
+    let shown = ok(&ctl(&["queue", "show", &id]));
+    assert!(shown.contains("held"), "{shown}");
+    assert!(ok(&ctl(&["queue", "release", &id])).contains("released"));
+    assert!(ok(&ctl(&["queue", "retry", "--domain", "down.test"])).contains("due now"));
+    let summary = ok(&ctl(&["queue", "summary"]));
+    assert!(summary.contains("down.test"), "{summary}");
+
+    // Bounce now: the sender gets a DSN naming the operator's decision.
+    assert!(ok(&ctl(&["queue", "bounce", &id])).contains("returned to its sender"));
+    let dsn = wait_inbox(
+        &w.tern,
+        &["a@down.test", "returned to the sender by the postmaster"],
+        30,
+    )
+    .await
+    .expect("bounce-now DSN");
+    assert!(dsn.contains("Action: failed"), "{dsn}");
+    assert!(
+        queued_id(&w.tern, "down.test").is_none(),
+        "bounced entry removed"
+    );
+
+    // Delete: gone without a DSN.
+    submit(&w.tern, "demo@example.test", &["b@down.test"], "ops-two").await;
+    let id2 = queued_id(&w.tern, "down.test").expect("queued");
+    assert!(ok(&ctl(&["queue", "delete", &id2])).contains("deleted"));
+    assert!(queued_id(&w.tern, "down.test").is_none());
+
+    // Unknown ids are refused clearly, for every command.
+    for cmd in ["show", "hold", "release", "retry", "delete", "bounce"] {
+        let e = err(&ctl(&["queue", cmd, "nope123"]));
+        assert!(
+            e.contains("no queued message with id nope123"),
+            "{cmd}: {e}"
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        inbox(&w.tern)
+            .await
+            .iter()
+            .all(|m| !m.contains("b@down.test")),
+        "delete sends no DSN"
+    );
+    w.tern.stop().expect("stop");
+}
