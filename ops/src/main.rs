@@ -8,7 +8,7 @@ mod table;
 use clap::{Parser, Subcommand};
 
 use crate::cmd::{
-    account::AccountCmd, alias::AliasCmd, catchall::CatchAllCmd, domain::DomainCmd,
+    account::AccountCmd, alias::AliasCmd, catchall::CatchAllCmd, dkim::DkimCmd, domain::DomainCmd,
     forward::ForwardCmd, queue::QueueCmd, recover::RecoverCmd,
 };
 
@@ -50,6 +50,9 @@ enum Command {
     /// Catch-all addresses of domains.
     #[command(subcommand, name = "catchall")]
     CatchAll(CatchAllCmd),
+    /// DKIM signing keys of local domains.
+    #[command(subcommand)]
+    Dkim(DkimCmd),
     /// The outbound queue: list, summary, show, retry, hold, release, delete, bounce.
     #[command(subcommand)]
     Queue(QueueCmd),
@@ -67,6 +70,7 @@ fn main() -> std::process::ExitCode {
         Command::Alias(cmd) => cmd::alias::run(&c, cmd, cli.json),
         Command::Forward(cmd) => cmd::forward::run(&c, cmd, cli.json),
         Command::CatchAll(cmd) => cmd::catchall::run(&c, cmd, cli.json),
+        Command::Dkim(cmd) => cmd::dkim::run(&c, cmd, cli.json),
         Command::Queue(cmd) => cmd::queue::run(&c, cmd, cli.json),
         Command::Recover(cmd) => cmd::recover::run(cmd),
     };

@@ -1,11 +1,11 @@
 //! A DNS server for tests (hickory-server on a loopback UDP port) serving one authoritative zone
-//! built from A and MX records, so the queue's MX resolution runs against real DNS answers.
+//! built from A and MX records (TXT records can be added while it runs), so the queue's MX resolution runs against real DNS answers.
 
 use std::{net::SocketAddr, str::FromStr, sync::Arc};
 
 use hickory_proto::rr::{
     LowerName, Name, RData, Record,
-    rdata::{A, MX, SOA},
+    rdata::{A, MX, SOA, TXT},
 };
 use hickory_server::{
     Server,
@@ -26,8 +26,29 @@ fn name(s: &str) -> Name {
     Name::from_str(s).expect("valid DNS name")
 }
 
-/// Serves `origin` (e.g. `test.`) with `records` until the test ends; returns the address.
-pub async fn serve(origin: &str, records: &[Rr]) -> anyhow::Result<SocketAddr> {
+/// A running test DNS server.
+pub struct Dns {
+    /// Its UDP address.
+    pub addr: SocketAddr,
+    zone: Arc<InMemoryZoneHandler<TokioRuntimeProvider>>,
+}
+
+impl Dns {
+    /// Adds a TXT record (split into 255-byte strings, as long DKIM keys need).
+    pub async fn add_txt(&self, host: &str, text: &str) {
+        let strings: Vec<String> = text
+            .as_bytes()
+            .chunks(255)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        let fqdn = format!("{}.", host.trim_end_matches('.'));
+        let record = Record::from_rdata(name(&fqdn), 60, RData::TXT(TXT::new(strings)));
+        assert!(self.zone.upsert(record, 1).await, "TXT record added");
+    }
+}
+
+/// Serves `origin` (e.g. `test.`) with `records` until the test ends.
+pub async fn serve(origin: &str, records: &[Rr]) -> anyhow::Result<Dns> {
     let origin_name = name(origin);
     let mut zone = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
         origin_name.clone(),
@@ -58,8 +79,9 @@ pub async fn serve(origin: &str, records: &[Rr]) -> anyhow::Result<SocketAddr> {
         };
         anyhow::ensure!(zone.upsert_mut(record, 1), "record not added");
     }
+    let zone = Arc::new(zone);
     let mut catalog = Catalog::new();
-    catalog.upsert(LowerName::new(&origin_name), vec![Arc::new(zone)]);
+    catalog.upsert(LowerName::new(&origin_name), vec![zone.clone()]);
     let mut server = Server::new(catalog);
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
     let addr = socket.local_addr()?;
@@ -67,5 +89,5 @@ pub async fn serve(origin: &str, records: &[Rr]) -> anyhow::Result<SocketAddr> {
     tokio::spawn(async move {
         let _ = server.block_until_done().await;
     });
-    Ok(addr)
+    Ok(Dns { addr, zone })
 }

@@ -39,6 +39,11 @@ pub struct Peer {
 impl Peer {
     /// Starts a peer on `addr` (e.g. `127.0.0.2:0`).
     pub async fn start(addr: &str) -> anyhow::Result<Peer> {
+        Self::start_slow(addr, Duration::ZERO).await
+    }
+
+    /// Starts a peer that waits `delay` before answering each end of data (a slow receiver).
+    pub async fn start_slow(addr: &str, delay: Duration) -> anyhow::Result<Peer> {
         let listener = TcpListener::bind(addr).await?;
         let peer = Peer {
             addr: listener.local_addr()?,
@@ -52,7 +57,7 @@ impl Peer {
                 *p.connections.lock().expect("lock") += 1;
                 let (accepted, tried_later) = (p.accepted.clone(), tried_later.clone());
                 tokio::spawn(async move {
-                    let _ = session(stream, accepted, tried_later).await;
+                    let _ = session(stream, accepted, tried_later, delay).await;
                 });
             }
         });
@@ -104,6 +109,7 @@ async fn session(
     stream: tokio::net::TcpStream,
     accepted: Arc<Mutex<Vec<Accepted>>>,
     tried_later: Arc<Mutex<HashSet<String>>>,
+    delay: Duration,
 ) -> anyhow::Result<()> {
     let (r, mut w) = stream.into_split();
     let mut lines = BufReader::new(r).lines();
@@ -141,6 +147,7 @@ async fn session(
                 data.push_str(l.strip_prefix('.').unwrap_or(&l));
                 data.push_str("\r\n");
             }
+            tokio::time::sleep(delay).await;
             accepted.lock().expect("lock").push(Accepted {
                 mail_from: mail_from.clone(),
                 rcpts: rcpts.clone(),

@@ -74,7 +74,7 @@ async fn unauthenticated_clients_cannot_relay() {
         250
     );
     assert_eq!(
-        tern.api(TOKEN, "/queue").expect("queue"),
+        tern.api(TOKEN, "/queue").expect("queue")["entries"],
         json!([]),
         "nothing was queued for relay"
     );
@@ -170,12 +170,15 @@ async fn submission_needs_tls_then_auth_and_owned_senders() {
         250
     );
     let queue = tern.api(TOKEN, "/queue").expect("queue");
-    let entry = &queue[0];
+    let entry = &queue["entries"][0];
     assert_eq!(entry["domain"], "remote.test");
     assert_eq!(entry["sender"], "team@example.test");
     assert_eq!(entry["recipients"][0]["address"], "friend@remote.test");
     assert_eq!(entry["recipients"][0]["orcpt"], "rfc822;friend@remote.test");
-    assert_eq!(entry["recipients"][0]["notify"], 3);
+    assert_eq!(
+        entry["recipients"][0]["notify"],
+        json!(["SUCCESS", "FAILURE"])
+    );
     assert_eq!(
         tern.mailbox_count(TOKEN, "demo@example.test", "INBOX")
             .expect("inbox"),

@@ -5,6 +5,7 @@ mod admin;
 mod config;
 mod delivery;
 mod dev;
+mod dkim;
 mod logging;
 mod metrics;
 mod net;

@@ -142,6 +142,11 @@ pub mod directory {
         children(&("addr", domain))
     }
 
+    /// A domain's DKIM signing key.
+    pub fn dkim(domain: &str) -> Vec<u8> {
+        key(&("dkim", domain))
+    }
+
     /// A domain's catch-all target.
     pub fn catch_all(domain: &str) -> Vec<u8> {
         key(&("catchall", domain))

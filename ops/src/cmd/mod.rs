@@ -3,6 +3,7 @@
 pub mod account;
 pub mod alias;
 pub mod catchall;
+pub mod dkim;
 pub mod domain;
 pub mod forward;
 pub mod queue;

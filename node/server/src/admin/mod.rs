@@ -2,6 +2,7 @@
 //! `/api/v1`, which requires a bearer token.
 
 mod directory;
+mod dkim;
 mod error;
 mod mail;
 mod queue;
@@ -34,6 +35,10 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/domains", get(d::list_domains).post(d::add_domain))
         .route("/domains/{name}", axum::routing::delete(d::remove_domain))
+        .route(
+            "/domains/{name}/dkim",
+            get(dkim::show).put(dkim::set).delete(dkim::remove),
+        )
         .route(
             "/domains/{name}/catch-all",
             get(d::show_catch_all)

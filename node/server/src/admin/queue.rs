@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tern_store::model::{
     ModelError, now,
     queue::{
-        Attempt, QueueEntry, RecipientStatus,
+        Attempt, Notify, QueueEntry, RecipientStatus,
         destination::{self, Destination},
         ops,
     },
@@ -43,6 +43,22 @@ struct RecipientView {
     address: String,
     status: &'static str,
     reply: Option<String>,
+    orcpt: Option<String>,
+    /// DSN NOTIFY as given (empty: the default, failures and delays).
+    notify: Vec<&'static str>,
+}
+
+fn notify_names(n: Notify) -> Vec<&'static str> {
+    [
+        (Notify::SUCCESS, "SUCCESS"),
+        (Notify::FAILURE, "FAILURE"),
+        (Notify::DELAY, "DELAY"),
+        (Notify::NEVER, "NEVER"),
+    ]
+    .into_iter()
+    .filter(|(bit, _)| n.0 & bit != 0)
+    .map(|(_, name)| name)
+    .collect()
 }
 
 /// An entry as listed.
@@ -96,6 +112,8 @@ fn view(e: &QueueEntry, at: i64) -> EntryView {
                     | RecipientStatus::Deferred { reply }
                     | RecipientStatus::Failed { reply } => Some(reply.clone()),
                 },
+                orcpt: r.orcpt.clone(),
+                notify: notify_names(r.notify),
             })
             .collect(),
         last_attempt: e.history.last().cloned(),

@@ -51,6 +51,8 @@ pub struct RawQueue {
     pub relay_password: String,
     /// Milliseconds between scans of the owned shards for due entries.
     pub scan_interval_ms: u64,
+    /// Receives a copy of every outgoing message once a remote server accepted it (empty: off).
+    pub archive_address: String,
 }
 
 impl Default for RawQueue {
@@ -76,6 +78,7 @@ impl Default for RawQueue {
             relay_username: String::new(),
             relay_password: String::new(),
             scan_interval_ms: 1000,
+            archive_address: String::new(),
         }
     }
 }
@@ -152,6 +155,8 @@ pub struct QueueConfig {
     pub relay: Option<Relay>,
     /// Scan interval.
     pub scan_interval: Duration,
+    /// Archive copy address.
+    pub archive_address: Option<String>,
 }
 
 impl QueueConfig {
@@ -265,6 +270,14 @@ impl TryFrom<&RawQueue> for QueueConfig {
             verify_certificates: r.verify_certificates,
             relay,
             scan_interval: Duration::from_millis(positive("scan_interval_ms", r.scan_interval_ms)?),
+            archive_address: match r.archive_address.trim() {
+                "" => None,
+                a => Some(
+                    tern_proto::Address::parse(a)
+                        .map_err(|e| anyhow::anyhow!("queue.archive_address: {e}"))?
+                        .to_string(),
+                ),
+            },
         })
     }
 }

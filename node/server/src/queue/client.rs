@@ -183,6 +183,11 @@ impl Client {
         self.ehlo.has_capability(EXT_START_TLS)
     }
 
+    /// Whether the server accepts internationalized addresses (RFC 6531).
+    pub fn offers_smtputf8(&self) -> bool {
+        self.ehlo.has_capability(smtp_proto::EXT_SMTP_UTF8)
+    }
+
     /// Largest message the server announced (0: none announced).
     pub fn max_size(&self) -> usize {
         self.ehlo.size

@@ -43,14 +43,14 @@ pub enum Committed {
     ShardLost,
 }
 
-/// The DSN's envelope: null sender, to the original sender, resolved like any recipient.
-async fn dsn_transaction(ctx: &QueueContext, to: &str) -> Option<MailTransaction> {
+/// An envelope from the null sender to `to`, resolved like any recipient (DSNs, archive copies).
+async fn system_transaction(ctx: &QueueContext, to: &str) -> Option<MailTransaction> {
     let address = Address::parse(to).ok()?;
     let (accounts, remote) = match ctx.dir.resolve(&address).await.ok()? {
         Resolved::Local(r) => (r.accounts, r.remote),
         Resolved::NotLocal => (BTreeSet::new(), BTreeSet::from([to.to_string()])),
         Resolved::Unknown => {
-            tracing::warn!(sender = %to, "DSN dropped: the sender address does not exist here");
+            tracing::warn!(to = %to, "system message dropped: the address does not exist here");
             return None;
         }
     };
@@ -80,18 +80,22 @@ pub async fn attempt(
     let planned = outcome::apply(before, results, host, &ctx.config, at);
     let mut dsns = Vec::new();
     for report in &planned.reports {
-        let Some(mail) = dsn_transaction(ctx, &before.sender).await else {
+        let Some(mail) = system_transaction(ctx, &before.sender).await else {
             continue;
         };
         let mut raw = b"Return-Path: <>\r\n".to_vec();
+        let skip = raw.len() as u32;
         raw.extend(dsn::build(report, before, message, &ctx.hostname, host, at));
-        dsns.push((report.kind, mail, raw, delivery::queue_id()));
+        dsns.push((Some(report.kind), mail, raw, skip, delivery::queue_id()));
+    }
+    if let Some(archive) = archive_copy(ctx, before, results, host, message, at).await {
+        dsns.push(archive);
     }
     let mut prepared = Vec::with_capacity(dsns.len());
-    for (_, mail, raw, id) in &dsns {
-        let skip = b"Return-Path: <>\r\n".len() as u32;
-        prepared
-            .push(delivery::prepare(&ctx.dir, ctx.config.shards, None, mail, id, raw, skip).await?);
+    for (_, mail, raw, skip, id) in &dsns {
+        prepared.push(
+            delivery::prepare(&ctx.dir, ctx.config.shards, None, mail, id, raw, *skip).await?,
+        );
     }
     let Some(epoch) = ctx.epochs.get(usize::from(before.shard)).copied().flatten() else {
         return Ok(Committed::ShardLost);
@@ -132,6 +136,7 @@ pub async fn attempt(
             Ok(c) => {
                 if file_dsns && c != Committed::ShardLost && c != Committed::Gone {
                     for (kind, ..) in &dsns {
+                        let Some(kind) = kind else { continue };
                         let label = match kind {
                             ReportKind::Failure => "failure",
                             ReportKind::Delay => "delay",
@@ -146,6 +151,57 @@ pub async fn attempt(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// A system message to file with an attempt: DSN kind (`None`: archive copy), envelope, raw
+/// message, bytes of it for local copies only, queue id.
+type SystemMessage = (Option<ReportKind>, MailTransaction, Vec<u8>, u32, String);
+
+/// The archive copy of a message some recipient's server just accepted, when
+/// `queue.archive_address` is set. Mail from the null sender (DSNs, archive copies themselves)
+/// is not archived, so archiving to a remote address cannot loop. One copy per queue entry (a
+/// message to several destination domains has one entry, and one copy, per domain).
+async fn archive_copy(
+    ctx: &QueueContext,
+    entry: &QueueEntry,
+    results: &BTreeMap<String, outcome::Result>,
+    host: &str,
+    message: &[u8],
+    at: i64,
+) -> Option<SystemMessage> {
+    let archive = ctx.config.archive_address.as_deref()?;
+    let earlier = entry.recipients.iter().any(|r| {
+        matches!(
+            r.status,
+            tern_store::model::queue::RecipientStatus::Delivered { .. }
+        )
+    });
+    if entry.sender.is_empty() || earlier {
+        // One copy per queue entry: the first attempt that delivered anything sends it.
+        return None;
+    }
+    let delivered: Vec<&str> = results
+        .iter()
+        .filter(|(_, r)| matches!(r, outcome::Result::Delivered(_)))
+        .map(|(a, _)| a.as_str())
+        .collect();
+    if delivered.is_empty() {
+        return None;
+    }
+    let mail = system_transaction(ctx, archive).await?;
+    let mut raw = format!("Return-Path: <{}>\r\n", entry.sender).into_bytes();
+    let skip = raw.len() as u32;
+    raw.extend(
+        format!(
+            "X-Tern-Archive: queue {} accepted by {host} for {} at {}\r\n",
+            entry.id,
+            delivered.join(", "),
+            tern_proto::date::rfc5322(at)
+        )
+        .into_bytes(),
+    );
+    raw.extend_from_slice(message);
+    Some((None, mail, raw, skip, delivery::queue_id()))
 }
 
 /// Moves an entry's next attempt to `until` without counting an attempt (suspended host).

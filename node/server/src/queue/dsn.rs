@@ -68,6 +68,9 @@ pub fn explain(diagnostic: &str) -> &'static str {
         "2.2" => "the recipient's mailbox is full (quota exceeded)",
         "2.3" | "3.4" => "the message is too large for the receiving system",
         "4.7" => "the message could not be delivered in time and the retry period expired",
+        "6.7" => {
+            "the receiving server cannot handle the international (UTF-8) addresses of this message"
+        }
         "4.1" | "4.2" | "4.0" => "the receiving server could not be connected to",
         d if d.starts_with("7.") => {
             "the receiving server rejected the content or the sender by its policy"

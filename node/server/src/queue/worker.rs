@@ -117,7 +117,13 @@ async fn deliver(ctx: &QueueContext, domain: &str, id: &str, session: &mut Optio
             return;
         }
     };
-    let body = &message[(entry.skip as usize).min(message.len())..];
+    let body = signed(
+        ctx,
+        &entry,
+        &message[(entry.skip as usize).min(message.len())..],
+    )
+    .await;
+    let body = body.as_slice();
 
     let (results, host) = match ctx.router.route(domain).await {
         Err(RouteError::Permanent(text)) => (
@@ -161,6 +167,33 @@ async fn deliver(ctx: &QueueContext, domain: &str, id: &str, session: &mut Optio
         }
         Err(e) => {
             tracing::error!(queue_id = %id, attempt, error = ?e, "cannot record delivery attempt")
+        }
+    }
+}
+
+/// The message with a `DKIM-Signature:` when the sender's domain has a key (a local domain);
+/// unchanged otherwise, or if signing fails (logged: unsigned mail beats no mail).
+async fn signed(ctx: &QueueContext, entry: &QueueEntry, body: &[u8]) -> Vec<u8> {
+    let Some((_, domain)) = entry.sender.rsplit_once('@') else {
+        return body.to_vec();
+    };
+    let key = match ctx.dir.dkim(domain).await {
+        Ok(Some(k)) => k,
+        Ok(None) => return body.to_vec(),
+        Err(e) => {
+            tracing::error!(queue_id = %entry.id, error = %e, "cannot read the DKIM key; sending unsigned");
+            return body.to_vec();
+        }
+    };
+    match crate::dkim::sign(&key, domain, body) {
+        Ok(header) => {
+            let mut out = header.into_bytes();
+            out.extend_from_slice(body);
+            out
+        }
+        Err(e) => {
+            tracing::error!(queue_id = %entry.id, domain, error = %e, "DKIM signing failed; sending unsigned");
+            body.to_vec()
         }
     }
 }
@@ -303,6 +336,13 @@ async fn send(
             "552 5.3.4 the message ({} bytes) is larger than {host} accepts ({} bytes)",
             body.len(),
             s.client.max_size()
+        );
+        return (all_open(entry, Outcome::Failed(text)), host);
+    }
+    if entry.smtputf8 && !s.client.offers_smtputf8() {
+        // RFC 6531 §3.2: an SMTPUTF8 message cannot be passed to a server without it.
+        let text = format!(
+            "553 5.6.7 {host} does not support SMTPUTF8, which this message's addresses need"
         );
         return (all_open(entry, Outcome::Failed(text)), host);
     }

@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod alias;
+pub mod dkim;
 pub mod domain;
 pub mod lock;
 pub mod mailbox;
