@@ -8,16 +8,13 @@
 use std::time::Duration;
 
 use tern_tests::{
-    Tern,
-    dns::{self, Rr},
-    err, ok,
+    Tern, dns, err, ok,
+    outbound::{PASSWORD, Remote, inbox, submit, wait_inbox},
     peer::Peer,
-    pop3, smtp, ternctl,
+    ternctl,
 };
 
 const TOKEN: &str = "queue-token";
-const PASSWORD: &str = "queue-password";
-
 struct World {
     _dir: tempfile::TempDir,
     dns: dns::Dns,
@@ -27,122 +24,19 @@ struct World {
 }
 
 async fn world() -> World {
-    let mx1 = Peer::start("127.0.0.2:0").await.expect("peer on 127.0.0.2");
-    let port = mx1.addr.port();
-    let mx2 = Peer::start(&format!("127.0.0.3:{port}"))
-        .await
-        .expect("peer on 127.0.0.3");
-    let dns = dns::serve(
-        "test.",
-        &[
-            Rr::Mx("remote.test.", 20, "mx2.remote.test."),
-            Rr::Mx("remote.test.", 10, "mx1.remote.test."),
-            Rr::A("mx1.remote.test.", [127, 0, 0, 2]),
-            Rr::A("mx2.remote.test.", [127, 0, 0, 3]),
-            Rr::Mx("fallback.test.", 10, "dead.fallback.test."),
-            Rr::Mx("fallback.test.", 20, "mx2.remote.test."),
-            Rr::A("dead.fallback.test.", [127, 0, 0, 4]),
-            Rr::A("implicit.test.", [127, 0, 0, 3]),
-            Rr::Mx("nullmx.test.", 0, "."),
-            Rr::Mx("down.test.", 10, "dead.fallback.test."),
-        ],
-    )
-    .await
-    .expect("dns server");
-    let dns_addr = dns.addr.to_string();
-    let port = port.to_string();
-    let (dir, tern) = Tern::dev(
-        TOKEN,
-        PASSWORD,
-        &[
-            ("TERN_QUEUE__DNS_SERVER", &dns_addr),
-            ("TERN_QUEUE__REMOTE_PORT", &port),
-            ("TERN_QUEUE__SCAN_INTERVAL_MS", "100"),
-            ("TERN_QUEUE__RETRY_INTERVALS_SECONDS", "1"),
-            ("TERN_QUEUE__SUSPEND_AFTER_FAILURES", "2"),
-            ("TERN_QUEUE__SUSPEND_SECONDS", "3600"),
-            ("TERN_QUEUE__CONNECT_TIMEOUT_SECONDS", "2"),
-        ],
-    );
+    let remote = Remote::start().await;
+    let mut env = remote.queue_env();
+    env.push(("TERN_QUEUE__SUSPEND_AFTER_FAILURES".into(), "2".into()));
+    env.push(("TERN_QUEUE__SUSPEND_SECONDS".into(), "3600".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (dir, tern) = Tern::dev(TOKEN, PASSWORD, &env);
     World {
         _dir: dir,
-        dns,
+        dns: remote.dns,
         tern,
-        mx1,
-        mx2,
+        mx1: remote.mx1,
+        mx2: remote.mx2,
     }
-}
-
-/// Submits one message from `from` (authenticated as demo, or the null sender) to `rcpts`.
-async fn submit(tern: &Tern, from: &str, rcpts: &[&str], subject: &str) {
-    let tls = smtp::tls_config(&tern.certificate()).expect("tls");
-    let (c, _) = smtp::Client::connect(tern.addr("submission"), Some(tls))
-        .await
-        .expect("connect");
-    let mut c = c;
-    c.expect("EHLO client.test", 250).await.expect("ehlo");
-    let mut c = c.starttls().await.expect("tls");
-    c.expect("EHLO client.test", 250).await.expect("ehlo");
-    assert_eq!(
-        c.auth_plain("demo@example.test", PASSWORD)
-            .await
-            .expect("auth")
-            .code,
-        235
-    );
-    c.expect(&format!("MAIL FROM:<{from}>"), 250)
-        .await
-        .expect("mail");
-    for r in rcpts {
-        c.expect(&format!("RCPT TO:<{r}>"), 250)
-            .await
-            .expect("rcpt");
-    }
-    let to = rcpts.join(", ");
-    let reply = c
-        .data(&smtp::message(from, &to, subject, "queued body\r\n"))
-        .await
-        .expect("data");
-    assert_eq!(reply.code, 250, "{reply:?}");
-    let _ = c.cmd("QUIT").await;
-}
-
-/// Every message in demo's INBOX, read over POP3 (995).
-async fn inbox(tern: &Tern) -> Vec<String> {
-    let tls = smtp::tls_config(&tern.certificate()).expect("tls");
-    let (mut c, _) = pop3::Client::connect(tern.addr("pop3s"), Some(&tls))
-        .await
-        .expect("pop3");
-    assert!(
-        c.login("demo@example.test", PASSWORD)
-            .await
-            .expect("login")
-            .starts_with("+OK")
-    );
-    let (_, list) = c.multi("LIST").await.expect("list");
-    let mut out = Vec::new();
-    for line in list {
-        let n = line.split_whitespace().next().unwrap_or("").to_string();
-        let (_, body) = c.multi(&format!("RETR {n}")).await.expect("retr");
-        out.push(body.join("\r\n"));
-    }
-    let _ = c.cmd("QUIT").await;
-    out
-}
-
-/// Waits for a message in demo's INBOX containing every one of `needles`.
-async fn wait_inbox(tern: &Tern, needles: &[&str], secs: u64) -> Option<String> {
-    for _ in 0..secs * 4 {
-        if let Some(m) = inbox(tern)
-            .await
-            .into_iter()
-            .find(|m| needles.iter().all(|n| m.contains(n)))
-        {
-            return Some(m);
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    None
 }
 
 #[tokio::test(flavor = "multi_thread")]

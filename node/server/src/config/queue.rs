@@ -2,7 +2,7 @@
 //! suspension, DNS, TLS policy and relay host, as written ([`RawQueue`]) and validated
 //! ([`QueueConfig`]).
 
-use std::{net::SocketAddr, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -53,6 +53,32 @@ pub struct RawQueue {
     pub scan_interval_ms: u64,
     /// Receives a copy of every outgoing message once a remote server accepted it (empty: off).
     pub archive_address: String,
+    /// Static routes by destination domain (`[queue.routes."example.org"]`).
+    pub routes: BTreeMap<String, RawRoute>,
+}
+
+/// `[queue.routes."<domain>"]`: a static outbound route for one destination domain.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    /// `host:port` to send the domain's mail to.
+    pub host: String,
+    /// `starttls` (required, the default), `implicit` or `none`.
+    #[serde(default = "default_route_tls")]
+    pub tls: String,
+    /// AUTH PLAIN user (empty: no AUTH).
+    #[serde(default)]
+    pub username: String,
+    /// AUTH PLAIN password.
+    #[serde(default)]
+    pub password: String,
+    /// Retry intervals for this route (empty: the queue's).
+    #[serde(default)]
+    pub retry_intervals_seconds: String,
+}
+
+fn default_route_tls() -> String {
+    "starttls".into()
 }
 
 impl Default for RawQueue {
@@ -79,6 +105,7 @@ impl Default for RawQueue {
             relay_password: String::new(),
             scan_interval_ms: 1000,
             archive_address: String::new(),
+            routes: BTreeMap::new(),
         }
     }
 }
@@ -157,14 +184,68 @@ pub struct QueueConfig {
     pub scan_interval: Duration,
     /// Archive copy address.
     pub archive_address: Option<String>,
+    /// Static routes by destination domain (lowercase).
+    pub routes: BTreeMap<String, Route>,
+}
+
+/// A static route: where a domain's mail goes, and its own retry schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The host.
+    pub relay: Relay,
+    /// Retry intervals (`None`: the queue's).
+    pub retry_intervals: Option<Vec<Duration>>,
 }
 
 impl QueueConfig {
-    /// The wait after attempt number `attempts` (1-based).
-    pub fn retry_after(&self, attempts: u32) -> Duration {
-        let i = (attempts.max(1) as usize - 1).min(self.retry_intervals.len() - 1);
-        self.retry_intervals[i]
+    /// The wait after attempt number `attempts` (1-based) for mail to `domain`.
+    pub fn retry_after(&self, domain: &str, attempts: u32) -> Duration {
+        let list = self
+            .routes
+            .get(&domain.to_ascii_lowercase())
+            .and_then(|r| r.retry_intervals.as_ref())
+            .unwrap_or(&self.retry_intervals);
+        let i = (attempts.max(1) as usize - 1).min(list.len() - 1);
+        list[i]
     }
+}
+
+fn intervals(key: &str, list: &str) -> anyhow::Result<Vec<Duration>> {
+    list.split(',')
+        .map(|s| {
+            s.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|v| *v > 0)
+                .map(Duration::from_secs)
+                .with_context(|| format!("{key}: {s:?} is not a positive number of seconds"))
+        })
+        .collect()
+}
+
+fn parse_relay(
+    key: &str,
+    host_port: &str,
+    tls: &str,
+    user: &str,
+    password: &str,
+) -> anyhow::Result<Relay> {
+    let (host, port) = host_port
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+        .with_context(|| format!("{key}: {host_port:?} is not host:port"))?;
+    let tls = match tls {
+        "starttls" => RelayTls::StartTls,
+        "implicit" => RelayTls::Implicit,
+        "none" => RelayTls::None,
+        other => bail!("{key}: TLS mode {other:?} is not one of starttls, implicit, none"),
+    };
+    Ok(Relay {
+        host: host.trim_matches(['[', ']']).to_string(),
+        port,
+        tls,
+        auth: (!user.is_empty()).then(|| (user.to_string(), password.to_string())),
+    })
 }
 
 fn positive(key: &str, v: u64) -> anyhow::Result<u64> {
@@ -178,20 +259,8 @@ impl TryFrom<&RawQueue> for QueueConfig {
     type Error = anyhow::Error;
 
     fn try_from(r: &RawQueue) -> anyhow::Result<Self> {
-        let retry_intervals = r
-            .retry_intervals_seconds
-            .split(',')
-            .map(|s| {
-                s.trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|v| *v > 0)
-                    .map(Duration::from_secs)
-                    .with_context(|| {
-                        format!("queue.retry_intervals_seconds: {s:?} is not a positive number of seconds")
-                    })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let retry_intervals =
+            intervals("queue.retry_intervals_seconds", &r.retry_intervals_seconds)?;
         let starttls = match r.starttls.as_str() {
             "opportunistic" => StartTls::Opportunistic,
             "required" => StartTls::Required,
@@ -207,29 +276,35 @@ impl TryFrom<&RawQueue> for QueueConfig {
             };
         let relay = match r.relay_host.trim() {
             "" => None,
-            s => {
-                let (host, port) = s
-                    .rsplit_once(':')
-                    .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
-                    .with_context(|| format!("queue.relay_host: {s:?} is not host:port"))?;
-                let tls = match r.relay_tls.as_str() {
-                    "starttls" => RelayTls::StartTls,
-                    "implicit" => RelayTls::Implicit,
-                    "none" => RelayTls::None,
-                    other => {
-                        bail!("queue.relay_tls: {other:?} is not one of starttls, implicit, none")
-                    }
-                };
-                let auth = (!r.relay_username.is_empty())
-                    .then(|| (r.relay_username.clone(), r.relay_password.clone()));
-                Some(Relay {
-                    host: host.trim_matches(['[', ']']).to_string(),
-                    port,
-                    tls,
-                    auth,
-                })
-            }
+            s => Some(parse_relay(
+                "queue.relay_host",
+                s,
+                &r.relay_tls,
+                &r.relay_username,
+                &r.relay_password,
+            )?),
         };
+        let mut routes = BTreeMap::new();
+        for (domain, route) in &r.routes {
+            let key = format!("queue.routes.\"{domain}\"");
+            let retry_intervals = match route.retry_intervals_seconds.trim() {
+                "" => None,
+                list => Some(intervals(&key, list)?),
+            };
+            routes.insert(
+                domain.to_ascii_lowercase(),
+                Route {
+                    relay: parse_relay(
+                        &key,
+                        route.host.trim(),
+                        &route.tls,
+                        &route.username,
+                        &route.password,
+                    )?,
+                    retry_intervals,
+                },
+            );
+        }
         Ok(QueueConfig {
             shards: positive("shards", u64::from(r.shards))? as u16,
             retry_intervals,
@@ -270,6 +345,7 @@ impl TryFrom<&RawQueue> for QueueConfig {
             verify_certificates: r.verify_certificates,
             relay,
             scan_interval: Duration::from_millis(positive("scan_interval_ms", r.scan_interval_ms)?),
+            routes,
             archive_address: match r.archive_address.trim() {
                 "" => None,
                 a => Some(
@@ -289,9 +365,9 @@ mod tests {
     #[test]
     fn defaults_follow_postfix_and_the_last_interval_repeats() {
         let q = QueueConfig::try_from(&RawQueue::default()).expect("defaults");
-        assert_eq!(q.retry_after(1), Duration::from_secs(120));
-        assert_eq!(q.retry_after(8), Duration::from_secs(14_400));
-        assert_eq!(q.retry_after(50), Duration::from_secs(14_400));
+        assert_eq!(q.retry_after("x.test", 1), Duration::from_secs(120));
+        assert_eq!(q.retry_after("x.test", 8), Duration::from_secs(14_400));
+        assert_eq!(q.retry_after("x.test", 50), Duration::from_secs(14_400));
         assert_eq!(q.max_connections_per_destination, 20);
         assert_eq!(q.max_recipients_per_transaction, 50);
         assert!(q.relay.is_none());
@@ -325,5 +401,35 @@ mod tests {
         assert_eq!(relay.port, 587);
         assert_eq!(relay.tls, RelayTls::StartTls);
         assert_eq!(relay.auth, Some(("u".into(), "p".into())));
+    }
+}
+
+#[cfg(test)]
+mod route_tests {
+    use super::*;
+
+    #[test]
+    fn static_routes_have_their_own_host_and_schedule() {
+        let mut r = RawQueue::default();
+        r.routes.insert(
+            "Partner.TEST".into(),
+            RawRoute {
+                host: "relay.partner.test:2525".into(),
+                tls: "implicit".into(),
+                username: "me".into(),
+                password: "pw".into(),
+                retry_intervals_seconds: "60,600".into(),
+            },
+        );
+        let q = QueueConfig::try_from(&r).expect("valid");
+        let route = &q.routes["partner.test"];
+        assert_eq!(route.relay.port, 2525);
+        assert_eq!(route.relay.tls, RelayTls::Implicit);
+        assert_eq!(q.retry_after("partner.test", 1), Duration::from_secs(60));
+        assert_eq!(q.retry_after("partner.test", 9), Duration::from_secs(600));
+        assert_eq!(q.retry_after("other.test", 1), Duration::from_secs(120));
+        r.routes.get_mut("Partner.TEST").expect("route").tls = "sometimes".into();
+        let e = QueueConfig::try_from(&r).expect_err("refused").to_string();
+        assert!(e.contains("queue.routes.\"Partner.TEST\""), "{e}");
     }
 }

@@ -153,7 +153,7 @@ pub fn apply(
     let done = e.open_recipients().next().is_none();
     let mut reports = Vec::new();
     if !done {
-        e.next_attempt = now + config.retry_after(e.attempts).as_secs() as i64;
+        e.next_attempt = now + config.retry_after(&e.domain, e.attempts).as_secs() as i64;
         if let Some(first) = config.delay_warning {
             let due = first.as_secs() as i64 + i64::from(e.delay_warnings) * DELAY_REPEAT;
             if age >= due {

@@ -1,4 +1,5 @@
-//! Where mail for a destination goes: the relay host when one is configured, otherwise the MX
+//! Where mail for a destination goes: its static route, else the relay host when one is
+//! configured, otherwise the MX
 //! hosts by preference (RFC 5321 §5.1), or the domain itself when it has no MX (implicit MX).
 //! A null MX (RFC 7505) and an authoritative NXDOMAIN are permanent ("host not found"); any
 //! other DNS failure is temporary ("Internet address not found"), to be retried.
@@ -78,6 +79,9 @@ impl Router {
 
     /// The hosts to try for `domain`, best first.
     pub async fn route(&self, domain: &str) -> Result<Vec<Target>, RouteError> {
+        if let Some(route) = self.config.routes.get(&domain.to_ascii_lowercase()) {
+            return self.relay(&route.relay).await.map(|t| vec![t]);
+        }
         if let Some(relay) = &self.config.relay {
             return self.relay(relay).await.map(|t| vec![t]);
         }

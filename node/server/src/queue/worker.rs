@@ -101,11 +101,15 @@ async fn deliver(ctx: &QueueContext, domain: &str, id: &str, session: &mut Optio
     let dest = db
         .transact(|tx| async move { destination::get(&tx, domain).await })
         .await;
-    if let Ok(d) = &dest
-        && d.is_suspended(now())
+    let suspended = dest.ok().filter(|d| d.is_suspended(now()));
+    let expires = entry.created + ctx.config.max_lifetime.as_secs() as i64;
+    if let Some(d) = &suspended
+        && now() < expires
     {
-        tracing::debug!(queue_id = %id, domain, until = d.suspended_until, "destination suspended, entry waits");
-        if let Err(e) = commit::postpone(ctx, id, d.suspended_until).await {
+        // Wait for the suspension to end (or for the message's lifetime, to return it then).
+        let until = d.suspended_until.min(expires);
+        tracing::debug!(queue_id = %id, domain, until, "destination suspended, entry waits");
+        if let Err(e) = commit::postpone(ctx, id, until).await {
             tracing::error!(queue_id = %id, error = %e, "cannot postpone queue entry");
         }
         return;
@@ -125,7 +129,15 @@ async fn deliver(ctx: &QueueContext, domain: &str, id: &str, session: &mut Optio
     .await;
     let body = body.as_slice();
 
-    let (results, host) = match ctx.router.route(domain).await {
+    let route = match &suspended {
+        // Expired while suspended: the attempt below returns it with the suspension's cause.
+        Some(d) => Err(RouteError::Temporary(format!(
+            "the destination is suspended after repeated failures: {}",
+            d.last_error
+        ))),
+        None => ctx.router.route(domain).await,
+    };
+    let (results, host) = match route {
         Err(RouteError::Permanent(text)) => (
             all_open(&entry, Outcome::Failed(format!("5.1.2 {text}"))),
             String::new(),
