@@ -261,3 +261,95 @@ async fn notify_success_and_never_with_envid_and_orcpt() {
     );
     tern.stop().expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reinject_a_message_file() {
+    let remote = Remote::start().await;
+    let (_d, tern) = start(&remote, &[], &[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("pending.eml");
+    std::fs::write(
+        &file,
+        "FROM: <demo@example.test>\r\nRCPT: <ok-inj@remote.test>\r\nRCPT: <demo@example.test>\r\nFrom: demo@example.test\r\nSubject: reinjected\r\n\r\nback in the queue\r\n",
+    )
+    .expect("file");
+    let path = file.to_str().expect("path");
+    let out = ok(&ternctl(
+        &tern.url(),
+        Some(TOKEN),
+        &["queue", "inject", path],
+    ));
+    assert!(out.contains("queued as"), "{out}");
+    let m = remote
+        .mx1
+        .wait_for("ok-inj@remote.test", 30)
+        .await
+        .expect("remote recipient delivered");
+    assert!(
+        m.mail_from.contains("<demo@example.test>"),
+        "{}",
+        m.mail_from
+    );
+    assert!(
+        m.data.contains("Subject: reinjected") && !m.data.contains("RCPT:"),
+        "{}",
+        m.data
+    );
+    assert!(
+        m.data.contains("(Tern re-inject)"),
+        "trace header: {}",
+        m.data
+    );
+    wait_inbox(&tern, &["Subject: reinjected", "back in the queue"], 30)
+        .await
+        .expect("local recipient delivered");
+
+    // The command line's envelope overrides the file's.
+    let out = ok(&ternctl(
+        &tern.url(),
+        Some(TOKEN),
+        &[
+            "queue",
+            "inject",
+            path,
+            "--from",
+            "",
+            "--to",
+            "ok-inj2@remote.test",
+        ],
+    ));
+    assert!(out.contains("queued as"), "{out}");
+    let m = remote
+        .mx1
+        .wait_for("ok-inj2@remote.test", 30)
+        .await
+        .expect("delivered");
+    assert!(m.mail_from.contains("<>"), "{}", m.mail_from);
+
+    // Without an envelope anywhere: a clear refusal, nothing queued.
+    std::fs::write(&file, "Subject: bare\r\n\r\nbody\r\n").expect("file");
+    let e = tern_tests::err(&ternctl(
+        &tern.url(),
+        Some(TOKEN),
+        &["queue", "inject", path],
+    ));
+    assert!(e.contains("no sender"), "{e}");
+    let e = tern_tests::err(&ternctl(
+        &tern.url(),
+        Some(TOKEN),
+        &[
+            "queue",
+            "inject",
+            path,
+            "--from",
+            "demo@example.test",
+            "--to",
+            "nobody@example.test",
+        ],
+    ));
+    assert!(
+        e.contains("nobody@example.test: no such local address"),
+        "{e}"
+    );
+    tern.stop().expect("stop");
+}

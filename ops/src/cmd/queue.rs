@@ -1,4 +1,4 @@
-//! `ternctl queue list|summary|show|retry|hold|release|delete|bounce`: the outbound queue as
+//! `ternctl queue list|summary|show|retry|hold|release|delete|bounce|inject`: the outbound queue as
 //! operators steer it.
 
 use clap::Subcommand;
@@ -50,6 +50,15 @@ pub enum QueueCmd {
     Delete { id: String },
     /// Fail a message now and send its sender a bounce.
     Bounce { id: String },
+    /// Put a message file (RFC 5322, optionally preceded by `FROM:` and `RCPT:` lines) into the
+    /// queue; --from/--to override the file's envelope.
+    Inject {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Vec<String>,
+    },
 }
 
 fn rows(entries: &Value) -> Value {
@@ -189,6 +198,23 @@ pub fn run(c: &Client, cmd: QueueCmd, json: bool) -> anyhow::Result<()> {
         QueueCmd::Delete { id } => {
             c.delete(&format!("/queue/{}", segment(&id)))?;
             table::done(&format!("{id} deleted"), json);
+        }
+        QueueCmd::Inject { file, from, to } => {
+            use base64::Engine as _;
+            let bytes = std::fs::read(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let r = c.post(
+                "/queue/inject",
+                json!({
+                    "message_base64": base64::engine::general_purpose::STANDARD.encode(bytes),
+                    "from": from,
+                    "to": to,
+                }),
+            )?;
+            table::done(
+                &format!("queued as {}", r["id"].as_str().unwrap_or("?")),
+                json,
+            );
         }
         QueueCmd::Bounce { id } => {
             c.post(&format!("/queue/{}/bounce", segment(&id)), json!({}))?;

@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/queue", get(queue::list))
         .route("/queue/summary", get(queue::summary))
         .route("/queue/retry", post(queue::retry_all))
+        .route("/queue/inject", post(queue::inject))
         .route("/queue/{id}", get(queue::show).delete(queue::delete))
         .route("/queue/{id}/retry", post(queue::retry))
         .route("/queue/{id}/hold", post(queue::hold))

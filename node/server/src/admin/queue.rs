@@ -1,7 +1,7 @@
 //! Operator commands on the outbound queue: list with filters, a summary by destination and age
 //! (like Postfix's qshape), one entry with every attempt, retry now (one entry, a destination —
-//! clearing its suspension — or everything), hold, release, delete and bounce now. Unknown ids
-//! get 404 with the id named.
+//! clearing its suspension — or everything), hold, release, delete, bounce now, and re-inject a
+//! message file. Unknown ids get 404 with the id named.
 
 use std::collections::BTreeMap;
 
@@ -363,4 +363,39 @@ pub async fn bounce(State(s): State<AppState>, Path(id): Path<String>) -> ApiRes
         .map_err(|e| ApiError(axum::http::StatusCode::SERVICE_UNAVAILABLE, e))?;
     tracing::info!(queue_id = %id, "operator: bounce now");
     Ok(Json(json!({ "bounced": id })))
+}
+
+/// `POST /queue/inject` body: the file (base64) and an optional envelope.
+#[derive(Deserialize)]
+pub struct Inject {
+    message_base64: String,
+    from: Option<String>,
+    #[serde(default)]
+    to: Vec<String>,
+}
+
+/// Re-injects a message file.
+pub async fn inject(State(s): State<AppState>, Json(body): Json<Inject>) -> ApiResult<Json<Value>> {
+    use base64::Engine as _;
+    let file = base64::engine::general_purpose::STANDARD
+        .decode(body.message_base64.trim())
+        .map_err(|e| {
+            ApiError(
+                axum::http::StatusCode::BAD_REQUEST,
+                format!("message_base64: {e}"),
+            )
+        })?;
+    match crate::queue::inject::inject(&s.queue, &file, body.from, body.to).await {
+        Ok(id) => Ok(Json(json!({ "id": id }))),
+        Err(crate::queue::inject::InjectError::Envelope(e)) => {
+            Err(ApiError(axum::http::StatusCode::BAD_REQUEST, e))
+        }
+        Err(crate::queue::inject::InjectError::Store(e)) => {
+            tracing::error!(error = ?e, "re-inject failed");
+            Err(ApiError(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "the message could not be stored; nothing was queued".into(),
+            ))
+        }
+    }
 }

@@ -7,6 +7,7 @@ pub mod client;
 mod commit;
 mod domain;
 pub mod dsn;
+pub mod inject;
 mod manager;
 mod metrics;
 pub mod outcome;
