@@ -121,12 +121,14 @@ fn view(e: &QueueEntry, at: i64) -> EntryView {
 }
 
 async fn everything(s: &AppState) -> ApiResult<(Vec<QueueEntry>, Vec<Destination>)> {
-    Ok(s.dir
+    let entries = ops::scan(s.dir.db()).await.map_err(ModelError::from)?;
+    let destinations = s
+        .dir
         .db()
-        .transact(|tx| async move {
-            Ok::<_, ModelError>((ops::all(&tx).await?, destination::all(&tx).await?))
-        })
-        .await?)
+        .transact(|tx| async move { destination::all(&tx).await })
+        .await
+        .map_err(ModelError::from)?;
+    Ok((entries, destinations))
 }
 
 fn matches(e: &QueueEntry, f: &Filter, at: i64) -> bool {

@@ -133,9 +133,13 @@ impl Actor for ManagerActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             ManagerMsg::Scan => {
+                let started = std::time::Instant::now();
                 if let Err(e) = state.scan(&myself).await {
                     tracing::error!(error = %e, "queue scan failed");
                 }
+                METRICS
+                    .scan_seconds
+                    .observe(started.elapsed().as_secs_f64());
             }
             ManagerMsg::Finished(id) => {
                 state.in_flight.remove(&id);

@@ -1,11 +1,12 @@
 //! Outbound queue metrics: attempts by result, delivery latency, DSNs sent, TLS use,
-//! suspended destinations and due entries per scan.
+//! suspended destinations, due entries and scan time, and the queue's size and oldest entry by
+//! shard and status (from a periodic census).
 
 use std::sync::LazyLock;
 
 use prometheus::{
-    Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, register_histogram,
-    register_int_counter_vec, register_int_gauge,
+    Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, register_histogram,
+    register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
 };
 
 /// The queue metric families.
@@ -26,6 +27,12 @@ pub struct QueueMetrics {
     pub due: IntGauge,
     /// Entries being delivered now.
     pub in_flight: IntGauge,
+    /// Queue entries by shard and status (`pending`, `deferred`, `held`).
+    pub entries: IntGaugeVec,
+    /// Age in seconds of the oldest entry by shard and status.
+    pub oldest_seconds: IntGaugeVec,
+    /// Seconds per scan of the owned shards for due entries.
+    pub scan_seconds: Histogram,
 }
 
 /// The process-wide queue metrics.
@@ -85,6 +92,27 @@ pub static METRICS: LazyLock<QueueMetrics> = LazyLock::new(|| QueueMetrics {
     in_flight: register_int_gauge!(
         "tern_queue_in_flight_entries",
         "Queue entries being delivered"
+    )
+    .expect("metric registers once"),
+    entries: register_int_gauge_vec!(
+        Opts::new("tern_queue_entries", "Queue entries by shard and status"),
+        &["shard", "status"]
+    )
+    .expect("metric registers once"),
+    oldest_seconds: register_int_gauge_vec!(
+        Opts::new(
+            "tern_queue_oldest_seconds",
+            "Age of the oldest queue entry by shard and status"
+        ),
+        &["shard", "status"]
+    )
+    .expect("metric registers once"),
+    scan_seconds: register_histogram!(
+        HistogramOpts::new(
+            "tern_queue_scan_seconds",
+            "Seconds per scan of the owned shards for due entries"
+        )
+        .buckets(vec![0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0])
     )
     .expect("metric registers once"),
 });

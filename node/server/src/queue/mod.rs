@@ -3,6 +3,7 @@
 //! connections to the destination (reused for several messages), deliver, and commit each
 //! attempt's outcome — with any DSN to the sender — in one store transaction.
 
+mod census;
 pub mod client;
 mod commit;
 mod domain;
@@ -70,6 +71,7 @@ pub async fn start(
         shutdown,
     });
     let handle = manager::spawn(ctx.clone()).await?;
+    tokio::spawn(census::run(ctx.clone()));
     Ok((ctx, handle))
 }
 

@@ -2,16 +2,62 @@
 //! An entry is in exactly one index at a time: `due` (by next attempt) or `held`.
 
 use super::{QueueEntry, codec};
-use crate::{RangeOptions, ReadMode, StoreError, Tx, blob, keys::queue as k};
+use crate::{Db, RangeOptions, ReadMode, StoreError, Tx, blob, keys::queue as k};
 
 /// One entry by id.
 pub async fn get(tx: &Tx, id: &str) -> Result<Option<QueueEntry>, StoreError> {
     codec::read(tx, &k::entry(id)).await
 }
 
-/// Every entry (operators' listing; bounded by the caller's transaction limits).
+/// Every entry, in one transaction (small queues and tests; bounded by transaction limits).
 pub async fn all(tx: &Tx) -> Result<Vec<QueueEntry>, StoreError> {
     codec::read_all(tx, &k::entries()).await
+}
+
+/// Up to `limit` entries after the entry `after` (by id), as a snapshot read.
+pub async fn page(
+    tx: &Tx,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<QueueEntry>, StoreError> {
+    let (mut begin, end) = k::entries();
+    if let Some(id) = after {
+        begin = k::entry(id);
+        begin.push(0);
+    }
+    let rows = tx
+        .get_range(
+            &begin,
+            &end,
+            RangeOptions {
+                limit: Some(limit),
+                reverse: false,
+                mode: ReadMode::Snapshot,
+            },
+        )
+        .await?;
+    rows.iter()
+        .map(|kv| codec::decode(&kv.key, &kv.value))
+        .collect()
+}
+
+/// Every entry, read in pages of one transaction each, so any queue size stays within the
+/// store's transaction limits (the result is not one consistent snapshot).
+pub async fn scan(db: &Db) -> Result<Vec<QueueEntry>, StoreError> {
+    const PAGE: usize = 2000;
+    let mut out: Vec<QueueEntry> = Vec::new();
+    loop {
+        let after = out.last().map(|e| e.id.clone());
+        let after = after.as_deref();
+        let batch = db
+            .run(|tx| async move { page(&tx, after, PAGE).await })
+            .await?;
+        let done = batch.len() < PAGE;
+        out.extend(batch);
+        if done {
+            return Ok(out);
+        }
+    }
 }
 
 /// Ids of a shard's entries due at or before `until`, oldest first, at most `limit`. A snapshot
