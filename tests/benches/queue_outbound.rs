@@ -2,7 +2,7 @@
 //! 1. Throughput: N messages (4 KiB) for 20 destination domains are queued while their MX is
 //!    down, then the sink peer starts and `retry --all` releases them; prints messages/s until
 //!    the sink has them all.
-//! 2. Scan cost: M deferred entries (100 recipients per message, 100 suspended destinations)
+//! 2. Scan cost: M deferred entries (100 recipients per message, 100 unreachable destinations)
 //!    sit in the queue; prints the mean due-scan time from `tern_queue_scan_seconds`, with the
 //!    cost of a full listing for comparison, and RSS.
 //!
@@ -15,6 +15,7 @@ use serde_json::json;
 use tern_tests::{
     Tern,
     dns::{self, Rr},
+    outbound::submission,
     peer::Peer,
     smtp::{self, Client},
 };
@@ -102,22 +103,10 @@ async fn main() {
     let tasks: Vec<_> = (0..DESTINATIONS)
         .map(|d| {
             let body = body.clone();
-            let tern_ref = &tern;
-            let addr = tern_ref.addr("submission");
-            let cert = tern_ref.certificate();
+            let addr = tern.addr("submission");
+            let cert = tern.certificate();
             tokio::spawn(async move {
-                let tls = smtp::tls_config(&cert).expect("tls");
-                let (mut c, _) = Client::connect(addr, Some(tls)).await.expect("connect");
-                c.expect("EHLO bench.test", 250).await.expect("ehlo");
-                let mut c = c.starttls().await.expect("tls");
-                c.expect("EHLO bench.test", 250).await.expect("ehlo");
-                assert_eq!(
-                    c.auth_plain("demo@example.test", PASSWORD)
-                        .await
-                        .expect("auth")
-                        .code,
-                    235
-                );
+                let mut c = submission(addr, &cert, PASSWORD).await;
                 for i in 0..per {
                     send(
                         &mut c,
@@ -173,18 +162,7 @@ async fn main() {
             let addr = tern.addr("submission");
             let cert = tern.certificate();
             tokio::spawn(async move {
-                let tls = smtp::tls_config(&cert).expect("tls");
-                let (mut c, _) = Client::connect(addr, Some(tls)).await.expect("connect");
-                c.expect("EHLO bench.test", 250).await.expect("ehlo");
-                let mut c = c.starttls().await.expect("tls");
-                c.expect("EHLO bench.test", 250).await.expect("ehlo");
-                assert_eq!(
-                    c.auth_plain("demo@example.test", PASSWORD)
-                        .await
-                        .expect("auth")
-                        .code,
-                    235
-                );
+                let mut c = submission(addr, &cert, PASSWORD).await;
                 for i in (s..msgs).step_by(sessions) {
                     let rcpts: Vec<String> = (0..per_message)
                         .map(|d| format!("m{i}@z{d}.test"))

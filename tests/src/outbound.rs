@@ -2,7 +2,7 @@
 //! MX peers on 127.0.0.2 and 127.0.0.3 sharing one port), submitting as the dev account, and
 //! reading the dev account's INBOX over POP3 (where DSNs and archive copies land).
 
-use std::time::Duration;
+use std::{net::SocketAddr, path::Path, time::Duration};
 
 use crate::{
     Tern,
@@ -70,23 +70,29 @@ impl Remote {
     }
 }
 
-/// Submits one message from `from` (authenticated as demo, or the null sender) to `rcpts`.
-pub async fn submit(tern: &Tern, from: &str, rcpts: &[&str], subject: &str) {
-    let tls = smtp::tls_config(&tern.certificate()).expect("tls");
-    let (c, _) = smtp::Client::connect(tern.addr("submission"), Some(tls))
+/// An authenticated submission session (587, STARTTLS, AUTH PLAIN as the dev account with
+/// `password`) on the node listening at `addr` with the certificate at `cert`.
+pub async fn submission(addr: SocketAddr, cert: &Path, password: &str) -> smtp::Client {
+    let tls = smtp::tls_config(cert).expect("tls");
+    let (mut c, _) = smtp::Client::connect(addr, Some(tls))
         .await
         .expect("connect");
-    let mut c = c;
     c.expect("EHLO client.test", 250).await.expect("ehlo");
     let mut c = c.starttls().await.expect("tls");
     c.expect("EHLO client.test", 250).await.expect("ehlo");
     assert_eq!(
-        c.auth_plain("demo@example.test", PASSWORD)
+        c.auth_plain("demo@example.test", password)
             .await
             .expect("auth")
             .code,
         235
     );
+    c
+}
+
+/// Submits one message from `from` (authenticated as demo, or the null sender) to `rcpts`.
+pub async fn submit(tern: &Tern, from: &str, rcpts: &[&str], subject: &str) {
+    let mut c = submission(tern.addr("submission"), &tern.certificate(), PASSWORD).await;
     c.expect(&format!("MAIL FROM:<{from}>"), 250)
         .await
         .expect("mail");

@@ -1,6 +1,8 @@
 //! A scripted SMTP server for the queue's tests. It answers each RCPT by the local part's prefix
-//! (`unknown` → 550 5.1.1, `full` → 552 5.2.2, `blocked` → 554 5.7.1 block list, `later` →
-//! 451 4.3.0 on its first try only, anything else → 250) and records what it accepted.
+//! (`unknown` → 550 5.1.1, `full` → 552 5.2.2, `blocked` → 554 5.7.1 block list, `toobig` →
+//! 552 5.3.4, `spam` → 550 5.7.1 content rejected, `later` → 451 4.3.0 on its first try only,
+//! `drop` → hangs up, `stall` → never answers, anything else → 250) and records what it
+//! accepted.
 
 use std::{
     collections::HashSet,
@@ -93,6 +95,10 @@ fn rcpt_reply(address: &str, tried_later: &Mutex<HashSet<String>>) -> &'static s
         "552 5.2.2 mailbox full"
     } else if local.starts_with("blocked") {
         "554 5.7.1 client host listed on zen.example block list"
+    } else if local.starts_with("toobig") {
+        "552 5.3.4 message size exceeds fixed maximum message size"
+    } else if local.starts_with("spam") {
+        "550 5.7.1 message content rejected as spam"
     } else if local.starts_with("later")
         && tried_later
             .lock()
@@ -132,6 +138,16 @@ async fn session(
                 .next()
                 .unwrap_or("")
                 .to_string();
+            let local = address.split('@').next().unwrap_or("");
+            if local.starts_with("drop") {
+                // Hang up mid-transaction.
+                return Ok(());
+            }
+            if local.starts_with("stall") {
+                // Say nothing for far longer than any client waits.
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                return Ok(());
+            }
             let r = rcpt_reply(&address, &tried_later);
             if r.starts_with('2') {
                 rcpts.push(address);

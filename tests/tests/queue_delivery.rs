@@ -2,8 +2,8 @@
 //! scripted SMTP peers on 127.0.0.2 and 127.0.0.3, and `tern serve --dev` submitting mail for
 //! remote domains. Covers MX preference and fallback, implicit MX, null MX, NXDOMAIN,
 //! multi-recipient partial failure with a retry after 4xx, DSN texts per cause read back over
-//! POP3, no bounce for the null sender, suspension of an unreachable destination, and the
-//! operator's `ternctl queue` commands.
+//! POP3, no bounce for the null sender, suspension of an unreachable destination, peers that
+//! hang up or stall, DKIM verified by mail-auth, and the operator's `ternctl queue` commands.
 
 use std::time::Duration;
 
@@ -169,6 +169,8 @@ async fn each_cause_has_its_readable_text() {
     for (to, subject) in [
         ("full1@remote.test", "quota"),
         ("blocked1@remote.test", "blocklist"),
+        ("toobig1@remote.test", "toobig"),
+        ("spam1@remote.test", "spam"),
         ("someone@nullmx.test", "nullmx"),
         ("someone@nosuch.test", "nxdomain"),
     ] {
@@ -188,6 +190,22 @@ async fn each_cause_has_its_readable_text() {
                 "blocked1@remote.test",
                 "block list",
                 "554 5.7.1 client host listed",
+            ],
+            "5.7.1",
+        ),
+        (
+            [
+                "toobig1@remote.test",
+                "message is too large",
+                "552 5.3.4 message size",
+            ],
+            "5.3.4",
+        ),
+        (
+            [
+                "spam1@remote.test",
+                "rejected the content",
+                "550 5.7.1 message content rejected",
             ],
             "5.7.1",
         ),
@@ -471,4 +489,63 @@ async fn dkim_signatures_verify_on_the_receiving_side() {
     ));
     assert!(e.contains("not a PEM private key"), "{e}");
     w.tern.stop().expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropped_and_stalled_sessions_are_deferred_with_the_reason() {
+    let remote = Remote::start().await;
+    let mut env = remote.queue_env();
+    env.push(("TERN_QUEUE__COMMAND_TIMEOUT_SECONDS".into(), "2".into()));
+    env.push(("TERN_QUEUE__RETRY_INTERVALS_SECONDS".into(), "3600".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (_dir, tern) = Tern::dev(TOKEN, PASSWORD, &env);
+    submit(
+        &tern,
+        "demo@example.test",
+        &["drop1@remote.test"],
+        "dropped",
+    )
+    .await;
+    submit(
+        &tern,
+        "demo@example.test",
+        &["stall1@remote.test"],
+        "stalled",
+    )
+    .await;
+    let mut last = serde_json::Value::Null;
+    for _ in 0..100 {
+        let q = tern.api(TOKEN, "/queue").expect("queue");
+        let entries = q["entries"].as_array().cloned().unwrap_or_default();
+        if entries.len() == 2 && entries.iter().all(|e| e["attempts"] == 1) {
+            last = serde_json::Value::Array(entries);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let entries = last.as_array().expect("both attempted once");
+    let reply = |rcpt: &str| {
+        entries
+            .iter()
+            .find(|e| e["recipients"][0]["address"] == rcpt)
+            .map(|e| {
+                assert_eq!(e["recipients"][0]["status"], "deferred", "{e}");
+                e["recipients"][0]["reply"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .expect("entry")
+    };
+    let dropped = reply("drop1@remote.test");
+    assert!(
+        dropped.starts_with("4.4.2") && dropped.contains("closed the connection"),
+        "{dropped}"
+    );
+    let stalled = reply("stall1@remote.test");
+    assert!(
+        stalled.starts_with("4.4.2") && stalled.contains("timed out"),
+        "{stalled}"
+    );
+    tern.stop().expect("stop");
 }

@@ -7,6 +7,7 @@ use std::{collections::BTreeMap, time::Duration};
 use tern_tests::{
     Tern,
     dns::{self, Rr},
+    outbound::submission,
     peer::Peer,
     smtp,
 };
@@ -43,22 +44,13 @@ async fn queued_mail_survives_kill_9_and_is_delivered_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let tern = Tern::start(dir.path(), &["--dev"], &env).expect("tern");
 
-    // Queue everything over one authenticated session (MX port: relaying needs AUTH, so use
-    // submission with STARTTLS).
-    let tls = smtp::tls_config(&tern.certificate()).expect("tls");
-    let (mut c, _) = smtp::Client::connect(tern.addr("submission"), Some(tls))
-        .await
-        .expect("connect");
-    c.expect("EHLO client.test", 250).await.expect("ehlo");
-    let mut c = c.starttls().await.expect("tls");
-    c.expect("EHLO client.test", 250).await.expect("ehlo");
-    assert_eq!(
-        c.auth_plain("demo@example.test", "restart-password")
-            .await
-            .expect("auth")
-            .code,
-        235
-    );
+    // Queue everything over one authenticated submission session.
+    let mut c = submission(
+        tern.addr("submission"),
+        &tern.certificate(),
+        "restart-password",
+    )
+    .await;
     for i in 0..TOTAL {
         c.expect("MAIL FROM:<demo@example.test>", 250)
             .await

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tern_tests::{
     Tern, ok,
-    outbound::{PASSWORD, Remote, inbox, submit, wait_inbox},
+    outbound::{PASSWORD, Remote, inbox, submission, submit, wait_inbox},
     smtp, ternctl,
 };
 
@@ -211,20 +211,7 @@ async fn retry_now_clears_a_suspension() {
 async fn notify_success_and_never_with_envid_and_orcpt() {
     let remote = Remote::start().await;
     let (_d, tern) = start(&remote, &[], &[]);
-    let tls = smtp::tls_config(&tern.certificate()).expect("tls");
-    let (mut c, _) = smtp::Client::connect(tern.addr("submission"), Some(tls))
-        .await
-        .expect("connect");
-    c.expect("EHLO client.test", 250).await.expect("ehlo");
-    let mut c = c.starttls().await.expect("tls");
-    c.expect("EHLO client.test", 250).await.expect("ehlo");
-    assert_eq!(
-        c.auth_plain("demo@example.test", PASSWORD)
-            .await
-            .expect("auth")
-            .code,
-        235
-    );
+    let mut c = submission(tern.addr("submission"), &tern.certificate(), PASSWORD).await;
     c.expect("MAIL FROM:<demo@example.test> ENVID=env-42 RET=HDRS", 250)
         .await
         .expect("mail");

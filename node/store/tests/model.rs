@@ -558,3 +558,59 @@ async fn queue_entries_page_hold_and_fence() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_queue_id_is_never_overwritten() {
+    use tern_store::model::queue::{self, QueueEntry, ops};
+    let (_t, d) = dir(true);
+    let db = d.db().clone();
+    let staged = blob::stage(&db, b"Subject: a\r\n\r\nx\r\n")
+        .await
+        .expect("stage");
+    let entry = QueueEntry {
+        id: "same".into(),
+        domain: "remote.test".into(),
+        shard: 0,
+        sender: "a@example.test".into(),
+        recipients: Vec::new(),
+        blob: staged.id,
+        skip: 0,
+        size: 1,
+        envid: None,
+        ret: None,
+        smtputf8: false,
+        body_8bit: false,
+        submitted_by: None,
+        created: 1,
+        next_attempt: 1,
+        attempts: 0,
+        held: false,
+        history: Vec::new(),
+        delay_warnings: 0,
+    };
+    let (e, s) = (&entry, &staged);
+    db.run(|tx| async move { queue::enqueue(&tx, e, s).await })
+        .await
+        .expect("first");
+    // The same entry again (a retried transaction) is accepted without a second copy.
+    db.run(|tx| async move { queue::enqueue(&tx, e, s).await })
+        .await
+        .expect("idempotent");
+    // Another message under the same id is refused, and the first one is kept.
+    let other = QueueEntry {
+        sender: "b@example.test".into(),
+        ..entry.clone()
+    };
+    let o = &other;
+    let refused = db
+        .run(|tx| async move { queue::enqueue(&tx, o, s).await })
+        .await
+        .expect_err("refused");
+    assert!(refused.to_string().contains("already in use"), "{refused}");
+    let kept = db
+        .run(|tx| async move { ops::get(&tx, "same").await })
+        .await
+        .expect("get")
+        .expect("kept");
+    assert_eq!(kept.sender, "a@example.test");
+}

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tern_store::model::{
     ModelError, now,
     queue::{
-        Attempt, Notify, QueueEntry, RecipientStatus,
+        Attempt, QueueEntry, RecipientStatus,
         destination::{self, Destination},
         ops,
     },
@@ -48,19 +48,6 @@ struct RecipientView {
     notify: Vec<&'static str>,
 }
 
-fn notify_names(n: Notify) -> Vec<&'static str> {
-    [
-        (Notify::SUCCESS, "SUCCESS"),
-        (Notify::FAILURE, "FAILURE"),
-        (Notify::DELAY, "DELAY"),
-        (Notify::NEVER, "NEVER"),
-    ]
-    .into_iter()
-    .filter(|(bit, _)| n.0 & bit != 0)
-    .map(|(_, name)| name)
-    .collect()
-}
-
 /// An entry as listed.
 #[derive(Serialize)]
 struct EntryView {
@@ -78,16 +65,6 @@ struct EntryView {
     last_attempt: Option<Attempt>,
 }
 
-fn status_of(e: &QueueEntry) -> &'static str {
-    if e.held {
-        "held"
-    } else if e.attempts == 0 {
-        "pending"
-    } else {
-        "deferred"
-    }
-}
-
 fn view(e: &QueueEntry, at: i64) -> EntryView {
     EntryView {
         id: e.id.clone(),
@@ -99,7 +76,7 @@ fn view(e: &QueueEntry, at: i64) -> EntryView {
         next_attempt: e.next_attempt,
         attempts: e.attempts,
         held: e.held,
-        status: status_of(e),
+        status: e.status_label(),
         recipients: e
             .recipients
             .iter()
@@ -113,7 +90,7 @@ fn view(e: &QueueEntry, at: i64) -> EntryView {
                     | RecipientStatus::Failed { reply } => Some(reply.clone()),
                 },
                 orcpt: r.orcpt.clone(),
-                notify: notify_names(r.notify),
+                notify: r.notify.names(),
             })
             .collect(),
         last_attempt: e.history.last().cloned(),
@@ -145,7 +122,7 @@ fn matches(e: &QueueEntry, f: &Filter, at: i64) -> bool {
                 .iter()
                 .any(|x| x.address.to_ascii_lowercase().contains(&r))
         })
-        && f.status.as_ref().is_none_or(|s| s == status_of(e))
+        && f.status.as_ref().is_none_or(|s| s == e.status_label())
         && f.min_age_seconds.is_none_or(|m| at - e.created >= m)
 }
 
@@ -212,16 +189,19 @@ fn unknown(id: &str) -> ApiError {
     )
 }
 
-/// `GET /queue/{id}`: one entry with its whole history.
-pub async fn show(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let id = &id;
-    let entry = s
-        .dir
+/// One entry, or 404 naming the id.
+async fn load(s: &AppState, id: &str) -> ApiResult<QueueEntry> {
+    s.dir
         .db()
         .transact(|tx| async move { ops::get(&tx, id).await })
         .await
         .map_err(ModelError::from)?
-        .ok_or_else(|| unknown(id))?;
+        .ok_or_else(|| unknown(id))
+}
+
+/// `GET /queue/{id}`: one entry with its whole history.
+pub async fn show(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let entry = load(&s, &id).await?;
     Ok(Json(
         json!({ "entry": view(&entry, now()), "history": entry.history }),
     ))
@@ -352,14 +332,7 @@ pub async fn delete(State(s): State<AppState>, Path(id): Path<String>) -> ApiRes
 
 /// `POST /queue/{id}/bounce`: fail every open recipient now and notify the sender.
 pub async fn bounce(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let id = &id;
-    let entry = s
-        .dir
-        .db()
-        .transact(|tx| async move { ops::get(&tx, id).await })
-        .await
-        .map_err(ModelError::from)?
-        .ok_or_else(|| unknown(id))?;
+    let entry = load(&s, &id).await?;
     crate::queue::bounce_now(&s.queue, &entry)
         .await
         .map_err(|e| ApiError(axum::http::StatusCode::SERVICE_UNAVAILABLE, e))?;

@@ -39,13 +39,7 @@ async fn count(ctx: &QueueContext) -> Result<(), tern_store::StoreError> {
         {
             continue;
         }
-        let status = if e.held {
-            "held"
-        } else if e.attempts == 0 {
-            "pending"
-        } else {
-            "deferred"
-        };
+        let status = e.status_label();
         let slot = by.entry((e.shard, status)).or_insert((0, 0));
         slot.0 += 1;
         slot.1 = slot.1.max(at - e.created);

@@ -59,22 +59,8 @@ pub async fn run(
 }
 
 fn notify_param(n: Notify) -> Option<String> {
-    if n.0 == 0 {
-        return None;
-    }
-    if n.0 & Notify::NEVER != 0 {
-        return Some("NEVER".into());
-    }
-    let names: Vec<&str> = [
-        (Notify::SUCCESS, "SUCCESS"),
-        (Notify::FAILURE, "FAILURE"),
-        (Notify::DELAY, "DELAY"),
-    ]
-    .iter()
-    .filter(|(bit, _)| n.0 & bit != 0)
-    .map(|(_, name)| *name)
-    .collect();
-    Some(names.join(","))
+    let names = n.names();
+    (!names.is_empty()).then(|| names.join(","))
 }
 
 fn all_open(entry: &QueueEntry, result: Outcome) -> BTreeMap<String, Outcome> {

@@ -39,6 +39,20 @@ impl Notify {
     pub const DELAY: u8 = 4;
     /// NOTIFY=NEVER.
     pub const NEVER: u8 = 8;
+
+    /// The keywords set, as written in RCPT TO (empty: none given).
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            (Self::SUCCESS, "SUCCESS"),
+            (Self::FAILURE, "FAILURE"),
+            (Self::DELAY, "DELAY"),
+            (Self::NEVER, "NEVER"),
+        ]
+        .into_iter()
+        .filter(|(bit, _)| self.0 & bit != 0)
+        .map(|(_, name)| name)
+        .collect()
+    }
 }
 
 /// DSN RET (RFC 3461).
@@ -151,6 +165,17 @@ impl QueueEntry {
         self.recipients.iter().filter(|r| r.status.is_open())
     }
 
+    /// `held`, `pending` (never tried) or `deferred`, for listings and metrics.
+    pub fn status_label(&self) -> &'static str {
+        if self.held {
+            "held"
+        } else if self.attempts == 0 {
+            "pending"
+        } else {
+            "deferred"
+        }
+    }
+
     /// Records an attempt, keeping the history bounded.
     pub fn record(&mut self, attempt: Attempt) {
         self.history.push(attempt);
@@ -181,8 +206,22 @@ impl RecipientStatus {
     }
 }
 
-/// Writes an entry and its due index, taking a reference on the body.
+/// Writes a new entry and its due index, taking a reference on the body; an id already in the
+/// queue is refused.
 pub async fn enqueue(tx: &Tx, entry: &QueueEntry, body: &Staged<'_>) -> Result<(), StoreError> {
+    let key = k::entry(&entry.id);
+    if let Some(existing) = codec::read::<QueueEntry>(tx, &key).await? {
+        if existing == *entry {
+            // An earlier try of this same transaction committed (commit result unknown).
+            return Ok(());
+        }
+        // Never overwrite another queued message: the caller's transaction fails instead
+        // (SMTP answers 451 and the client sends again under a new id).
+        return Err(StoreError::Corrupt {
+            key: crate::keys::printable(&key),
+            reason: format!("queue id {} is already in use", entry.id),
+        });
+    }
     blob::link(tx, body).await?;
     codec::write(tx, &k::entry(&entry.id), entry)?;
     tx.set(&k::due(entry.shard, entry.next_attempt, &entry.id), &[])

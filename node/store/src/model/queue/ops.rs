@@ -25,17 +25,7 @@ pub async fn page(
         begin = k::entry(id);
         begin.push(0);
     }
-    let rows = tx
-        .get_range(
-            &begin,
-            &end,
-            RangeOptions {
-                limit: Some(limit),
-                reverse: false,
-                mode: ReadMode::Snapshot,
-            },
-        )
-        .await?;
+    let rows = tx.get_range(&begin, &end, snapshot(limit)).await?;
     rows.iter()
         .map(|kv| codec::decode(&kv.key, &kv.value))
         .collect()
@@ -60,6 +50,15 @@ pub async fn scan(db: &Db) -> Result<Vec<QueueEntry>, StoreError> {
     }
 }
 
+/// Forward snapshot reads of at most `limit` pairs.
+fn snapshot(limit: usize) -> RangeOptions {
+    RangeOptions {
+        limit: Some(limit),
+        reverse: false,
+        mode: ReadMode::Snapshot,
+    }
+}
+
 /// Ids of a shard's entries due at or before `until`, oldest first, at most `limit`. A snapshot
 /// read: scanning adds no conflicts; the delivery transaction re-reads what it changes.
 pub async fn due(
@@ -69,17 +68,7 @@ pub async fn due(
     limit: usize,
 ) -> Result<Vec<(i64, String)>, StoreError> {
     let (begin, end) = k::due_until(shard, until);
-    let rows = tx
-        .get_range(
-            &begin,
-            &end,
-            RangeOptions {
-                limit: Some(limit),
-                reverse: false,
-                mode: ReadMode::Snapshot,
-            },
-        )
-        .await?;
+    let rows = tx.get_range(&begin, &end, snapshot(limit)).await?;
     Ok(rows
         .iter()
         .filter_map(|kv| k::due_parts(&kv.key).map(|(_, at, id)| (at, id)))
