@@ -132,12 +132,23 @@ async fn deliver(ctx: &QueueContext, domain: &str, id: &str, session: &mut Optio
             all_open(&entry, Outcome::Deferred(format!("4.4.3 {text}"))),
             String::new(),
         ),
-        Ok(targets) => match connected(ctx, domain, &targets, session).await {
-            Err(error) => (
-                all_open(&entry, Outcome::Deferred(format!("4.4.1 {error}"))),
-                String::new(),
-            ),
-            Ok(()) => send(ctx, &entry, body, session).await,
+        Ok(targets) => loop {
+            match connected(ctx, domain, &targets, session).await {
+                Err(error) => {
+                    break (
+                        all_open(&entry, Outcome::Deferred(format!("4.4.1 {error}"))),
+                        String::new(),
+                    );
+                }
+                Ok(reused) => {
+                    let sent = send(ctx, &entry, body, session).await;
+                    // A cached connection the server closed meanwhile: once more on a new one.
+                    if reused && session.is_none() {
+                        continue;
+                    }
+                    break sent;
+                }
+            }
         },
     };
     for r in results.values() {
@@ -196,17 +207,18 @@ async fn signed(ctx: &QueueContext, entry: &QueueEntry, body: &[u8]) -> Vec<u8> 
     }
 }
 
-/// Makes sure `session` holds a usable connection to one of `targets`.
+/// Makes sure `session` holds a connection to one of `targets`; `Ok(true)` when it is one kept
+/// from an earlier message.
 async fn connected(
     ctx: &QueueContext,
     domain: &str,
     targets: &[Target],
     session: &mut Option<Session>,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     if let Some(s) = session.take() {
         if s.sent < ctx.config.max_messages_per_connection {
             *session = Some(s);
-            return Ok(());
+            return Ok(true);
         }
         s.client.quit().await;
     }
@@ -223,7 +235,7 @@ async fn connected(
                     tracing::error!(domain, error = %e, "cannot record destination state");
                 }
                 *session = Some(Session { client, sent: 0 });
-                return Ok(());
+                return Ok(false);
             }
             Err(e) => {
                 METRICS.connections.with_label_values(&["failed"]).inc();
