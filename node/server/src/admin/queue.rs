@@ -267,24 +267,37 @@ pub async fn retry_all(
 ) -> ApiResult<Json<Value>> {
     let at = now();
     let domain = r.domain.as_deref();
-    let count = s
-        .dir
-        .db()
-        .transact(|tx| async move {
-            let mut n = 0u64;
-            for current in ops::all(&tx).await? {
-                if current.held || domain.is_some_and(|d| !d.eq_ignore_ascii_case(&current.domain))
-                {
-                    continue;
+    // Paged: a large queue is rescheduled in many small transactions, not one too large.
+    let ids: Vec<String> = ops::scan(s.dir.db())
+        .await
+        .map_err(ModelError::from)?
+        .into_iter()
+        .filter(|e| !e.held && domain.is_none_or(|d| d.eq_ignore_ascii_case(&e.domain)))
+        .map(|e| e.id)
+        .collect();
+    let mut count = 0u64;
+    for chunk in ids.chunks(500) {
+        count += s
+            .dir
+            .db()
+            .transact(|tx| async move {
+                let mut n = 0u64;
+                for id in chunk {
+                    let Some(current) = ops::get(&tx, id).await? else {
+                        continue;
+                    };
+                    if current.held {
+                        continue;
+                    }
+                    let mut after = current.clone();
+                    after.next_attempt = at;
+                    ops::update(&tx, &current, &after)?;
+                    n += 1;
                 }
-                let mut after = current.clone();
-                after.next_attempt = at;
-                ops::update(&tx, &current, &after)?;
-                n += 1;
-            }
-            Ok::<_, ModelError>(n)
-        })
-        .await?;
+                Ok::<_, ModelError>(n)
+            })
+            .await?;
+    }
     clear_suspension(&s, domain).await?;
     tracing::info!(domain = ?domain, count, "operator: retry now");
     Ok(Json(json!({ "retried": count })))

@@ -33,7 +33,9 @@ fn angle(v: &str) -> String {
         .to_string()
 }
 
-/// Reads `FROM:`/`RCPT:` lines from the top of `file` (case-insensitive).
+/// Reads `FROM:`/`RCPT:` lines (upper case, as Mailtraq writes them) from the top of `file`.
+/// They count as an envelope only when at least one `RCPT:` line is among them, so a message
+/// that merely starts with a `From:` header is not mistaken for one.
 pub fn parse_envelope(file: &[u8]) -> FileEnvelope {
     let mut env = FileEnvelope::default();
     let mut pos = 0;
@@ -44,15 +46,17 @@ pub fn parse_envelope(file: &[u8]) -> FileEnvelope {
             .map_or(file.len(), |i| pos + i + 1);
         let line = String::from_utf8_lossy(&file[pos..end]);
         let line = line.trim_end();
-        let upper = line.to_ascii_uppercase();
-        if let Some(v) = upper.strip_prefix("FROM:").map(|_| &line[5..]) {
+        if let Some(v) = line.strip_prefix("FROM:") {
             env.from = Some(angle(v));
-        } else if let Some(v) = upper.strip_prefix("RCPT:").map(|_| &line[5..]) {
+        } else if let Some(v) = line.strip_prefix("RCPT:") {
             env.rcpts.push(angle(v));
         } else {
             break;
         }
         pos = end;
+    }
+    if env.rcpts.is_empty() {
+        return FileEnvelope::default();
     }
     env.start = pos;
     env
@@ -160,7 +164,7 @@ mod tests {
 
     #[test]
     fn mailtraq_envelope_lines() {
-        let f = b"FROM: <a@x.test>\r\nrcpt: b@y.test\r\nRCPT: <c@z.test>\r\nSubject: hi\r\n\r\nbody\r\n";
+        let f = b"FROM: <a@x.test>\r\nRCPT: b@y.test\r\nRCPT: <c@z.test>\r\nSubject: hi\r\n\r\nbody\r\n";
         let e = parse_envelope(f);
         assert_eq!(e.from.as_deref(), Some("a@x.test"));
         assert_eq!(e.rcpts, vec!["b@y.test", "c@z.test"]);
@@ -172,7 +176,13 @@ mod tests {
         let f = b"From: a@x.test\r\nSubject: hi\r\n\r\nbody";
         let e = parse_envelope(f);
         assert_eq!(e, FileEnvelope::default());
-        let null = parse_envelope(b"FROM: <>\nSubject: x\n\nb");
+        let header_only = parse_envelope(b"FROM: <a@x.test>\nSubject: x\n\nb");
+        assert_eq!(
+            header_only,
+            FileEnvelope::default(),
+            "no RCPT: line, no envelope"
+        );
+        let null = parse_envelope(b"FROM: <>\nRCPT: <b@y.test>\nSubject: x\n\nb");
         assert_eq!(null.from.as_deref(), Some(""));
     }
 }

@@ -9,11 +9,6 @@ pub async fn get(tx: &Tx, id: &str) -> Result<Option<QueueEntry>, StoreError> {
     codec::read(tx, &k::entry(id)).await
 }
 
-/// Every entry, in one transaction (small queues and tests; bounded by transaction limits).
-pub async fn all(tx: &Tx) -> Result<Vec<QueueEntry>, StoreError> {
-    codec::read_all(tx, &k::entries()).await
-}
-
 /// Up to `limit` entries after the entry `after` (by id), as a snapshot read.
 pub async fn page(
     tx: &Tx,
