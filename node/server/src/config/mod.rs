@@ -318,7 +318,7 @@ impl Config {
 }
 
 /// Refuses a zero where a limit must be positive, naming `section.key`.
-fn require_positive(section: &str, key: &str, v: u64) -> anyhow::Result<u64> {
+pub(super) fn require_positive(section: &str, key: &str, v: u64) -> anyhow::Result<u64> {
     if v == 0 {
         bail!("{section}.{key}: must be greater than zero");
     }

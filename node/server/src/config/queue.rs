@@ -249,10 +249,7 @@ fn parse_relay(
 }
 
 fn positive(key: &str, v: u64) -> anyhow::Result<u64> {
-    if v == 0 {
-        bail!("queue.{key}: must be greater than zero");
-    }
-    Ok(v)
+    super::require_positive("queue", key, v)
 }
 
 impl TryFrom<&RawQueue> for QueueConfig {
