@@ -4,7 +4,7 @@
 //!    the sink has them all.
 //! 2. Scan cost: M deferred entries (100 recipients per message, 100 unreachable destinations)
 //!    sit in the queue; prints the mean due-scan time from `tern_queue_scan_seconds`, with the
-//!    cost of a full listing for comparison, and RSS.
+//!    cost of a full listing for comparison, and the server's RSS at each stage.
 //!
 //! Run: `cargo bench -p tern-tests --bench queue_outbound`; `TERN_BENCH_MESSAGES` (default
 //! 4000) and `TERN_BENCH_DEFERRED` (default 100000) change the sizes.
@@ -41,6 +41,13 @@ fn metric(text: &str, name: &str) -> f64 {
         .filter(|l| l.starts_with(name))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+fn rss_mb(tern: &Tern) -> f64 {
+    metric(
+        &tern.get("/metrics").expect("metrics").1,
+        "process_resident_memory_bytes",
+    ) / 1e6
 }
 
 async fn send(c: &mut Client, rcpts: &[String], subject: &str, body: &str) {
@@ -153,6 +160,11 @@ async fn main() {
             / metric(&m, "tern_queue_delivery_seconds_count")
     );
 
+    println!(
+        "server RSS after the throughput run: {:.0} MB",
+        rss_mb(&tern)
+    );
+
     // 2. Scan cost with many deferred entries.
     let per_message = 100;
     let msgs = deferred.div_ceil(per_message);
@@ -190,6 +202,10 @@ async fn main() {
         "queued {queued} entries for {DEAD} unreachable destinations and took their first attempts in {:.1} s",
         fill.elapsed().as_secs_f64()
     );
+    println!(
+        "server RSS with {queued} entries queued: {:.0} MB",
+        rss_mb(&tern)
+    );
     let before = tern.get("/metrics").expect("metrics").1;
     tokio::time::sleep(Duration::from_secs(10)).await;
     let after = tern.get("/metrics").expect("metrics").1;
@@ -208,11 +224,6 @@ async fn main() {
         summary["total"],
         t.elapsed().as_secs_f64() * 1000.0
     );
-    for line in after
-        .lines()
-        .filter(|l| l.starts_with("process_resident_memory_bytes"))
-    {
-        println!("{line}");
-    }
+    println!("server RSS after the full listing: {:.0} MB", rss_mb(&tern));
     tern.stop().expect("stop");
 }
