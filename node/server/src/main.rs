@@ -2,6 +2,7 @@
 //! store with loopback ports and demo fixtures; `tern serve --config tern.toml` runs production.
 
 mod admin;
+mod alloc;
 mod config;
 mod delivery;
 mod dev;
@@ -9,6 +10,7 @@ mod dkim;
 mod logging;
 mod metrics;
 mod net;
+mod password_check;
 mod pop3;
 mod queue;
 mod serve;
@@ -65,6 +67,7 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::SUCCESS;
     }
     logging::init(config.log_format, &config.log_level);
+    alloc::tune();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -8,7 +8,7 @@ use tern_proto::{
     Secret,
     pop3::{Command, CommandReader, Parsed, Reply, reply},
 };
-use tern_store::model::{LoginMatch, password};
+use tern_store::model::LoginMatch;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     sync::watch,
@@ -256,10 +256,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         let account = match found {
             LoginMatch::Found(account) => {
-                let hash = account.password_hash.clone();
-                let ok = tokio::task::spawn_blocking(move || password::verify(&secret, &hash))
-                    .await
-                    .unwrap_or(false);
+                let ok = crate::password_check::verify(secret, account.password_hash.clone()).await;
                 ok.then_some(account)
             }
             LoginMatch::Ambiguous(addresses) => {

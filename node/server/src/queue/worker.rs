@@ -94,16 +94,16 @@ async fn deliver(ctx: &QueueContext, domain: &str, id: &str, session: &mut Optio
     {
         // Wait for the suspension to end (or for the message's lifetime, to return it then).
         let until = d.suspended_until.min(expires);
-        tracing::debug!(queue_id = %id, domain, until, "destination suspended, entry waits");
+        tracing::debug!(queue_id = %id, attempt, domain, until, "destination suspended, entry waits");
         if let Err(e) = commit::postpone(ctx, id, until).await {
-            tracing::error!(queue_id = %id, error = %e, "cannot postpone queue entry");
+            tracing::error!(queue_id = %id, attempt, error = %e, "cannot postpone queue entry");
         }
         return;
     }
     let message = match blob::read(db, entry.blob).await {
         Ok(m) => m,
         Err(e) => {
-            tracing::error!(queue_id = %id, error = %e, "cannot read the message body");
+            tracing::error!(queue_id = %id, attempt, error = %e, "cannot read the message body");
             return;
         }
     };
@@ -190,7 +190,7 @@ async fn signed(ctx: &QueueContext, entry: &QueueEntry, body: &[u8]) -> Vec<u8> 
         Ok(Some(k)) => k,
         Ok(None) => return body.to_vec(),
         Err(e) => {
-            tracing::error!(queue_id = %entry.id, error = %e, "cannot read the DKIM key; sending unsigned");
+            tracing::error!(queue_id = %entry.id, attempt = entry.attempts + 1, error = %e, "cannot read the DKIM key; sending unsigned");
             return body.to_vec();
         }
     };
@@ -201,7 +201,7 @@ async fn signed(ctx: &QueueContext, entry: &QueueEntry, body: &[u8]) -> Vec<u8> 
             out
         }
         Err(e) => {
-            tracing::error!(queue_id = %entry.id, domain, error = %e, "DKIM signing failed; sending unsigned");
+            tracing::error!(queue_id = %entry.id, attempt = entry.attempts + 1, domain, error = %e, "DKIM signing failed; sending unsigned");
             body.to_vec()
         }
     }

@@ -9,7 +9,7 @@ use tern_proto::{
         sasl::{self, Credentials, SaslError},
     },
 };
-use tern_store::model::{Directory, LoginMatch, password};
+use tern_store::model::{Directory, LoginMatch};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
@@ -135,9 +135,6 @@ async fn verify(
     let LoginMatch::Found(account) = dir.find_login(&c.login).await? else {
         return Ok(None);
     };
-    let (pw, hash) = (c.password.clone(), account.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &hash))
-        .await
-        .unwrap_or(false);
+    let ok = crate::password_check::verify(c.password.clone(), account.password_hash.clone()).await;
     Ok(ok.then_some(account))
 }
