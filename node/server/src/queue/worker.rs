@@ -6,8 +6,11 @@
 
 use std::{
     collections::{BTreeMap, VecDeque},
+    panic::AssertUnwindSafe,
     sync::{Arc, Mutex},
 };
+
+use futures::FutureExt as _;
 
 use ractor::ActorRef;
 use tern_proto::smtp::client::Envelope;
@@ -50,7 +53,13 @@ pub async fn run(
         }
         let next = list.lock().map(|mut l| l.pop_front()).unwrap_or(None);
         let Some(id) = next else { break };
-        deliver(&ctx, &domain, &id, &mut session).await;
+        // A panic in one delivery must not leave its entry marked in flight for good: it is
+        // logged, the connection dropped, and the entry stays queued for the next scan.
+        let attempt = AssertUnwindSafe(deliver(&ctx, &domain, &id, &mut session));
+        if attempt.catch_unwind().await.is_err() {
+            tracing::error!(queue_id = %id, domain, "delivery panicked; the entry stays queued");
+            session = None;
+        }
         let _ = manager.cast(ManagerMsg::Finished(id));
     }
     if let Some(s) = session {
