@@ -15,15 +15,15 @@ use serde_json::json;
 use tern_tests::{
     Tern,
     dns::{self, Rr},
-    outbound::submission,
+    outbound::{send, submission},
     peer::Peer,
-    smtp::{self, Client},
 };
 
 const TOKEN: &str = "bench-token";
 const PASSWORD: &str = "bench-password";
 const DESTINATIONS: usize = 20;
 const DEAD: usize = 100;
+const FROM: &str = "<demo@example.test>";
 
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
@@ -48,19 +48,6 @@ fn rss_mb(tern: &Tern) -> f64 {
         &tern.get("/metrics").expect("metrics").1,
         "process_resident_memory_bytes",
     ) / 1e6
-}
-
-async fn send(c: &mut Client, rcpts: &[String], subject: &str, body: &str) {
-    c.expect("MAIL FROM:<demo@example.test>", 250)
-        .await
-        .expect("mail");
-    for r in rcpts {
-        c.expect(&format!("RCPT TO:<{r}>"), 250)
-            .await
-            .expect("rcpt");
-    }
-    let m = smtp::message("demo@example.test", &rcpts[0], subject, body);
-    assert_eq!(c.data(&m).await.expect("data").code, 250);
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -115,13 +102,8 @@ async fn main() {
             tokio::spawn(async move {
                 let mut c = submission(addr, &cert, PASSWORD).await;
                 for i in 0..per {
-                    send(
-                        &mut c,
-                        &[format!("u{i}@d{d}.test")],
-                        &format!("b-{d}-{i}"),
-                        &body,
-                    )
-                    .await;
+                    let rcpt = format!("u{i}@d{d}.test");
+                    send(&mut c, FROM, &[&rcpt], &format!("b-{d}-{i}"), &body).await;
                 }
             })
         })
@@ -179,7 +161,8 @@ async fn main() {
                     let rcpts: Vec<String> = (0..per_message)
                         .map(|d| format!("m{i}@z{d}.test"))
                         .collect();
-                    send(&mut c, &rcpts, &format!("z-{i}"), "small\r\n").await;
+                    let rcpts: Vec<&str> = rcpts.iter().map(String::as_str).collect();
+                    send(&mut c, FROM, &rcpts, &format!("z-{i}"), "small\r\n").await;
                 }
             })
         })

@@ -90,10 +90,16 @@ pub async fn submission(addr: SocketAddr, cert: &Path, password: &str) -> smtp::
     c
 }
 
-/// Submits one message from `from` (authenticated as demo, or the null sender) to `rcpts`.
-pub async fn submit(tern: &Tern, from: &str, rcpts: &[&str], subject: &str) {
-    let mut c = submission(tern.addr("submission"), &tern.certificate(), PASSWORD).await;
-    c.expect(&format!("MAIL FROM:<{from}>"), 250)
+/// One mail transaction on an open session: `mail_from` is the whole MAIL FROM argument
+/// (`<a@b>` plus any parameters); asserts every step is accepted.
+pub async fn send(
+    c: &mut smtp::Client,
+    mail_from: &str,
+    rcpts: &[&str],
+    subject: &str,
+    body: &str,
+) {
+    c.expect(&format!("MAIL FROM:{mail_from}"), 250)
         .await
         .expect("mail");
     for r in rcpts {
@@ -101,12 +107,29 @@ pub async fn submit(tern: &Tern, from: &str, rcpts: &[&str], subject: &str) {
             .await
             .expect("rcpt");
     }
-    let to = rcpts.join(", ");
+    let from = mail_from
+        .trim_start_matches('<')
+        .split('>')
+        .next()
+        .unwrap_or("");
     let reply = c
-        .data(&smtp::message(from, &to, subject, "queued body\r\n"))
+        .data(&smtp::message(from, &rcpts.join(", "), subject, body))
         .await
         .expect("data");
     assert_eq!(reply.code, 250, "{reply:?}");
+}
+
+/// Submits one message from `from` (authenticated as demo, or the null sender) to `rcpts`.
+pub async fn submit(tern: &Tern, from: &str, rcpts: &[&str], subject: &str) {
+    let mut c = submission(tern.addr("submission"), &tern.certificate(), PASSWORD).await;
+    send(
+        &mut c,
+        &format!("<{from}>"),
+        rcpts,
+        subject,
+        "queued body\r\n",
+    )
+    .await;
     let _ = c.cmd("QUIT").await;
 }
 

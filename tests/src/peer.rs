@@ -2,7 +2,7 @@
 //! (`unknown` → 550 5.1.1, `full` → 552 5.2.2, `blocked` → 554 5.7.1 block list, `toobig` →
 //! 552 5.3.4, `spam` → 550 5.7.1 content rejected, `later` → 451 4.3.0 on its first try only,
 //! `drop` → hangs up, `stall` → never answers, anything else → 250) and records what it
-//! accepted.
+//! accepted. It announces SIZE 200000 and no SMTPUTF8 or STARTTLS.
 
 use std::{
     collections::HashSet,
@@ -125,7 +125,7 @@ async fn session(
     while let Some(line) = lines.next_line().await? {
         let upper = line.to_ascii_uppercase();
         let reply: String = if upper.starts_with("EHLO") {
-            "250-peer.test\r\n250-PIPELINING\r\n250-SIZE 10000000\r\n250-8BITMIME\r\n250 DSN".into()
+            "250-peer.test\r\n250-PIPELINING\r\n250-SIZE 200000\r\n250-8BITMIME\r\n250 DSN".into()
         } else if upper.starts_with("MAIL FROM:") {
             mail_from = line.clone();
             rcpts.clear();

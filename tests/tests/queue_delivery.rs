@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tern_tests::{
     Tern, dns, err, ok,
-    outbound::{PASSWORD, Remote, inbox, submit, wait_inbox},
+    outbound::{PASSWORD, Remote, inbox, send, submission, submit, wait_inbox},
     peer::Peer,
     ternctl,
 };
@@ -176,7 +176,44 @@ async fn each_cause_has_its_readable_text() {
     ] {
         submit(&w.tern, "demo@example.test", &[to], subject).await;
     }
+    // Refused by the client side before sending: larger than the peer's SIZE, and SMTPUTF8
+    // asked for while the peer does not offer it.
+    let mut c = submission(w.tern.addr("submission"), &w.tern.certificate(), PASSWORD).await;
+    let big = "x".repeat(1000) + "\r\n";
+    send(
+        &mut c,
+        "<demo@example.test>",
+        &["big1@remote.test"],
+        "huge",
+        &big.repeat(250),
+    )
+    .await;
+    send(
+        &mut c,
+        "<demo@example.test> SMTPUTF8",
+        &["utf1@remote.test"],
+        "utf8",
+        "hi\r\n",
+    )
+    .await;
+    let _ = c.cmd("QUIT").await;
     let cases = [
+        (
+            [
+                "big1@remote.test",
+                "message is too large",
+                "is larger than mx1.remote.test accepts (200000 bytes)",
+            ],
+            "5.3.4",
+        ),
+        (
+            [
+                "utf1@remote.test",
+                "international (UTF-8) addresses",
+                "553 5.6.7 mx1.remote.test does not support SMTPUTF8",
+            ],
+            "5.6.7",
+        ),
         (
             [
                 "full1@remote.test",
@@ -488,6 +525,40 @@ async fn dkim_signatures_verify_on_the_receiving_side() {
         ],
     ));
     assert!(e.contains("not a PEM private key"), "{e}");
+    let e = err(&ternctl(
+        &w.tern.url(),
+        Some(TOKEN),
+        &["dkim", "set", "example.test", "--selector", "bad selector"],
+    ));
+    assert!(e.contains("letters, digits, '-' and '.' only"), "{e}");
+    let weak = dir.path().join("weak.pem");
+    let status = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:1024",
+            "-out",
+        ])
+        .arg(&weak)
+        .output()
+        .expect("openssl runs");
+    assert!(status.status.success(), "openssl genpkey failed");
+    let e = err(&ternctl(
+        &w.tern.url(),
+        Some(TOKEN),
+        &[
+            "dkim",
+            "set",
+            "example.test",
+            "--selector",
+            "weak",
+            "--key",
+            weak.to_str().expect("path"),
+        ],
+    ));
+    assert!(e.contains("RSA key of 2048 to 8192 bits"), "{e}");
     w.tern.stop().expect("stop");
 }
 
@@ -546,6 +617,45 @@ async fn dropped_and_stalled_sessions_are_deferred_with_the_reason() {
     assert!(
         stalled.starts_with("4.4.2") && stalled.contains("timed out"),
         "{stalled}"
+    );
+    tern.stop().expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn required_starttls_defers_when_not_offered() {
+    let remote = Remote::start().await;
+    let mut env = remote.queue_env();
+    env.push(("TERN_QUEUE__STARTTLS".into(), "required".into()));
+    env.push(("TERN_QUEUE__RETRY_INTERVALS_SECONDS".into(), "3600".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (_dir, tern) = Tern::dev(TOKEN, PASSWORD, &env);
+    submit(
+        &tern,
+        "demo@example.test",
+        &["ok-tls@remote.test"],
+        "needs tls",
+    )
+    .await;
+    let mut reply = String::new();
+    for _ in 0..100 {
+        let q = tern.api(TOKEN, "/queue").expect("queue");
+        if q["entries"][0]["attempts"] == 1 {
+            reply = q["entries"][0]["recipients"][0]["reply"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(reply.starts_with("4.4.1"), "{reply}");
+    assert!(
+        reply.contains("does not offer STARTTLS, which the policy requires"),
+        "{reply}"
+    );
+    assert!(
+        remote.mx1.messages().is_empty(),
+        "nothing sent in clear text"
     );
     tern.stop().expect("stop");
 }

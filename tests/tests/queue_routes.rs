@@ -313,7 +313,18 @@ async fn reinject_a_message_file() {
         .expect("delivered");
     assert!(m.mail_from.contains("<>"), "{}", m.mail_from);
 
-    // Without an envelope anywhere: a clear refusal, nothing queued.
+    // An empty file, and a file without an envelope anywhere: clear refusals, nothing queued.
+    std::fs::write(
+        &file,
+        "FROM: <demo@example.test>\r\nRCPT: <x@remote.test>\r\n\r\n",
+    )
+    .expect("file");
+    let e = tern_tests::err(&ternctl(
+        &tern.url(),
+        Some(TOKEN),
+        &["queue", "inject", path],
+    ));
+    assert!(e.contains("the file holds no message"), "{e}");
     std::fs::write(&file, "Subject: bare\r\n\r\nbody\r\n").expect("file");
     let e = tern_tests::err(&ternctl(
         &tern.url(),

@@ -101,18 +101,18 @@ fn parse(pem: &str) -> Result<Parsed, String> {
     }
     RsaKey::<Sha256>::from_key_der(der)
         .map(Parsed::Rsa)
-        .map_err(|_| "the key is neither an RSA nor an Ed25519 private key".to_string())
+        .map_err(|e| {
+            format!("the key is neither an Ed25519 key nor an RSA key of 2048 to 8192 bits ({e})")
+        })
 }
 
-/// Imports a PEM private key: RSA (PKCS#8 or PKCS#1, at least 2048 bits) or Ed25519 (PKCS#8).
+/// Imports a PEM private key: RSA (PKCS#8 or PKCS#1, 2048 to 8192 bits, as ring accepts) or
+/// Ed25519 (PKCS#8).
 pub fn import(selector: &str, pem: &str) -> Result<DkimKey, String> {
     let (algorithm, public) = match parse(pem)? {
         Parsed::Rsa(k) => (DkimAlgorithm::RsaSha256, rsa_spki(&k.public_key())),
         Parsed::Ed25519(k) => (DkimAlgorithm::Ed25519Sha256, k.public_key()),
     };
-    if algorithm == DkimAlgorithm::RsaSha256 && public.len() < 256 {
-        return Err("RSA keys for DKIM must have at least 2048 bits".into());
-    }
     Ok(DkimKey {
         selector: selector.to_string(),
         algorithm,
