@@ -1,10 +1,11 @@
 //! Tern's wire formats, without I/O: mail addresses, line framing, SMTP
-//! (requests, bodies, SASL, replies) and POP3 (commands, replies, multi-line payloads); IMAP as
-//! its issue lands. Everything here takes bytes or strings and answers values or
+//! (requests, bodies, SASL, replies), POP3 (commands, replies, multi-line payloads) and IMAP
+//! (framing with caps, responses, sequence sets, over imap-codec). Everything here takes bytes or strings and answers values or
 //! errors, so it can be unit-tested with known answers and fuzzed.
 
 pub mod address;
 pub mod date;
+pub mod imap;
 pub mod line;
 pub mod pop3;
 pub mod secret;

@@ -71,7 +71,8 @@ pub async fn over_quota(
     Ok(false)
 }
 
-fn exceeds(
+/// Whether adding `size` bytes and one message puts `account` over its quota.
+pub fn exceeds(
     account: &tern_store::model::Account,
     usage: tern_store::model::account::Usage,
     size: u64,

@@ -16,7 +16,9 @@ use tokio::net::TcpListener;
 use crate::{
     admin,
     config::{Backend, Config},
-    dev, metrics,
+    dev,
+    imap::{self, ImapContext, ListenerKind as ImapKind},
+    metrics,
     net::{limits::ConnectionLimits, listener},
     pop3::{self, ListenerKind as Pop3Kind, Pop3Context},
     queue,
@@ -97,8 +99,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let http_addr = listener.local_addr()?;
     println!("admin listening on http://{http_addr}");
     tracing::info!(address = %http_addr, backend = db.backend().backend(), "admin API, metrics and health checks listening");
-    tracing::warn!("IMAP listeners are not built yet; their ports are configured but not bound");
-
     let shutdown = Shutdown::new();
     let tls = Arc::new(TlsConfig::load(&cert, &key)?);
     let smtp_ctx = Arc::new(SmtpContext {
@@ -148,6 +148,29 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(address = %local, listener = key, "POP3 listening");
         listeners.push(pop3::listener::spawn(bound, kind, pop3_ctx.clone()));
     }
+    let imap_ctx = Arc::new(ImapContext {
+        limits: ConnectionLimits::new(
+            config.imap.max_connections,
+            config.imap.max_connections_per_ip,
+        ),
+        config: config.imap.clone(),
+        hostname: config.hostname.clone(),
+        hub: imap::hub::Hub::new(db.clone()),
+        dir: dir.clone(),
+        tls: Some(tls.clone()),
+        shutdown: shutdown.clone(),
+    });
+    for (addr, key, kind) in [
+        (l.imap, "imap", ImapKind::Imap),
+        (l.imaps, "imaps", ImapKind::Imaps),
+    ] {
+        let Some(addr) = addr else { continue };
+        let bound = listener::bind(addr, key).await?;
+        let local = bound.local_addr()?;
+        println!("{key} listening on {local}");
+        tracing::info!(address = %local, listener = key, "IMAP listening");
+        listeners.push(imap::listener::spawn(bound, kind, imap_ctx.clone()));
+    }
     let (queue_ctx, outbound) = queue::start(
         config.queue.clone(),
         config.hostname.clone(),
@@ -184,7 +207,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     // Sessions were told to finish (421); give in-flight ones the grace period.
     let drained = tokio::time::timeout(config.shutdown_grace, async {
-        while smtp_ctx.limits.active() + pop3_ctx.limits.active() > 0 {
+        while smtp_ctx.limits.active() + pop3_ctx.limits.active() + imap_ctx.limits.active() > 0 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
@@ -193,6 +216,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::warn!(
             smtp = smtp_ctx.limits.active(),
             pop3 = pop3_ctx.limits.active(),
+            imap = imap_ctx.limits.active(),
             "sessions still open after the grace period"
         );
     }

@@ -1,6 +1,7 @@
 //! Configuration in two steps (STYLE.md §11): [`raw::RawConfig`] as read from TOML and the
 //! environment, then [`Config`], validated and immutable, which the node runs on.
 
+pub mod imap;
 pub mod queue;
 pub mod raw;
 
@@ -9,8 +10,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use anyhow::{Context, anyhow, bail};
 use config::{Environment, File, FileFormat};
 
-pub use self::queue::QueueConfig;
 use self::raw::{RawConfig, RawListeners};
+pub use self::{imap::ImapConfig, queue::QueueConfig};
 
 /// Which store backend the node uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +134,8 @@ pub struct Config {
     pub smtp: SmtpConfig,
     /// POP3.
     pub pop3: Pop3Config,
+    /// IMAP.
+    pub imap: ImapConfig,
     /// Outbound queue.
     pub queue: QueueConfig,
 }
@@ -300,6 +303,7 @@ impl Config {
             plaintext_requires_tls: p.plaintext_requires_tls,
         };
         Ok(Config {
+            imap: ImapConfig::try_from(&raw.imap)?,
             queue,
             pop3,
             smtp,

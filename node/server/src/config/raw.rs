@@ -23,6 +23,8 @@ pub struct RawConfig {
     pub smtp: RawSmtp,
     /// POP3 limits and locking.
     pub pop3: RawPop3,
+    /// `[imap]`.
+    pub imap: super::imap::RawImap,
     /// Outbound queue.
     pub queue: super::queue::RawQueue,
 }

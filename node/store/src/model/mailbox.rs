@@ -272,6 +272,20 @@ impl Directory {
             .await
     }
 
+    /// Subscribes to (or unsubscribes from) a mailbox.
+    pub async fn set_subscribed(&self, account: u64, name: &str, on: bool) -> ModelResult<()> {
+        self.db
+            .transact(|tx| async move {
+                let mut mailbox = by_name(&tx, account, name)
+                    .await?
+                    .ok_or_else(|| ModelError::NotFound(format!("mailbox {name}")))?;
+                mailbox.subscribed = on;
+                codec::write(&tx, &k::mailbox(account, mailbox.id), &mailbox)?;
+                Ok(())
+            })
+            .await
+    }
+
     /// Status of a mailbox.
     pub async fn mailbox_status(&self, mailbox: &Mailbox) -> ModelResult<MailboxStatus> {
         self.db

@@ -219,3 +219,66 @@ pub async fn list(
 pub async fn summary(tx: &Tx, blob: BlobId) -> Result<Option<Summary>, StoreError> {
     codec::read(tx, &bk::summary(&blob.0)).await
 }
+
+/// Files a copy of `source` (from any mailbox of the same account) into `mailbox`, sharing its
+/// body, with the given flags; returns the new record.
+pub async fn copy(
+    tx: &Tx,
+    account: u64,
+    mailbox: u64,
+    source: &MessageMeta,
+    flags: Flags,
+    keywords: Vec<String>,
+) -> Result<MessageMeta, StoreError> {
+    tx.atomic_add(&bk::refs(&source.blob.0), 1)?;
+    let (uid, modseq) = next_modseq(tx, mailbox, true).await?;
+    let meta = MessageMeta {
+        uid,
+        modseq,
+        flags,
+        keywords,
+        internal_date: source.internal_date,
+        size: source.size,
+        blob: source.blob,
+    };
+    codec::write(tx, &k::message(mailbox, uid), &meta)?;
+    tx.set(&k::modseq(mailbox, modseq), &uid.to_le_bytes())?;
+    let size = meta.size as i64;
+    tx.atomic_add(&k::counter(mailbox, "exists"), 1)?;
+    tx.atomic_add(&k::counter(mailbox, "bytes"), size)?;
+    if !flags.contains(Flags::SEEN) {
+        tx.atomic_add(&k::counter(mailbox, "unseen"), 1)?;
+    }
+    account::add_usage(tx, account, size, 1)?;
+    Ok(meta)
+}
+
+/// Messages whose last change is after `modseq` (new or with changed flags), in MODSEQ order.
+pub async fn changed_since(
+    tx: &Tx,
+    mailbox: u64,
+    modseq: u64,
+) -> Result<Vec<MessageMeta>, StoreError> {
+    let kvs = tx
+        .get_prefix(&k::modseqs_after(mailbox, modseq), RangeOptions::all())
+        .await?;
+    let mut out = Vec::with_capacity(kvs.len());
+    for kv in kvs {
+        let uid = u32::from_le_bytes(kv.value.as_slice().try_into().unwrap_or([0; 4]));
+        if let Some(meta) = get(tx, mailbox, uid).await? {
+            out.push(meta);
+        }
+    }
+    Ok(out)
+}
+
+/// UIDs expunged after `modseq` (for QRESYNC's VANISHED and for sessions catching up).
+pub async fn expunged_since(tx: &Tx, mailbox: u64, modseq: u64) -> Result<Vec<u32>, StoreError> {
+    let (_, end) = k::expunged_all(mailbox);
+    let start = k::expunged(mailbox, modseq.saturating_add(1));
+    let kvs = tx.get_prefix(&(start, end), RangeOptions::all()).await?;
+    Ok(kvs
+        .iter()
+        .map(|kv| u32::from_le_bytes(kv.value.as_slice().try_into().unwrap_or([0; 4])))
+        .collect())
+}

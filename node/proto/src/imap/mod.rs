@@ -1,0 +1,10 @@
+//! IMAP wire format on top of `imap-codec`: command framing with hard caps on lines and
+//! literals ([`reader`]), response encoding helpers and Tern's response codes ([`response`]),
+//! and sequence-set resolution against a mailbox's UID list ([`sequence`]). No I/O.
+
+pub mod reader;
+pub mod response;
+pub mod sequence;
+
+pub use imap_codec;
+pub use imap_codec::imap_types as types;

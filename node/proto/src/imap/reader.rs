@@ -1,0 +1,291 @@
+//! Splits client bytes into IMAP commands with `imap-codec`'s fragmentizer and decoder, and
+//! enforces the caps before anything large is kept: a line longer than `max_line` or a literal
+//! longer than `max_literal` is refused (`[TOOBIG]`), a synchronising literal that fits gets a
+//! continuation request, one that does not is refused before the client sends it, and a
+//! non-synchronising one that does not fit is read past without being kept.
+
+use imap_codec::{
+    AuthenticateDataCodec, CommandCodec, IdleDoneCodec,
+    fragmentizer::{FragmentInfo, Fragmentizer, LiteralAnnouncement},
+    imap_types::{
+        IntoStatic,
+        auth::AuthenticateData,
+        command::Command,
+        core::{LiteralMode, Tag},
+    },
+};
+
+/// The caps.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Longest command line (without literals).
+    pub max_line: u32,
+    /// Longest literal (the APPEND size limit).
+    pub max_literal: u32,
+}
+
+/// What the connection should do next.
+#[derive(Debug)]
+pub enum Event {
+    /// Read more bytes.
+    NeedMore,
+    /// A synchronising literal fits: send `+ ` and read on.
+    Continue,
+    /// A complete command.
+    Command(Box<Command<'static>>),
+    /// AUTHENTICATE response data (in [`Mode::Authenticate`]).
+    AuthData(AuthenticateData<'static>),
+    /// `DONE` (in [`Mode::Idle`]).
+    IdleDone,
+    /// A refused message: its tag when one could be read, what was wrong, and whether the
+    /// refusal is about size.
+    Refused {
+        /// The tag, if readable.
+        tag: Option<Tag<'static>>,
+        /// Why.
+        why: Refusal,
+    },
+}
+
+/// Why a message was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A synchronising literal over the cap (not sent by the client): `NO [TOOBIG]`.
+    LiteralTooBig(u32),
+    /// A non-synchronising literal or line over the cap, read and dropped: `BAD [TOOBIG]`.
+    TooLong,
+    /// Unparseable: `BAD`, with the text saying so.
+    Syntax,
+}
+
+/// What the next message is expected to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A tagged command.
+    Command,
+    /// A SASL response line.
+    Authenticate,
+    /// `DONE` ending IDLE.
+    Idle,
+}
+
+/// The framing state of one connection.
+pub struct Reader {
+    frag: Fragmentizer,
+    limits: Limits,
+    too_long: bool,
+    /// What the next message is.
+    pub mode: Mode,
+}
+
+impl Reader {
+    /// A reader with these caps.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            frag: Fragmentizer::new(limits.max_literal.saturating_add(limits.max_line)),
+            limits,
+            too_long: false,
+            mode: Mode::Command,
+        }
+    }
+
+    /// Adds received bytes.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.frag.enqueue_bytes(bytes);
+    }
+
+    /// Drops every byte not yet framed (after STARTTLS, where they must not be trusted).
+    pub fn reset(&mut self) {
+        self.frag = Fragmentizer::new(self.limits.max_literal.saturating_add(self.limits.max_line));
+        self.too_long = false;
+    }
+
+    /// Advances until a message is complete, a literal needs an answer, or bytes run out.
+    pub fn next_event(&mut self) -> Event {
+        loop {
+            let Some(info) = self.frag.progress() else {
+                return Event::NeedMore;
+            };
+            if let FragmentInfo::Line {
+                start,
+                end,
+                announcement,
+                ..
+            } = info
+            {
+                if end - start > self.limits.max_line as usize {
+                    self.too_long = true;
+                    self.frag.poison_message();
+                }
+                if let Some(LiteralAnnouncement { mode, length }) = announcement {
+                    if length > self.limits.max_literal {
+                        match mode {
+                            LiteralMode::Sync => {
+                                let tag = self.frag.decode_tag().map(IntoStatic::into_static);
+                                self.frag.skip_message();
+                                self.too_long = false;
+                                return Event::Refused {
+                                    tag,
+                                    why: Refusal::LiteralTooBig(length),
+                                };
+                            }
+                            LiteralMode::NonSync => {
+                                self.too_long = true;
+                                self.frag.poison_message();
+                            }
+                        }
+                    } else if mode == LiteralMode::Sync && !self.too_long {
+                        return Event::Continue;
+                    }
+                }
+            }
+            if self.frag.is_message_complete() {
+                return self.decode();
+            }
+        }
+    }
+
+    fn decode(&mut self) -> Event {
+        let too_long =
+            std::mem::take(&mut self.too_long) || self.frag.is_max_message_size_exceeded();
+        let tag = || self.frag.decode_tag().map(IntoStatic::into_static);
+        if too_long {
+            return Event::Refused {
+                tag: tag(),
+                why: Refusal::TooLong,
+            };
+        }
+        match self.mode {
+            Mode::Command => match self.frag.decode_message(&CommandCodec::default()) {
+                Ok(c) => Event::Command(Box::new(c.into_static())),
+                Err(_) => Event::Refused {
+                    tag: tag(),
+                    why: Refusal::Syntax,
+                },
+            },
+            Mode::Authenticate => match self.frag.decode_message(&AuthenticateDataCodec::default())
+            {
+                Ok(d) => Event::AuthData(d.into_static()),
+                Err(_) => Event::Refused {
+                    tag: None,
+                    why: Refusal::Syntax,
+                },
+            },
+            Mode::Idle => match self.frag.decode_message(&IdleDoneCodec::default()) {
+                Ok(_) => Event::IdleDone,
+                Err(_) => Event::Refused {
+                    tag: None,
+                    why: Refusal::Syntax,
+                },
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imap_codec::imap_types::command::CommandBody;
+
+    fn reader() -> Reader {
+        Reader::new(Limits {
+            max_line: 100,
+            max_literal: 50,
+        })
+    }
+
+    #[test]
+    fn commands_in_one_read_come_out_one_by_one() {
+        let mut r = reader();
+        r.push(b"a1 NOOP\r\na2 CAPABILITY\r\n");
+        assert!(matches!(r.next_event(), Event::Command(c) if c.body == CommandBody::Noop));
+        assert!(matches!(r.next_event(), Event::Command(c) if c.body == CommandBody::Capability));
+        assert!(matches!(r.next_event(), Event::NeedMore));
+    }
+
+    #[test]
+    fn a_sync_literal_that_fits_gets_a_continuation() {
+        let mut r = reader();
+        r.push(b"a1 LOGIN {4}\r\n");
+        assert!(matches!(r.next_event(), Event::Continue));
+        assert!(matches!(r.next_event(), Event::NeedMore));
+        r.push(b"user pw\r\n");
+        assert!(
+            matches!(r.next_event(), Event::Command(c) if matches!(c.body, CommandBody::Login { .. }))
+        );
+    }
+
+    #[test]
+    fn a_sync_literal_over_the_cap_is_refused_before_it_is_sent() {
+        let mut r = reader();
+        r.push(b"a1 APPEND INBOX {51}\r\na2 NOOP\r\n");
+        match r.next_event() {
+            Event::Refused { tag, why } => {
+                assert_eq!(tag.expect("tag").as_ref(), "a1");
+                assert_eq!(why, Refusal::LiteralTooBig(51));
+            }
+            e => panic!("{e:?}"),
+        }
+        assert!(matches!(r.next_event(), Event::Command(c) if c.tag.as_ref() == "a2"));
+    }
+
+    #[test]
+    fn a_non_sync_literal_over_the_cap_is_read_past() {
+        let mut r = reader();
+        r.push(b"a1 APPEND INBOX {60+}\r\n");
+        r.push(&[b'x'; 60]);
+        r.push(b"\r\na2 NOOP\r\n");
+        match r.next_event() {
+            Event::Refused { tag, why } => {
+                assert_eq!(tag.expect("tag").as_ref(), "a1");
+                assert_eq!(why, Refusal::TooLong);
+            }
+            e => panic!("{e:?}"),
+        }
+        assert!(matches!(r.next_event(), Event::Command(c) if c.tag.as_ref() == "a2"));
+    }
+
+    #[test]
+    fn a_long_line_is_refused_and_the_next_command_is_read() {
+        let mut r = reader();
+        let mut line = b"a1 NOOP ".to_vec();
+        line.extend_from_slice(&[b'x'; 200]);
+        line.extend_from_slice(b"\r\na2 NOOP\r\n");
+        r.push(&line);
+        assert!(matches!(
+            r.next_event(),
+            Event::Refused {
+                why: Refusal::TooLong,
+                ..
+            }
+        ));
+        assert!(matches!(r.next_event(), Event::Command(c) if c.tag.as_ref() == "a2"));
+    }
+
+    #[test]
+    fn garbage_is_a_syntax_refusal_with_its_tag() {
+        let mut r = reader();
+        r.push(b"a1 FROBNICATE\r\n");
+        match r.next_event() {
+            Event::Refused { tag, why } => {
+                assert_eq!(tag.expect("tag").as_ref(), "a1");
+                assert_eq!(why, Refusal::Syntax);
+            }
+            e => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn idle_done_and_sasl_lines() {
+        let mut r = reader();
+        r.mode = Mode::Idle;
+        r.push(b"DONE\r\n");
+        assert!(matches!(r.next_event(), Event::IdleDone));
+        r.mode = Mode::Authenticate;
+        r.push(b"*\r\n");
+        assert!(matches!(
+            r.next_event(),
+            Event::AuthData(AuthenticateData::Cancel)
+        ));
+    }
+}

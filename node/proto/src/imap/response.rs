@@ -1,0 +1,183 @@
+//! Encoding responses with `imap-codec`, and the response codes Tern uses that `imap-types`
+//! has no variant for (RFC 5530: `NONEXISTENT`, `ALREADYEXISTS`, `NOPERM`, ...). Text is
+//! cleaned so a response can never break the framing.
+
+use imap_codec::{
+    GreetingCodec, ResponseCodec,
+    encode::Encoder,
+    imap_types::{
+        core::{Tag, Text},
+        response::{
+            Bye, Code, CodeOther, CommandContinuationRequest, Data, Greeting, GreetingKind,
+            Response, Status, StatusBody, StatusKind, Tagged,
+        },
+    },
+};
+
+/// RFC 5530 and RFC 7889 codes without a typed variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extra {
+    /// `[NONEXISTENT]`: no such mailbox.
+    Nonexistent,
+    /// `[ALREADYEXISTS]`.
+    AlreadyExists,
+    /// `[NOPERM]`: not allowed.
+    NoPerm,
+    /// `[AUTHENTICATIONFAILED]`.
+    AuthenticationFailed,
+    /// `[UNAVAILABLE]`: temporary failure.
+    Unavailable,
+    /// `[SERVERBUG]`.
+    ServerBug,
+    /// `[LIMIT]`: a server limit.
+    Limit,
+    /// `[CANNOT]`: the operation is not possible.
+    Cannot,
+    /// `[CLIENTBUG]`.
+    ClientBug,
+    /// `[PRIVACYREQUIRED]`: TLS first.
+    PrivacyRequired,
+    /// `[INUSE]`.
+    InUse,
+    /// `[EXPUNGEISSUED]`.
+    ExpungeIssued,
+}
+
+impl Extra {
+    /// The atom.
+    pub fn atom(self) -> &'static str {
+        match self {
+            Extra::Nonexistent => "NONEXISTENT",
+            Extra::AlreadyExists => "ALREADYEXISTS",
+            Extra::NoPerm => "NOPERM",
+            Extra::AuthenticationFailed => "AUTHENTICATIONFAILED",
+            Extra::Unavailable => "UNAVAILABLE",
+            Extra::ServerBug => "SERVERBUG",
+            Extra::Limit => "LIMIT",
+            Extra::Cannot => "CANNOT",
+            Extra::ClientBug => "CLIENTBUG",
+            Extra::PrivacyRequired => "PRIVACYREQUIRED",
+            Extra::InUse => "INUSE",
+            Extra::ExpungeIssued => "EXPUNGEISSUED",
+        }
+    }
+
+    /// As a response code.
+    pub fn code(self) -> Code<'static> {
+        Code::Other(CodeOther::unvalidated(self.atom().as_bytes()))
+    }
+}
+
+/// Response text with line breaks and brackets that could be misread removed; never empty.
+pub fn text(s: &str) -> Text<'static> {
+    let mut t: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if t.starts_with('[') {
+        t.insert(0, ' ');
+    }
+    if t.trim().is_empty() {
+        t = "done".into();
+    }
+    Text::try_from(t).unwrap_or_else(|_| Text::try_from("done").expect("valid text"))
+}
+
+/// Appends one response.
+pub fn write(out: &mut Vec<u8>, r: &Response<'_>) {
+    out.extend_from_slice(&ResponseCodec::default().encode(r).dump());
+}
+
+/// Appends untagged data.
+pub fn data(out: &mut Vec<u8>, d: Data<'_>) {
+    write(out, &Response::Data(d));
+}
+
+/// Appends a status response: tagged when `tag` is given, untagged otherwise.
+pub fn status(
+    out: &mut Vec<u8>,
+    tag: Option<&Tag<'_>>,
+    kind: StatusKind,
+    code: Option<Code<'_>>,
+    msg: &str,
+) {
+    let body = StatusBody {
+        kind,
+        code,
+        text: text(msg),
+    };
+    let status = match tag {
+        Some(tag) => Status::Tagged(Tagged {
+            tag: tag.clone(),
+            body,
+        }),
+        None => Status::Untagged(body),
+    };
+    write(out, &Response::Status(status));
+}
+
+/// Appends `* BYE`.
+pub fn bye(out: &mut Vec<u8>, code: Option<Code<'_>>, msg: &str) {
+    write(
+        out,
+        &Response::Status(Status::Bye(Bye {
+            code,
+            text: text(msg),
+        })),
+    );
+}
+
+/// Appends a continuation request (`+ text`).
+pub fn continuation(out: &mut Vec<u8>, msg: &str) {
+    let req = CommandContinuationRequest::basic(None, text(msg))
+        .unwrap_or_else(|_| CommandContinuationRequest::Base64(Vec::new().into()));
+    write(out, &Response::CommandContinuationRequest(req));
+}
+
+/// An empty continuation request (`+ `), as SASL exchanges expect.
+pub fn sasl_continuation(out: &mut Vec<u8>) {
+    write(
+        out,
+        &Response::CommandContinuationRequest(CommandContinuationRequest::Base64(
+            Vec::new().into(),
+        )),
+    );
+}
+
+/// The greeting.
+pub fn greeting(out: &mut Vec<u8>, code: Option<Code<'_>>, msg: &str) {
+    let g = Greeting {
+        kind: GreetingKind::Ok,
+        code,
+        text: text(msg),
+    };
+    out.extend_from_slice(&GreetingCodec::default().encode(&g).dump());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tagged_with_an_extra_code() {
+        let mut out = Vec::new();
+        let tag = Tag::try_from("a1").expect("tag");
+        status(
+            &mut out,
+            Some(&tag),
+            StatusKind::No,
+            Some(Extra::Nonexistent.code()),
+            "no mailbox\r\nnamed x",
+        );
+        assert_eq!(out, b"a1 NO [NONEXISTENT] no mailbox  named x\r\n");
+    }
+
+    #[test]
+    fn continuations_and_bye() {
+        let mut out = Vec::new();
+        continuation(&mut out, "go ahead");
+        sasl_continuation(&mut out);
+        bye(&mut out, None, "");
+        assert_eq!(out, b"+ go ahead\r\n+ \r\n* BYE done\r\n");
+    }
+}

@@ -1,0 +1,97 @@
+//! `[imap]`: connection limits, timers, framing caps and login policy of the IMAP listeners, as
+//! written ([`RawImap`]) and validated ([`ImapConfig`]).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::require_positive;
+
+/// `[imap]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawImap {
+    /// Connections at once on the node, both IMAP listeners together.
+    pub max_connections: usize,
+    /// Connections at once from one IP address.
+    pub max_connections_per_ip: usize,
+    /// Seconds of silence before the session is logged out (RFC 9051: at least 30 minutes).
+    pub idle_timeout_seconds: u64,
+    /// Longest command line in bytes, literals excluded.
+    pub max_line_bytes: u32,
+    /// Largest literal (and so the largest APPEND) in bytes.
+    pub max_append_bytes: u32,
+    /// Bad commands before the session is closed.
+    pub max_errors: u32,
+    /// Failed logins before the session is closed.
+    pub max_auth_failures: u32,
+    /// Delay before answering a failed login, multiplied by the failures so far.
+    pub auth_failure_delay_ms: u64,
+    /// Whether LOGIN and AUTHENTICATE are refused on connections without TLS (LOGINDISABLED).
+    pub plaintext_requires_tls: bool,
+}
+
+impl Default for RawImap {
+    fn default() -> Self {
+        Self {
+            max_connections: 20_000,
+            max_connections_per_ip: 50,
+            idle_timeout_seconds: 1800,
+            max_line_bytes: 64 * 1024,
+            max_append_bytes: 50 * 1024 * 1024,
+            max_errors: 20,
+            max_auth_failures: 3,
+            auth_failure_delay_ms: 1000,
+            plaintext_requires_tls: true,
+        }
+    }
+}
+
+/// The validated `[imap]`.
+#[derive(Debug, Clone)]
+pub struct ImapConfig {
+    /// Connections at once on the node.
+    pub max_connections: usize,
+    /// Connections at once per IP.
+    pub max_connections_per_ip: usize,
+    /// Autologout timer.
+    pub idle_timeout: Duration,
+    /// Longest command line.
+    pub max_line_bytes: u32,
+    /// Largest literal / APPEND.
+    pub max_append_bytes: u32,
+    /// Bad commands before closing.
+    pub max_errors: u32,
+    /// Failed logins before closing.
+    pub max_auth_failures: u32,
+    /// Delay per failed login.
+    pub auth_failure_delay: Duration,
+    /// LOGIN and AUTHENTICATE need TLS.
+    pub plaintext_requires_tls: bool,
+}
+
+impl TryFrom<&RawImap> for ImapConfig {
+    type Error = anyhow::Error;
+
+    fn try_from(r: &RawImap) -> anyhow::Result<Self> {
+        let positive = |key: &str, v: u64| require_positive("imap", key, v);
+        Ok(ImapConfig {
+            max_connections: positive("max_connections", r.max_connections as u64)? as usize,
+            max_connections_per_ip: positive(
+                "max_connections_per_ip",
+                r.max_connections_per_ip as u64,
+            )? as usize,
+            idle_timeout: Duration::from_secs(positive(
+                "idle_timeout_seconds",
+                r.idle_timeout_seconds,
+            )?),
+            max_line_bytes: positive("max_line_bytes", u64::from(r.max_line_bytes))? as u32,
+            max_append_bytes: positive("max_append_bytes", u64::from(r.max_append_bytes))? as u32,
+            max_errors: positive("max_errors", u64::from(r.max_errors))? as u32,
+            max_auth_failures: positive("max_auth_failures", u64::from(r.max_auth_failures))?
+                as u32,
+            auth_failure_delay: Duration::from_millis(r.auth_failure_delay_ms),
+            plaintext_requires_tls: r.plaintext_requires_tls,
+        })
+    }
+}

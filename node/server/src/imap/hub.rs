@@ -1,0 +1,249 @@
+//! The mailbox actor: one per open mailbox on this node (ractor). It watches the mailbox's
+//! change counter in the store — so changes committed by SMTP delivery, by other sessions and
+//! by other nodes are all seen the same way — and publishes each new value to the node's
+//! sessions that have the mailbox selected; sessions then read what changed since their own
+//! view and speak to their client (so each keeps its own sequence numbers). Local sessions
+//! also poke the actor after they commit, so they need not wait for the watch. The [`Hub`] is
+//! the node's registry: it starts an actor on first use and the actor stops with its last
+//! session.
+
+use std::{collections::HashMap, sync::Arc, time::Instant};
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tern_store::{Db, keys::mail as k};
+use tokio::sync::{Mutex, watch};
+
+use super::metrics::METRICS;
+
+/// The latest change a mailbox actor saw.
+#[derive(Debug, Clone, Copy)]
+pub struct Change {
+    /// The store's change counter.
+    pub counter: i64,
+    /// When the actor saw it (the start of the notification latency).
+    pub seen: Instant,
+}
+
+/// Messages to a mailbox actor.
+pub enum MailboxMsg {
+    /// A session selects the mailbox.
+    Join(RpcReplyPort<watch::Receiver<Change>>),
+    /// A session leaves it.
+    Leave,
+    /// The counter may have moved: read and publish it.
+    Poll,
+}
+
+/// The actor kind.
+pub struct MailboxActor;
+
+/// Its state.
+pub struct MailboxState {
+    id: u64,
+    db: Db,
+    hub: Arc<HubInner>,
+    tx: watch::Sender<Change>,
+    members: usize,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+async fn read_counter(db: &Db, mailbox: u64) -> Option<i64> {
+    db.run(|tx| async move { tx.get_counter(&k::change(mailbox)).await })
+        .await
+        .ok()
+}
+
+/// Arms a store watch on the change counter, pokes the actor each time it fires.
+fn watch_store(db: Db, mailbox: u64, actor: ActorRef<MailboxMsg>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let armed = async {
+                let tx = db.begin().await?;
+                let w = tx.watch(&k::change(mailbox))?;
+                tx.commit().await?;
+                Ok::<_, tern_store::StoreError>(w)
+            }
+            .await;
+            match armed {
+                Ok(w) => {
+                    if let Err(e) = w.await {
+                        tracing::debug!(mailbox, error = %e, "mailbox watch ended; re-arming");
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(mailbox, error = %e, "cannot watch a mailbox; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+            if actor.cast(MailboxMsg::Poll).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+impl Actor for MailboxActor {
+    type Msg = MailboxMsg;
+    type State = MailboxState;
+    type Arguments = (u64, Db, Arc<HubInner>);
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        (id, db, hub): Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let counter = read_counter(&db, id).await.unwrap_or(0);
+        let (tx, _) = watch::channel(Change {
+            counter,
+            seen: Instant::now(),
+        });
+        let watcher = watch_store(db.clone(), id, myself);
+        METRICS.mailbox_actors.inc();
+        Ok(MailboxState {
+            id,
+            db,
+            hub,
+            tx,
+            members: 0,
+            watcher,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            MailboxMsg::Join(reply) => {
+                state.members += 1;
+                let _ = reply.send(state.tx.subscribe());
+            }
+            MailboxMsg::Leave => {
+                state.members = state.members.saturating_sub(1);
+                if state.members == 0 {
+                    let mut map = state.hub.actors.lock().await;
+                    if map.get(&state.id).map(|a| a.get_id()) == Some(myself.get_id()) {
+                        map.remove(&state.id);
+                    }
+                    drop(map);
+                    myself.stop(None);
+                }
+            }
+            MailboxMsg::Poll => {
+                if let Some(counter) = read_counter(&state.db, state.id).await
+                    && counter != state.tx.borrow().counter
+                {
+                    state.tx.send_replace(Change {
+                        counter,
+                        seen: Instant::now(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.watcher.abort();
+        METRICS.mailbox_actors.dec();
+        Ok(())
+    }
+}
+
+/// The registry's shared part.
+pub struct HubInner {
+    actors: Mutex<HashMap<u64, ActorRef<MailboxMsg>>>,
+}
+
+/// The node's open mailboxes.
+#[derive(Clone)]
+pub struct Hub {
+    db: Db,
+    inner: Arc<HubInner>,
+}
+
+/// A session's membership of a mailbox actor; leaving is dropping it.
+pub struct Subscription {
+    /// New changes.
+    pub rx: watch::Receiver<Change>,
+    actor: ActorRef<MailboxMsg>,
+}
+
+impl Subscription {
+    /// Tells the actor this node just committed a change, so every session hears of it now.
+    pub fn committed(&self) {
+        let _ = self.actor.cast(MailboxMsg::Poll);
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let _ = self.actor.cast(MailboxMsg::Leave);
+    }
+}
+
+impl Hub {
+    /// An empty registry over `db`.
+    pub fn new(db: Db) -> Self {
+        Self {
+            db,
+            inner: Arc::new(HubInner {
+                actors: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Tells the actor of `mailbox`, if one runs here, that this node just committed a change
+    /// to it (the store watch would tell it too, a little later).
+    pub async fn poke(&self, mailbox: u64) {
+        if let Some(actor) = self.inner.actors.lock().await.get(&mailbox) {
+            let _ = actor.cast(MailboxMsg::Poll);
+        }
+    }
+
+    /// Joins the actor of `mailbox`, starting it if needed. The registry lock is never held
+    /// while waiting for an actor (an actor takes it when its last session leaves).
+    pub async fn join(&self, mailbox: u64) -> anyhow::Result<Subscription> {
+        let mut last_error = None;
+        for _ in 0..3 {
+            let actor = {
+                let mut map = self.inner.actors.lock().await;
+                match map.get(&mailbox) {
+                    Some(a) => a.clone(),
+                    None => {
+                        let (a, _) = Actor::spawn(
+                            None,
+                            MailboxActor,
+                            (mailbox, self.db.clone(), self.inner.clone()),
+                        )
+                        .await?;
+                        map.insert(mailbox, a.clone());
+                        a
+                    }
+                }
+            };
+            match ractor::call!(actor, MailboxMsg::Join) {
+                Ok(rx) => return Ok(Subscription { rx, actor }),
+                Err(e) => {
+                    // The actor was stopping with its last session: forget it, start anew.
+                    let mut map = self.inner.actors.lock().await;
+                    if map.get(&mailbox).map(|a| a.get_id()) == Some(actor.get_id()) {
+                        map.remove(&mailbox);
+                    }
+                    last_error = Some(e.to_string());
+                }
+            }
+        }
+        anyhow::bail!(
+            "cannot join the actor of mailbox {mailbox}: {}",
+            last_error.unwrap_or_default()
+        )
+    }
+}

@@ -1,0 +1,87 @@
+//! IDLE (RFC 2177): waits for `DONE` while the mailbox actor's notifications are turned into
+//! untagged responses as they come (new mail from SMTP, flag changes and expunges by other
+//! sessions or nodes), and measures how long each took from commit to the client.
+
+use tern_proto::imap::{
+    reader::{Event, Mode},
+    response::{self, Extra},
+    types::core::Tag,
+};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{
+    metrics::METRICS,
+    session::{Flow, Session},
+};
+use crate::net::conn::ReadError;
+
+/// Handles `IDLE` up to `DONE`.
+pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    s: &mut Session<S>,
+    tag: Tag<'static>,
+) -> Flow {
+    if let Err(e) = s.sync().await {
+        return s.fail(&tag, e.into());
+    }
+    response::continuation(s.conn.out(), "idling");
+    if s.conn.flush().await.is_err() {
+        return Flow::Close;
+    }
+    METRICS.idle.inc();
+    s.reader.mode = Mode::Idle;
+    let mut rx = s.selected.as_ref().map(|sel| sel.sub.rx.clone());
+    let shutdown = s.ctx.shutdown.wait();
+    tokio::pin!(shutdown);
+    let flow = loop {
+        let changed = async {
+            match rx.as_mut() {
+                Some(rx) => rx.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            event = s.next_event() => match event {
+                Ok(Event::IdleDone) => break Flow::Continue,
+                Ok(_) => {
+                    s.reader.mode = Mode::Command;
+                    METRICS.idle.dec();
+                    return s.bad(&tag, None, "expected DONE to end IDLE");
+                }
+                Err(ReadError::Timeout) => {
+                    response::bye(s.conn.out(), None, "autologout: idle for too long");
+                    break Flow::Close;
+                }
+                Err(ReadError::Closed) => break Flow::Close,
+            },
+            alive = changed => {
+                if !alive {
+                    rx = None;
+                    continue;
+                }
+                let seen = rx.as_ref().map(|r| r.borrow().seen);
+                match s.sync().await {
+                    Ok(true) => {
+                        if s.conn.flush().await.is_err() {
+                            break Flow::Close;
+                        }
+                        if let Some(seen) = seen {
+                            METRICS.notify_latency.observe(seen.elapsed().as_secs_f64());
+                        }
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(session = %s.id, error = %e, "IDLE sync failed"),
+                }
+            }
+            _ = &mut shutdown => {
+                response::bye(s.conn.out(), Some(Extra::Unavailable.code()), "server shutting down, please reconnect");
+                break Flow::Close;
+            }
+        }
+    };
+    METRICS.idle.dec();
+    s.reader.mode = Mode::Command;
+    if flow == Flow::Close {
+        return Flow::Close;
+    }
+    s.ok(&tag, None, "IDLE terminated")
+}

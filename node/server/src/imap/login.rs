@@ -1,0 +1,89 @@
+//! LOGIN, and the credential check AUTHENTICATE shares: by full address always, by local part
+//! when it is unique across domains; failures are answered after a growing delay and too
+//! many close the session.
+
+use tern_proto::{
+    Secret,
+    imap::{
+        response::Extra,
+        types::{
+            core::{AString, Tag},
+            secret::Secret as ImapSecret,
+        },
+    },
+};
+use tern_store::model::LoginMatch;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{
+    capability,
+    session::{Flow, Session},
+};
+
+/// Handles `LOGIN user password`.
+pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    s: &mut Session<S>,
+    tag: Tag<'static>,
+    user: AString<'static>,
+    password: ImapSecret<AString<'static>>,
+) -> Flow {
+    if !s.plaintext_allowed() {
+        return s.no(
+            &tag,
+            Some(Extra::PrivacyRequired.code()),
+            "LOGIN needs TLS: use STARTTLS first or port 993",
+        );
+    }
+    let user = String::from_utf8_lossy(user.as_ref()).into_owned();
+    let password = String::from_utf8_lossy(password.declassify().as_ref()).into_owned();
+    check(s, &tag, &user, Secret::new(password)).await
+}
+
+/// Checks credentials and logs in, answering `tag`.
+pub async fn check<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    s: &mut Session<S>,
+    tag: &Tag<'static>,
+    login: &str,
+    secret: Secret<String>,
+) -> Flow {
+    let found = match s.ctx.dir.find_login(login).await {
+        Ok(f) => f,
+        Err(e) => return s.fail(tag, e),
+    };
+    let account = match found {
+        LoginMatch::Found(account) => {
+            let ok = crate::password_check::verify(secret, account.password_hash.clone()).await;
+            ok.then_some(account)
+        }
+        LoginMatch::Ambiguous(addresses) => {
+            return s.no(
+                tag,
+                Some(Extra::AuthenticationFailed.code()),
+                &format!(
+                    "{login} is ambiguous ({}); log in with the full address",
+                    addresses.join(", ")
+                ),
+            );
+        }
+        LoginMatch::Unknown => None,
+    };
+    let Some(account) = account else {
+        s.auth_failures += 1;
+        tracing::info!(session = %s.id, login, failures = s.auth_failures, "IMAP login failed");
+        tokio::time::sleep(s.ctx.config.auth_failure_delay * s.auth_failures).await;
+        s.no(
+            tag,
+            Some(Extra::AuthenticationFailed.code()),
+            "invalid user name or password",
+        );
+        if s.auth_failures >= s.ctx.config.max_auth_failures {
+            tern_proto::imap::response::bye(s.conn.out(), None, "too many failed logins");
+            return Flow::Close;
+        }
+        return Flow::Continue;
+    };
+    tracing::info!(session = %s.id, account = %account.address, "IMAP login");
+    s.account = Some(account);
+    let caps = capability::code(s);
+    s.ok(tag, Some(caps), "logged in")
+}

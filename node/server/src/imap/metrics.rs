@@ -1,0 +1,75 @@
+//! IMAP metrics: sessions by listener, commands by name and result, IDLE sessions, open
+//! mailbox actors, and the notification latency from a committed change to the untagged
+//! response written to an IDLE or selected session.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, register_histogram,
+    register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
+};
+
+/// The IMAP metric families.
+pub struct ImapMetrics {
+    /// Sessions open now, by listener.
+    pub sessions_active: IntGaugeVec,
+    /// Sessions opened, by listener.
+    pub sessions: IntCounterVec,
+    /// Commands by name and result (`ok`, `no`, `bad`).
+    pub commands: IntCounterVec,
+    /// Sessions in IDLE now.
+    pub idle: IntGauge,
+    /// Mailbox actors running on this node.
+    pub mailbox_actors: IntGauge,
+    /// Seconds from a change being seen committed to the untagged response being written.
+    pub notify_latency: Histogram,
+    /// Connections refused by limits, by reason.
+    pub refused: IntCounterVec,
+}
+
+/// The process-wide IMAP metrics.
+pub static METRICS: LazyLock<ImapMetrics> = LazyLock::new(|| ImapMetrics {
+    sessions_active: register_int_gauge_vec!(
+        Opts::new("tern_imap_sessions_active", "IMAP sessions open"),
+        &["listener"]
+    )
+    .expect("metric registers once"),
+    sessions: register_int_counter_vec!(
+        Opts::new("tern_imap_sessions_total", "IMAP sessions opened"),
+        &["listener"]
+    )
+    .expect("metric registers once"),
+    commands: register_int_counter_vec!(
+        Opts::new("tern_imap_commands_total", "IMAP commands by result"),
+        &["command", "result"]
+    )
+    .expect("metric registers once"),
+    idle: register_int_gauge!(Opts::new(
+        "tern_imap_idle_sessions",
+        "IMAP sessions in IDLE"
+    ))
+    .expect("metric registers once"),
+    mailbox_actors: register_int_gauge!(Opts::new(
+        "tern_imap_mailbox_actors",
+        "Open-mailbox actors on this node"
+    ))
+    .expect("metric registers once"),
+    notify_latency: register_histogram!(
+        HistogramOpts::new(
+            "tern_imap_notify_latency_seconds",
+            "From a committed mailbox change to the untagged response written"
+        )
+        .buckets(vec![
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
+        ])
+    )
+    .expect("metric registers once"),
+    refused: register_int_counter_vec!(
+        Opts::new(
+            "tern_imap_connections_refused_total",
+            "IMAP connections refused by limits"
+        ),
+        &["reason"]
+    )
+    .expect("metric registers once"),
+});

@@ -1,0 +1,80 @@
+//! IMAP: listeners on 143 (STARTTLS; LOGINDISABLED until TLS by default) and 993 (implicit
+//! TLS), one session actor per connection, one file per command, a mailbox actor per open
+//! mailbox on the node that fans changes out to selected and IDLE sessions, and each
+//! session's own view of its selected mailbox so sequence numbers stay consistent.
+
+mod append;
+mod authenticate;
+mod capability;
+mod convert;
+mod copy;
+mod create;
+mod delete;
+mod enable;
+mod expunge;
+mod fetch;
+pub mod hub;
+mod id;
+mod idle;
+mod list;
+pub mod listener;
+mod login;
+pub mod metrics;
+mod namespace;
+mod noop;
+mod quota;
+mod rename;
+mod search;
+mod section;
+mod select;
+mod selected;
+pub mod session;
+mod starttls;
+mod status;
+mod store;
+mod subscribe;
+
+use std::sync::Arc;
+
+use tern_store::model::Directory;
+
+use crate::{
+    config::ImapConfig, net::limits::ConnectionLimits, shutdown::Shutdown, tls::TlsConfig,
+};
+
+/// Which IMAP port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// 143, STARTTLS.
+    Imap,
+    /// 993, implicit TLS.
+    Imaps,
+}
+
+impl ListenerKind {
+    /// Label for metrics and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            ListenerKind::Imap => "imap",
+            ListenerKind::Imaps => "imaps",
+        }
+    }
+}
+
+/// What every IMAP session on the node shares.
+pub struct ImapContext {
+    /// Limits and policy.
+    pub config: ImapConfig,
+    /// Host name for the greeting.
+    pub hostname: String,
+    /// Directory and store.
+    pub dir: Directory,
+    /// TLS for STARTTLS and 993.
+    pub tls: Option<Arc<TlsConfig>>,
+    /// Node shutdown.
+    pub shutdown: Shutdown,
+    /// Connection counts.
+    pub limits: ConnectionLimits,
+    /// The node's mailbox actors.
+    pub hub: hub::Hub,
+}

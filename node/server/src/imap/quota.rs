@@ -1,0 +1,98 @@
+//! GETQUOTA and GETQUOTAROOT (RFC 9208): one quota root per account, named "", with STORAGE
+//! (in KiB) and MESSAGE when the account has limits.
+
+use tern_proto::imap::{
+    response::Extra,
+    types::{
+        core::{AString, Tag, Vec1},
+        extensions::quota::{QuotaGet, Resource},
+        mailbox::Mailbox,
+        response::Data,
+    },
+};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{
+    convert::{mailbox, mailbox_name},
+    session::{Flow, Session},
+};
+
+fn root() -> AString<'static> {
+    AString::try_from("").expect("empty string is valid")
+}
+
+async fn write_quota<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    s: &mut Session<S>,
+) -> Result<(), tern_store::model::ModelError> {
+    let account = s.account().clone();
+    let usage = s.ctx.dir.usage(account.id).await?;
+    let mut quotas = Vec::new();
+    if let Some(q) = account.quota_bytes {
+        quotas.push(QuotaGet::new(
+            Resource::Storage,
+            usage.bytes.max(0) as u64 / 1024,
+            q / 1024,
+        ));
+    }
+    if let Some(q) = account.quota_messages {
+        quotas.push(QuotaGet::new(
+            Resource::Message,
+            usage.messages.max(0) as u64,
+            q,
+        ));
+    }
+    if let Ok(quotas) = Vec1::try_from(quotas) {
+        s.data(Data::Quota {
+            root: root(),
+            quotas,
+        });
+    }
+    Ok(())
+}
+
+/// Handles `GETQUOTA root`.
+pub async fn get_quota<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    s: &mut Session<S>,
+    tag: Tag<'static>,
+    name: AString<'static>,
+) -> Flow {
+    if !AsRef::<[u8]>::as_ref(&name).is_empty() {
+        return s.no(
+            &tag,
+            Some(Extra::Nonexistent.code()),
+            "the only quota root is \"\"",
+        );
+    }
+    match write_quota(s).await {
+        Ok(()) => s.ok(&tag, None, "GETQUOTA completed"),
+        Err(e) => s.fail(&tag, e),
+    }
+}
+
+/// Handles `GETQUOTAROOT mailbox`.
+pub async fn get_quota_root<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    s: &mut Session<S>,
+    tag: Tag<'static>,
+    name: Mailbox<'static>,
+) -> Flow {
+    let name = mailbox_name(&name);
+    match s.ctx.dir.mailbox(s.account().id, &name).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return s.no(
+                &tag,
+                Some(Extra::Nonexistent.code()),
+                &format!("no mailbox named {name}"),
+            );
+        }
+        Err(e) => return s.fail(&tag, e),
+    }
+    s.data(Data::QuotaRoot {
+        mailbox: mailbox(&name),
+        roots: vec![root()],
+    });
+    match write_quota(s).await {
+        Ok(()) => s.ok(&tag, None, "GETQUOTAROOT completed"),
+        Err(e) => s.fail(&tag, e),
+    }
+}

@@ -1,0 +1,285 @@
+//! SEARCH and UID SEARCH with the RFC 9051 criteria: flags, keywords, sizes, internal and sent
+//! dates, envelope addresses and subject (from the cached summary), HEADER, BODY and TEXT
+//! (from the body, read only when a criterion needs it), sequence and UID sets, NOT / OR /
+//! AND, and MODSEQ (CONDSTORE, which also reports the highest MODSEQ of the matches).
+
+use std::num::{NonZeroU32, NonZeroU64};
+
+use chrono::NaiveDate;
+use tern_proto::imap::{
+    sequence::contains,
+    types::{
+        core::{AString, Charset, Tag, Vec1},
+        response::{Code, Data},
+        search::SearchKey,
+    },
+};
+use tern_store::{
+    blob,
+    model::{MessageMeta, Summary, message, message::Flags, summary::EnvelopeAddress},
+};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::session::{Flow, Session};
+
+/// What evaluating a key needs besides the message record.
+#[derive(Default, Clone, Copy)]
+struct Needs {
+    summary: bool,
+    body: bool,
+}
+
+fn needs(key: &SearchKey<'_>, n: &mut Needs) {
+    use SearchKey as K;
+    match key {
+        K::And(keys) => keys.as_ref().iter().for_each(|k| needs(k, n)),
+        K::Not(k) => needs(k, n),
+        K::Or(a, b) => {
+            needs(a, n);
+            needs(b, n);
+        }
+        K::From(_)
+        | K::To(_)
+        | K::Cc(_)
+        | K::Bcc(_)
+        | K::Subject(_)
+        | K::SentBefore(_)
+        | K::SentOn(_)
+        | K::SentSince(_) => n.summary = true,
+        K::Header(..) | K::Body(_) | K::Text(_) => n.body = true,
+        _ => {}
+    }
+}
+
+/// One message as a search sees it.
+struct Candidate<'a> {
+    seq: u32,
+    count: u32,
+    last_uid: u32,
+    meta: &'a MessageMeta,
+    summary: Option<&'a Summary>,
+    raw: Option<&'a [u8]>,
+}
+
+fn text(a: &AString<'_>) -> String {
+    String::from_utf8_lossy(a.as_ref()).to_lowercase()
+}
+
+fn has(hay: &str, needle: &str) -> bool {
+    hay.to_lowercase().contains(needle)
+}
+
+fn addr_match(list: &[EnvelopeAddress], needle: &str) -> bool {
+    list.iter().any(|a| {
+        let full = format!(
+            "{} <{}@{}>",
+            a.name.as_deref().unwrap_or(""),
+            a.mailbox.as_deref().unwrap_or(""),
+            a.host.as_deref().unwrap_or("")
+        );
+        has(&full, needle)
+    })
+}
+
+fn day(secs: i64) -> NaiveDate {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .date_naive()
+}
+
+fn header_of(raw: &[u8]) -> &[u8] {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 2))
+        .unwrap_or(raw.len());
+    &raw[..end]
+}
+
+fn eval(key: &SearchKey<'_>, c: &Candidate<'_>) -> bool {
+    use SearchKey as K;
+    let m = c.meta;
+    let env = c.summary.map(|s| &s.envelope);
+    let flag = |f: Flags| m.flags.contains(f);
+    match key {
+        K::And(keys) => keys.as_ref().iter().all(|k| eval(k, c)),
+        K::Not(k) => !eval(k, c),
+        K::Or(a, b) => eval(a, c) || eval(b, c),
+        K::All => true,
+        K::SequenceSet(set) => contains(set, c.seq, c.count),
+        K::Uid(set) => contains(set, m.uid, c.last_uid),
+        K::Answered => flag(Flags::ANSWERED),
+        K::Deleted => flag(Flags::DELETED),
+        K::Draft => flag(Flags::DRAFT),
+        K::Flagged => flag(Flags::FLAGGED),
+        K::Seen => flag(Flags::SEEN),
+        K::Unanswered => !flag(Flags::ANSWERED),
+        K::Undeleted => !flag(Flags::DELETED),
+        K::Undraft => !flag(Flags::DRAFT),
+        K::Unflagged => !flag(Flags::FLAGGED),
+        K::Unseen => !flag(Flags::SEEN),
+        // \Recent is not kept (RFC 9051 dropped it): no message is recent, so NEW and RECENT
+        // match nothing and OLD matches everything.
+        K::New | K::Recent => false,
+        K::Old => true,
+        K::Keyword(k) => m
+            .keywords
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(k.as_ref())),
+        K::Unkeyword(k) => !m
+            .keywords
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(k.as_ref())),
+        K::Larger(n) => m.size > u64::from(*n),
+        K::Smaller(n) => m.size < u64::from(*n),
+        K::Before(d) => day(m.internal_date) < *d.as_ref(),
+        K::On(d) => day(m.internal_date) == *d.as_ref(),
+        K::Since(d) => day(m.internal_date) >= *d.as_ref(),
+        K::SentBefore(d) => env
+            .and_then(|e| e.timestamp)
+            .is_some_and(|t| day(t) < *d.as_ref()),
+        K::SentOn(d) => env
+            .and_then(|e| e.timestamp)
+            .is_some_and(|t| day(t) == *d.as_ref()),
+        K::SentSince(d) => env
+            .and_then(|e| e.timestamp)
+            .is_some_and(|t| day(t) >= *d.as_ref()),
+        K::From(s) => env.is_some_and(|e| addr_match(&e.from, &text(s))),
+        K::To(s) => env.is_some_and(|e| addr_match(&e.to, &text(s))),
+        K::Cc(s) => env.is_some_and(|e| addr_match(&e.cc, &text(s))),
+        K::Bcc(s) => env.is_some_and(|e| addr_match(&e.bcc, &text(s))),
+        K::Subject(s) => env
+            .and_then(|e| e.subject.as_deref())
+            .is_some_and(|sub| has(sub, &text(s))),
+        K::Header(name, value) => {
+            let Some(raw) = c.raw else { return false };
+            let name = text(name);
+            let value = text(value);
+            let header = String::from_utf8_lossy(header_of(raw))
+                .replace("\r\n ", " ")
+                .replace("\r\n\t", " ");
+            header.lines().any(|line| {
+                line.split_once(':')
+                    .is_some_and(|(n, v)| n.trim().eq_ignore_ascii_case(&name) && has(v, &value))
+            })
+        }
+        K::Body(s) => c.raw.is_some_and(|raw| {
+            let h = header_of(raw).len();
+            has(&String::from_utf8_lossy(&raw[h..]), &text(s))
+        }),
+        K::Text(s) => c
+            .raw
+            .is_some_and(|raw| has(&String::from_utf8_lossy(raw), &text(s))),
+        K::ModSequence { modseq, .. } => m.modseq >= *modseq,
+    }
+}
+
+fn uses_modseq(key: &SearchKey<'_>) -> bool {
+    match key {
+        SearchKey::ModSequence { .. } => true,
+        SearchKey::And(keys) => keys.as_ref().iter().any(uses_modseq),
+        SearchKey::Not(k) => uses_modseq(k),
+        SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
+        _ => false,
+    }
+}
+
+/// Handles `SEARCH` and `UID SEARCH`.
+pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    s: &mut Session<S>,
+    tag: Tag<'static>,
+    charset: Option<Charset<'static>>,
+    criteria: Vec1<SearchKey<'static>>,
+    by_uid: bool,
+) -> Flow {
+    if let Some(cs) = &charset {
+        let name = cs.as_ref().to_ascii_uppercase();
+        if name != "UTF-8" && name != "US-ASCII" {
+            let allowed = vec![
+                Charset::try_from("UTF-8").expect("valid"),
+                Charset::try_from("US-ASCII").expect("valid"),
+            ];
+            return s.no(
+                &tag,
+                Some(Code::BadCharset { allowed }),
+                &format!("charset {name} is not supported"),
+            );
+        }
+    }
+    let key = SearchKey::And(criteria);
+    let mut need = Needs::default();
+    needs(&key, &mut need);
+    let with_modseq = uses_modseq(&key);
+    if with_modseq {
+        s.reporting.condstore = true;
+    }
+    let Some(sel) = s.selected.as_ref() else {
+        return s.bad(&tag, None, "no mailbox selected");
+    };
+    let mailbox = sel.mailbox.id;
+    let uids = sel.uids();
+    let count = uids.len() as u32;
+    let last_uid = uids.last().copied().unwrap_or(0);
+    let db = s.ctx.dir.db().clone();
+    let mut hits: Vec<NonZeroU32> = Vec::new();
+    let mut highest = 0u64;
+    for (chunk_no, chunk) in uids.chunks(500).enumerate() {
+        let read = db
+            .run(|tx| async move {
+                let mut out = Vec::with_capacity(chunk.len());
+                for &uid in chunk {
+                    let Some(meta) = message::get(&tx, mailbox, uid).await? else {
+                        out.push(None);
+                        continue;
+                    };
+                    let summary = if need.summary {
+                        message::summary(&tx, meta.blob).await?
+                    } else {
+                        None
+                    };
+                    out.push(Some((meta, summary)));
+                }
+                Ok(out)
+            })
+            .await;
+        let read = match read {
+            Ok(r) => r,
+            Err(e) => return s.fail(&tag, e.into()),
+        };
+        for (i, entry) in read.into_iter().enumerate() {
+            let Some((meta, summary)) = entry else {
+                continue;
+            };
+            let raw = if need.body || (need.summary && summary.is_none()) {
+                blob::read(&db, meta.blob).await.ok()
+            } else {
+                None
+            };
+            let summary =
+                summary.or_else(|| raw.as_deref().filter(|_| need.summary).map(Summary::parse));
+            let seq = (chunk_no * 500 + i) as u32 + 1;
+            let c = Candidate {
+                seq,
+                count,
+                last_uid,
+                meta: &meta,
+                summary: summary.as_ref(),
+                raw: raw.as_deref(),
+            };
+            if eval(&key, &c) {
+                highest = highest.max(meta.modseq);
+                hits.push(
+                    NonZeroU32::new(if by_uid { meta.uid } else { seq }).unwrap_or(NonZeroU32::MIN),
+                );
+            }
+        }
+    }
+    let modseq = if with_modseq {
+        NonZeroU64::new(highest)
+    } else {
+        None
+    };
+    s.data(Data::Search(hits, modseq));
+    s.done(&tag, None, "SEARCH completed").await
+}

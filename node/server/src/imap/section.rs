@@ -1,0 +1,287 @@
+//! BODY[section] and BINARY[section]: finds the bytes a section names in a raw message, using
+//! the part offsets cached in its [`Summary`] (no re-parse), and applies `<partial>`.
+
+use tern_proto::imap::types::{
+    core::AString,
+    fetch::{Part as PartPath, Section},
+};
+use tern_store::model::summary::Part;
+
+/// A part and the offset its (and its children's) positions are relative to.
+struct Located<'p> {
+    part: &'p Part,
+    base: usize,
+}
+
+fn slice(raw: &[u8], base: usize, start: u32, end: u32) -> &[u8] {
+    let (s, e) = (base + start as usize, base + end as usize);
+    raw.get(s.min(raw.len())..e.min(raw.len()))
+        .unwrap_or_default()
+}
+
+/// Follows a part path (1-based numbers) from the root.
+fn locate<'p>(root: &'p Part, path: &[u32]) -> Option<Located<'p>> {
+    let mut cur = Located {
+        part: root,
+        base: 0,
+    };
+    for &n in path {
+        let n = n as usize;
+        // A message/rfc822 part's children are those of the message it carries.
+        if let Some(inner) = &cur.part.message {
+            cur = Located {
+                part: &inner.1,
+                base: cur.base + cur.part.body_start as usize,
+            };
+        }
+        if cur.part.media_type == "multipart" {
+            cur = Located {
+                part: cur.part.parts.get(n.checked_sub(1)?)?,
+                base: cur.base,
+            };
+        } else if n != 1 {
+            return None;
+        }
+    }
+    Some(cur)
+}
+
+/// The header and body of the message a located part is (the root) or carries.
+fn message_of<'p>(l: Located<'p>, is_root: bool) -> Option<Located<'p>> {
+    if is_root {
+        return Some(l);
+    }
+    let inner = l.part.message.as_ref()?;
+    Some(Located {
+        part: &inner.1,
+        base: l.base + l.part.body_start as usize,
+    })
+}
+
+fn header_lines(header: &[u8]) -> Vec<&[u8]> {
+    let mut fields: Vec<&[u8]> = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < header.len() {
+        if header[i] == b'\n' {
+            let next = header.get(i + 1).copied();
+            if !matches!(next, Some(b' ') | Some(b'\t')) {
+                fields.push(&header[start..=i]);
+                start = i + 1;
+            }
+        }
+        i += 1;
+    }
+    if start < header.len() {
+        fields.push(&header[start..]);
+    }
+    fields
+}
+
+fn filter_fields(header: &[u8], names: &[AString<'_>], keep: bool) -> Vec<u8> {
+    let names: Vec<Vec<u8>> = names
+        .iter()
+        .map(|n| AsRef::<[u8]>::as_ref(n).to_ascii_lowercase())
+        .collect();
+    let mut out = Vec::new();
+    for field in header_lines(header) {
+        if field == b"\r\n" || field == b"\n" {
+            continue;
+        }
+        let name = field
+            .split(|b| *b == b':')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii()
+            .to_ascii_lowercase();
+        if names.contains(&name) == keep {
+            out.extend_from_slice(field);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// The bytes `section` names; `None` when the message has no such part.
+pub fn extract(raw: &[u8], root: &Part, section: Option<&Section<'_>>) -> Option<Vec<u8>> {
+    let path = |p: &Option<PartPath>| -> Vec<u32> {
+        p.as_ref()
+            .map(|p| p.0.as_ref().iter().map(|n| n.get()).collect())
+            .unwrap_or_default()
+    };
+    let Some(section) = section else {
+        return Some(raw.to_vec());
+    };
+    match section {
+        Section::Part(p) => {
+            let l = locate(root, &path(&Some(p.clone())))?;
+            Some(slice(raw, l.base, l.part.body_start, l.part.body_end).to_vec())
+        }
+        Section::Mime(p) => {
+            let l = locate(root, &path(&Some(p.clone())))?;
+            Some(slice(raw, l.base, l.part.header_start, l.part.body_start).to_vec())
+        }
+        Section::Header(p) | Section::Text(p) => {
+            let l = message_of(locate(root, &path(p))?, p.is_none())?;
+            let (start, end) = match section {
+                Section::Header(_) => (l.part.header_start, l.part.body_start),
+                _ => (l.part.body_start, l.part.body_end),
+            };
+            let start = if p.is_none() && matches!(section, Section::Header(_)) {
+                0
+            } else {
+                start
+            };
+            Some(slice(raw, l.base, start, end).to_vec())
+        }
+        Section::HeaderFields(p, names) | Section::HeaderFieldsNot(p, names) => {
+            let l = message_of(locate(root, &path(p))?, p.is_none())?;
+            let start = if p.is_none() { 0 } else { l.part.header_start };
+            let header = slice(raw, l.base, start, l.part.body_start);
+            let keep = matches!(section, Section::HeaderFields(..));
+            Some(filter_fields(header, names.as_ref(), keep))
+        }
+    }
+}
+
+/// Applies `<origin.count>`.
+pub fn partial(bytes: Vec<u8>, range: Option<(u32, std::num::NonZeroU32)>) -> Vec<u8> {
+    match range {
+        None => bytes,
+        Some((origin, count)) => {
+            let start = (origin as usize).min(bytes.len());
+            let end = start.saturating_add(count.get() as usize).min(bytes.len());
+            bytes[start..end].to_vec()
+        }
+    }
+}
+
+/// Undoes a Content-Transfer-Encoding for BINARY; `None` for an encoding this server does not
+/// know (`[UNKNOWN-CTE]`).
+pub fn decode_transfer(bytes: &[u8], encoding: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    match encoding.to_ascii_lowercase().as_str() {
+        "7bit" | "8bit" | "binary" | "" => Some(bytes.to_vec()),
+        "base64" => {
+            let clean: Vec<u8> = bytes
+                .iter()
+                .copied()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(&clean)
+                .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(&clean))
+                .ok()
+        }
+        "quoted-printable" => Some(quoted_printable(bytes)),
+        _ => None,
+    }
+}
+
+fn quoted_printable(bytes: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' {
+            match (bytes.get(i + 1), bytes.get(i + 2)) {
+                (Some(b'\r'), Some(b'\n')) => i += 3,
+                (Some(b'\n'), _) => i += 2,
+                (Some(&a), Some(&b)) if hex(a).is_some() && hex(b).is_some() => {
+                    out.push(hex(a).unwrap_or(0) * 16 + hex(b).unwrap_or(0));
+                    i += 3;
+                }
+                _ => {
+                    out.push(b'=');
+                    i += 1;
+                }
+            }
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The part a BINARY section path names (the whole message for an empty path).
+pub fn binary_part<'p>(root: &'p Part, path: &[u32]) -> Option<(&'p Part, usize)> {
+    let l = locate(root, path)?;
+    Some((l.part, l.base))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tern_store::model::Summary;
+
+    const RAW: &[u8] = b"From: a@x\r\nTo: b@y\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ninner body\r\n--b--\r\n";
+
+    fn section(s: &str) -> Section<'static> {
+        use tern_proto::imap::imap_codec::{CommandCodec, decode::Decoder};
+        use tern_proto::imap::types::{
+            IntoStatic,
+            command::CommandBody,
+            fetch::{MacroOrMessageDataItemNames, MessageDataItemName},
+        };
+        let line = format!("a FETCH 1 BODY[{s}]\r\n");
+        let (_, cmd) = CommandCodec::default()
+            .decode(line.as_bytes())
+            .expect("parses");
+        let CommandBody::Fetch {
+            macro_or_item_names: MacroOrMessageDataItemNames::MessageDataItemNames(items),
+            ..
+        } = cmd.body
+        else {
+            panic!("not a fetch")
+        };
+        match &items[0] {
+            MessageDataItemName::BodyExt {
+                section: Some(s), ..
+            } => s.clone().into_static(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn sections_of_a_multipart_with_an_attached_message() {
+        let s = Summary::parse(RAW);
+        let get = |sec: &str| {
+            String::from_utf8(extract(RAW, &s.structure, Some(&section(sec))).expect("part"))
+                .expect("utf8")
+        };
+        assert_eq!(get("1"), "hello");
+        assert!(get("HEADER").starts_with("From: a@x\r\n"));
+        assert!(get("HEADER").ends_with("\r\n\r\n"));
+        assert_eq!(
+            get("HEADER.FIELDS (SUBJECT TO)"),
+            "To: b@y\r\nSubject: s\r\n\r\n"
+        );
+        assert!(!get("HEADER.FIELDS.NOT (SUBJECT)").contains("Subject"));
+        assert!(get("TEXT").starts_with("--b\r\n"));
+        assert_eq!(get("2.HEADER"), "Subject: inner\r\n\r\n");
+        assert_eq!(get("2.TEXT"), "inner body");
+        assert_eq!(get("1.MIME"), "Content-Type: text/plain\r\n\r\n");
+        assert!(extract(RAW, &s.structure, Some(&section("3"))).is_none());
+    }
+
+    #[test]
+    fn transfer_encodings_decode() {
+        assert_eq!(
+            decode_transfer(b"aGVs\r\nbG8=", "base64").expect("b64"),
+            b"hello"
+        );
+        assert_eq!(
+            decode_transfer(b"a=3Db=\r\nc", "quoted-printable").expect("qp"),
+            b"a=bc"
+        );
+        assert!(decode_transfer(b"x", "x-uuencode").is_none());
+    }
+
+    #[test]
+    fn partial_ranges_clip_to_the_end() {
+        let n = std::num::NonZeroU32::new(3).expect("non-zero");
+        assert_eq!(partial(b"abcdef".to_vec(), Some((4, n))), b"ef");
+        assert_eq!(partial(b"abc".to_vec(), Some((9, n))), b"");
+    }
+}

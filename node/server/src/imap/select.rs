@@ -1,0 +1,233 @@
+//! SELECT and EXAMINE (with CONDSTORE and QRESYNC parameters), and CLOSE / UNSELECT.
+//! Selecting joins the mailbox's actor; a QRESYNC select reports what vanished and what
+//! changed since the client's MODSEQ, so a client resyncs without fetching everything.
+
+use std::num::{NonZeroU32, NonZeroU64};
+
+use tern_proto::imap::{
+    response::Extra,
+    sequence::{resolve, to_set},
+    types::{
+        command::SelectParameter,
+        core::{Tag, Vec1},
+        fetch::MessageDataItem,
+        flag::{Flag, FlagPerm},
+        mailbox::Mailbox,
+        response::{Code, Data, StatusKind},
+    },
+};
+use tern_store::model::{message, message::Flags};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{
+    convert::{fetch_flags, mailbox_name, nz},
+    selected::Selected,
+    session::{Flow, Session},
+};
+
+fn system_flags() -> Vec<Flag<'static>> {
+    vec![
+        Flag::Answered,
+        Flag::Flagged,
+        Flag::Deleted,
+        Flag::Seen,
+        Flag::Draft,
+    ]
+}
+
+/// Handles `SELECT` (`read_only` false) and `EXAMINE` (true).
+pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    s: &mut Session<S>,
+    tag: Tag<'static>,
+    name: Mailbox<'static>,
+    params: Vec<SelectParameter>,
+    read_only: bool,
+) -> Flow {
+    if s.selected.take().is_some() {
+        s.reply(
+            None,
+            StatusKind::Ok,
+            Some(Code::Closed),
+            "previous mailbox closed",
+        );
+    }
+    let name = mailbox_name(&name);
+    let account = s.account().id;
+    let mailbox = match s.ctx.dir.mailbox(account, &name).await {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            return s.no(
+                &tag,
+                Some(Extra::Nonexistent.code()),
+                &format!("no mailbox named {name}"),
+            );
+        }
+        Err(e) => return s.fail(&tag, e),
+    };
+    let mut qresync = None;
+    for p in params {
+        match p {
+            SelectParameter::CondStore => s.reporting.condstore = true,
+            SelectParameter::QResync {
+                uid_validity,
+                mod_sequence_value,
+                known_uids,
+                ..
+            } => {
+                if !s.reporting.qresync {
+                    return s.bad(&tag, None, "QRESYNC parameter without ENABLE QRESYNC");
+                }
+                qresync = Some((uid_validity, mod_sequence_value, known_uids));
+            }
+        }
+    }
+    let sub = match s.ctx.hub.join(mailbox.id).await {
+        Ok(sub) => sub,
+        Err(e) => {
+            tracing::error!(session = %s.id, error = %e, "cannot join a mailbox actor");
+            return s.no(
+                &tag,
+                Some(Extra::ServerBug.code()),
+                "cannot open the mailbox now",
+            );
+        }
+    };
+    let db = s.ctx.dir.db().clone();
+    let sel = match Selected::open(&db, mailbox, read_only, sub).await {
+        Ok(sel) => sel,
+        Err(e) => return s.fail(&tag, e.into()),
+    };
+    let status = match s.ctx.dir.mailbox_status(&sel.mailbox).await {
+        Ok(st) => st,
+        Err(e) => return s.fail(&tag, e),
+    };
+    s.data(Data::Flags(system_flags()));
+    let mut perm: Vec<FlagPerm<'static>> = system_flags().into_iter().map(FlagPerm::from).collect();
+    perm.push(FlagPerm::Asterisk);
+    s.reply(
+        None,
+        StatusKind::Ok,
+        Some(Code::PermanentFlags(if read_only {
+            Vec::new()
+        } else {
+            perm
+        })),
+        "flags permitted",
+    );
+    s.data(Data::Exists(sel.entries.len() as u32));
+    s.data(Data::Recent(0));
+    if let Some(i) = sel
+        .entries
+        .iter()
+        .position(|e| !e.flags.contains(Flags::SEEN))
+    {
+        s.reply(
+            None,
+            StatusKind::Ok,
+            Some(Code::Unseen(nz(i as u32 + 1))),
+            "first unseen",
+        );
+    }
+    s.reply(
+        None,
+        StatusKind::Ok,
+        Some(Code::UidValidity(nz(status.uidvalidity))),
+        "UIDs valid",
+    );
+    s.reply(
+        None,
+        StatusKind::Ok,
+        Some(Code::UidNext(nz(status.uidnext))),
+        "predicted next UID",
+    );
+    s.reply(
+        None,
+        StatusKind::Ok,
+        Some(Code::HighestModSeq(
+            NonZeroU64::new(sel.modseq).unwrap_or(NonZeroU64::MIN),
+        )),
+        "highest MODSEQ",
+    );
+    let id = sel.mailbox.id;
+    let uids = sel.uids();
+    s.selected = Some(sel);
+    if let Some((validity, since, known)) = qresync
+        && validity.get() == status.uidvalidity
+    {
+        let since = since.get();
+        let changes = db
+            .run(|tx| async move {
+                let vanished = message::expunged_since(&tx, id, since).await?;
+                let changed = message::changed_since(&tx, id, since).await?;
+                Ok((vanished, changed))
+            })
+            .await;
+        let (mut vanished, changed) = match changes {
+            Ok(c) => c,
+            Err(e) => return s.fail(&tag, e.into()),
+        };
+        if let Some(known) = known {
+            let mut all = vanished.clone();
+            all.sort_unstable();
+            let named: Vec<u32> = resolve(&known, &all, true)
+                .iter()
+                .map(|i| all[*i])
+                .collect();
+            vanished = named;
+        }
+        if let Some(set) = to_set(&vanished) {
+            s.data(Data::Vanished {
+                earlier: true,
+                known_uids: set,
+            });
+        }
+        for m in changed {
+            let Ok(i) = uids.binary_search(&m.uid) else {
+                continue;
+            };
+            let items = vec![
+                MessageDataItem::Uid(nz(m.uid)),
+                MessageDataItem::Flags(fetch_flags(m.flags, &m.keywords)),
+                MessageDataItem::ModSeq(NonZeroU64::new(m.modseq).unwrap_or(NonZeroU64::MIN)),
+            ];
+            s.data(Data::Fetch {
+                seq: NonZeroU32::new(i as u32 + 1).unwrap_or(NonZeroU32::MIN),
+                items: Vec1::try_from(items).expect("non-empty"),
+            });
+        }
+    }
+    let (code, verb) = if read_only {
+        (Code::ReadOnly, "EXAMINE")
+    } else {
+        (Code::ReadWrite, "SELECT")
+    };
+    s.ok(&tag, Some(code), &format!("{verb} completed"))
+}
+
+/// Handles `CLOSE` (`expunge`: removes `\Deleted` messages silently first, unless read-only)
+/// and `UNSELECT`.
+pub async fn close<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    s: &mut Session<S>,
+    tag: Tag<'static>,
+    expunge: bool,
+) -> Flow {
+    let Some(sel) = s.selected.take() else {
+        return s.bad(&tag, None, "no mailbox selected");
+    };
+    if expunge && !sel.read_only {
+        let account = s.account().id;
+        if let Err(e) = super::expunge::remove_deleted(&s.ctx.dir, account, &sel, None).await {
+            return s.fail(&tag, e);
+        }
+        sel.sub.committed();
+    }
+    s.ok(
+        &tag,
+        None,
+        if expunge {
+            "CLOSE completed"
+        } else {
+            "UNSELECT completed"
+        },
+    )
+}

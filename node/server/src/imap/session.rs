@@ -1,0 +1,430 @@
+//! One IMAP session: the states of RFC 9051 §3 (not authenticated, authenticated, selected,
+//! logout), framing through [`Reader`], dispatch to one file per command, response helpers
+//! that count every tagged result, the autologout timer and error limit, and the one place
+//! where store and model errors become tagged `NO` responses.
+
+use std::{net::SocketAddr, sync::Arc, time::Instant};
+
+use tern_proto::imap::{
+    reader::{Event, Limits, Reader, Refusal},
+    response::{self, Extra},
+    types::{
+        command::{Command, CommandBody},
+        core::Tag,
+        response::{Code, Data, StatusKind},
+    },
+};
+use tern_store::model::{Account, ModelError};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{
+    ImapContext, ListenerKind, append, authenticate, capability, copy, create, delete, enable,
+    expunge, fetch, id, idle, list, login,
+    metrics::METRICS,
+    namespace, noop, quota, rename, search, select,
+    selected::{Reporting, Selected},
+    starttls, status, store, subscribe,
+};
+use crate::net::{
+    conn::{Conn, ReadError},
+    stream::MaybeTls,
+};
+
+/// Whether the session goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Read the next command.
+    Continue,
+    /// Close the connection.
+    Close,
+}
+
+/// An IMAP session over any stream.
+pub struct Session<S> {
+    pub(super) ctx: Arc<ImapContext>,
+    pub(super) kind: ListenerKind,
+    pub(super) conn: Conn<S>,
+    pub(super) reader: Reader,
+    pub(super) peer: SocketAddr,
+    pub(super) id: String,
+    pub(super) account: Option<Account>,
+    pub(super) selected: Option<Selected>,
+    pub(super) reporting: Reporting,
+    /// Whether the running command addresses messages by sequence number.
+    pub(super) by_seq: bool,
+    pub(super) auth_failures: u32,
+    errors: u32,
+    command: &'static str,
+    started: Instant,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> crate::net::actor::Connection
+    for Session<S>
+{
+    async fn run(self) {
+        Session::run(self).await;
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    /// A session on `io` from `peer`.
+    pub fn new(
+        ctx: Arc<ImapContext>,
+        kind: ListenerKind,
+        io: MaybeTls<S>,
+        peer: SocketAddr,
+    ) -> Self {
+        let limits = Limits {
+            max_line: ctx.config.max_line_bytes,
+            max_literal: ctx.config.max_append_bytes,
+        };
+        Self {
+            ctx,
+            kind,
+            conn: Conn::new(io),
+            reader: Reader::new(limits),
+            peer,
+            id: format!("{:016x}", rand::random::<u64>()),
+            account: None,
+            selected: None,
+            reporting: Reporting::default(),
+            by_seq: false,
+            auth_failures: 0,
+            errors: 0,
+            command: "GREETING",
+            started: Instant::now(),
+        }
+    }
+
+    /// Runs the session to its end.
+    pub async fn run(mut self) {
+        let label = self.kind.label();
+        METRICS.sessions.with_label_values(&[label]).inc();
+        METRICS.sessions_active.with_label_values(&[label]).inc();
+        tracing::info!(session = %self.id, peer = %self.peer, listener = label, tls = self.conn.is_tls(), "IMAP session started");
+        let caps = capability::code(&self);
+        let greeting = format!("{} Tern IMAP ready", self.ctx.hostname);
+        response::greeting(self.conn.out(), Some(caps), &greeting);
+        let shutdown = self.ctx.shutdown.wait();
+        tokio::pin!(shutdown);
+        loop {
+            let event = tokio::select! {
+                e = self.next_event() => e,
+                _ = &mut shutdown => {
+                    response::bye(self.conn.out(), Some(Extra::Unavailable.code()), "server shutting down, please reconnect");
+                    break;
+                }
+            };
+            let flow = match event {
+                Ok(Event::Continue) => {
+                    response::continuation(self.conn.out(), "ready for literal data");
+                    Flow::Continue
+                }
+                Ok(Event::Command(c)) => self.dispatch(*c).await,
+                Ok(Event::Refused { tag, why }) => self.refused(tag, why),
+                Ok(Event::AuthData(_) | Event::IdleDone | Event::NeedMore) => Flow::Continue,
+                Err(ReadError::Timeout) => {
+                    response::bye(self.conn.out(), None, "autologout: idle for too long");
+                    break;
+                }
+                Err(ReadError::Closed) => break,
+            };
+            if flow == Flow::Close {
+                break;
+            }
+            if self.errors >= self.ctx.config.max_errors {
+                response::bye(self.conn.out(), None, "too many bad commands, closing");
+                break;
+            }
+        }
+        self.selected = None;
+        self.conn.close().await;
+        METRICS.sessions_active.with_label_values(&[label]).dec();
+        tracing::info!(session = %self.id, seconds = self.started.elapsed().as_secs_f64(), "IMAP session ended");
+    }
+
+    /// The next framing event, reading as needed.
+    pub(super) async fn next_event(&mut self) -> Result<Event, ReadError> {
+        loop {
+            match self.reader.next_event() {
+                Event::NeedMore => {}
+                e => return Ok(e),
+            }
+            self.conn.fill(self.ctx.config.idle_timeout).await?;
+            let n = self.conn.pending().len();
+            self.reader.push(self.conn.pending());
+            self.conn.consume(n);
+        }
+    }
+
+    fn refused(&mut self, tag: Option<Tag<'static>>, why: Refusal) -> Flow {
+        self.command = "INVALID";
+        let max = self.ctx.config.max_append_bytes;
+        match why {
+            Refusal::LiteralTooBig(n) => self.reply(
+                tag.as_ref(),
+                StatusKind::No,
+                Some(Code::TooBig),
+                &format!("literal of {n} bytes is over the limit of {max} bytes"),
+            ),
+            Refusal::TooLong => self.reply(
+                tag.as_ref(),
+                StatusKind::Bad,
+                Some(Code::TooBig),
+                &format!(
+                    "command over the limits ({} bytes per line, {max} per literal); nothing was done",
+                    self.ctx.config.max_line_bytes
+                ),
+            ),
+            Refusal::Syntax => self.reply(
+                tag.as_ref(),
+                StatusKind::Bad,
+                Some(Extra::ClientBug.code()),
+                "unknown command or invalid arguments",
+            ),
+        }
+        self.errors += 1;
+        Flow::Continue
+    }
+
+    async fn dispatch(&mut self, c: Command<'static>) -> Flow {
+        let Command { tag, body } = c;
+        self.command = body.name();
+        self.by_seq = matches!(
+            body,
+            CommandBody::Fetch { uid: false, .. }
+                | CommandBody::Store { uid: false, .. }
+                | CommandBody::Search { uid: false, .. }
+        );
+        tracing::debug!(session = %self.id, command = self.command, "IMAP command");
+        let authed = self.account.is_some();
+        let selected = self.selected.is_some();
+        match body {
+            CommandBody::Capability => capability::handle(self, tag),
+            CommandBody::Noop | CommandBody::Check => noop::handle(self, tag).await,
+            CommandBody::Logout => {
+                response::bye(self.conn.out(), None, "logging out");
+                self.ok(&tag, None, "LOGOUT completed");
+                Flow::Close
+            }
+            CommandBody::Id { parameters } => id::handle(self, tag, parameters),
+            CommandBody::StartTLS if !authed => starttls::handle(self, tag).await,
+            CommandBody::Login { username, password } if !authed => {
+                login::handle(self, tag, username, password).await
+            }
+            CommandBody::Authenticate {
+                mechanism,
+                initial_response,
+            } if !authed => authenticate::handle(self, tag, mechanism, initial_response).await,
+            CommandBody::StartTLS
+            | CommandBody::Login { .. }
+            | CommandBody::Authenticate { .. } => self.bad(&tag, None, "already authenticated"),
+            _ if !authed => self.bad(&tag, None, "log in first (LOGIN or AUTHENTICATE)"),
+            CommandBody::Enable { capabilities } => enable::handle(self, tag, capabilities),
+            CommandBody::Select {
+                mailbox,
+                parameters,
+            } => select::handle(self, tag, mailbox, parameters, false).await,
+            CommandBody::Examine {
+                mailbox,
+                parameters,
+            } => select::handle(self, tag, mailbox, parameters, true).await,
+            CommandBody::Create { mailbox } => create::handle(self, tag, mailbox).await,
+            CommandBody::Delete { mailbox } => delete::handle(self, tag, mailbox).await,
+            CommandBody::Rename { from, to } => rename::handle(self, tag, from, to).await,
+            CommandBody::Subscribe { mailbox } => subscribe::handle(self, tag, mailbox, true).await,
+            CommandBody::Unsubscribe { mailbox } => {
+                subscribe::handle(self, tag, mailbox, false).await
+            }
+            CommandBody::List {
+                reference,
+                mailbox_wildcard,
+            } => list::handle(self, tag, reference, mailbox_wildcard, false).await,
+            CommandBody::Lsub {
+                reference,
+                mailbox_wildcard,
+            } => list::handle(self, tag, reference, mailbox_wildcard, true).await,
+            CommandBody::Namespace => namespace::handle(self, tag),
+            CommandBody::Status {
+                mailbox,
+                item_names,
+            } => status::handle(self, tag, mailbox, item_names.into_owned()).await,
+            CommandBody::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } => append::handle(self, tag, mailbox, flags, date, message).await,
+            CommandBody::Idle => idle::handle(self, tag).await,
+            CommandBody::GetQuota { root } => quota::get_quota(self, tag, root).await,
+            CommandBody::GetQuotaRoot { mailbox } => {
+                quota::get_quota_root(self, tag, mailbox).await
+            }
+            CommandBody::SetQuota { .. } => self.no(
+                &tag,
+                Some(Extra::NoPerm.code()),
+                "quotas are set by the administrator (ternctl account quota)",
+            ),
+            _ if !selected => self.bad(&tag, None, "select a mailbox first"),
+            CommandBody::Close => select::close(self, tag, true).await,
+            CommandBody::Unselect => select::close(self, tag, false).await,
+            CommandBody::Expunge => expunge::handle(self, tag, None).await,
+            CommandBody::ExpungeUid { sequence_set } => {
+                expunge::handle(self, tag, Some(sequence_set)).await
+            }
+            CommandBody::Search {
+                charset,
+                criteria,
+                uid,
+            } => search::handle(self, tag, charset, criteria, uid).await,
+            CommandBody::Fetch {
+                sequence_set,
+                macro_or_item_names,
+                uid,
+                modifiers,
+            } => fetch::handle(self, tag, sequence_set, macro_or_item_names, uid, modifiers).await,
+            CommandBody::Store {
+                sequence_set,
+                kind,
+                response,
+                flags,
+                uid,
+                modifiers,
+            } => {
+                store::handle(
+                    self,
+                    tag,
+                    sequence_set,
+                    kind,
+                    response,
+                    flags,
+                    uid,
+                    modifiers,
+                )
+                .await
+            }
+            CommandBody::Copy {
+                sequence_set,
+                mailbox,
+                uid,
+            } => copy::handle(self, tag, sequence_set, mailbox, uid, false).await,
+            CommandBody::Move {
+                sequence_set,
+                mailbox,
+                uid,
+            } => copy::handle(self, tag, sequence_set, mailbox, uid, true).await,
+            other => self.bad(
+                &tag,
+                Some(Extra::Cannot.code()),
+                &format!("{} is not supported by this server", other.name()),
+            ),
+        }
+    }
+
+    /// Writes a status response and counts it; tagged when `tag` is given.
+    pub(super) fn reply(
+        &mut self,
+        tag: Option<&Tag<'_>>,
+        kind: StatusKind,
+        code: Option<Code<'_>>,
+        text: &str,
+    ) {
+        let result = match kind {
+            StatusKind::Ok => "ok",
+            StatusKind::No => "no",
+            StatusKind::Bad => "bad",
+        };
+        METRICS
+            .commands
+            .with_label_values(&[self.command, result])
+            .inc();
+        if kind != StatusKind::Ok {
+            tracing::debug!(session = %self.id, command = self.command, result, text, "IMAP refusal");
+        }
+        response::status(self.conn.out(), tag, kind, code, text);
+    }
+
+    /// Tagged OK.
+    pub(super) fn ok(&mut self, tag: &Tag<'_>, code: Option<Code<'_>>, text: &str) -> Flow {
+        self.reply(Some(tag), StatusKind::Ok, code, text);
+        Flow::Continue
+    }
+
+    /// Tagged NO.
+    pub(super) fn no(&mut self, tag: &Tag<'_>, code: Option<Code<'_>>, text: &str) -> Flow {
+        self.reply(Some(tag), StatusKind::No, code, text);
+        Flow::Continue
+    }
+
+    /// Tagged BAD; counts towards the error limit.
+    pub(super) fn bad(&mut self, tag: &Tag<'_>, code: Option<Code<'_>>, text: &str) -> Flow {
+        self.errors += 1;
+        self.reply(Some(tag), StatusKind::Bad, code, text);
+        Flow::Continue
+    }
+
+    /// Untagged data.
+    pub(super) fn data(&mut self, d: Data<'_>) {
+        response::data(self.conn.out(), d);
+    }
+
+    /// Turns a model error into the tagged NO a client can act on (the one place this is
+    /// decided).
+    pub(super) fn fail(&mut self, tag: &Tag<'_>, e: ModelError) -> Flow {
+        match e {
+            ModelError::NotFound(what) => self.no(
+                tag,
+                Some(Extra::Nonexistent.code()),
+                &format!("{what} does not exist"),
+            ),
+            ModelError::AlreadyExists(what) => self.no(
+                tag,
+                Some(Extra::AlreadyExists.code()),
+                &format!("{what} already exists"),
+            ),
+            ModelError::Invalid(why) => self.no(tag, Some(Extra::Cannot.code()), &why),
+            ModelError::InUse(why) => self.no(tag, Some(Extra::InUse.code()), &why),
+            ModelError::Store(e) => {
+                tracing::error!(session = %self.id, command = self.command, error = %e, "store failure");
+                self.no(
+                    tag,
+                    Some(Extra::Unavailable.code()),
+                    "temporary storage failure, nothing was changed; try again",
+                )
+            }
+        }
+    }
+
+    /// Brings the selected view up to date (untagged responses), then answers OK.
+    pub(super) async fn done(&mut self, tag: &Tag<'_>, code: Option<Code<'_>>, text: &str) -> Flow {
+        if let Err(e) = self.sync().await {
+            return self.fail(tag, e.into());
+        }
+        self.ok(tag, code, text)
+    }
+
+    /// Writes what changed in the selected mailbox; expunges wait while a command uses
+    /// sequence numbers. Returns whether anything was written.
+    pub(super) async fn sync(&mut self) -> Result<bool, tern_store::StoreError> {
+        let allow_expunge = !self.by_seq;
+        let reporting = self.reporting;
+        let db = self.ctx.dir.db().clone();
+        let Some(sel) = self.selected.as_mut() else {
+            return Ok(false);
+        };
+        let before = self.conn.out().len();
+        sel.sync(&db, self.conn.out(), allow_expunge, reporting)
+            .await?;
+        Ok(self.conn.out().len() > before)
+    }
+
+    /// The logged-in account.
+    pub(super) fn account(&self) -> &Account {
+        self.account.as_ref().expect("dispatch checks the login")
+    }
+
+    /// Whether LOGIN and AUTHENTICATE may be used now.
+    pub(super) fn plaintext_allowed(&self) -> bool {
+        self.conn.is_tls() || !self.ctx.config.plaintext_requires_tls
+    }
+}

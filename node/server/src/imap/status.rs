@@ -1,0 +1,88 @@
+//! STATUS: counters of a mailbox without selecting it (MESSAGES, UIDNEXT, UIDVALIDITY,
+//! UNSEEN, HIGHESTMODSEQ, RECENT as 0, DELETED and DELETED-STORAGE by scanning flags).
+
+use tern_proto::imap::{
+    response::Extra,
+    types::{
+        core::Tag,
+        mailbox::Mailbox,
+        response::Data,
+        status::{StatusDataItem, StatusDataItemName},
+    },
+};
+use tern_store::model::{message, message::Flags};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{
+    convert::{mailbox, mailbox_name, nz},
+    session::{Flow, Session},
+};
+
+/// Handles `STATUS name (items)`.
+pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    s: &mut Session<S>,
+    tag: Tag<'static>,
+    name: Mailbox<'static>,
+    items: Vec<StatusDataItemName>,
+) -> Flow {
+    let account = s.account().id;
+    let name = mailbox_name(&name);
+    let m = match s.ctx.dir.mailbox(account, &name).await {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            return s.no(
+                &tag,
+                Some(Extra::Nonexistent.code()),
+                &format!("no mailbox named {name}"),
+            );
+        }
+        Err(e) => return s.fail(&tag, e),
+    };
+    let st = match s.ctx.dir.mailbox_status(&m).await {
+        Ok(st) => st,
+        Err(e) => return s.fail(&tag, e),
+    };
+    let needs_scan = items.iter().any(|i| {
+        matches!(
+            i,
+            StatusDataItemName::Deleted | StatusDataItemName::DeletedStorage
+        )
+    });
+    let (mut deleted, mut deleted_bytes) = (0u32, 0u64);
+    if needs_scan {
+        let id = m.id;
+        let metas = s
+            .ctx
+            .dir
+            .db()
+            .run(|tx| async move { message::list(&tx, id, 1, None).await })
+            .await;
+        match metas {
+            Ok(metas) => {
+                for meta in metas.iter().filter(|m| m.flags.contains(Flags::DELETED)) {
+                    deleted += 1;
+                    deleted_bytes += meta.size;
+                }
+            }
+            Err(e) => return s.fail(&tag, e.into()),
+        }
+    }
+    let out: Vec<StatusDataItem> = items
+        .iter()
+        .map(|i| match i {
+            StatusDataItemName::Messages => StatusDataItem::Messages(st.messages.max(0) as u32),
+            StatusDataItemName::Recent => StatusDataItem::Recent(0),
+            StatusDataItemName::UidNext => StatusDataItem::UidNext(nz(st.uidnext)),
+            StatusDataItemName::UidValidity => StatusDataItem::UidValidity(nz(st.uidvalidity)),
+            StatusDataItemName::Unseen => StatusDataItem::Unseen(st.unseen.max(0) as u32),
+            StatusDataItemName::Deleted => StatusDataItem::Deleted(deleted),
+            StatusDataItemName::DeletedStorage => StatusDataItem::DeletedStorage(deleted_bytes),
+            StatusDataItemName::HighestModSeq => StatusDataItem::HighestModSeq(st.highest_modseq),
+        })
+        .collect();
+    s.data(Data::Status {
+        mailbox: mailbox(&m.name),
+        items: out.into(),
+    });
+    s.done(&tag, None, "STATUS completed").await
+}

@@ -1,0 +1,182 @@
+//! STORE and UID STORE: FLAGS / +FLAGS / -FLAGS (.SILENT), with UNCHANGEDSINCE (CONDSTORE):
+//! messages changed since the given MODSEQ are left alone and named in `[MODIFIED]`.
+
+use std::num::{NonZeroU32, NonZeroU64};
+
+use tern_proto::imap::{
+    sequence::{out_of_range, resolve, to_set},
+    types::{
+        command::StoreModifier,
+        core::{Tag, Vec1},
+        fetch::MessageDataItem,
+        flag::{Flag, StoreResponse, StoreType},
+        response::{Code, Data},
+        sequence::SequenceSet,
+    },
+};
+use tern_store::model::{MessageMeta, message};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{
+    convert::{fetch_flags, nz, split_flags},
+    session::{Flow, Session},
+};
+
+/// Handles `STORE set (+|-)FLAGS[.SILENT] [(UNCHANGEDSINCE n)] (flags)`.
+#[allow(clippy::too_many_arguments)]
+pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    s: &mut Session<S>,
+    tag: Tag<'static>,
+    set: SequenceSet,
+    kind: StoreType,
+    response: StoreResponse,
+    flags: Vec<Flag<'static>>,
+    by_uid: bool,
+    modifiers: Vec<StoreModifier>,
+) -> Flow {
+    let Some(sel) = s.selected.as_ref() else {
+        return s.bad(&tag, None, "no mailbox selected");
+    };
+    if sel.read_only {
+        return s.no(
+            &tag,
+            Some(Code::ReadOnly),
+            "the mailbox is open read-only (EXAMINE)",
+        );
+    }
+    let uids = sel.uids();
+    if !by_uid && out_of_range(&set, uids.len()) {
+        return s.bad(
+            &tag,
+            None,
+            &format!(
+                "no message with that sequence number (the mailbox has {})",
+                uids.len()
+            ),
+        );
+    }
+    let Some((system, keywords)) = split_flags(&flags) else {
+        return s.bad(
+            &tag,
+            None,
+            "only \\Seen \\Answered \\Flagged \\Deleted \\Draft and keywords can be stored",
+        );
+    };
+    let unchanged_since = modifiers
+        .iter()
+        .map(|StoreModifier::UnchangedSince(n)| *n)
+        .next();
+    if unchanged_since.is_some() {
+        s.reporting.condstore = true;
+    }
+    let mailbox = sel.mailbox.id;
+    let targets: Vec<u32> = resolve(&set, &uids, by_uid)
+        .into_iter()
+        .map(|i| uids[i])
+        .collect();
+    let db = s.ctx.dir.db().clone();
+    let mut stored: Vec<MessageMeta> = Vec::new();
+    let mut modified: Vec<u32> = Vec::new();
+    for batch in targets.chunks(500) {
+        let (system, keywords) = (system, &keywords);
+        let result = db
+            .run(|tx| async move {
+                let mut stored = Vec::new();
+                let mut modified = Vec::new();
+                for &uid in batch {
+                    let Some(meta) = message::get(&tx, mailbox, uid).await? else {
+                        continue;
+                    };
+                    if unchanged_since.is_some_and(|n| meta.modseq > n) {
+                        modified.push(uid);
+                        continue;
+                    }
+                    let (new_flags, new_keywords) = match kind {
+                        StoreType::Replace => (system, keywords.clone()),
+                        StoreType::Add => {
+                            let mut k = meta.keywords.clone();
+                            for kw in keywords {
+                                if !k.iter().any(|x| x.eq_ignore_ascii_case(kw)) {
+                                    k.push(kw.clone());
+                                }
+                            }
+                            (meta.flags.union(system), k)
+                        }
+                        StoreType::Remove => (
+                            meta.flags.without(system),
+                            meta.keywords
+                                .iter()
+                                .filter(|x| !keywords.iter().any(|k| k.eq_ignore_ascii_case(x)))
+                                .cloned()
+                                .collect(),
+                        ),
+                    };
+                    if new_flags == meta.flags && new_keywords == meta.keywords {
+                        stored.push(meta);
+                        continue;
+                    }
+                    if let Some(m) =
+                        message::set_flags(&tx, mailbox, uid, new_flags, new_keywords).await?
+                    {
+                        stored.push(m);
+                    }
+                }
+                Ok((stored, modified))
+            })
+            .await;
+        match result {
+            Ok((st, md)) => {
+                stored.extend(st);
+                modified.extend(md);
+            }
+            Err(e) => return s.fail(&tag, e.into()),
+        }
+    }
+    if let Some(sel) = s.selected.as_mut() {
+        for m in &stored {
+            sel.note(m);
+        }
+        sel.sub.committed();
+    }
+    let condstore = s.reporting.condstore;
+    if response == StoreResponse::Answer || condstore {
+        for m in &stored {
+            let Some(seq) = s.selected.as_ref().and_then(|sel| sel.seq_of(m.uid)) else {
+                continue;
+            };
+            let mut items = Vec::new();
+            if response == StoreResponse::Answer {
+                items.push(MessageDataItem::Flags(fetch_flags(m.flags, &m.keywords)));
+            }
+            if by_uid {
+                items.push(MessageDataItem::Uid(nz(m.uid)));
+            }
+            if condstore {
+                items.push(MessageDataItem::ModSeq(
+                    NonZeroU64::new(m.modseq).unwrap_or(NonZeroU64::MIN),
+                ));
+            }
+            if let Ok(items) = Vec1::try_from(items) {
+                s.data(Data::Fetch {
+                    seq: NonZeroU32::new(seq).unwrap_or(NonZeroU32::MIN),
+                    items,
+                });
+            }
+        }
+    }
+    let modified: Vec<u32> = if by_uid {
+        modified
+    } else {
+        modified
+            .iter()
+            .filter_map(|u| s.selected.as_ref().and_then(|sel| sel.seq_of(*u)))
+            .collect()
+    };
+    let code = to_set(&modified).map(Code::Modified);
+    let text = if code.is_some() {
+        "STORE completed except for messages changed meanwhile"
+    } else {
+        "STORE completed"
+    };
+    s.done(&tag, code, text).await
+}
