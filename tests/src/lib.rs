@@ -13,6 +13,7 @@ use std::{
 use anyhow::{Context, anyhow, bail};
 
 pub mod dns;
+pub mod imap;
 pub mod outbound;
 pub mod peer;
 pub mod pop3;

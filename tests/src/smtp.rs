@@ -180,3 +180,28 @@ pub fn message(from: &str, to: &str, subject: &str, body: &str) -> String {
         "From: <{from}>\r\nTo: <{to}>\r\nSubject: {subject}\r\nMessage-ID: <{subject}@test>\r\n\r\n{body}"
     )
 }
+
+/// Delivers one message per subject to `to` over the MX listener (no TLS, no AUTH).
+pub async fn deliver(
+    addr: std::net::SocketAddr,
+    to: &str,
+    subjects: &[&str],
+) -> anyhow::Result<()> {
+    let (mut c, _) = Client::connect(addr, None).await?;
+    c.expect("EHLO feeder.test", 250).await?;
+    for s in subjects {
+        c.expect("MAIL FROM:<feeder@remote.test>", 250).await?;
+        c.expect(&format!("RCPT TO:<{to}>"), 250).await?;
+        let r = c
+            .data(&message(
+                "feeder@remote.test",
+                to,
+                s,
+                &format!("body of {s}\r\n"),
+            ))
+            .await?;
+        anyhow::ensure!(r.code == 250, "DATA answered {}", r.code);
+    }
+    c.cmd("QUIT").await?;
+    Ok(())
+}

@@ -1,4 +1,4 @@
-//! `ternctl account add|list|show|remove|password|quota`.
+//! `ternctl account add|list|show|remove|password|permissions|quota`.
 
 use clap::Subcommand;
 use serde_json::json;
@@ -15,6 +15,7 @@ const COLUMNS: &[&str] = &[
     "quota_bytes",
     "used_bytes",
     "used_messages",
+    "may_create_mailboxes",
 ];
 
 /// Account commands.
@@ -45,6 +46,13 @@ pub enum AccountCmd {
         address: String,
         #[arg(long, env = "TERN_NEW_PASSWORD")]
         password: Option<String>,
+    },
+    /// Set what the account may do (IMAP CREATE needs `--create-mailboxes true`, the default).
+    Permissions {
+        address: String,
+        /// Whether IMAP clients may create mailboxes (`true` or `false`).
+        #[arg(long, action = clap::ArgAction::Set)]
+        create_mailboxes: bool,
     },
     /// Set the quota (omit a limit to make it unlimited).
     Quota {
@@ -113,6 +121,16 @@ pub fn run(c: &Client, cmd: AccountCmd, json: bool) -> anyhow::Result<()> {
             if generated && !json {
                 println!("password: {password}");
             }
+        }
+        AccountCmd::Permissions {
+            address,
+            create_mailboxes,
+        } => {
+            let a = c.put(
+                &format!("/accounts/{}/permissions", segment(&address)),
+                json!({ "may_create_mailboxes": create_mailboxes }),
+            )?;
+            table::print(&a, COLUMNS, json);
         }
         AccountCmd::Quota {
             address,

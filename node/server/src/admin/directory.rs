@@ -155,6 +155,25 @@ pub async fn set_quota(
 }
 
 #[derive(Deserialize)]
+pub struct PermissionsBody {
+    may_create_mailboxes: bool,
+}
+
+pub async fn set_permissions(
+    State(s): State<AppState>,
+    Path(address): Path<String>,
+    Json(b): Json<PermissionsBody>,
+) -> ApiResult<Json<AccountView>> {
+    let a = s
+        .dir
+        .update_account(&address, |a| {
+            a.may_create_mailboxes = b.may_create_mailboxes
+        })
+        .await?;
+    Ok(Json(view(&s, a).await?))
+}
+
+#[derive(Deserialize)]
 pub struct DomainFilter {
     domain: Option<String>,
 }

@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/accounts/{address}/password", put(d::set_password))
         .route("/accounts/{address}/quota", put(d::set_quota))
+        .route("/accounts/{address}/permissions", put(d::set_permissions))
         .route(
             "/accounts/{address}/forward",
             get(d::show_forward)

@@ -18,7 +18,10 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
     tag: Tag<'static>,
     name: Mailbox<'static>,
 ) -> Flow {
-    let account = s.account().clone();
+    let account = match s.fresh_account().await {
+        Ok(a) => a,
+        Err(e) => return s.fail(&tag, e),
+    };
     if !account.may_create_mailboxes {
         return s.no(
             &tag,

@@ -148,12 +148,9 @@ fn items(
                 let st = structure.expect("checked");
                 let nums: Vec<u32> = path.iter().map(|n| n.get()).collect();
                 let decoded = match section::binary_part(st, &nums) {
-                    Some((p, base)) => {
+                    Some(p) => {
                         let body = raw
-                            .get(
-                                base + p.body_start as usize
-                                    ..(base + p.body_end as usize).min(raw.len()),
-                            )
+                            .get(p.body_start as usize..(p.body_end as usize).min(raw.len()))
                             .unwrap_or_default();
                         let whole = nums.is_empty();
                         let body = if whole { raw } else { body };

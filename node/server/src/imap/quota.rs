@@ -24,7 +24,7 @@ fn root() -> AString<'static> {
 async fn write_quota<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
 ) -> Result<(), tern_store::model::ModelError> {
-    let account = s.account().clone();
+    let account = s.fresh_account().await?;
     let usage = s.ctx.dir.usage(account.id).await?;
     let mut quotas = Vec::new();
     if let Some(q) = account.quota_bytes {

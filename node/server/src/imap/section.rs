@@ -7,38 +7,24 @@ use tern_proto::imap::types::{
 };
 use tern_store::model::summary::Part;
 
-/// A part and the offset its (and its children's) positions are relative to.
-struct Located<'p> {
-    part: &'p Part,
-    base: usize,
-}
-
-fn slice(raw: &[u8], base: usize, start: u32, end: u32) -> &[u8] {
-    let (s, e) = (base + start as usize, base + end as usize);
+// Part offsets are absolute positions in the raw message, nested messages included.
+fn slice(raw: &[u8], start: u32, end: u32) -> &[u8] {
+    let (s, e) = (start as usize, end as usize);
     raw.get(s.min(raw.len())..e.min(raw.len()))
         .unwrap_or_default()
 }
 
 /// Follows a part path (1-based numbers) from the root.
-fn locate<'p>(root: &'p Part, path: &[u32]) -> Option<Located<'p>> {
-    let mut cur = Located {
-        part: root,
-        base: 0,
-    };
+fn locate<'p>(root: &'p Part, path: &[u32]) -> Option<&'p Part> {
+    let mut cur = root;
     for &n in path {
         let n = n as usize;
         // A message/rfc822 part's children are those of the message it carries.
-        if let Some(inner) = &cur.part.message {
-            cur = Located {
-                part: &inner.1,
-                base: cur.base + cur.part.body_start as usize,
-            };
+        if let Some(inner) = &cur.message {
+            cur = &inner.1;
         }
-        if cur.part.media_type == "multipart" {
-            cur = Located {
-                part: cur.part.parts.get(n.checked_sub(1)?)?,
-                base: cur.base,
-            };
+        if cur.media_type == "multipart" {
+            cur = cur.parts.get(n.checked_sub(1)?)?;
         } else if n != 1 {
             return None;
         }
@@ -46,16 +32,12 @@ fn locate<'p>(root: &'p Part, path: &[u32]) -> Option<Located<'p>> {
     Some(cur)
 }
 
-/// The header and body of the message a located part is (the root) or carries.
-fn message_of<'p>(l: Located<'p>, is_root: bool) -> Option<Located<'p>> {
+/// The message a located part is (the root) or carries (a message/rfc822 part).
+fn message_of(p: &Part, is_root: bool) -> Option<&Part> {
     if is_root {
-        return Some(l);
+        return Some(p);
     }
-    let inner = l.part.message.as_ref()?;
-    Some(Located {
-        part: &inner.1,
-        base: l.base + l.part.body_start as usize,
-    })
+    p.message.as_ref().map(|inner| &inner.1)
 }
 
 fn header_lines(header: &[u8]) -> Vec<&[u8]> {
@@ -115,29 +97,29 @@ pub fn extract(raw: &[u8], root: &Part, section: Option<&Section<'_>>) -> Option
     match section {
         Section::Part(p) => {
             let l = locate(root, &path(&Some(p.clone())))?;
-            Some(slice(raw, l.base, l.part.body_start, l.part.body_end).to_vec())
+            Some(slice(raw, l.body_start, l.body_end).to_vec())
         }
         Section::Mime(p) => {
             let l = locate(root, &path(&Some(p.clone())))?;
-            Some(slice(raw, l.base, l.part.header_start, l.part.body_start).to_vec())
+            Some(slice(raw, l.header_start, l.body_start).to_vec())
         }
         Section::Header(p) | Section::Text(p) => {
             let l = message_of(locate(root, &path(p))?, p.is_none())?;
             let (start, end) = match section {
-                Section::Header(_) => (l.part.header_start, l.part.body_start),
-                _ => (l.part.body_start, l.part.body_end),
+                Section::Header(_) => (l.header_start, l.body_start),
+                _ => (l.body_start, l.body_end),
             };
             let start = if p.is_none() && matches!(section, Section::Header(_)) {
                 0
             } else {
                 start
             };
-            Some(slice(raw, l.base, start, end).to_vec())
+            Some(slice(raw, start, end).to_vec())
         }
         Section::HeaderFields(p, names) | Section::HeaderFieldsNot(p, names) => {
             let l = message_of(locate(root, &path(p))?, p.is_none())?;
-            let start = if p.is_none() { 0 } else { l.part.header_start };
-            let header = slice(raw, l.base, start, l.part.body_start);
+            let start = if p.is_none() { 0 } else { l.header_start };
+            let header = slice(raw, start, l.body_start);
             let keep = matches!(section, Section::HeaderFields(..));
             Some(filter_fields(header, names.as_ref(), keep))
         }
@@ -205,9 +187,8 @@ fn quoted_printable(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// The part a BINARY section path names (the whole message for an empty path).
-pub fn binary_part<'p>(root: &'p Part, path: &[u32]) -> Option<(&'p Part, usize)> {
-    let l = locate(root, path)?;
-    Some((l.part, l.base))
+pub fn binary_part<'p>(root: &'p Part, path: &[u32]) -> Option<&'p Part> {
+    locate(root, path)
 }
 
 #[cfg(test)]

@@ -423,6 +423,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.account.as_ref().expect("dispatch checks the login")
     }
 
+    /// The logged-in account as stored now (its quota and permissions may have changed since
+    /// login).
+    pub(super) async fn fresh_account(&mut self) -> Result<Account, ModelError> {
+        let id = self.account().id;
+        self.ctx
+            .dir
+            .account(id)
+            .await?
+            .ok_or_else(|| ModelError::NotFound("the account".into()))
+    }
+
     /// Whether LOGIN and AUTHENTICATE may be used now.
     pub(super) fn plaintext_allowed(&self) -> bool {
         self.conn.is_tls() || !self.ctx.config.plaintext_requires_tls

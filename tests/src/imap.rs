@@ -1,0 +1,218 @@
+//! A raw IMAP client for tests: tagged commands with their untagged responses, literals read
+//! by their announced length, synchronising literals sent after the server's `+`, STARTTLS and
+//! implicit TLS trusting the server's generated certificate.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::{Context, bail};
+use rustls_pki_types::ServerName;
+use tokio::{
+    io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader},
+    net::TcpStream,
+};
+use tokio_rustls::TlsConnector;
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A command's result: untagged lines (literals inlined) and the tagged status line.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Untagged responses, `* ` stripped, literals inlined.
+    pub untagged: Vec<String>,
+    /// The tagged line without its tag (`OK ...`, `NO ...`, `BAD ...`).
+    pub status: String,
+}
+
+impl Reply {
+    /// Whether the status is OK.
+    pub fn ok(&self) -> bool {
+        self.status.starts_with("OK")
+    }
+
+    /// Untagged lines starting with `prefix`.
+    pub fn lines(&self, prefix: &str) -> Vec<&str> {
+        self.untagged
+            .iter()
+            .filter(|l| l.starts_with(prefix))
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Everything, for assertion messages.
+    pub fn all(&self) -> String {
+        format!("{:?} / {}", self.untagged, self.status)
+    }
+}
+
+/// One IMAP connection.
+pub struct Client {
+    io: BufReader<Box<dyn Io>>,
+    next: u32,
+}
+
+async fn tls(
+    stream: Box<dyn Io>,
+    config: &Arc<rustls::ClientConfig>,
+) -> anyhow::Result<Box<dyn Io>> {
+    let name = ServerName::try_from("localhost")?;
+    Ok(Box::new(
+        TlsConnector::from(config.clone())
+            .connect(name, stream)
+            .await?,
+    ))
+}
+
+impl Client {
+    /// Connects (TLS first when `implicit` is given) and reads the greeting.
+    pub async fn connect(
+        addr: SocketAddr,
+        implicit: Option<&Arc<rustls::ClientConfig>>,
+    ) -> anyhow::Result<(Client, String)> {
+        Self::connect_from(addr, None, implicit).await
+    }
+
+    /// Connects from a given local address (to spread connections over 127.0.0.x).
+    pub async fn connect_from(
+        addr: SocketAddr,
+        local: Option<std::net::IpAddr>,
+        implicit: Option<&Arc<rustls::ClientConfig>>,
+    ) -> anyhow::Result<(Client, String)> {
+        let tcp = match local {
+            Some(ip) => {
+                let socket = tokio::net::TcpSocket::new_v4()?;
+                socket.bind(SocketAddr::new(ip, 0))?;
+                socket.connect(addr).await.context("connect")?
+            }
+            None => TcpStream::connect(addr).await.context("connect")?,
+        };
+        let stream: Box<dyn Io> = Box::new(tcp);
+        let stream = match implicit {
+            Some(config) => tls(stream, config).await?,
+            None => stream,
+        };
+        let mut c = Client {
+            io: BufReader::new(stream),
+            next: 1,
+        };
+        let greeting = c.line().await?;
+        Ok((c, greeting))
+    }
+
+    /// Reads one response line with any literals it announces inlined.
+    pub async fn line(&mut self) -> anyhow::Result<String> {
+        let mut out = String::new();
+        loop {
+            let mut l = Vec::new();
+            if self.io.read_until(b'\n', &mut l).await? == 0 {
+                bail!("connection closed");
+            }
+            let l = String::from_utf8_lossy(&l)
+                .trim_end_matches(['\r', '\n'])
+                .to_string();
+            let literal = l
+                .strip_suffix('}')
+                .and_then(|h| h.rsplit_once('{'))
+                .and_then(|(_, n)| n.parse::<usize>().ok());
+            out.push_str(&l);
+            let Some(n) = literal else { return Ok(out) };
+            let mut buf = vec![0; n];
+            self.io.read_exact(&mut buf).await?;
+            out.push_str(&String::from_utf8_lossy(&buf));
+        }
+    }
+
+    /// Sends raw bytes.
+    pub async fn send(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        self.io.get_mut().write_all(bytes).await?;
+        self.io.get_mut().flush().await?;
+        Ok(())
+    }
+
+    fn tag(&mut self) -> String {
+        let t = format!("t{}", self.next);
+        self.next += 1;
+        t
+    }
+
+    /// Reads responses up to the one tagged `tag`.
+    pub async fn until(&mut self, tag: &str) -> anyhow::Result<Reply> {
+        let mut untagged = Vec::new();
+        loop {
+            let l = self.line().await?;
+            if let Some(rest) = l.strip_prefix(&format!("{tag} ")) {
+                return Ok(Reply {
+                    untagged,
+                    status: rest.to_string(),
+                });
+            }
+            untagged.push(l.strip_prefix("* ").unwrap_or(&l).to_string());
+        }
+    }
+
+    /// Sends a tagged command and reads its responses.
+    pub async fn cmd(&mut self, command: &str) -> anyhow::Result<Reply> {
+        let tag = self.tag();
+        self.send(format!("{tag} {command}\r\n").as_bytes()).await?;
+        self.until(&tag).await
+    }
+
+    /// Sends `command` ending in a synchronising literal `{n}` followed by `data`, waiting for
+    /// the continuation; returns the refusal instead if the server refuses the literal.
+    pub async fn cmd_literal(&mut self, command: &str, data: &[u8]) -> anyhow::Result<Reply> {
+        let tag = self.tag();
+        self.send(format!("{tag} {command} {{{}}}\r\n", data.len()).as_bytes())
+            .await?;
+        let l = self.line().await?;
+        if let Some(rest) = l.strip_prefix(&format!("{tag} ")) {
+            return Ok(Reply {
+                untagged: Vec::new(),
+                status: rest.to_string(),
+            });
+        }
+        if !l.starts_with('+') {
+            bail!("expected a continuation, got {l}");
+        }
+        self.send(data).await?;
+        self.send(b"\r\n").await?;
+        self.until(&tag).await
+    }
+
+    /// Logs in with LOGIN.
+    pub async fn login(&mut self, user: &str, password: &str) -> anyhow::Result<Reply> {
+        self.cmd(&format!("LOGIN \"{user}\" \"{password}\"")).await
+    }
+
+    /// STARTTLS and the handshake.
+    pub async fn starttls(self, config: &Arc<rustls::ClientConfig>) -> anyhow::Result<Client> {
+        let mut c = self;
+        let r = c.cmd("STARTTLS").await?;
+        if !r.ok() {
+            bail!("STARTTLS refused: {}", r.all());
+        }
+        let inner = c.io.into_inner();
+        Ok(Client {
+            io: BufReader::new(tls(inner, config).await?),
+            next: c.next,
+        })
+    }
+
+    /// Reads one line within `wait`, `None` on timeout.
+    pub async fn line_within(&mut self, wait: Duration) -> anyhow::Result<Option<String>> {
+        match tokio::time::timeout(wait, self.line()).await {
+            Ok(l) => l.map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+/// A session on the implicit-TLS listener of `tern`, logged in as `user`.
+pub async fn session(tern: &crate::Tern, user: &str, password: &str) -> Client {
+    let tls = crate::smtp::tls_config(&tern.certificate()).expect("tls config");
+    let (mut c, _) = Client::connect(tern.addr("imaps"), Some(&tls))
+        .await
+        .expect("connect 993");
+    let r = c.login(user, password).await.expect("login");
+    assert!(r.ok(), "login: {}", r.all());
+    c
+}
