@@ -1,0 +1,252 @@
+//! Change notification and resynchronisation: IDLE woken by an SMTP delivery and by another
+//! session's flag change and expunge; expunges held back during FETCH/STORE/SEARCH by
+//! sequence number and given at the next NOOP; CONDSTORE (MODSEQ, CHANGEDSINCE,
+//! UNCHANGEDSINCE → MODIFIED, SEARCH MODSEQ) and QRESYNC (SELECT with VANISHED (EARLIER),
+//! UID FETCH VANISHED, VANISHED instead of EXPUNGE).
+
+use std::time::Duration;
+
+use tern_tests::{Tern, imap, smtp};
+
+const TOKEN: &str = "imap-token";
+const PASSWORD: &str = "demo-password";
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn untagged_within(c: &mut imap::Client, want: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::time::Instant::now() < deadline {
+        match c
+            .line_within(Duration::from_millis(500))
+            .await
+            .expect("read")
+        {
+            Some(l) => {
+                let done = l.contains(want);
+                seen.push(l);
+                if done {
+                    return seen;
+                }
+            }
+            None => continue,
+        }
+    }
+    panic!("no {want:?} within {WAIT:?}; got {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_wakes_on_delivery_flags_and_expunge() {
+    let (_dir, tern) = Tern::dev(TOKEN, PASSWORD, &[]);
+    smtp::deliver(tern.addr("smtp"), "demo@example.test", &["first"])
+        .await
+        .expect("deliver");
+    let mut a = imap::session(&tern, "demo", PASSWORD).await;
+    let mut b = imap::session(&tern, "demo", PASSWORD).await;
+    assert!(a.cmd("SELECT INBOX").await.expect("select").ok());
+    assert!(b.cmd("SELECT INBOX").await.expect("select").ok());
+    a.send(b"i1 IDLE\r\n").await.expect("idle");
+    assert!(a.line().await.expect("continuation").starts_with("+ "));
+
+    smtp::deliver(tern.addr("smtp"), "demo@example.test", &["second"])
+        .await
+        .expect("deliver");
+    untagged_within(&mut a, "* 2 EXISTS").await;
+
+    let r = b.cmd("STORE 1 +FLAGS (\\Flagged)").await.expect("store");
+    assert!(r.ok());
+    let got = untagged_within(&mut a, "* 1 FETCH").await;
+    assert!(got.last().expect("line").contains("\\Flagged"), "{got:?}");
+
+    assert!(
+        b.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)")
+            .await
+            .expect("delete")
+            .ok()
+    );
+    let r = b.cmd("EXPUNGE").await.expect("expunge");
+    assert_eq!(r.lines("1 EXPUNGE"), vec!["1 EXPUNGE"]);
+    untagged_within(&mut a, "* 1 EXPUNGE").await;
+
+    a.send(b"DONE\r\n").await.expect("done");
+    let r = a.until("i1").await.expect("idle ends");
+    assert!(r.status.starts_with("OK"), "{}", r.all());
+    let r = a.cmd("FETCH 1 (UID)").await.expect("renumbered");
+    assert_eq!(r.untagged, vec!["1 FETCH (UID 2)"]);
+
+    let metrics = tern.get("/metrics").expect("metrics").1;
+    assert!(
+        metrics.contains("tern_imap_notify_latency_seconds_count"),
+        "latency histogram exported"
+    );
+    assert!(
+        metrics.contains("tern_imap_idle_sessions 0"),
+        "no IDLE left"
+    );
+    tern.stop().expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expunges_wait_for_a_command_that_allows_them() {
+    let (_dir, tern) = Tern::dev(TOKEN, PASSWORD, &[]);
+    smtp::deliver(tern.addr("smtp"), "demo@example.test", &["a", "b", "c"])
+        .await
+        .expect("deliver");
+    let mut a = imap::session(&tern, "demo", PASSWORD).await;
+    let mut b = imap::session(&tern, "demo", PASSWORD).await;
+    assert!(a.cmd("SELECT INBOX").await.expect("select").ok());
+    assert!(b.cmd("SELECT INBOX").await.expect("select").ok());
+    assert!(
+        b.cmd("STORE 2 +FLAGS.SILENT (\\Deleted)")
+            .await
+            .expect("mark")
+            .ok()
+    );
+    assert!(b.cmd("EXPUNGE").await.expect("expunge").ok());
+    // A's numbers stay valid during FETCH, STORE and SEARCH by sequence number.
+    let r = a.cmd("FETCH 1:3 (UID)").await.expect("fetch");
+    assert!(
+        r.lines("").iter().all(|l| !l.contains("EXPUNGE")),
+        "{}",
+        r.all()
+    );
+    assert_eq!(r.lines("3 FETCH"), vec!["3 FETCH (UID 3)"], "{}", r.all());
+    let r = a.cmd("SEARCH ALL").await.expect("search");
+    assert!(
+        r.lines("").iter().all(|l| !l.contains("EXPUNGE")),
+        "{}",
+        r.all()
+    );
+    let r = a.cmd("NOOP").await.expect("noop");
+    assert_eq!(r.lines("2 EXPUNGE"), vec!["2 EXPUNGE"], "{}", r.all());
+    let r = a.cmd("FETCH 2 (UID)").await.expect("fetch");
+    assert_eq!(r.untagged, vec!["2 FETCH (UID 3)"]);
+    tern.stop().expect("stop");
+}
+
+fn number_after(s: &str, key: &str) -> u64 {
+    let rest = &s[s.find(key).unwrap_or_else(|| panic!("{key} in {s}")) + key.len()..];
+    rest.trim_start_matches([' ', '('])
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .expect("number")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn condstore_and_qresync_resync() {
+    let (_dir, tern) = Tern::dev(TOKEN, PASSWORD, &[]);
+    smtp::deliver(
+        tern.addr("smtp"),
+        "demo@example.test",
+        &["a", "b", "c", "d"],
+    )
+    .await
+    .expect("deliver");
+    let mut a = imap::session(&tern, "demo", PASSWORD).await;
+    let r = a.cmd("ENABLE QRESYNC").await.expect("enable");
+    assert_eq!(r.lines("ENABLED"), vec!["ENABLED QRESYNC"], "{}", r.all());
+    let r = a.cmd("SELECT INBOX").await.expect("select");
+    let validity = number_after(&r.lines("OK [UIDVALIDITY")[0].to_string(), "UIDVALIDITY");
+    let modseq = number_after(
+        &r.lines("OK [HIGHESTMODSEQ")[0].to_string(),
+        "HIGHESTMODSEQ",
+    );
+    let r = a.cmd("FETCH 1 (MODSEQ)").await.expect("modseq");
+    assert!(r.lines("1 FETCH")[0].contains("MODSEQ ("), "{}", r.all());
+    a.cmd("LOGOUT").await.expect("logout");
+
+    // Another client changes flags and expunges while this one is away.
+    let mut b = imap::session(&tern, "demo", PASSWORD).await;
+    assert!(b.cmd("SELECT INBOX").await.expect("select").ok());
+    assert!(
+        b.cmd("STORE 2 +FLAGS.SILENT (\\Seen)")
+            .await
+            .expect("seen")
+            .ok()
+    );
+    assert!(
+        b.cmd("STORE 3 +FLAGS.SILENT (\\Deleted)")
+            .await
+            .expect("del")
+            .ok()
+    );
+    assert!(b.cmd("EXPUNGE").await.expect("expunge").ok());
+
+    let mut a = imap::session(&tern, "demo", PASSWORD).await;
+    assert!(a.cmd("ENABLE QRESYNC").await.expect("enable").ok());
+    let r = a
+        .cmd(&format!("SELECT INBOX (QRESYNC ({validity} {modseq} 1:4))"))
+        .await
+        .expect("qresync");
+    assert!(r.ok(), "{}", r.all());
+    assert_eq!(
+        r.lines("VANISHED"),
+        vec!["VANISHED (EARLIER) 3"],
+        "{}",
+        r.all()
+    );
+    let changed = r.lines("2 FETCH");
+    assert!(
+        changed.len() == 1
+            && changed[0].contains("UID 2")
+            && changed[0].contains("\\Seen")
+            && changed[0].contains("MODSEQ"),
+        "{}",
+        r.all()
+    );
+    let r = a
+        .cmd(&format!(
+            "UID FETCH 1:* (FLAGS) (CHANGEDSINCE {modseq} VANISHED)"
+        ))
+        .await
+        .expect("changedsince");
+    assert_eq!(
+        r.lines("VANISHED"),
+        vec!["VANISHED (EARLIER) 3"],
+        "{}",
+        r.all()
+    );
+    assert_eq!(
+        r.lines("").iter().filter(|l| l.contains("FETCH")).count(),
+        1,
+        "{}",
+        r.all()
+    );
+    let r = a
+        .cmd(&format!("SEARCH MODSEQ {}", modseq + 1))
+        .await
+        .expect("search modseq");
+    assert!(
+        r.lines("SEARCH")[0].starts_with("SEARCH 2 (MODSEQ "),
+        "{}",
+        r.all()
+    );
+
+    // UNCHANGEDSINCE: a message changed after the given MODSEQ is left alone and reported.
+    let r = a
+        .cmd(&format!(
+            "STORE 1,2 (UNCHANGEDSINCE {modseq}) +FLAGS (\\Answered)"
+        ))
+        .await
+        .expect("conditional");
+    assert!(r.status.starts_with("OK [MODIFIED 2]"), "{}", r.all());
+    assert!(r.lines("1 FETCH")[0].contains("\\Answered"), "{}", r.all());
+
+    // With QRESYNC on, another session's expunge arrives as VANISHED.
+    assert!(
+        b.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)")
+            .await
+            .expect("del")
+            .ok()
+    );
+    assert!(b.cmd("EXPUNGE").await.expect("expunge").ok());
+    let r = a.cmd("NOOP").await.expect("noop");
+    assert_eq!(r.lines("VANISHED"), vec!["VANISHED 1"], "{}", r.all());
+    let r = a
+        .cmd("STATUS INBOX (HIGHESTMODSEQ MESSAGES)")
+        .await
+        .expect("status");
+    assert!(r.lines("STATUS")[0].contains("MESSAGES 2"), "{}", r.all());
+    tern.stop().expect("stop");
+}
