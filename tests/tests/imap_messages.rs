@@ -183,10 +183,96 @@ async fn append_select_fetch_store_search() {
         let r = c.cmd(&format!("SEARCH {criteria}")).await.expect("search");
         assert_eq!(r.lines("SEARCH"), vec![want], "{criteria}: {}", r.all());
     }
+    let r = c
+        .cmd("SEARCH RETURN (MIN MAX COUNT ALL) FROM bob")
+        .await
+        .expect("esearch");
+    assert!(
+        r.lines("ESEARCH")[0].ends_with(") MIN 2 MAX 3 COUNT 2 ALL 2:3"),
+        "{}",
+        r.all()
+    );
+    let r = c
+        .cmd("UID SEARCH RETURN () NOT FROM bob")
+        .await
+        .expect("esearch all");
+    assert!(
+        r.lines("ESEARCH")[0].ends_with(") UID ALL 1"),
+        "{}",
+        r.all()
+    );
+    let r = c
+        .cmd("SEARCH RETURN (COUNT) SUBJECT nothing-like-this")
+        .await
+        .expect("esearch none");
+    assert!(r.lines("ESEARCH")[0].ends_with(") COUNT 0"), "{}", r.all());
+    let r = c.cmd("SEARCH RETURN (SAVE) ALL").await.expect("save");
+    assert!(
+        r.status.starts_with("BAD") && r.status.contains("SAVE"),
+        "{}",
+        r.all()
+    );
     let r = c.cmd("UID SEARCH FROM bob").await.expect("uid search");
     assert_eq!(r.lines("SEARCH"), vec!["SEARCH 2 3"]);
     let r = c.cmd("SEARCH CHARSET KOI8-R ALL").await.expect("charset");
     assert!(r.status.starts_with("NO [BADCHARSET"), "{}", r.all());
+    tern.stop().expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multiappend_and_list_extended() {
+    let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
+    let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    let (a, b) = (plain("first of two", "a"), plain("second of two", "b"));
+    let mut cmd = format!("m1 APPEND Drafts (\\Draft) {{{}+}}\r\n", a.len()).into_bytes();
+    cmd.extend_from_slice(a.as_bytes());
+    cmd.extend_from_slice(format!(" (\\Seen) {{{}+}}\r\n", b.len()).as_bytes());
+    cmd.extend_from_slice(b.as_bytes());
+    cmd.extend_from_slice(b"\r\n");
+    c.send(&cmd).await.expect("send");
+    let r = c.until("m1").await.expect("multiappend");
+    assert!(
+        r.status.starts_with("OK [APPENDUID ") && r.status.contains(" 1:2]"),
+        "{}",
+        r.all()
+    );
+    let r = c
+        .cmd("STATUS Drafts (MESSAGES UNSEEN)")
+        .await
+        .expect("status");
+    assert_eq!(
+        r.lines("STATUS"),
+        vec!["STATUS Drafts (MESSAGES 2 UNSEEN 1)"]
+    );
+
+    assert!(c.cmd("UNSUBSCRIBE Junk").await.expect("unsub").ok());
+    let r = c
+        .cmd("LIST (SUBSCRIBED) \"\" \"*\" RETURN (CHILDREN STATUS (MESSAGES UNSEEN))")
+        .await
+        .expect("list-extended");
+    assert!(r.ok(), "{}", r.all());
+    assert!(
+        !r.lines("LIST").iter().any(|l| l.ends_with(" Junk")),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.lines("STATUS")
+            .contains(&"STATUS Drafts (MESSAGES 2 UNSEEN 1)"),
+        "{}",
+        r.all()
+    );
+    let r = c
+        .cmd("LIST (SPECIAL-USE) \"\" \"*\"")
+        .await
+        .expect("special-use");
+    assert_eq!(r.lines("LIST").len(), 5, "{}", r.all());
+    let r = c.cmd("LIST \"\" (INBOX Sent)").await.expect("patterns");
+    assert_eq!(r.lines("LIST").len(), 2, "{}", r.all());
+    let r = c.cmd("CAPABILITY").await.expect("caps");
+    for cap in ["LIST-EXTENDED", "LIST-STATUS", "ESEARCH", "MULTIAPPEND"] {
+        assert!(r.lines("CAPABILITY")[0].contains(cap), "{cap}");
+    }
     tern.stop().expect("stop");
 }
 

@@ -147,11 +147,8 @@ async fn condstore_and_qresync_resync() {
     let r = a.cmd("ENABLE QRESYNC").await.expect("enable");
     assert_eq!(r.lines("ENABLED"), vec!["ENABLED QRESYNC"], "{}", r.all());
     let r = a.cmd("SELECT INBOX").await.expect("select");
-    let validity = number_after(&r.lines("OK [UIDVALIDITY")[0].to_string(), "UIDVALIDITY");
-    let modseq = number_after(
-        &r.lines("OK [HIGHESTMODSEQ")[0].to_string(),
-        "HIGHESTMODSEQ",
-    );
+    let validity = number_after(r.lines("OK [UIDVALIDITY")[0], "UIDVALIDITY");
+    let modseq = number_after(r.lines("OK [HIGHESTMODSEQ")[0], "HIGHESTMODSEQ");
     let r = a.cmd("FETCH 1 (MODSEQ)").await.expect("modseq");
     assert!(r.lines("1 FETCH")[0].contains("MODSEQ ("), "{}", r.all());
     a.cmd("LOGOUT").await.expect("logout");

@@ -2,6 +2,7 @@
 //! literals ([`reader`]), response encoding helpers and Tern's response codes ([`response`]),
 //! and sequence-set resolution against a mailbox's UID list ([`sequence`]). No I/O.
 
+pub mod extensions;
 pub mod reader;
 pub mod response;
 pub mod sequence;

@@ -4,8 +4,10 @@
 //! continuation request, one that does not is refused before the client sends it, and a
 //! non-synchronising one that does not fit is read past without being kept.
 
+use super::extensions::{self, Extras};
 use imap_codec::{
     AuthenticateDataCodec, CommandCodec, IdleDoneCodec,
+    decode::Decoder,
     fragmentizer::{FragmentInfo, Fragmentizer, LiteralAnnouncement},
     imap_types::{
         IntoStatic,
@@ -31,8 +33,8 @@ pub enum Event {
     NeedMore,
     /// A synchronising literal fits: send `+ ` and read on.
     Continue,
-    /// A complete command.
-    Command(Box<Command<'static>>),
+    /// A complete command, with the syntax cut out for `imap-codec` ([`extensions`]).
+    Command(Box<Command<'static>>, Box<Extras>),
     /// AUTHENTICATE response data (in [`Mode::Authenticate`]).
     AuthData(AuthenticateData<'static>),
     /// `DONE` (in [`Mode::Idle`]).
@@ -56,6 +58,8 @@ pub enum Refusal {
     TooLong,
     /// Unparseable: `BAD`, with the text saying so.
     Syntax,
+    /// Extended syntax this server does not support: `BAD` with the reason.
+    Unsupported(String),
 }
 
 /// What the next message is expected to be.
@@ -72,6 +76,8 @@ pub enum Mode {
 /// The framing state of one connection.
 pub struct Reader {
     frag: Fragmentizer,
+    /// The fragments of the current message (a MULTIAPPEND is split along them).
+    fragments: Vec<FragmentInfo>,
     limits: Limits,
     too_long: bool,
     /// What the next message is.
@@ -83,6 +89,7 @@ impl Reader {
     pub fn new(limits: Limits) -> Self {
         Self {
             frag: Fragmentizer::new(limits.max_literal.saturating_add(limits.max_line)),
+            fragments: Vec::new(),
             limits,
             too_long: false,
             mode: Mode::Command,
@@ -106,6 +113,7 @@ impl Reader {
             let Some(info) = self.frag.progress() else {
                 return Event::NeedMore;
             };
+            self.fragments.push(info);
             if let FragmentInfo::Line {
                 start,
                 end,
@@ -123,6 +131,7 @@ impl Reader {
                             LiteralMode::Sync => {
                                 let tag = self.frag.decode_tag().map(IntoStatic::into_static);
                                 self.frag.skip_message();
+                                self.fragments.clear();
                                 self.too_long = false;
                                 return Event::Refused {
                                     tag,
@@ -146,6 +155,7 @@ impl Reader {
     }
 
     fn decode(&mut self) -> Event {
+        let fragments = std::mem::take(&mut self.fragments);
         let too_long =
             std::mem::take(&mut self.too_long) || self.frag.is_max_message_size_exceeded();
         let tag = || self.frag.decode_tag().map(IntoStatic::into_static);
@@ -156,13 +166,41 @@ impl Reader {
             };
         }
         match self.mode {
-            Mode::Command => match self.frag.decode_message(&CommandCodec::default()) {
-                Ok(c) => Event::Command(Box::new(c.into_static())),
-                Err(_) => Event::Refused {
-                    tag: tag(),
-                    why: Refusal::Syntax,
-                },
-            },
+            Mode::Command => {
+                if self.frag.is_message_poisoned() {
+                    return Event::Refused {
+                        tag: tag(),
+                        why: Refusal::Syntax,
+                    };
+                }
+                let bytes = self.frag.message_bytes();
+                let literals = fragments
+                    .iter()
+                    .filter(|f| matches!(f, FragmentInfo::Literal { .. }))
+                    .count();
+                let mut extras = Extras::default();
+                let first = if literals > 1 && is_append(bytes) {
+                    match split_multiappend(bytes, &fragments) {
+                        Some((first, more)) => {
+                            extras.more_appends = more;
+                            Ok(first)
+                        }
+                        None => Err(Refusal::Syntax),
+                    }
+                } else {
+                    match extensions::extract(bytes) {
+                        Ok((rewritten, ext)) => {
+                            extras = ext;
+                            decode_command(&rewritten).ok_or(Refusal::Syntax)
+                        }
+                        Err(e) => Err(Refusal::Unsupported(e.0)),
+                    }
+                };
+                match first {
+                    Ok(c) => Event::Command(Box::new(c), Box::new(extras)),
+                    Err(why) => Event::Refused { tag: tag(), why },
+                }
+            }
             Mode::Authenticate => match self.frag.decode_message(&AuthenticateDataCodec::default())
             {
                 Ok(d) => Event::AuthData(d.into_static()),
@@ -182,6 +220,57 @@ impl Reader {
     }
 }
 
+fn decode_command(bytes: &[u8]) -> Option<Command<'static>> {
+    match CommandCodec::default().decode(bytes) {
+        Ok(([], c)) => Some(c.into_static()),
+        _ => None,
+    }
+}
+
+fn is_append(message: &[u8]) -> bool {
+    let mut words = message.splitn(3, |b| *b == b' ');
+    words.next();
+    words
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"APPEND"))
+}
+
+/// Splits a MULTIAPPEND (`tag APPEND box [flags] [date] lit [flags] [date] lit ...`) into
+/// one APPEND per message: the first as sent, each later one as `tag APPEND box` followed by
+/// its own flags, date and literal.
+fn split_multiappend(
+    message: &[u8],
+    fragments: &[FragmentInfo],
+) -> Option<(Command<'static>, Vec<Command<'static>>)> {
+    let head: Vec<&[u8]> = message.splitn(4, |b| *b == b' ').take(3).collect();
+    if head.len() < 3 || head[2].starts_with(b"{") {
+        return None;
+    }
+    let prefix = [head[0], b" ", head[1], b" ", head[2]].concat();
+    let bytes = |f: &FragmentInfo| message.get(f.range()).unwrap_or_default();
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i + 1 < fragments.len() {
+        let (line, literal) = (&fragments[i], &fragments[i + 1]);
+        if !matches!(literal, FragmentInfo::Literal { .. }) {
+            return None;
+        }
+        let mut part = if i == 0 { Vec::new() } else { prefix.clone() };
+        part.extend_from_slice(bytes(line));
+        part.extend_from_slice(bytes(literal));
+        part.extend_from_slice(b"\r\n");
+        parts.push(decode_command(&part)?);
+        i += 2;
+    }
+    let last = fragments.last()?;
+    if !matches!(last, FragmentInfo::Line { .. }) || bytes(last).trim_ascii() != b"" {
+        return None;
+    }
+    let mut parts = parts.into_iter();
+    let first = parts.next()?;
+    Some((first, parts.collect()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,8 +287,10 @@ mod tests {
     fn commands_in_one_read_come_out_one_by_one() {
         let mut r = reader();
         r.push(b"a1 NOOP\r\na2 CAPABILITY\r\n");
-        assert!(matches!(r.next_event(), Event::Command(c) if c.body == CommandBody::Noop));
-        assert!(matches!(r.next_event(), Event::Command(c) if c.body == CommandBody::Capability));
+        assert!(matches!(r.next_event(), Event::Command(c, _) if c.body == CommandBody::Noop));
+        assert!(
+            matches!(r.next_event(), Event::Command(c, _) if c.body == CommandBody::Capability)
+        );
         assert!(matches!(r.next_event(), Event::NeedMore));
     }
 
@@ -211,7 +302,7 @@ mod tests {
         assert!(matches!(r.next_event(), Event::NeedMore));
         r.push(b"user pw\r\n");
         assert!(
-            matches!(r.next_event(), Event::Command(c) if matches!(c.body, CommandBody::Login { .. }))
+            matches!(r.next_event(), Event::Command(c, _) if matches!(c.body, CommandBody::Login { .. }))
         );
     }
 
@@ -226,7 +317,7 @@ mod tests {
             }
             e => panic!("{e:?}"),
         }
-        assert!(matches!(r.next_event(), Event::Command(c) if c.tag.as_ref() == "a2"));
+        assert!(matches!(r.next_event(), Event::Command(c, _) if c.tag.as_ref() == "a2"));
     }
 
     #[test]
@@ -242,7 +333,7 @@ mod tests {
             }
             e => panic!("{e:?}"),
         }
-        assert!(matches!(r.next_event(), Event::Command(c) if c.tag.as_ref() == "a2"));
+        assert!(matches!(r.next_event(), Event::Command(c, _) if c.tag.as_ref() == "a2"));
     }
 
     #[test]
@@ -259,7 +350,7 @@ mod tests {
                 ..
             }
         ));
-        assert!(matches!(r.next_event(), Event::Command(c) if c.tag.as_ref() == "a2"));
+        assert!(matches!(r.next_event(), Event::Command(c, _) if c.tag.as_ref() == "a2"));
     }
 
     #[test]
@@ -273,6 +364,39 @@ mod tests {
             }
             e => panic!("{e:?}"),
         }
+    }
+
+    #[test]
+    fn multiappend_becomes_one_append_per_message() {
+        let mut r = reader();
+        r.push(b"a1 APPEND INBOX (\\Seen) {5+}\r\nhello {3+}\r\nbye\r\n");
+        match r.next_event() {
+            Event::Command(c, extras) => {
+                assert!(matches!(c.body, CommandBody::Append { .. }));
+                assert_eq!(extras.more_appends.len(), 1);
+                let CommandBody::Append { message, .. } = &extras.more_appends[0].body else {
+                    panic!("not an append")
+                };
+                assert!(format!("{message:?}").contains("bye"), "{message:?}");
+            }
+            e => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn extended_search_comes_with_its_options() {
+        let mut r = reader();
+        r.push(b"a1 SEARCH RETURN (COUNT) ALL\r\na2 SEARCH RETURN (SAVE) ALL\r\n");
+        assert!(
+            matches!(r.next_event(), Event::Command(_, e) if e.search_return.as_ref().is_some_and(|s| s.count))
+        );
+        assert!(matches!(
+            r.next_event(),
+            Event::Refused {
+                why: Refusal::Unsupported(_),
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -87,6 +87,21 @@ fn runs(values: &[u32]) -> Vec<(u32, u32)> {
     runs
 }
 
+/// Values as set text in runs (`1:3,5`); empty when there are none.
+pub fn set_text(values: &[u32]) -> String {
+    runs(values)
+        .into_iter()
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}:{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn nz(v: u32) -> NonZeroU32 {
     NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN)
 }
@@ -159,6 +174,7 @@ mod tests {
         let s = to_set(&[5, 1, 2, 3, 9]).expect("set");
         assert_eq!(s, set("1:3,5,9"));
         assert!(to_set(&[]).is_none());
+        assert_eq!(set_text(&[5, 1, 2, 3, 9]), "1:3,5,9");
         let u = to_uid_set(&[4, 5, 6, 2]).expect("set");
         assert_eq!(u.0.as_ref().len(), 2);
     }

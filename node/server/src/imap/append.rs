@@ -1,18 +1,25 @@
-//! APPEND: stores a message in a mailbox with flags and an internal date, after the quota
-//! check (`[OVERQUOTA]`), and answers with APPENDUID (UIDPLUS) only after the commit.
+//! APPEND and MULTIAPPEND (RFC 3502): stores one or more messages in a mailbox with their
+//! flags and internal dates, all in one transaction (all or none), after the quota check
+//! (`[OVERQUOTA]`), and answers with APPENDUID (UIDPLUS) only after the commit.
 
 use tern_proto::imap::{
     response::Extra,
+    sequence::to_uid_set,
     types::{
-        core::Tag, datetime::DateTime, extensions::binary::LiteralOrLiteral8, flag::Flag,
-        mailbox::Mailbox, response::Code,
+        command::{Command, CommandBody},
+        core::Tag,
+        datetime::DateTime,
+        extensions::binary::LiteralOrLiteral8,
+        flag::Flag,
+        mailbox::Mailbox,
+        response::Code,
     },
 };
 use tern_store::{
-    blob,
+    blob::{self, Staged},
     model::{
         ModelError, Summary, account,
-        message::{self, NewMessage},
+        message::{self, Flags, NewMessage},
         now,
     },
 };
@@ -45,34 +52,75 @@ impl tern_store::TxError for AppendError {
     }
 }
 
-/// Handles `APPEND name [flags] [date] literal`.
+/// One message of an APPEND.
+struct Part {
+    flags: Flags,
+    keywords: Vec<String>,
+    date: i64,
+    body: Vec<u8>,
+}
+
+fn part(
+    flags: &[Flag<'_>],
+    date: Option<&DateTime>,
+    message: &LiteralOrLiteral8<'_>,
+) -> Option<Part> {
+    let (flags, keywords) = split_flags(flags)?;
+    let body = match message {
+        LiteralOrLiteral8::Literal(l) => l.data().to_vec(),
+        LiteralOrLiteral8::Literal8(l) => l.data.to_vec(),
+    };
+    Some(Part {
+        flags,
+        keywords,
+        date: date.map(|d| d.as_ref().timestamp()).unwrap_or_else(now),
+        body,
+    })
+}
+
+/// Handles `APPEND name [flags] [date] literal` and its MULTIAPPEND continuation (`more`).
 pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     name: Mailbox<'static>,
-    flags: Vec<Flag<'static>>,
-    date: Option<DateTime>,
-    message: LiteralOrLiteral8<'static>,
+    first: (
+        Vec<Flag<'static>>,
+        Option<DateTime>,
+        LiteralOrLiteral8<'static>,
+    ),
+    more: Vec<Command<'static>>,
 ) -> Flow {
     let account = s.account().clone();
     let name = mailbox_name(&name);
-    let Some((flags, keywords)) = split_flags(&flags) else {
-        return s.bad(
-            &tag,
-            None,
-            "only \\Seen \\Answered \\Flagged \\Deleted \\Draft and keywords can be set",
-        );
-    };
-    let body: Vec<u8> = match message {
-        LiteralOrLiteral8::Literal(l) => l.data().to_vec(),
-        LiteralOrLiteral8::Literal8(l) => l.data.into_owned(),
-    };
-    if body.is_empty() {
-        return s.no(
-            &tag,
-            Some(Extra::Cannot.code()),
-            "an empty message cannot be appended",
-        );
+    let mut parts = Vec::with_capacity(1 + more.len());
+    let mut all = vec![first];
+    for c in more {
+        if let CommandBody::Append {
+            flags,
+            date,
+            message,
+            ..
+        } = c.body
+        {
+            all.push((flags, date, message));
+        }
+    }
+    for (flags, date, message) in &all {
+        let Some(p) = part(flags, date.as_ref(), message) else {
+            return s.bad(
+                &tag,
+                None,
+                "only \\Seen \\Answered \\Flagged \\Deleted \\Draft and keywords can be set",
+            );
+        };
+        if p.body.is_empty() {
+            return s.no(
+                &tag,
+                Some(Extra::Cannot.code()),
+                "an empty message cannot be appended",
+            );
+        }
+        parts.push(p);
     }
     let target = match s.ctx.dir.mailbox(account.id, &name).await {
         Ok(Some(m)) => m,
@@ -85,54 +133,81 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
         }
         Err(e) => return s.fail(&tag, e),
     };
-    let internal_date = date.map(|d| d.as_ref().timestamp()).unwrap_or_else(now);
-    let summary = Summary::parse(&body);
     let db = s.ctx.dir.db().clone();
-    let staged = match blob::stage(&db, &body).await {
-        Ok(st) => st,
-        Err(e) => return s.fail(&tag, e.into()),
-    };
-    let (staged, summary, target_id, keywords) = (&staged, &summary, target.id, &keywords);
-    let account_id = account.id;
+    let summaries: Vec<Summary> = parts.iter().map(|p| Summary::parse(&p.body)).collect();
+    let mut staged: Vec<Staged<'_>> = Vec::with_capacity(parts.len());
+    for p in &parts {
+        match blob::stage(&db, &p.body).await {
+            Ok(st) => staged.push(st),
+            Err(e) => return s.fail(&tag, e.into()),
+        }
+    }
+    let total: u64 = parts.iter().map(|p| p.body.len() as u64).sum();
+    let (staged, summaries, parts_ref) = (&staged, &summaries, &parts);
+    let (account_id, target_id) = (account.id, target.id);
     let result = db
         .transact(|tx| async move {
             let acct = account::get(&tx, account_id)
                 .await?
                 .ok_or_else(|| AppendError::Model(ModelError::NotFound("account".into())))?;
             let usage = account::usage(&tx, account_id).await?;
-            if exceeds(&acct, usage, staged.size) {
+            if exceeds(&acct, usage, total) {
                 return Err(AppendError::OverQuota);
             }
-            let new = NewMessage {
-                body: staged,
-                summary: Some(summary),
-                flags,
-                keywords: keywords.clone(),
-                internal_date,
-            };
-            let meta = message::append(&tx, account_id, target_id, &new).await?;
-            Ok(meta.uid)
+            let mut uids = Vec::with_capacity(parts_ref.len());
+            for ((p, st), summary) in parts_ref.iter().zip(staged).zip(summaries) {
+                let new = NewMessage {
+                    body: st,
+                    summary: Some(summary),
+                    flags: p.flags,
+                    keywords: p.keywords.clone(),
+                    internal_date: p.date,
+                };
+                uids.push(message::append(&tx, account_id, target_id, &new).await?.uid);
+            }
+            Ok(uids)
         })
         .await;
     match result {
-        Ok(uid) => {
+        Ok(uids) => {
             s.ctx.hub.poke(target_id).await;
-            tracing::info!(session = %s.id, mailbox = %name, uid, bytes = body.len(), "IMAP append");
-            let code = Code::AppendUid {
-                uid_validity: nz(target.uidvalidity),
-                uid: nz(uid),
+            tracing::info!(session = %s.id, mailbox = %name, messages = uids.len(), bytes = total, "IMAP append");
+            let code = match (uids.as_slice(), to_uid_set(&uids)) {
+                ([uid], _) => Some(Code::AppendUid {
+                    uid_validity: nz(target.uidvalidity),
+                    uid: nz(*uid),
+                }),
+                (_, Some(set)) => Some(Code::Other(
+                    tern_proto::imap::types::response::CodeOther::unvalidated(
+                        format!("APPENDUID {} {}", target.uidvalidity, uid_set_text(&set))
+                            .into_bytes(),
+                    ),
+                )),
+                _ => None,
             };
-            s.done(&tag, Some(code), "APPEND completed").await
+            s.done(&tag, code, "APPEND completed").await
         }
         Err(AppendError::OverQuota) => s.no(
             &tag,
             Some(Code::OverQuota),
             &format!(
-                "the message ({} bytes) would put {} over its quota",
-                body.len(),
+                "the message ({total} bytes) would put {} over its quota",
                 account.address
             ),
         ),
         Err(AppendError::Model(e)) => s.fail(&tag, e),
     }
+}
+
+fn uid_set_text(set: &tern_proto::imap::types::extensions::uidplus::UidSet) -> String {
+    use tern_proto::imap::types::extensions::uidplus::UidElement;
+    set.0
+        .as_ref()
+        .iter()
+        .map(|e| match e {
+            UidElement::Single(a) => a.to_string(),
+            UidElement::Range(a, b) => format!("{a}:{b}"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -44,6 +44,10 @@ pub fn list<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &Session<S>) -> Vec1<Ca
         Capability::QuotaRes(Resource::Storage),
         Capability::QuotaRes(Resource::Message),
         atom("SPECIAL-USE"),
+        Capability::ListExtended,
+        atom("LIST-STATUS"),
+        atom("ESEARCH"),
+        atom("MULTIAPPEND"),
         atom(&format!("APPENDLIMIT={}", s.ctx.config.max_append_bytes)),
     ]);
     Vec1::try_from(caps).expect("never empty")

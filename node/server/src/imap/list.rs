@@ -1,5 +1,6 @@
-//! LIST and LSUB: mailbox names matching a reference and a pattern (`*` matches anything,
-//! `%` anything but the separator `/`), with special-use and children attributes.
+//! LIST and LSUB: mailbox names matching a reference and patterns (`*` matches anything, `%`
+//! anything but the separator `/`), with special-use, children and subscription attributes;
+//! LIST-EXTENDED selection (SUBSCRIBED, SPECIAL-USE) and return options, and LIST-STATUS.
 
 use tern_proto::imap::types::{
     core::{Atom, QuotedChar, Tag},
@@ -9,9 +10,12 @@ use tern_proto::imap::types::{
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use tern_proto::imap::extensions::{ListOptions, unquote};
+
 use super::{
     convert::{mailbox, mailbox_name, special_use},
     session::{Flow, Session},
+    status,
 };
 
 /// Whether `name` matches an IMAP LIST pattern.
@@ -39,6 +43,7 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
     reference: Mailbox<'static>,
     pattern: ListMailbox<'static>,
     lsub: bool,
+    options: ListOptions,
 ) -> Flow {
     let verb = if lsub { "LSUB" } else { "LIST" };
     let pattern: Vec<u8> = match &pattern {
@@ -58,11 +63,36 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
         });
         return s.ok(&tag, None, "LIST completed");
     }
-    let mut full = reference.into_bytes();
-    if !full.is_empty() && !full.ends_with(b"/") && !pattern.starts_with(b"/") {
-        full.push(b'/');
+    let status_items: Vec<_> = options
+        .status
+        .iter()
+        .filter_map(|n| status::item_name(n))
+        .collect();
+    if status_items.len() != options.status.len() {
+        return s.bad(
+            &tag,
+            None,
+            &format!("unsupported STATUS item in {:?}", options.status),
+        );
     }
-    full.extend_from_slice(&pattern);
+    let mut patterns = vec![pattern];
+    patterns.extend(
+        options
+            .more_patterns
+            .iter()
+            .map(|p| unquote(p).into_bytes()),
+    );
+    let fulls: Vec<Vec<u8>> = patterns
+        .iter()
+        .map(|pattern| {
+            let mut full = reference.clone().into_bytes();
+            if !full.is_empty() && !full.ends_with(b"/") && !pattern.starts_with(b"/") {
+                full.push(b'/');
+            }
+            full.extend_from_slice(pattern);
+            full
+        })
+        .collect();
     let all = match s.ctx.dir.mailboxes(s.account().id).await {
         Ok(all) => all,
         Err(e) => return s.fail(&tag, e),
@@ -71,12 +101,18 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
     names.sort_by(|a, b| a.name.cmp(&b.name));
     for m in names {
         let name = m.name.as_bytes();
-        let hit = if m.name == "INBOX" {
-            matches(&full.to_ascii_uppercase(), name)
-        } else {
-            matches(&full, name)
-        };
-        if !hit || (lsub && !m.subscribed) {
+        let hit = fulls.iter().any(|full| {
+            if m.name == "INBOX" {
+                matches(&full.to_ascii_uppercase(), name)
+            } else {
+                matches(full, name)
+            }
+        });
+        let subscribed_only = lsub || options.subscribed_only;
+        if !hit
+            || (subscribed_only && !m.subscribed)
+            || (options.special_use_only && m.special_use.and_then(special_use).is_none())
+        {
             continue;
         }
         let has_children = all
@@ -107,6 +143,15 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 mailbox: entry,
             }
         });
+        if !status_items.is_empty() {
+            match status::items_for(&s.ctx.dir, m, &status_items).await {
+                Ok(items) => s.data(Data::Status {
+                    mailbox: mailbox(&m.name),
+                    items: items.into(),
+                }),
+                Err(e) => return s.fail(&tag, e),
+            }
+        }
     }
     s.ok(&tag, None, &format!("{verb} completed"))
 }

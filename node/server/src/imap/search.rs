@@ -7,7 +7,8 @@ use std::num::{NonZeroU32, NonZeroU64};
 
 use chrono::NaiveDate;
 use tern_proto::imap::{
-    sequence::contains,
+    extensions::SearchReturn,
+    sequence::{contains, set_text},
     types::{
         core::{AString, Charset, Tag, Vec1},
         response::{Code, Data},
@@ -185,13 +186,48 @@ fn uses_modseq(key: &SearchKey<'_>) -> bool {
     }
 }
 
-/// Handles `SEARCH` and `UID SEARCH`.
+/// Writes `* ESEARCH (TAG "t") [UID] MIN MAX COUNT ALL [MODSEQ]` (RFC 4731); `imap-types`
+/// has no type for it, so the line is written here.
+fn esearch<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    s: &mut Session<S>,
+    tag: &Tag<'_>,
+    by_uid: bool,
+    ret: &SearchReturn,
+    hits: &[NonZeroU32],
+    modseq: Option<NonZeroU64>,
+) {
+    let values: Vec<u32> = hits.iter().map(|n| n.get()).collect();
+    let mut line = format!("* ESEARCH (TAG \"{}\")", tag.as_ref());
+    if by_uid {
+        line.push_str(" UID");
+    }
+    if let (true, Some(min)) = (ret.min, values.iter().min()) {
+        line.push_str(&format!(" MIN {min}"));
+    }
+    if let (true, Some(max)) = (ret.max, values.iter().max()) {
+        line.push_str(&format!(" MAX {max}"));
+    }
+    if ret.count {
+        line.push_str(&format!(" COUNT {}", values.len()));
+    }
+    if ret.all && !values.is_empty() {
+        line.push_str(&format!(" ALL {}", set_text(&values)));
+    }
+    if let Some(m) = modseq {
+        line.push_str(&format!(" MODSEQ {m}"));
+    }
+    line.push_str("\r\n");
+    s.conn.out().extend_from_slice(line.as_bytes());
+}
+
+/// Handles `SEARCH` and `UID SEARCH` (with `RETURN (...)`: ESEARCH).
 pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     charset: Option<Charset<'static>>,
     criteria: Vec1<SearchKey<'static>>,
     by_uid: bool,
+    ret: Option<SearchReturn>,
 ) -> Flow {
     if let Some(cs) = &charset {
         let name = cs.as_ref().to_ascii_uppercase();
@@ -280,6 +316,9 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
     } else {
         None
     };
-    s.data(Data::Search(hits, modseq));
+    match ret {
+        Some(ret) => esearch(s, &tag, by_uid, &ret, &hits, modseq),
+        None => s.data(Data::Search(hits, modseq)),
+    }
     s.done(&tag, None, "SEARCH completed").await
 }

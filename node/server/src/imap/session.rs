@@ -6,6 +6,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Instant};
 
 use tern_proto::imap::{
+    extensions::Extras,
     reader::{Event, Limits, Reader, Refusal},
     response::{self, Extra},
     types::{
@@ -120,7 +121,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     response::continuation(self.conn.out(), "ready for literal data");
                     Flow::Continue
                 }
-                Ok(Event::Command(c)) => self.dispatch(*c).await,
+                Ok(Event::Command(c, extras)) => self.dispatch(*c, *extras).await,
                 Ok(Event::Refused { tag, why }) => self.refused(tag, why),
                 Ok(Event::AuthData(_) | Event::IdleDone | Event::NeedMore) => Flow::Continue,
                 Err(ReadError::Timeout) => {
@@ -182,12 +183,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Some(Extra::ClientBug.code()),
                 "unknown command or invalid arguments",
             ),
+            Refusal::Unsupported(why) => {
+                self.reply(tag.as_ref(), StatusKind::Bad, Some(Extra::Cannot.code()), &why)
+            }
         }
         self.errors += 1;
         Flow::Continue
     }
 
-    async fn dispatch(&mut self, c: Command<'static>) -> Flow {
+    async fn dispatch(&mut self, c: Command<'static>, extras: Extras) -> Flow {
         let Command { tag, body } = c;
         self.command = body.name();
         self.by_seq = matches!(
@@ -239,11 +243,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             CommandBody::List {
                 reference,
                 mailbox_wildcard,
-            } => list::handle(self, tag, reference, mailbox_wildcard, false).await,
+            } => {
+                let options = extras.list.unwrap_or_default();
+                list::handle(self, tag, reference, mailbox_wildcard, false, options).await
+            }
             CommandBody::Lsub {
                 reference,
                 mailbox_wildcard,
-            } => list::handle(self, tag, reference, mailbox_wildcard, true).await,
+            } => {
+                list::handle(
+                    self,
+                    tag,
+                    reference,
+                    mailbox_wildcard,
+                    true,
+                    Default::default(),
+                )
+                .await
+            }
             CommandBody::Namespace => namespace::handle(self, tag),
             CommandBody::Status {
                 mailbox,
@@ -254,7 +271,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 flags,
                 date,
                 message,
-            } => append::handle(self, tag, mailbox, flags, date, message).await,
+            } => {
+                let first = (flags, date, message);
+                append::handle(self, tag, mailbox, first, extras.more_appends).await
+            }
             CommandBody::Idle => idle::handle(self, tag).await,
             CommandBody::GetQuota { root } => quota::get_quota(self, tag, root).await,
             CommandBody::GetQuotaRoot { mailbox } => {
@@ -276,7 +296,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 charset,
                 criteria,
                 uid,
-            } => search::handle(self, tag, charset, criteria, uid).await,
+            } => search::handle(self, tag, charset, criteria, uid, extras.search_return).await,
             CommandBody::Fetch {
                 sequence_set,
                 macro_or_item_names,

@@ -10,13 +10,68 @@ use tern_proto::imap::{
         status::{StatusDataItem, StatusDataItemName},
     },
 };
-use tern_store::model::{message, message::Flags};
+use tern_store::model::{Directory, ModelError, message, message::Flags};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
     convert::{mailbox, mailbox_name, nz},
     session::{Flow, Session},
 };
+
+/// The STATUS items of `m`.
+pub async fn items_for(
+    dir: &Directory,
+    m: &tern_store::model::Mailbox,
+    items: &[StatusDataItemName],
+) -> Result<Vec<StatusDataItem>, ModelError> {
+    let st = dir.mailbox_status(m).await?;
+    let needs_scan = items.iter().any(|i| {
+        matches!(
+            i,
+            StatusDataItemName::Deleted | StatusDataItemName::DeletedStorage
+        )
+    });
+    let (mut deleted, mut deleted_bytes) = (0u32, 0u64);
+    if needs_scan {
+        let id = m.id;
+        let metas = dir
+            .db()
+            .run(|tx| async move { message::list(&tx, id, 1, None).await })
+            .await?;
+        for meta in metas.iter().filter(|m| m.flags.contains(Flags::DELETED)) {
+            deleted += 1;
+            deleted_bytes += meta.size;
+        }
+    }
+    Ok(items
+        .iter()
+        .map(|i| match i {
+            StatusDataItemName::Messages => StatusDataItem::Messages(st.messages.max(0) as u32),
+            StatusDataItemName::Recent => StatusDataItem::Recent(0),
+            StatusDataItemName::UidNext => StatusDataItem::UidNext(nz(st.uidnext)),
+            StatusDataItemName::UidValidity => StatusDataItem::UidValidity(nz(st.uidvalidity)),
+            StatusDataItemName::Unseen => StatusDataItem::Unseen(st.unseen.max(0) as u32),
+            StatusDataItemName::Deleted => StatusDataItem::Deleted(deleted),
+            StatusDataItemName::DeletedStorage => StatusDataItem::DeletedStorage(deleted_bytes),
+            StatusDataItemName::HighestModSeq => StatusDataItem::HighestModSeq(st.highest_modseq),
+        })
+        .collect())
+}
+
+/// An item name as LIST-STATUS writes it.
+pub fn item_name(name: &str) -> Option<StatusDataItemName> {
+    Some(match name {
+        "MESSAGES" => StatusDataItemName::Messages,
+        "RECENT" => StatusDataItemName::Recent,
+        "UIDNEXT" => StatusDataItemName::UidNext,
+        "UIDVALIDITY" => StatusDataItemName::UidValidity,
+        "UNSEEN" => StatusDataItemName::Unseen,
+        "DELETED" => StatusDataItemName::Deleted,
+        "DELETED-STORAGE" => StatusDataItemName::DeletedStorage,
+        "HIGHESTMODSEQ" => StatusDataItemName::HighestModSeq,
+        _ => return None,
+    })
+}
 
 /// Handles `STATUS name (items)`.
 pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
@@ -38,48 +93,10 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
         }
         Err(e) => return s.fail(&tag, e),
     };
-    let st = match s.ctx.dir.mailbox_status(&m).await {
-        Ok(st) => st,
+    let out = match items_for(&s.ctx.dir, &m, &items).await {
+        Ok(out) => out,
         Err(e) => return s.fail(&tag, e),
     };
-    let needs_scan = items.iter().any(|i| {
-        matches!(
-            i,
-            StatusDataItemName::Deleted | StatusDataItemName::DeletedStorage
-        )
-    });
-    let (mut deleted, mut deleted_bytes) = (0u32, 0u64);
-    if needs_scan {
-        let id = m.id;
-        let metas = s
-            .ctx
-            .dir
-            .db()
-            .run(|tx| async move { message::list(&tx, id, 1, None).await })
-            .await;
-        match metas {
-            Ok(metas) => {
-                for meta in metas.iter().filter(|m| m.flags.contains(Flags::DELETED)) {
-                    deleted += 1;
-                    deleted_bytes += meta.size;
-                }
-            }
-            Err(e) => return s.fail(&tag, e.into()),
-        }
-    }
-    let out: Vec<StatusDataItem> = items
-        .iter()
-        .map(|i| match i {
-            StatusDataItemName::Messages => StatusDataItem::Messages(st.messages.max(0) as u32),
-            StatusDataItemName::Recent => StatusDataItem::Recent(0),
-            StatusDataItemName::UidNext => StatusDataItem::UidNext(nz(st.uidnext)),
-            StatusDataItemName::UidValidity => StatusDataItem::UidValidity(nz(st.uidvalidity)),
-            StatusDataItemName::Unseen => StatusDataItem::Unseen(st.unseen.max(0) as u32),
-            StatusDataItemName::Deleted => StatusDataItem::Deleted(deleted),
-            StatusDataItemName::DeletedStorage => StatusDataItem::DeletedStorage(deleted_bytes),
-            StatusDataItemName::HighestModSeq => StatusDataItem::HighestModSeq(st.highest_modseq),
-        })
-        .collect();
     s.data(Data::Status {
         mailbox: mailbox(&m.name),
         items: out.into(),

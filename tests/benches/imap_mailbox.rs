@@ -1,0 +1,253 @@
+//! IMAP benchmark on a release `tern serve --dev`.
+//! 1. A 10 000-message INBOX (2 KiB messages, APPENDed over 8 connections): prints the time of
+//!    SELECT, FETCH 1:* (FLAGS ENVELOPE), FETCH 1:* (BODY.PEEK[]), UID FETCH 1:* (FLAGS) and
+//!    SEARCHes on flags, envelope fields and the body text.
+//! 2. Idle connections: opens N sessions over implicit TLS from 127.0.0.10-.19, each logged in
+//!    with INBOX selected and in IDLE; prints the server's RSS per idle connection, then how
+//!    long one SMTP delivery takes to reach all N (every session gets `* n EXISTS`).
+//!
+//! Run: `cargo bench -p tern-tests --bench imap_mailbox`; `TERN_BENCH_MESSAGES` (default
+//! 10000) and `TERN_BENCH_IDLE` (default 10000) change the sizes.
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use tern_tests::{
+    Tern,
+    imap::{self, Client},
+    smtp,
+};
+
+const TOKEN: &str = "bench-token";
+const PASSWORD: &str = "bench-password";
+const SOURCES: u8 = 10;
+
+fn env_num(key: &str, default: usize) -> usize {
+    std::env::var(key)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn rss_mb(tern: &Tern) -> f64 {
+    tern.get("/metrics")
+        .expect("metrics")
+        .1
+        .lines()
+        .filter(|l| l.starts_with("process_resident_memory_bytes"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>()
+        / 1e6
+}
+
+fn message(i: usize) -> Vec<u8> {
+    let mut m = format!(
+        "From: Sender {s} <sender{s}@remote.test>\r\nTo: demo@example.test\r\nSubject: report number {i}\r\nMessage-ID: <{i}@bench.test>\r\nDate: Tue, 24 Nov 2026 09:00:00 +0000\r\n\r\n",
+        s = i % 50
+    );
+    while m.len() < 2000 {
+        m.push_str("lorem ipsum dolor sit amet consectetur adipiscing elit\r\n");
+    }
+    if i % 1000 == 7 {
+        m.push_str("needle in the haystack\r\n");
+    }
+    m.into_bytes()
+}
+
+async fn timed(c: &mut Client, label: &str, command: &str) -> imap::Reply {
+    let started = Instant::now();
+    let r = c.cmd(command).await.expect("command");
+    let took = started.elapsed();
+    assert!(r.ok(), "{label}: {}", r.status);
+    println!(
+        "{label:<44} {:>9.1} ms  ({} responses)",
+        took.as_secs_f64() * 1e3,
+        r.untagged.len()
+    );
+    r
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let messages = env_num("TERN_BENCH_MESSAGES", 10_000);
+    let idle = env_num("TERN_BENCH_IDLE", 10_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let per_ip = (idle / usize::from(SOURCES) + 10).to_string();
+    let tern = Tern::start(
+        dir.path(),
+        &["--dev"],
+        &[
+            ("TERN_DEV_ADMIN_TOKEN", TOKEN),
+            ("TERN_DEV_PASSWORD", PASSWORD),
+            ("TERN_IMAP__MAX_CONNECTIONS_PER_IP", per_ip.as_str()),
+            ("TERN_IMAP__MAX_CONNECTIONS", "30000"),
+            ("RUST_LOG", "warn"),
+        ],
+    )
+    .expect("tern starts");
+    let tern = Arc::new(tern);
+
+    // 1. The big mailbox.
+    let started = Instant::now();
+    let mut fillers = Vec::new();
+    for w in 0..8 {
+        let tern = tern.clone();
+        fillers.push(tokio::spawn(async move {
+            let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+            for i in (w..messages).step_by(8) {
+                let r = c
+                    .cmd_literal("APPEND INBOX", &message(i))
+                    .await
+                    .expect("append");
+                assert!(r.ok(), "{}", r.status);
+            }
+        }));
+    }
+    for f in fillers {
+        f.await.expect("filler");
+    }
+    let fill = started.elapsed();
+    println!(
+        "filled INBOX with {messages} messages over 8 connections in {:.1} s ({:.0} APPEND/s)",
+        fill.as_secs_f64(),
+        messages as f64 / fill.as_secs_f64()
+    );
+    let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    timed(&mut c, "SELECT INBOX", "SELECT INBOX").await;
+    timed(
+        &mut c,
+        "FETCH 1:* (FLAGS ENVELOPE)",
+        "FETCH 1:* (FLAGS ENVELOPE)",
+    )
+    .await;
+    timed(
+        &mut c,
+        "FETCH 1:* (FLAGS ENVELOPE), again",
+        "FETCH 1:* (FLAGS ENVELOPE)",
+    )
+    .await;
+    timed(&mut c, "UID FETCH 1:* (FLAGS)", "UID FETCH 1:* (FLAGS)").await;
+    timed(&mut c, "FETCH 1:* (BODY.PEEK[])", "FETCH 1:* (BODY.PEEK[])").await;
+    timed(&mut c, "SEARCH UNSEEN", "SEARCH UNSEEN").await;
+    timed(&mut c, "SEARCH FROM sender7", "SEARCH FROM sender7").await;
+    timed(
+        &mut c,
+        "SEARCH SUBJECT \"number 4242\"",
+        "SEARCH SUBJECT \"number 4242\"",
+    )
+    .await;
+    let r = timed(
+        &mut c,
+        "SEARCH BODY needle (reads every body)",
+        "SEARCH BODY needle",
+    )
+    .await;
+    println!(
+        "  BODY needle matched: {}",
+        r.lines("SEARCH")[0].split(' ').count() - 1
+    );
+    println!("server RSS after the mailbox work: {:.0} MB", rss_mb(&tern));
+    c.cmd("LOGOUT").await.expect("logout");
+    drop(c);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // 2. Idle connections.
+    let before = rss_mb(&tern);
+    let tls = smtp::tls_config(&tern.certificate()).expect("tls");
+    let started = Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Client>(idle.max(1));
+    let gate = Arc::new(tokio::sync::Semaphore::new(64));
+    for n in 0..idle {
+        let (tern, tls, tx, gate) = (tern.clone(), tls.clone(), tx.clone(), gate.clone());
+        tokio::spawn(async move {
+            let _permit = gate.acquire().await.expect("gate");
+            let ip = IpAddr::V4(Ipv4Addr::new(
+                127,
+                0,
+                0,
+                10 + (n % usize::from(SOURCES)) as u8,
+            ));
+            let (mut c, _) = Client::connect_from(tern.addr("imaps"), Some(ip), Some(&tls))
+                .await
+                .expect("connect");
+            assert!(
+                c.login("demo@example.test", PASSWORD)
+                    .await
+                    .expect("login")
+                    .ok()
+            );
+            assert!(c.cmd("SELECT INBOX").await.expect("select").ok());
+            c.send(b"i IDLE\r\n").await.expect("idle");
+            assert!(c.line().await.expect("continuation").starts_with('+'));
+            let _ = tx.send(c).await;
+        });
+    }
+    drop(tx);
+    let mut open = Vec::with_capacity(idle);
+    while let Some(c) = rx.recv().await {
+        open.push(c);
+        if open.len() % 1000 == 0 {
+            println!(
+                "  {} sessions idling ({:.0} s)",
+                open.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = rss_mb(&tern);
+    println!(
+        "{} IDLE sessions over TLS opened in {:.0} s; server RSS {:.0} MB → {:.0} MB: {:.1} KB per idle connection",
+        open.len(),
+        started.elapsed().as_secs_f64(),
+        before,
+        after,
+        (after - before) * 1000.0 / open.len().max(1) as f64
+    );
+
+    // One delivery reaches every idle session.
+    let started = Instant::now();
+    smtp::deliver(tern.addr("smtp"), "demo@example.test", &["wake up"])
+        .await
+        .expect("deliver");
+    let want = format!("* {} EXISTS", messages + 1);
+    let mut waiters = Vec::new();
+    for mut c in open {
+        let want = want.clone();
+        waiters.push(tokio::spawn(async move {
+            loop {
+                let l = c.line().await.expect("line");
+                if l == want {
+                    return started.elapsed();
+                }
+            }
+        }));
+    }
+    let mut lat = Vec::new();
+    for w in waiters {
+        lat.push(w.await.expect("waiter"));
+    }
+    lat.sort();
+    let pct =
+        |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3;
+    println!(
+        "one SMTP delivery → {} IDLE sessions notified: p50 {:.0} ms, p99 {:.0} ms, last {:.0} ms (from the start of the SMTP session)",
+        lat.len(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+    let metrics = tern.get("/metrics").expect("metrics").1;
+    for l in metrics.lines().filter(|l| {
+        l.starts_with("tern_imap_notify_latency_seconds_sum")
+            || l.starts_with("tern_imap_notify_latency_seconds_count")
+    }) {
+        println!("  {l}");
+    }
+    if let Ok(tern) = Arc::try_unwrap(tern) {
+        tern.stop().expect("stop");
+    }
+}
