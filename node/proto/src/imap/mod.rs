@@ -6,6 +6,7 @@ pub mod extensions;
 pub mod reader;
 pub mod response;
 pub mod sequence;
+pub mod uidmap;
 
 pub use imap_codec;
 pub use imap_codec::imap_types as types;

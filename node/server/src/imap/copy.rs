@@ -90,6 +90,10 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
         Err(e) => return s.fail(&tag, e),
     };
     let db = s.ctx.dir.db().clone();
+    let _permit = match (&s.selected, moving) {
+        (Some(sel), true) => Some(sel.sub.writing().await),
+        _ => None,
+    };
     let (mut from, mut to) = (Vec::new(), Vec::new());
     for batch in sources.chunks(200) {
         let target_id = target.id;

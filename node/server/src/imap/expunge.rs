@@ -72,6 +72,7 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
             .collect()
     });
     let dir = s.ctx.dir.clone();
+    let _permit = sel.sub.writing().await;
     let result = remove_deleted(&dir, account, sel, only.as_deref()).await;
     match result {
         Ok(removed) => {

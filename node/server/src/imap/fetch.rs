@@ -265,6 +265,10 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
             Err(e) => return s.fail(&tag, e.into()),
         }
     }
+    let _permit = match (&s.selected, wants.marks_seen) {
+        (Some(sel), true) => Some(sel.sub.writing().await),
+        _ => None,
+    };
     let mut marked_seen = 0usize;
     let mut unknown_cte = false;
     for chunk in positions.chunks(BATCH) {

@@ -1,5 +1,6 @@
-//! The mailbox actor: one per open mailbox on this node (ractor). It watches the mailbox's
-//! change counter in the store — so changes committed by SMTP delivery, by other sessions and
+//! The mailbox actor: one per open mailbox on this node (ractor). It hands its sessions one
+//! write permit, so this node's changes to the mailbox are made one at a time (no optimistic
+//! conflicts between local sessions), and it watches the mailbox's change counter in the store — so changes committed by SMTP delivery, by other sessions and
 //! by other nodes are all seen the same way — and publishes each new value to the node's
 //! sessions that have the mailbox selected; sessions then read what changed since their own
 //! view and speak to their client (so each keeps its own sequence numbers). Local sessions
@@ -10,24 +11,43 @@
 use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tern_store::{Db, keys::mail as k};
+use tern_store::{
+    Db,
+    keys::mail as k,
+    model::{MessageMeta, mailbox, message},
+};
 use tokio::sync::{Mutex, watch};
 
 use super::metrics::METRICS;
 
+/// What changed in a mailbox between two MODSEQs, read once by the actor for all its sessions.
+#[derive(Debug, Default)]
+pub struct Delta {
+    /// The MODSEQ it starts after.
+    pub from: u64,
+    /// The MODSEQ it brings a view to.
+    pub to: u64,
+    /// Messages added or changed (their state at `to`).
+    pub changed: Vec<MessageMeta>,
+    /// UIDs expunged.
+    pub expunged: Vec<u32>,
+}
+
 /// The latest change a mailbox actor saw.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Change {
     /// The store's change counter.
     pub counter: i64,
     /// When the actor saw it (the start of the notification latency).
     pub seen: Instant,
+    /// What changed, when the actor could read it.
+    pub delta: Option<Arc<Delta>>,
 }
 
 /// Messages to a mailbox actor.
 pub enum MailboxMsg {
     /// A session selects the mailbox.
-    Join(RpcReplyPort<watch::Receiver<Change>>),
+    Join(RpcReplyPort<(watch::Receiver<Change>, Arc<Mutex<()>>)>),
     /// A session leaves it.
     Leave,
     /// The counter may have moved: read and publish it.
@@ -43,14 +63,37 @@ pub struct MailboxState {
     db: Db,
     hub: Arc<HubInner>,
     tx: watch::Sender<Change>,
+    modseq: u64,
+    write: Arc<Mutex<()>>,
     members: usize,
     watcher: tokio::task::JoinHandle<()>,
 }
 
-async fn read_counter(db: &Db, mailbox: u64) -> Option<i64> {
-    db.run(|tx| async move { tx.get_counter(&k::change(mailbox)).await })
-        .await
-        .ok()
+async fn read_counter(db: &Db, mailbox: u64) -> Option<(i64, u64)> {
+    db.run(|tx| async move {
+        Ok((
+            tx.get_counter(&k::change(mailbox)).await?,
+            mailbox::highest_modseq(&tx, mailbox).await?,
+        ))
+    })
+    .await
+    .ok()
+}
+
+async fn read_delta(db: &Db, mailbox: u64, from: u64) -> Option<Delta> {
+    db.run(|tx| async move {
+        let to = mailbox::highest_modseq(&tx, mailbox).await?;
+        let changed = message::changed_since(&tx, mailbox, from).await?;
+        let expunged = message::expunged_since(&tx, mailbox, from).await?;
+        Ok(Delta {
+            from,
+            to,
+            changed,
+            expunged,
+        })
+    })
+    .await
+    .ok()
 }
 
 /// Arms a store watch on the change counter, pokes the actor each time it fires.
@@ -93,10 +136,11 @@ impl Actor for MailboxActor {
         myself: ActorRef<Self::Msg>,
         (id, db, hub): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let counter = read_counter(&db, id).await.unwrap_or(0);
+        let (counter, modseq) = read_counter(&db, id).await.unwrap_or((0, 0));
         let (tx, _) = watch::channel(Change {
             counter,
             seen: Instant::now(),
+            delta: None,
         });
         let watcher = watch_store(db.clone(), id, myself);
         METRICS.mailbox_actors.inc();
@@ -105,6 +149,8 @@ impl Actor for MailboxActor {
             db,
             hub,
             tx,
+            modseq,
+            write: Arc::new(Mutex::new(())),
             members: 0,
             watcher,
         })
@@ -119,7 +165,7 @@ impl Actor for MailboxActor {
         match msg {
             MailboxMsg::Join(reply) => {
                 state.members += 1;
-                let _ = reply.send(state.tx.subscribe());
+                let _ = reply.send((state.tx.subscribe(), state.write.clone()));
             }
             MailboxMsg::Leave => {
                 state.members = state.members.saturating_sub(1);
@@ -133,14 +179,22 @@ impl Actor for MailboxActor {
                 }
             }
             MailboxMsg::Poll => {
-                if let Some(counter) = read_counter(&state.db, state.id).await
-                    && counter != state.tx.borrow().counter
-                {
-                    state.tx.send_replace(Change {
-                        counter,
-                        seen: Instant::now(),
-                    });
+                let Some((counter, _)) = read_counter(&state.db, state.id).await else {
+                    return Ok(());
+                };
+                if counter == state.tx.borrow().counter {
+                    return Ok(());
                 }
+                let seen = Instant::now();
+                let delta = read_delta(&state.db, state.id, state.modseq).await;
+                if let Some(d) = &delta {
+                    state.modseq = d.to;
+                }
+                state.tx.send_replace(Change {
+                    counter,
+                    seen,
+                    delta: delta.map(Arc::new),
+                });
             }
         }
         Ok(())
@@ -173,10 +227,16 @@ pub struct Hub {
 pub struct Subscription {
     /// New changes.
     pub rx: watch::Receiver<Change>,
+    write: Arc<Mutex<()>>,
     actor: ActorRef<MailboxMsg>,
 }
 
 impl Subscription {
+    /// Waits for this node's write permit on the mailbox; hold it across the transaction.
+    pub async fn writing(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.write.clone().lock_owned().await
+    }
+
     /// Tells the actor this node just committed a change, so every session hears of it now.
     pub fn committed(&self) {
         let _ = self.actor.cast(MailboxMsg::Poll);
@@ -230,7 +290,7 @@ impl Hub {
                 }
             };
             match ractor::call!(actor, MailboxMsg::Join) {
-                Ok(rx) => return Ok(Subscription { rx, actor }),
+                Ok((rx, write)) => return Ok(Subscription { rx, write, actor }),
                 Err(e) => {
                     // The actor was stopping with its last session: forget it, start anew.
                     let mut map = self.inner.actors.lock().await;

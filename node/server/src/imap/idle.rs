@@ -27,6 +27,7 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
     if s.conn.flush().await.is_err() {
         return Flow::Close;
     }
+    s.conn.release_buffers();
     METRICS.idle.inc();
     s.reader.mode = Mode::Idle;
     let mut rx = s.selected.as_ref().map(|sel| sel.sub.rx.clone());
@@ -58,8 +59,14 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
                     rx = None;
                     continue;
                 }
-                let seen = rx.as_ref().map(|r| r.borrow().seen);
-                match s.sync().await {
+                let (seen, delta) = match rx.as_ref() {
+                    Some(r) => {
+                        let c = r.borrow();
+                        (Some(c.seen), c.delta.clone())
+                    }
+                    None => (None, None),
+                };
+                match s.sync_with(delta).await {
                     Ok(true) => {
                         if s.conn.flush().await.is_err() {
                             break Flow::Close;

@@ -16,7 +16,7 @@ use tern_proto::imap::{
         response::{Code, Data, StatusKind},
     },
 };
-use tern_store::model::{message, message::Flags};
+use tern_store::model::message;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
@@ -114,17 +114,13 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
         })),
         "flags permitted",
     );
-    s.data(Data::Exists(sel.entries.len() as u32));
+    s.data(Data::Exists(sel.uids.len() as u32));
     s.data(Data::Recent(0));
-    if let Some(i) = sel
-        .entries
-        .iter()
-        .position(|e| !e.flags.contains(Flags::SEEN))
-    {
+    if let Some(n) = sel.first_unseen {
         s.reply(
             None,
             StatusKind::Ok,
-            Some(Code::Unseen(nz(i as u32 + 1))),
+            Some(Code::Unseen(nz(n))),
             "first unseen",
         );
     }
@@ -216,6 +212,7 @@ pub async fn close<S: AsyncRead + AsyncWrite + Unpin + Send>(
     };
     if expunge && !sel.read_only {
         let account = s.account().id;
+        let _permit = sel.sub.writing().await;
         if let Err(e) = super::expunge::remove_deleted(&s.ctx.dir, account, &sel, None).await {
             return s.fail(&tag, e);
         }

@@ -1,13 +1,17 @@
-//! A session's view of its selected mailbox: the UIDs in sequence order with the flags the
-//! client was last told, and the MODSEQ the view has caught up to. [`Selected::sync`] reads
-//! what changed in the store since then and writes the untagged EXISTS, EXPUNGE (or VANISHED)
-//! and FETCH responses; expunges are held back while a command that uses sequence numbers
-//! runs (RFC 9051 §7.5.1), so the client's numbers stay valid.
+//! A session's view of its selected mailbox: the UIDs in sequence order (as runs, see
+//! [`UidMap`]) and the MODSEQ the view has caught up to. [`Selected::sync`] brings it up to
+//! date — from the delta the mailbox actor read once for all its sessions when it follows on
+//! from the view, otherwise from the store — and writes the untagged EXISTS, EXPUNGE (or
+//! VANISHED) and FETCH responses; expunges are held back while a command that uses sequence
+//! numbers runs (RFC 9051 §7.5.1), so the client's numbers stay valid.
+
+use std::{collections::HashMap, num::NonZeroU64};
 
 use tern_proto::imap::{
     response,
     sequence::to_set,
     types::{core::Vec1, fetch::MessageDataItem, response::Data},
+    uidmap::UidMap,
 };
 use tern_store::{
     Db, StoreError,
@@ -16,32 +20,8 @@ use tern_store::{
 
 use super::{
     convert::{fetch_flags, nz},
-    hub::Subscription,
+    hub::{Delta, Subscription},
 };
-
-/// One message as the client knows it.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    /// UID.
-    pub uid: u32,
-    /// Flags last reported.
-    pub flags: Flags,
-    /// Keywords last reported.
-    pub keywords: Vec<String>,
-    /// MODSEQ last reported.
-    pub modseq: u64,
-}
-
-impl Entry {
-    fn of(m: &MessageMeta) -> Self {
-        Entry {
-            uid: m.uid,
-            flags: m.flags,
-            keywords: m.keywords.clone(),
-            modseq: m.modseq,
-        }
-    }
-}
 
 /// What the client enabled that changes how changes are reported.
 #[derive(Debug, Clone, Copy, Default)]
@@ -58,10 +38,14 @@ pub struct Selected {
     pub mailbox: Mailbox,
     /// EXAMINE (or no write permission).
     pub read_only: bool,
-    /// Messages in sequence order.
-    pub entries: Vec<Entry>,
+    /// UIDs in sequence order.
+    pub uids: UidMap,
     /// The MODSEQ the view reflects.
     pub modseq: u64,
+    /// Sequence number of the first message without `\Seen` when selected.
+    pub first_unseen: Option<u32>,
+    /// Changes this session made itself (UID → MODSEQ), already told to its client.
+    own: HashMap<u32, u64>,
     /// Membership of the mailbox actor.
     pub sub: Subscription,
 }
@@ -85,9 +69,15 @@ impl Selected {
                 }
             })
             .await?;
+        let uids: Vec<u32> = metas.iter().map(|m| m.uid).collect();
         Ok(Selected {
-            entries: metas.iter().map(Entry::of).collect(),
+            first_unseen: metas
+                .iter()
+                .position(|m| !m.flags.contains(Flags::SEEN))
+                .map(|i| i as u32 + 1),
+            uids: UidMap::from_sorted(&uids),
             modseq: status.highest_modseq,
+            own: HashMap::new(),
             mailbox,
             read_only,
             sub,
@@ -96,54 +86,55 @@ impl Selected {
 
     /// UIDs in sequence order.
     pub fn uids(&self) -> Vec<u32> {
-        self.entries.iter().map(|e| e.uid).collect()
+        self.uids.to_vec()
     }
 
     /// The sequence number (1-based) of `uid`.
     pub fn seq_of(&self, uid: u32) -> Option<u32> {
-        self.entries
-            .binary_search_by_key(&uid, |e| e.uid)
-            .ok()
-            .map(|i| i as u32 + 1)
+        self.uids.index_of(uid).map(|i| i as u32 + 1)
     }
 
-    /// Records flags this session itself just stored (its own FETCH responses said them).
+    /// Records a change this session made and reported itself, so sync does not repeat it.
     pub fn note(&mut self, m: &MessageMeta) {
-        if let Ok(i) = self.entries.binary_search_by_key(&m.uid, |e| e.uid) {
-            self.entries[i] = Entry::of(m);
-        }
+        self.own.insert(m.uid, m.modseq);
     }
 
-    /// Reads changes since the view's MODSEQ and writes them as untagged responses.
-    /// `allow_expunge` is false during FETCH, STORE and SEARCH by sequence number.
+    /// Brings the view up to date and writes the untagged responses. `delta` is the actor's
+    /// latest read (used when it starts where the view is); `allow_expunge` is false during
+    /// FETCH, STORE and SEARCH by sequence number.
     pub async fn sync(
         &mut self,
         db: &Db,
         out: &mut Vec<u8>,
         allow_expunge: bool,
         reporting: Reporting,
+        delta: Option<&Delta>,
     ) -> Result<(), StoreError> {
         self.sub.rx.borrow_and_update();
-        let (id, since) = (self.mailbox.id, self.modseq);
-        let mailbox = &self.mailbox;
-        let (status, changed, expunged) = db
-            .run(|tx| async move {
-                let status = mailbox::status(&tx, mailbox).await?;
-                if status.highest_modseq == since {
-                    return Ok((status, Vec::new(), Vec::new()));
-                }
-                let changed = message::changed_since(&tx, id, since).await?;
-                let expunged = message::expunged_since(&tx, id, since).await?;
-                Ok((status, changed, expunged))
-            })
-            .await?;
-        if status.highest_modseq == since {
+        let (to, changed, expunged) = match delta {
+            Some(d) if d.from == self.modseq => (d.to, d.changed.clone(), d.expunged.clone()),
+            _ => {
+                let (id, since) = (self.mailbox.id, self.modseq);
+                let mailbox = &self.mailbox;
+                db.run(|tx| async move {
+                    let status = mailbox::status(&tx, mailbox).await?;
+                    if status.highest_modseq == since {
+                        return Ok((since, Vec::new(), Vec::new()));
+                    }
+                    let changed = message::changed_since(&tx, id, since).await?;
+                    let expunged = message::expunged_since(&tx, id, since).await?;
+                    Ok((status.highest_modseq, changed, expunged))
+                })
+                .await?
+            }
+        };
+        if to <= self.modseq {
             return Ok(());
         }
         let known: Vec<u32> = expunged
             .iter()
             .copied()
-            .filter(|u| self.seq_of(*u).is_some())
+            .filter(|u| self.uids.index_of(*u).is_some())
             .collect();
         let hold_back = !known.is_empty() && !allow_expunge;
         if !known.is_empty() && allow_expunge {
@@ -157,41 +148,43 @@ impl Selected {
                         },
                     );
                 }
-                self.entries.retain(|e| !known.contains(&e.uid));
+                for u in &known {
+                    self.uids.remove(*u);
+                }
             } else {
-                let mut seqs: Vec<u32> = known.iter().filter_map(|u| self.seq_of(*u)).collect();
-                seqs.sort_unstable_by(|a, b| b.cmp(a));
-                for seq in seqs {
-                    self.entries.remove(seq as usize - 1);
-                    response::data(out, Data::Expunge(nz(seq)));
+                let mut desc = known.clone();
+                desc.sort_unstable_by(|a, b| b.cmp(a));
+                for u in desc {
+                    if let Some(i) = self.uids.remove(u) {
+                        response::data(out, Data::Expunge(nz(i as u32 + 1)));
+                    }
                 }
             }
+            for u in &known {
+                self.own.remove(u);
+            }
         }
-        let count = self.entries.len();
-        let last = self.entries.last().map(|e| e.uid).unwrap_or(0);
-        let mut fresh: Vec<&MessageMeta> = Vec::new();
+        let count = self.uids.len();
+        let last = self.uids.last().unwrap_or(0);
+        let mut fresh: Vec<u32> = Vec::new();
         for m in &changed {
             if m.uid > last {
-                fresh.push(m);
+                fresh.push(m.uid);
                 continue;
             }
-            let Ok(i) = self.entries.binary_search_by_key(&m.uid, |e| e.uid) else {
+            let Some(i) = self.uids.index_of(m.uid) else {
                 continue;
             };
-            let e = &self.entries[i];
-            let same = e.flags == m.flags && e.keywords == m.keywords;
-            if same && (!reporting.condstore || e.modseq == m.modseq) {
-                self.entries[i].modseq = m.modseq;
+            if self.own.get(&m.uid) == Some(&m.modseq) {
                 continue;
             }
-            self.entries[i] = Entry::of(m);
             let mut items = vec![
                 MessageDataItem::Uid(nz(m.uid)),
                 MessageDataItem::Flags(fetch_flags(m.flags, &m.keywords)),
             ];
             if reporting.condstore {
                 items.push(MessageDataItem::ModSeq(
-                    std::num::NonZeroU64::new(m.modseq).unwrap_or(std::num::NonZeroU64::MIN),
+                    NonZeroU64::new(m.modseq).unwrap_or(NonZeroU64::MIN),
                 ));
             }
             if let Ok(items) = Vec1::try_from(items) {
@@ -204,15 +197,16 @@ impl Selected {
                 );
             }
         }
-        fresh.sort_by_key(|m| m.uid);
-        for m in fresh {
-            self.entries.push(Entry::of(m));
+        fresh.sort_unstable();
+        for u in fresh {
+            self.uids.push(u);
         }
-        if self.entries.len() != count {
-            response::data(out, Data::Exists(self.entries.len() as u32));
+        if self.uids.len() != count {
+            response::data(out, Data::Exists(self.uids.len() as u32));
         }
         if !hold_back {
-            self.modseq = status.highest_modseq;
+            self.modseq = to;
+            self.own.retain(|_, ms| *ms > to);
         }
         Ok(())
     }

@@ -423,9 +423,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.ok(tag, code, text)
     }
 
-    /// Writes what changed in the selected mailbox; expunges wait while a command uses
-    /// sequence numbers. Returns whether anything was written.
+    /// Writes what changed in the selected mailbox, read from the store; expunges wait while a
+    /// command uses sequence numbers. Returns whether anything was written.
     pub(super) async fn sync(&mut self) -> Result<bool, tern_store::StoreError> {
+        self.sync_with(None).await
+    }
+
+    /// Like [`Session::sync`], from the mailbox actor's `delta` when it follows on from the
+    /// view (IDLE notifications: one store read for all sessions).
+    pub(super) async fn sync_with(
+        &mut self,
+        delta: Option<std::sync::Arc<super::hub::Delta>>,
+    ) -> Result<bool, tern_store::StoreError> {
         let allow_expunge = !self.by_seq;
         let reporting = self.reporting;
         let db = self.ctx.dir.db().clone();
@@ -433,8 +442,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             return Ok(false);
         };
         let before = self.conn.out().len();
-        sel.sync(&db, self.conn.out(), allow_expunge, reporting)
-            .await?;
+        sel.sync(
+            &db,
+            self.conn.out(),
+            allow_expunge,
+            reporting,
+            delta.as_deref(),
+        )
+        .await?;
         Ok(self.conn.out().len() > before)
     }
 

@@ -75,6 +75,7 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
         .map(|i| uids[i])
         .collect();
     let db = s.ctx.dir.db().clone();
+    let _permit = sel.sub.writing().await;
     let mut stored: Vec<MessageMeta> = Vec::new();
     let mut modified: Vec<u32> = Vec::new();
     for batch in targets.chunks(500) {

@@ -120,6 +120,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         }
     }
 
+    /// Gives back buffer memory while nothing is pending (before a long wait such as IDLE,
+    /// so thousands of waiting sessions hold no read or write buffers).
+    pub fn release_buffers(&mut self) {
+        if self.pending().is_empty() {
+            self.input = Vec::new();
+            self.pos = 0;
+        }
+        if self.out.is_empty() {
+            self.out = Vec::new();
+        }
+    }
+
     /// Drops input the client sent ahead (after STARTTLS/STLS, where it must not be trusted).
     pub fn discard_input(&mut self) -> usize {
         let dropped = self.input.len() - self.pos;

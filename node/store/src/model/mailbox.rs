@@ -143,6 +143,11 @@ pub(crate) async fn sequence(tx: &Tx, mailbox: u64) -> Result<Sequence, StoreErr
         })
 }
 
+/// The highest MODSEQ of a mailbox inside a transaction.
+pub async fn highest_modseq(tx: &Tx, mailbox: u64) -> Result<u64, StoreError> {
+    Ok(sequence(tx, mailbox).await?.highest_modseq)
+}
+
 /// A mailbox by name inside a transaction.
 pub async fn by_name(tx: &Tx, account: u64, name: &str) -> ModelResult<Option<Mailbox>> {
     let name = canonical_name(name)?;
