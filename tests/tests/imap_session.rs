@@ -360,6 +360,30 @@ async fn limits_have_their_codes() {
     assert!(r.status.starts_with("NO [OVERQUOTA]"), "{}", r.all());
     let r = c.cmd("COPY 1 Archive").await.expect("copy");
     assert!(r.status.starts_with("NO [OVERQUOTA]"), "{}", r.all());
+    let many: Vec<String> = (0..65).map(|i| format!("k{i}")).collect();
+    let r = c
+        .cmd(&format!("STORE 1 +FLAGS ({})", many.join(" ")))
+        .await
+        .expect("keywords");
+    assert!(
+        r.status.starts_with("NO [LIMIT]") && r.status.contains("64"),
+        "{}",
+        r.all()
+    );
+    let r = c
+        .cmd(&format!("STORE 1 +FLAGS.SILENT ({})", many[..60].join(" ")))
+        .await
+        .expect("60");
+    assert!(r.ok(), "{}", r.all());
+    let r = c
+        .cmd(&format!("STORE 1 +FLAGS ({})", many[60..].join(" ")))
+        .await
+        .expect("over");
+    assert!(
+        r.status.starts_with("NO [LIMIT]") && r.status.contains("left unchanged"),
+        "{}",
+        r.all()
+    );
     let r = c.cmd("GETQUOTAROOT INBOX").await.expect("quota");
     assert!(r.lines("QUOTA ")[0].contains("STORAGE 1 2"), "{}", r.all());
 

@@ -26,7 +26,7 @@ use tern_store::{
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
-    convert::{mailbox_name, nz, split_flags},
+    convert::{MAX_KEYWORDS, mailbox_name, nz, split_flags},
     session::{Flow, Session},
 };
 use crate::delivery::exceeds;
@@ -113,6 +113,13 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 "only \\Seen \\Answered \\Flagged \\Deleted \\Draft and keywords can be set",
             );
         };
+        if p.keywords.len() > MAX_KEYWORDS {
+            return s.no(
+                &tag,
+                Some(Extra::Limit.code()),
+                &format!("a message carries at most {MAX_KEYWORDS} keywords"),
+            );
+        }
         if p.body.is_empty() {
             return s.no(
                 &tag,
@@ -145,6 +152,7 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let total: u64 = parts.iter().map(|p| p.body.len() as u64).sum();
     let (staged, summaries, parts_ref) = (&staged, &summaries, &parts);
     let (account_id, target_id) = (account.id, target.id);
+    let permit = s.ctx.hub.writing(target_id).await;
     let result = db
         .transact(|tx| async move {
             let acct = account::get(&tx, account_id)
@@ -168,6 +176,7 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
             Ok(uids)
         })
         .await;
+    drop(permit);
     match result {
         Ok(uids) => {
             s.ctx.hub.poke(target_id).await;

@@ -33,6 +33,9 @@ pub fn mailbox(name: &str) -> Mailbox<'static> {
     Mailbox::try_from(name.to_string()).unwrap_or(Mailbox::Inbox)
 }
 
+/// Keywords a message may carry (more are refused with `[LIMIT]`).
+pub const MAX_KEYWORDS: usize = 64;
+
 /// Splits flags into system flags and keywords; `None` names a flag that cannot be stored
 /// (`\Recent` or an unknown system flag).
 pub fn split_flags(flags: &[Flag<'_>]) -> Option<(Flags, Vec<String>)> {

@@ -90,10 +90,17 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
         Err(e) => return s.fail(&tag, e),
     };
     let db = s.ctx.dir.db().clone();
-    let _permit = match (&s.selected, moving) {
-        (Some(sel), true) => Some(sel.sub.writing().await),
-        _ => None,
-    };
+    // This node's write permits on both mailboxes, taken in id order so two opposite moves
+    // cannot wait on each other.
+    let mut ids = vec![target.id];
+    if moving && source != target.id {
+        ids.push(source);
+    }
+    ids.sort_unstable();
+    let mut _permits = Vec::new();
+    for id in ids {
+        _permits.push(s.ctx.hub.writing(id).await);
+    }
     let (mut from, mut to) = (Vec::new(), Vec::new());
     for batch in sources.chunks(200) {
         let target_id = target.id;

@@ -12,6 +12,9 @@ use super::{
     session::{Flow, Session},
 };
 
+/// Mailboxes an account may have (more are refused with `[LIMIT]`).
+const MAX_MAILBOXES: usize = 5000;
+
 /// Handles `CREATE name`.
 pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
@@ -37,6 +40,17 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
             Some(Extra::AlreadyExists.code()),
             "INBOX always exists",
         );
+    }
+    match s.ctx.dir.mailboxes(account.id).await {
+        Ok(all) if all.len() >= MAX_MAILBOXES => {
+            return s.no(
+                &tag,
+                Some(Extra::Limit.code()),
+                &format!("an account has at most {MAX_MAILBOXES} mailboxes"),
+            );
+        }
+        Ok(_) => {}
+        Err(e) => return s.fail(&tag, e),
     }
     let parts: Vec<&str> = name.split('/').collect();
     for depth in 1..parts.len() {

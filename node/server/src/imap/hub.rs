@@ -143,6 +143,7 @@ impl Actor for MailboxActor {
             delta: None,
         });
         let watcher = watch_store(db.clone(), id, myself);
+        let write = hub.permit_lock(id);
         METRICS.mailbox_actors.inc();
         Ok(MailboxState {
             id,
@@ -150,7 +151,7 @@ impl Actor for MailboxActor {
             hub,
             tx,
             modseq,
-            write: Arc::new(Mutex::new(())),
+            write,
             members: 0,
             watcher,
         })
@@ -214,6 +215,22 @@ impl Actor for MailboxActor {
 /// The registry's shared part.
 pub struct HubInner {
     actors: Mutex<HashMap<u64, ActorRef<MailboxMsg>>>,
+    /// One write permit per mailbox this node is writing to, shared by its actor and by
+    /// writers that have not selected it (APPEND, COPY).
+    permits: std::sync::Mutex<HashMap<u64, std::sync::Weak<Mutex<()>>>>,
+}
+
+impl HubInner {
+    fn permit_lock(&self, mailbox: u64) -> Arc<Mutex<()>> {
+        let mut map = self.permits.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(lock) = map.get(&mailbox).and_then(std::sync::Weak::upgrade) {
+            return lock;
+        }
+        map.retain(|_, w| w.strong_count() > 0);
+        let lock = Arc::new(Mutex::new(()));
+        map.insert(mailbox, Arc::downgrade(&lock));
+        lock
+    }
 }
 
 /// The node's open mailboxes.
@@ -256,8 +273,14 @@ impl Hub {
             db,
             inner: Arc::new(HubInner {
                 actors: Mutex::new(HashMap::new()),
+                permits: std::sync::Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// Waits for this node's write permit on `mailbox` (for writers that have not selected it).
+    pub async fn writing(&self, mailbox: u64) -> tokio::sync::OwnedMutexGuard<()> {
+        self.inner.permit_lock(mailbox).lock_owned().await
     }
 
     /// Tells the actor of `mailbox`, if one runs here, that this node just committed a change

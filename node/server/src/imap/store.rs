@@ -17,8 +17,10 @@ use tern_proto::imap::{
 use tern_store::model::{MessageMeta, message};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use tern_proto::imap::response::Extra;
+
 use super::{
-    convert::{fetch_flags, nz, split_flags},
+    convert::{MAX_KEYWORDS, fetch_flags, nz, split_flags},
     session::{Flow, Session},
 };
 
@@ -62,6 +64,13 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
             "only \\Seen \\Answered \\Flagged \\Deleted \\Draft and keywords can be stored",
         );
     };
+    if keywords.len() > MAX_KEYWORDS {
+        return s.no(
+            &tag,
+            Some(Extra::Limit.code()),
+            &format!("a message carries at most {MAX_KEYWORDS} keywords"),
+        );
+    }
     let unchanged_since = modifiers
         .iter()
         .map(|StoreModifier::UnchangedSince(n)| *n)
@@ -78,12 +87,14 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let _permit = sel.sub.writing().await;
     let mut stored: Vec<MessageMeta> = Vec::new();
     let mut modified: Vec<u32> = Vec::new();
+    let mut over_limit = 0usize;
     for batch in targets.chunks(500) {
         let (system, keywords) = (system, &keywords);
         let result = db
             .run(|tx| async move {
                 let mut stored = Vec::new();
                 let mut modified = Vec::new();
+                let mut limited = 0usize;
                 for &uid in batch {
                     let Some(meta) = message::get(&tx, mailbox, uid).await? else {
                         continue;
@@ -112,6 +123,10 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
                                 .collect(),
                         ),
                     };
+                    if new_keywords.len() > MAX_KEYWORDS {
+                        limited += 1;
+                        continue;
+                    }
                     if new_flags == meta.flags && new_keywords == meta.keywords {
                         stored.push(meta);
                         continue;
@@ -122,13 +137,14 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
                         stored.push(m);
                     }
                 }
-                Ok((stored, modified))
+                Ok((stored, modified, limited))
             })
             .await;
         match result {
-            Ok((st, md)) => {
+            Ok((st, md, lim)) => {
                 stored.extend(st);
                 modified.extend(md);
+                over_limit += lim;
             }
             Err(e) => return s.fail(&tag, e.into()),
         }
@@ -173,6 +189,16 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
             .filter_map(|u| s.selected.as_ref().and_then(|sel| sel.seq_of(*u)))
             .collect()
     };
+    if over_limit > 0 {
+        if let Err(e) = s.sync().await {
+            return s.fail(&tag, e.into());
+        }
+        return s.no(
+            &tag,
+            Some(Extra::Limit.code()),
+            &format!("{over_limit} messages would carry more than {MAX_KEYWORDS} keywords and were left unchanged"),
+        );
+    }
     let code = to_set(&modified).map(Code::Modified);
     let text = if code.is_some() {
         "STORE completed except for messages changed meanwhile"
