@@ -86,6 +86,7 @@ impl Client {
             }
             None => TcpStream::connect(addr).await.context("connect")?,
         };
+        tcp.set_nodelay(true)?;
         let stream: Box<dyn Io> = Box::new(tcp);
         let stream = match implicit {
             Some(config) => tls(stream, config).await?,
@@ -173,8 +174,10 @@ impl Client {
         if !l.starts_with('+') {
             bail!("expected a continuation, got {l}");
         }
-        self.send(data).await?;
-        self.send(b"\r\n").await?;
+        let mut body = Vec::with_capacity(data.len() + 2);
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+        self.send(&body).await?;
         self.until(&tag).await
     }
 
