@@ -384,6 +384,13 @@ async fn limits_have_their_codes() {
         "{}",
         r.all()
     );
+    let r = c.cmd("GETQUOTA \"\"").await.expect("getquota");
+    assert!(r.lines("QUOTA ")[0].contains("STORAGE 1 2"), "{}", r.all());
+    let r = c.cmd("GETQUOTA other").await.expect("other root");
+    assert!(r.status.starts_with("NO [NONEXISTENT]"), "{}", r.all());
+    let r = c.cmd("SETQUOTA \"\" (STORAGE 9)").await.expect("setquota");
+    assert!(r.status.starts_with("NO [NOPERM]"), "{}", r.all());
+    assert!(c.cmd("CHECK").await.expect("check").ok());
     let r = c.cmd("GETQUOTAROOT INBOX").await.expect("quota");
     assert!(r.lines("QUOTA ")[0].contains("STORAGE 1 2"), "{}", r.all());
 

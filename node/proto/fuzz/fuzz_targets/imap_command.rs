@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
         for _ in 0..=piece.len() + 1 {
             match reader.next_event() {
                 Event::NeedMore => break,
-                Event::Command(c) => {
+                Event::Command(c, _) => {
                     let bytes = CommandCodec::default().encode(&c).dump();
                     if let Ok((_, again)) = CommandCodec::default().decode(&bytes) {
                         let twice = CommandCodec::default().encode(&again).dump();

@@ -39,8 +39,6 @@ pub enum Extra {
     PrivacyRequired,
     /// `[INUSE]`.
     InUse,
-    /// `[EXPUNGEISSUED]`.
-    ExpungeIssued,
 }
 
 impl Extra {
@@ -58,7 +56,6 @@ impl Extra {
             Extra::ClientBug => "CLIENTBUG",
             Extra::PrivacyRequired => "PRIVACYREQUIRED",
             Extra::InUse => "INUSE",
-            Extra::ExpungeIssued => "EXPUNGEISSUED",
         }
     }
 

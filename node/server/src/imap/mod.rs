@@ -6,6 +6,7 @@
 mod append;
 mod authenticate;
 mod capability;
+mod close;
 mod convert;
 mod copy;
 mod create;

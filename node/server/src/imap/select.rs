@@ -1,4 +1,4 @@
-//! SELECT and EXAMINE (with CONDSTORE and QRESYNC parameters), and CLOSE / UNSELECT.
+//! SELECT and EXAMINE (with CONDSTORE and QRESYNC parameters).
 //! Selecting joins the mailbox's actor; a QRESYNC select reports what vanished and what
 //! changed since the client's MODSEQ, so a client resyncs without fetching everything.
 
@@ -198,33 +198,4 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
         (Code::ReadWrite, "SELECT")
     };
     s.ok(&tag, Some(code), &format!("{verb} completed"))
-}
-
-/// Handles `CLOSE` (`expunge`: removes `\Deleted` messages silently first, unless read-only)
-/// and `UNSELECT`.
-pub async fn close<S: AsyncRead + AsyncWrite + Unpin + Send>(
-    s: &mut Session<S>,
-    tag: Tag<'static>,
-    expunge: bool,
-) -> Flow {
-    let Some(sel) = s.selected.take() else {
-        return s.bad(&tag, None, "no mailbox selected");
-    };
-    if expunge && !sel.read_only {
-        let account = s.account().id;
-        let _permit = sel.sub.writing().await;
-        if let Err(e) = super::expunge::remove_deleted(&s.ctx.dir, account, &sel, None).await {
-            return s.fail(&tag, e);
-        }
-        sel.sub.committed();
-    }
-    s.ok(
-        &tag,
-        None,
-        if expunge {
-            "CLOSE completed"
-        } else {
-            "UNSELECT completed"
-        },
-    )
 }

@@ -19,8 +19,8 @@ use tern_store::model::{Account, ModelError};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
-    ImapContext, ListenerKind, append, authenticate, capability, copy, create, delete, enable,
-    expunge, fetch, id, idle, list, login,
+    ImapContext, ListenerKind, append, authenticate, capability, close, copy, create, delete,
+    enable, expunge, fetch, id, idle, list, login,
     metrics::METRICS,
     namespace, noop, quota, rename, search, select,
     selected::{Reporting, Selected},
@@ -286,8 +286,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 "quotas are set by the administrator (ternctl account quota)",
             ),
             _ if !selected => self.bad(&tag, None, "select a mailbox first"),
-            CommandBody::Close => select::close(self, tag, true).await,
-            CommandBody::Unselect => select::close(self, tag, false).await,
+            CommandBody::Close => close::handle(self, tag, true).await,
+            CommandBody::Unselect => close::handle(self, tag, false).await,
             CommandBody::Expunge => expunge::handle(self, tag, None).await,
             CommandBody::ExpungeUid { sequence_set } => {
                 expunge::handle(self, tag, Some(sequence_set)).await
