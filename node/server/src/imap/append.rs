@@ -79,7 +79,7 @@ fn part(
 }
 
 /// Handles `APPEND name [flags] [date] literal` and its MULTIAPPEND continuation (`more`).
-pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn handle_append<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     name: Mailbox<'static>,

@@ -21,7 +21,7 @@ use super::{
 };
 
 /// Handles `AUTHENTICATE mechanism [initial-response]`.
-pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn handle_authenticate<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     mechanism: AuthMechanism<'static>,

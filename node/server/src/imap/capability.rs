@@ -59,7 +59,7 @@ pub fn code<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &Session<S>) -> Code<'s
 }
 
 /// Handles `CAPABILITY`.
-pub fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub fn handle_capability<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
 ) -> Flow {

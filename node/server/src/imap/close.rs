@@ -8,7 +8,7 @@ use super::session::{Flow, Session};
 
 /// Handles `CLOSE` (`expunge`: removes `\Deleted` messages silently first, unless read-only)
 /// and `UNSELECT`.
-pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn handle_close<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     expunge: bool,

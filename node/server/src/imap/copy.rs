@@ -41,7 +41,7 @@ impl tern_store::TxError for CopyError {
 }
 
 /// Handles `COPY` / `MOVE` (`moving`) by sequence number or UID.
-pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn handle_copy<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     set: SequenceSet,

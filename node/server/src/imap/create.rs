@@ -16,7 +16,7 @@ use super::{
 const MAX_MAILBOXES: usize = 5000;
 
 /// Handles `CREATE name`.
-pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn handle_create<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     name: Mailbox<'static>,

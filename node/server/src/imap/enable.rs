@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::session::{Flow, Session};
 
 /// Handles `ENABLE cap...`.
-pub fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub fn handle_enable<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     caps: Vec1<CapabilityEnable<'static>>,

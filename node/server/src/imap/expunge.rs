@@ -48,7 +48,7 @@ pub async fn remove_deleted(
 }
 
 /// Handles `EXPUNGE` (`set` None) and `UID EXPUNGE set`.
-pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn handle_expunge<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     set: Option<SequenceSet>,

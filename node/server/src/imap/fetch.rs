@@ -185,7 +185,7 @@ fn items(
 }
 
 /// Handles `FETCH` and `UID FETCH`.
-pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn handle_fetch<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     set: SequenceSet,

@@ -212,6 +212,9 @@ impl Actor for MailboxActor {
     }
 }
 
+/// How long a session waits for a mailbox actor to take it in.
+const JOIN_TIMEOUT_MS: u64 = 5000;
+
 /// The registry's shared part.
 pub struct HubInner {
     actors: Mutex<HashMap<u64, ActorRef<MailboxMsg>>>,
@@ -312,7 +315,7 @@ impl Hub {
                     }
                 }
             };
-            match ractor::call!(actor, MailboxMsg::Join) {
+            match ractor::call_t!(actor, MailboxMsg::Join, JOIN_TIMEOUT_MS) {
                 Ok((rx, write)) => return Ok(Subscription { rx, write, actor }),
                 Err(e) => {
                     // The actor was stopping with its last session: forget it, start anew.

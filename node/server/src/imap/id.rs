@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::session::{Flow, Session};
 
 /// Handles `ID (...)` or `ID NIL`.
-pub fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub fn handle_id<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     params: Option<Vec<(IString<'static>, NString<'static>)>>,

@@ -16,7 +16,7 @@ use super::{
 use crate::net::conn::ReadError;
 
 /// Handles `IDLE` up to `DONE`.
-pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn handle_idle<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
 ) -> Flow {

@@ -37,7 +37,7 @@ fn attr(name: &str) -> FlagNameAttribute<'static> {
 }
 
 /// Handles `LIST reference pattern` and (`lsub`) `LSUB reference pattern`.
-pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn handle_list<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     reference: Mailbox<'static>,

@@ -21,7 +21,7 @@ use super::{
 };
 
 /// Handles `LOGIN user password`.
-pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn handle_login<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     user: AString<'static>,

@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::session::{Flow, Session};
 
 /// Handles `NAMESPACE`.
-pub fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub fn handle_namespace<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
 ) -> Flow {

@@ -51,7 +51,7 @@ async fn write_quota<S: AsyncRead + AsyncWrite + Unpin + Send>(
 }
 
 /// Handles `GETQUOTA root`.
-pub async fn get_quota<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn handle_getquota<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     name: AString<'static>,
@@ -70,7 +70,7 @@ pub async fn get_quota<S: AsyncRead + AsyncWrite + Unpin + Send>(
 }
 
 /// Handles `GETQUOTAROOT mailbox`.
-pub async fn get_quota_root<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn handle_getquotaroot<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     name: Mailbox<'static>,

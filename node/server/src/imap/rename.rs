@@ -12,7 +12,7 @@ use super::{
 };
 
 /// Handles `RENAME from to`.
-pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn handle_rename<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     from: Mailbox<'static>,

@@ -221,7 +221,7 @@ fn esearch<S: AsyncRead + AsyncWrite + Unpin + Send>(
 }
 
 /// Handles `SEARCH` and `UID SEARCH` (with `RETURN (...)`: ESEARCH).
-pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn handle_search<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     charset: Option<Charset<'static>>,

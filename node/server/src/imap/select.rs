@@ -36,7 +36,7 @@ fn system_flags() -> Vec<Flag<'static>> {
 }
 
 /// Handles `SELECT` (`read_only` false) and `EXAMINE` (true).
-pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn handle_select<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     name: Mailbox<'static>,

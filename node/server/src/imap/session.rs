@@ -204,54 +204,58 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let authed = self.account.is_some();
         let selected = self.selected.is_some();
         match body {
-            CommandBody::Capability => capability::handle(self, tag),
-            CommandBody::Noop | CommandBody::Check => noop::handle(self, tag).await,
+            CommandBody::Capability => capability::handle_capability(self, tag),
+            CommandBody::Noop | CommandBody::Check => noop::handle_noop(self, tag).await,
             CommandBody::Logout => {
                 response::bye(self.conn.out(), None, "logging out");
                 self.ok(&tag, None, "LOGOUT completed");
                 Flow::Close
             }
-            CommandBody::Id { parameters } => id::handle(self, tag, parameters),
-            CommandBody::StartTLS if !authed => starttls::handle(self, tag).await,
+            CommandBody::Id { parameters } => id::handle_id(self, tag, parameters),
+            CommandBody::StartTLS if !authed => starttls::handle_starttls(self, tag).await,
             CommandBody::Login { username, password } if !authed => {
-                login::handle(self, tag, username, password).await
+                login::handle_login(self, tag, username, password).await
             }
             CommandBody::Authenticate {
                 mechanism,
                 initial_response,
-            } if !authed => authenticate::handle(self, tag, mechanism, initial_response).await,
+            } if !authed => {
+                authenticate::handle_authenticate(self, tag, mechanism, initial_response).await
+            }
             CommandBody::StartTLS
             | CommandBody::Login { .. }
             | CommandBody::Authenticate { .. } => self.bad(&tag, None, "already authenticated"),
             _ if !authed => self.bad(&tag, None, "log in first (LOGIN or AUTHENTICATE)"),
-            CommandBody::Enable { capabilities } => enable::handle(self, tag, capabilities),
+            CommandBody::Enable { capabilities } => enable::handle_enable(self, tag, capabilities),
             CommandBody::Select {
                 mailbox,
                 parameters,
-            } => select::handle(self, tag, mailbox, parameters, false).await,
+            } => select::handle_select(self, tag, mailbox, parameters, false).await,
             CommandBody::Examine {
                 mailbox,
                 parameters,
-            } => select::handle(self, tag, mailbox, parameters, true).await,
-            CommandBody::Create { mailbox } => create::handle(self, tag, mailbox).await,
-            CommandBody::Delete { mailbox } => delete::handle(self, tag, mailbox).await,
-            CommandBody::Rename { from, to } => rename::handle(self, tag, from, to).await,
-            CommandBody::Subscribe { mailbox } => subscribe::handle(self, tag, mailbox, true).await,
+            } => select::handle_select(self, tag, mailbox, parameters, true).await,
+            CommandBody::Create { mailbox } => create::handle_create(self, tag, mailbox).await,
+            CommandBody::Delete { mailbox } => delete::handle_delete(self, tag, mailbox).await,
+            CommandBody::Rename { from, to } => rename::handle_rename(self, tag, from, to).await,
+            CommandBody::Subscribe { mailbox } => {
+                subscribe::handle_subscribe(self, tag, mailbox, true).await
+            }
             CommandBody::Unsubscribe { mailbox } => {
-                subscribe::handle(self, tag, mailbox, false).await
+                subscribe::handle_subscribe(self, tag, mailbox, false).await
             }
             CommandBody::List {
                 reference,
                 mailbox_wildcard,
             } => {
                 let options = extras.list.unwrap_or_default();
-                list::handle(self, tag, reference, mailbox_wildcard, false, options).await
+                list::handle_list(self, tag, reference, mailbox_wildcard, false, options).await
             }
             CommandBody::Lsub {
                 reference,
                 mailbox_wildcard,
             } => {
-                list::handle(
+                list::handle_list(
                     self,
                     tag,
                     reference,
@@ -261,11 +265,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 )
                 .await
             }
-            CommandBody::Namespace => namespace::handle(self, tag),
+            CommandBody::Namespace => namespace::handle_namespace(self, tag),
             CommandBody::Status {
                 mailbox,
                 item_names,
-            } => status::handle(self, tag, mailbox, item_names.into_owned()).await,
+            } => status::handle_status(self, tag, mailbox, item_names.into_owned()).await,
             CommandBody::Append {
                 mailbox,
                 flags,
@@ -273,12 +277,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 message,
             } => {
                 let first = (flags, date, message);
-                append::handle(self, tag, mailbox, first, extras.more_appends).await
+                append::handle_append(self, tag, mailbox, first, extras.more_appends).await
             }
-            CommandBody::Idle => idle::handle(self, tag).await,
-            CommandBody::GetQuota { root } => quota::get_quota(self, tag, root).await,
+            CommandBody::Idle => idle::handle_idle(self, tag).await,
+            CommandBody::GetQuota { root } => quota::handle_getquota(self, tag, root).await,
             CommandBody::GetQuotaRoot { mailbox } => {
-                quota::get_quota_root(self, tag, mailbox).await
+                quota::handle_getquotaroot(self, tag, mailbox).await
             }
             CommandBody::SetQuota { .. } => self.no(
                 &tag,
@@ -286,23 +290,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 "quotas are set by the administrator (ternctl account quota)",
             ),
             _ if !selected => self.bad(&tag, None, "select a mailbox first"),
-            CommandBody::Close => close::handle(self, tag, true).await,
-            CommandBody::Unselect => close::handle(self, tag, false).await,
-            CommandBody::Expunge => expunge::handle(self, tag, None).await,
+            CommandBody::Close => close::handle_close(self, tag, true).await,
+            CommandBody::Unselect => close::handle_close(self, tag, false).await,
+            CommandBody::Expunge => expunge::handle_expunge(self, tag, None).await,
             CommandBody::ExpungeUid { sequence_set } => {
-                expunge::handle(self, tag, Some(sequence_set)).await
+                expunge::handle_expunge(self, tag, Some(sequence_set)).await
             }
             CommandBody::Search {
                 charset,
                 criteria,
                 uid,
-            } => search::handle(self, tag, charset, criteria, uid, extras.search_return).await,
+            } => {
+                search::handle_search(self, tag, charset, criteria, uid, extras.search_return).await
+            }
             CommandBody::Fetch {
                 sequence_set,
                 macro_or_item_names,
                 uid,
                 modifiers,
-            } => fetch::handle(self, tag, sequence_set, macro_or_item_names, uid, modifiers).await,
+            } => {
+                fetch::handle_fetch(self, tag, sequence_set, macro_or_item_names, uid, modifiers)
+                    .await
+            }
             CommandBody::Store {
                 sequence_set,
                 kind,
@@ -311,7 +320,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 uid,
                 modifiers,
             } => {
-                store::handle(
+                store::handle_store(
                     self,
                     tag,
                     sequence_set,
@@ -327,12 +336,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 sequence_set,
                 mailbox,
                 uid,
-            } => copy::handle(self, tag, sequence_set, mailbox, uid, false).await,
+            } => copy::handle_copy(self, tag, sequence_set, mailbox, uid, false).await,
             CommandBody::Move {
                 sequence_set,
                 mailbox,
                 uid,
-            } => copy::handle(self, tag, sequence_set, mailbox, uid, true).await,
+            } => copy::handle_copy(self, tag, sequence_set, mailbox, uid, true).await,
             other => self.bad(
                 &tag,
                 Some(Extra::Cannot.code()),

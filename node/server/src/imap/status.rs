@@ -74,7 +74,7 @@ pub fn item_name(name: &str) -> Option<StatusDataItemName> {
 }
 
 /// Handles `STATUS name (items)`.
-pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn handle_status<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     name: Mailbox<'static>,

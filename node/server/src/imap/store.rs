@@ -26,7 +26,7 @@ use super::{
 
 /// Handles `STORE set (+|-)FLAGS[.SILENT] [(UNCHANGEDSINCE n)] (flags)`.
 #[allow(clippy::too_many_arguments)]
-pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn handle_store<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     set: SequenceSet,

@@ -9,7 +9,7 @@ use super::{
 };
 
 /// Handles `SUBSCRIBE name` (`on`) and `UNSUBSCRIBE name`.
-pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn handle_subscribe<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     name: Mailbox<'static>,
