@@ -212,6 +212,18 @@ async fn append_select_fetch_store_search() {
         "{}",
         r.all()
     );
+    for (command, want) in [
+        ("SORT (SUBJECT) UTF-8 ALL", "SORT 3 2 1"),
+        ("SORT (REVERSE SIZE) UTF-8 ALL", "SORT 1 2 3"),
+        ("SORT (FROM) US-ASCII ALL", "SORT 1 2 3"),
+        ("SORT (DATE) UTF-8 ALL", "SORT 1 2 3"),
+        ("SORT (REVERSE ARRIVAL) UTF-8 ALL", "SORT 2 3 1"),
+        ("SORT (DISPLAYFROM) UTF-8 ALL", "SORT 1 2 3"),
+        ("UID SORT (SUBJECT) UTF-8 FROM bob", "SORT 3 2"),
+    ] {
+        let r = c.cmd(command).await.expect("sort");
+        assert_eq!(r.lines("SORT"), vec![want], "{command}: {}", r.all());
+    }
     let r = c.cmd("UID SEARCH FROM bob").await.expect("uid search");
     assert_eq!(r.lines("SEARCH"), vec!["SEARCH 2 3"]);
     let r = c.cmd("SEARCH CHARSET KOI8-R ALL").await.expect("charset");

@@ -48,6 +48,8 @@ pub fn list<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &Session<S>) -> Vec1<Ca
         atom("LIST-STATUS"),
         atom("ESEARCH"),
         atom("MULTIAPPEND"),
+        atom("SORT"),
+        atom("SORT=DISPLAY"),
         atom(&format!("APPENDLIMIT={}", s.ctx.config.max_append_bytes)),
     ]);
     Vec1::try_from(caps).expect("never empty")

@@ -30,6 +30,7 @@ mod section;
 mod select;
 mod selected;
 pub mod session;
+mod sort;
 mod starttls;
 mod status;
 mod store;

@@ -220,46 +220,62 @@ fn esearch<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s.conn.out().extend_from_slice(line.as_bytes());
 }
 
-/// Handles `SEARCH` and `UID SEARCH` (with `RETURN (...)`: ESEARCH).
-pub async fn handle_search<S: AsyncRead + AsyncWrite + Unpin + Send>(
+/// A message that matched, with what was read to decide it.
+pub struct Hit {
+    /// Sequence number.
+    pub seq: u32,
+    /// The record.
+    pub meta: MessageMeta,
+    /// The cached (or recomputed) summary, when it was needed.
+    pub summary: Option<Summary>,
+}
+
+/// Refuses charsets other than UTF-8 and US-ASCII with `[BADCHARSET]`; `true` when refused.
+pub fn bad_charset<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
-    tag: Tag<'static>,
-    charset: Option<Charset<'static>>,
-    criteria: Vec1<SearchKey<'static>>,
-    by_uid: bool,
-    ret: Option<SearchReturn>,
-) -> Flow {
-    if let Some(cs) = &charset {
-        let name = cs.as_ref().to_ascii_uppercase();
-        if name != "UTF-8" && name != "US-ASCII" {
-            let allowed = vec![
-                Charset::try_from("UTF-8").expect("valid"),
-                Charset::try_from("US-ASCII").expect("valid"),
-            ];
-            return s.no(
-                &tag,
-                Some(Code::BadCharset { allowed }),
-                &format!("charset {name} is not supported"),
-            );
-        }
+    tag: &Tag<'_>,
+    charset: Option<&Charset<'_>>,
+) -> bool {
+    let Some(cs) = charset else { return false };
+    let name = cs.as_ref().to_ascii_uppercase();
+    if name == "UTF-8" || name == "US-ASCII" {
+        return false;
     }
+    let allowed = vec![
+        Charset::try_from("UTF-8").expect("valid"),
+        Charset::try_from("US-ASCII").expect("valid"),
+    ];
+    s.no(
+        tag,
+        Some(Code::BadCharset { allowed }),
+        &format!("charset {name} is not supported"),
+    );
+    true
+}
+
+/// The messages of the selected mailbox that match `criteria`, in sequence order; with
+/// `summaries` the summary of each hit is read even if no criterion needs it (SORT).
+pub async fn matching<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    s: &mut Session<S>,
+    criteria: Vec1<SearchKey<'static>>,
+    summaries: bool,
+) -> Result<Vec<Hit>, tern_store::StoreError> {
     let key = SearchKey::And(criteria);
     let mut need = Needs::default();
     needs(&key, &mut need);
-    let with_modseq = uses_modseq(&key);
-    if with_modseq {
+    need.summary |= summaries;
+    if uses_modseq(&key) {
         s.reporting.condstore = true;
     }
     let Some(sel) = s.selected.as_ref() else {
-        return s.bad(&tag, None, "no mailbox selected");
+        return Ok(Vec::new());
     };
     let mailbox = sel.mailbox.id;
     let uids = sel.uids();
     let count = uids.len() as u32;
     let last_uid = uids.last().copied().unwrap_or(0);
     let db = s.ctx.dir.db().clone();
-    let mut hits: Vec<NonZeroU32> = Vec::new();
-    let mut highest = 0u64;
+    let mut hits = Vec::new();
     for (chunk_no, chunk) in uids.chunks(500).enumerate() {
         let read = db
             .run(|tx| async move {
@@ -278,11 +294,7 @@ pub async fn handle_search<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 }
                 Ok(out)
             })
-            .await;
-        let read = match read {
-            Ok(r) => r,
-            Err(e) => return s.fail(&tag, e.into()),
-        };
+            .await?;
         for (i, entry) in read.into_iter().enumerate() {
             let Some((meta, summary)) = entry else {
                 continue;
@@ -304,18 +316,46 @@ pub async fn handle_search<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 raw: raw.as_deref(),
             };
             if eval(&key, &c) {
-                highest = highest.max(meta.modseq);
-                hits.push(
-                    NonZeroU32::new(if by_uid { meta.uid } else { seq }).unwrap_or(NonZeroU32::MIN),
-                );
+                hits.push(Hit { seq, meta, summary });
             }
         }
     }
-    let modseq = if with_modseq {
-        NonZeroU64::new(highest)
-    } else {
-        None
+    Ok(hits)
+}
+
+/// The highest MODSEQ of the hits, when the search used MODSEQ.
+pub fn hits_modseq(criteria: &Vec1<SearchKey<'_>>, hits: &[Hit]) -> Option<NonZeroU64> {
+    let uses = criteria.as_ref().iter().any(uses_modseq);
+    uses.then(|| NonZeroU64::new(hits.iter().map(|h| h.meta.modseq).max().unwrap_or(0)))
+        .flatten()
+}
+
+/// Handles `SEARCH` and `UID SEARCH` (with `RETURN (...)`: ESEARCH).
+pub async fn handle_search<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    s: &mut Session<S>,
+    tag: Tag<'static>,
+    charset: Option<Charset<'static>>,
+    criteria: Vec1<SearchKey<'static>>,
+    by_uid: bool,
+    ret: Option<SearchReturn>,
+) -> Flow {
+    if bad_charset(s, &tag, charset.as_ref()) {
+        return Flow::Continue;
+    }
+    if s.selected.is_none() {
+        return s.bad(&tag, None, "no mailbox selected");
+    }
+    let found = match matching(s, criteria.clone(), false).await {
+        Ok(h) => h,
+        Err(e) => return s.fail(&tag, e.into()),
     };
+    let modseq = hits_modseq(&criteria, &found);
+    let hits: Vec<NonZeroU32> = found
+        .iter()
+        .map(|h| {
+            NonZeroU32::new(if by_uid { h.meta.uid } else { h.seq }).unwrap_or(NonZeroU32::MIN)
+        })
+        .collect();
     match ret {
         Some(ret) => esearch(s, &tag, by_uid, &ret, &hits, modseq),
         None => s.data(Data::Search(hits, modseq)),

@@ -24,7 +24,7 @@ use super::{
     metrics::METRICS,
     namespace, noop, quota, rename, search, select,
     selected::{Reporting, Selected},
-    starttls, status, store, subscribe,
+    sort, starttls, status, store, subscribe,
 };
 use crate::net::{
     conn::{Conn, ReadError},
@@ -199,6 +199,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             CommandBody::Fetch { uid: false, .. }
                 | CommandBody::Store { uid: false, .. }
                 | CommandBody::Search { uid: false, .. }
+                | CommandBody::Sort { uid: false, .. }
         );
         tracing::debug!(session = %self.id, command = self.command, "IMAP command");
         let authed = self.account.is_some();
@@ -303,6 +304,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             } => {
                 search::handle_search(self, tag, charset, criteria, uid, extras.search_return).await
             }
+            CommandBody::Sort {
+                sort_criteria,
+                charset,
+                search_criteria,
+                uid,
+            } => sort::handle_sort(self, tag, sort_criteria, charset, search_criteria, uid).await,
             CommandBody::Fetch {
                 sequence_set,
                 macro_or_item_names,
