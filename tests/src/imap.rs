@@ -5,15 +5,12 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
-use rustls_pki_types::ServerName;
 use tokio::{
-    io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader},
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     net::TcpStream,
 };
-use tokio_rustls::TlsConnector;
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+use crate::stream::{Io, tls};
 
 /// A command's result: untagged lines (literals inlined) and the tagged status line.
 #[derive(Debug, Clone)]
@@ -49,18 +46,6 @@ impl Reply {
 pub struct Client {
     io: BufReader<Box<dyn Io>>,
     next: u32,
-}
-
-async fn tls(
-    stream: Box<dyn Io>,
-    config: &Arc<rustls::ClientConfig>,
-) -> anyhow::Result<Box<dyn Io>> {
-    let name = ServerName::try_from("localhost")?;
-    Ok(Box::new(
-        TlsConnector::from(config.clone())
-            .connect(name, stream)
-            .await?,
-    ))
 }
 
 impl Client {

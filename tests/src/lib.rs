@@ -19,6 +19,7 @@ pub mod peer;
 pub mod pop3;
 pub mod smtp;
 pub mod store;
+pub mod stream;
 
 /// The directory holding the workspace's binaries (next to the test's own `deps/`).
 pub fn bin_dir() -> PathBuf {

@@ -170,3 +170,34 @@ pub async fn wait_inbox(tern: &Tern, needles: &[&str], secs: u64) -> Option<Stri
     }
     None
 }
+
+/// A node with the remote world of [`Remote`]: hosts are suspended after 2 failures for an hour.
+pub struct World {
+    /// The node's scratch directory.
+    pub _dir: tempfile::TempDir,
+    /// The test DNS.
+    pub dns: dns::Dns,
+    /// The node.
+    pub tern: Tern,
+    /// The preferred MX of remote.test.
+    pub mx1: Peer,
+    /// The second MX.
+    pub mx2: Peer,
+}
+
+/// Starts a [`World`] whose admin token is `token`.
+pub async fn world(token: &str) -> World {
+    let remote = Remote::start().await;
+    let mut env = remote.queue_env();
+    env.push(("TERN_QUEUE__SUSPEND_AFTER_FAILURES".into(), "2".into()));
+    env.push(("TERN_QUEUE__SUSPEND_SECONDS".into(), "3600".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (dir, tern) = Tern::dev(token, PASSWORD, &env);
+    World {
+        _dir: dir,
+        dns: remote.dns,
+        tern,
+        mx1: remote.mx1,
+        mx2: remote.mx2,
+    }
+}

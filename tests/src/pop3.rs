@@ -4,31 +4,16 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::{Context, bail};
-use rustls_pki_types::ServerName;
 use tokio::{
-    io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader},
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
     net::TcpStream,
 };
-use tokio_rustls::TlsConnector;
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+use crate::stream::{Io, tls};
 
 /// One POP3 connection.
 pub struct Client {
     io: BufReader<Box<dyn Io>>,
-}
-
-async fn tls(
-    stream: Box<dyn Io>,
-    config: &Arc<rustls::ClientConfig>,
-) -> anyhow::Result<Box<dyn Io>> {
-    let name = ServerName::try_from("localhost")?;
-    Ok(Box::new(
-        TlsConnector::from(config.clone())
-            .connect(name, stream)
-            .await?,
-    ))
 }
 
 impl Client {

@@ -3,45 +3,21 @@
 //! remote domains. Covers MX preference and fallback, implicit MX, null MX, NXDOMAIN,
 //! multi-recipient partial failure with a retry after 4xx, DSN texts per cause read back over
 //! POP3, no bounce for the null sender, suspension of an unreachable destination, peers that
-//! hang up or stall, DKIM verified by mail-auth, and the operator's `ternctl queue` commands.
+//! hang up or stall, a required STARTTLS, and the operator's `ternctl queue` commands. DKIM is
+//! in `queue_dkim.rs`.
 
 use std::time::Duration;
 
 use tern_tests::{
-    Tern, dns, err, ok,
-    outbound::{PASSWORD, Remote, inbox, send, submission, submit, wait_inbox},
-    peer::Peer,
+    Tern, err, ok,
+    outbound::{PASSWORD, Remote, inbox, send, submission, submit, wait_inbox, world},
     ternctl,
 };
 
 const TOKEN: &str = "queue-token";
-struct World {
-    _dir: tempfile::TempDir,
-    dns: dns::Dns,
-    tern: Tern,
-    mx1: Peer,
-    mx2: Peer,
-}
-
-async fn world() -> World {
-    let remote = Remote::start().await;
-    let mut env = remote.queue_env();
-    env.push(("TERN_QUEUE__SUSPEND_AFTER_FAILURES".into(), "2".into()));
-    env.push(("TERN_QUEUE__SUSPEND_SECONDS".into(), "3600".into()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (dir, tern) = Tern::dev(TOKEN, PASSWORD, &env);
-    World {
-        _dir: dir,
-        dns: remote.dns,
-        tern,
-        mx1: remote.mx1,
-        mx2: remote.mx2,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn mx_preference_fallback_and_implicit_mx() {
-    let w = world().await;
+    let w = world(TOKEN).await;
     submit(&w.tern, "demo@example.test", &["ok@remote.test"], "pref").await;
     let m = w
         .mx1
@@ -97,7 +73,7 @@ async fn mx_preference_fallback_and_implicit_mx() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn partial_failure_bounces_the_failed_and_retries_the_deferred() {
-    let w = world().await;
+    let w = world(TOKEN).await;
     submit(
         &w.tern,
         "demo@example.test",
@@ -165,7 +141,7 @@ async fn partial_failure_bounces_the_failed_and_retries_the_deferred() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_cause_has_its_readable_text() {
-    let w = world().await;
+    let w = world(TOKEN).await;
     for (to, subject) in [
         ("full1@remote.test", "quota"),
         ("blocked1@remote.test", "blocklist"),
@@ -270,7 +246,7 @@ async fn each_cause_has_its_readable_text() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn null_sender_gets_no_bounce_and_unreachable_hosts_are_suspended() {
-    let w = world().await;
+    let w = world(TOKEN).await;
     submit(&w.tern, "", &["unknown2@remote.test"], "nullsender").await;
     // The failure is recorded and the entry removed; no DSN is generated.
     submit(&w.tern, "demo@example.test", &["ok2@remote.test"], "marker").await;
@@ -330,7 +306,7 @@ fn queued_id(tern: &Tern, domain: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn operators_list_hold_release_retry_delete_and_bounce() {
-    let w = world().await;
+    let w = world(TOKEN).await;
     let url = w.tern.url();
     let ctl = |args: &[&str]| ternctl(&url, Some(TOKEN), args);
     submit(&w.tern, "demo@example.test", &["a@down.test"], "ops-one").await;
@@ -390,178 +366,6 @@ async fn operators_list_hold_release_retry_delete_and_bounce() {
 }
 
 /// Sets a DKIM key with ternctl and publishes its record in the test DNS.
-async fn publish_dkim(w: &World, args: &[&str]) -> serde_json::Value {
-    let url = w.tern.url();
-    let mut all = vec!["--json", "dkim", "set", "example.test"];
-    all.extend_from_slice(args);
-    let out = ok(&ternctl(&url, Some(TOKEN), &all));
-    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-    w.dns
-        .add_txt(
-            v["dns_name"].as_str().expect("dns name"),
-            v["dns_txt"].as_str().expect("dns txt"),
-        )
-        .await;
-    v
-}
-
-/// Verifies the DKIM signatures of `message` with mail-auth against the test DNS.
-async fn verify_dkim(dns: std::net::SocketAddr, message: &str) -> Vec<String> {
-    use hickory_resolver::config::{
-        ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts,
-    };
-    let mut udp = ConnectionConfig::udp();
-    udp.port = dns.port();
-    let config = ResolverConfig::from_parts(
-        None,
-        vec![],
-        vec![NameServerConfig::new(dns.ip(), true, vec![udp])],
-    );
-    let auth =
-        mail_auth::MessageAuthenticator::new(config, ResolverOpts::default()).expect("resolver");
-    let parsed = mail_auth::AuthenticatedMessage::parse(message.as_bytes()).expect("parse");
-    auth.verify_dkim(&parsed)
-        .await
-        .iter()
-        .map(|o| format!("{:?}", o.result()))
-        .collect()
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn dkim_signatures_verify_on_the_receiving_side() {
-    let w = world().await;
-    // Ed25519, generated by the server.
-    let key = publish_dkim(&w, &["--selector", "ed1"]).await;
-    assert_eq!(key["algorithm"], "ed25519-sha256");
-    submit(
-        &w.tern,
-        "demo@example.test",
-        &["ok-ed@remote.test"],
-        "signed-ed",
-    )
-    .await;
-    let m = w
-        .mx1
-        .wait_for("ok-ed@remote.test", 30)
-        .await
-        .expect("delivered");
-    assert!(m.data.starts_with("DKIM-Signature:"), "{}", m.data);
-    assert!(m.data.contains("a=ed25519-sha256") && m.data.contains("s=ed1"));
-    assert_eq!(
-        verify_dkim(w.dns.addr, &m.data).await,
-        vec!["Pass".to_string()]
-    );
-
-    // RSA-2048, imported from an openssl-generated PEM.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pem = dir.path().join("rsa.pem");
-    let status = std::process::Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-        ])
-        .arg(&pem)
-        .output()
-        .expect("openssl runs");
-    assert!(status.status.success(), "openssl genpkey failed");
-    let key = publish_dkim(
-        &w,
-        &["--selector", "rsa1", "--key", pem.to_str().expect("path")],
-    )
-    .await;
-    assert_eq!(key["algorithm"], "rsa-sha256");
-    submit(
-        &w.tern,
-        "demo@example.test",
-        &["ok-rsa@remote.test"],
-        "signed-rsa",
-    )
-    .await;
-    let m = w
-        .mx1
-        .wait_for("ok-rsa@remote.test", 30)
-        .await
-        .expect("delivered");
-    assert!(
-        m.data.contains("a=rsa-sha256") && m.data.contains("s=rsa1"),
-        "{}",
-        m.data
-    );
-    assert_eq!(
-        verify_dkim(w.dns.addr, &m.data).await,
-        vec!["Pass".to_string()]
-    );
-
-    // A tampered message fails.
-    let tampered = m.data.replace("queued body", "changed body");
-    assert_ne!(
-        verify_dkim(w.dns.addr, &tampered).await,
-        vec!["Pass".to_string()]
-    );
-
-    // Weak keys and garbage are refused with the reason.
-    let e = err(&ternctl(
-        &w.tern.url(),
-        Some(TOKEN),
-        &["dkim", "set", "nosuch.test", "--selector", "x"],
-    ));
-    assert!(e.contains("does not exist"), "{e}");
-    std::fs::write(&pem, "not a key").expect("write");
-    let e = err(&ternctl(
-        &w.tern.url(),
-        Some(TOKEN),
-        &[
-            "dkim",
-            "set",
-            "example.test",
-            "--selector",
-            "x",
-            "--key",
-            pem.to_str().expect("path"),
-        ],
-    ));
-    assert!(e.contains("not a PEM private key"), "{e}");
-    let e = err(&ternctl(
-        &w.tern.url(),
-        Some(TOKEN),
-        &["dkim", "set", "example.test", "--selector", "bad selector"],
-    ));
-    assert!(e.contains("letters, digits, '-' and '.' only"), "{e}");
-    let weak = dir.path().join("weak.pem");
-    let status = std::process::Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:1024",
-            "-out",
-        ])
-        .arg(&weak)
-        .output()
-        .expect("openssl runs");
-    assert!(status.status.success(), "openssl genpkey failed");
-    let e = err(&ternctl(
-        &w.tern.url(),
-        Some(TOKEN),
-        &[
-            "dkim",
-            "set",
-            "example.test",
-            "--selector",
-            "weak",
-            "--key",
-            weak.to_str().expect("path"),
-        ],
-    ));
-    assert!(e.contains("RSA key of 2048 to 8192 bits"), "{e}");
-    w.tern.stop().expect("stop");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn dropped_and_stalled_sessions_are_deferred_with_the_reason() {
     let remote = Remote::start().await;

@@ -18,7 +18,7 @@ use tern_proto::imap::{
 use tern_store::{
     blob::{self, Staged},
     model::{
-        ModelError, Summary, account,
+        Summary,
         message::{self, Flags, NewMessage},
         now,
     },
@@ -27,30 +27,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
     convert::{MAX_KEYWORDS, mailbox_name, nz, split_flags},
-    session::{Flow, Session},
+    filing::{FilingError, check_quota},
+    session::{Flow, Missing, Session},
 };
-use crate::delivery::exceeds;
-
-/// Why an append did not happen.
-enum AppendError {
-    OverQuota,
-    Model(ModelError),
-}
-
-impl From<tern_store::StoreError> for AppendError {
-    fn from(e: tern_store::StoreError) -> Self {
-        AppendError::Model(e.into())
-    }
-}
-
-impl tern_store::TxError for AppendError {
-    fn as_store(&self) -> Option<&tern_store::StoreError> {
-        match self {
-            AppendError::Model(ModelError::Store(e)) => Some(e),
-            _ => None,
-        }
-    }
-}
 
 /// One message of an APPEND.
 struct Part {
@@ -129,16 +108,8 @@ pub async fn handle_append<S: AsyncRead + AsyncWrite + Unpin + Send>(
         }
         parts.push(p);
     }
-    let target = match s.ctx.dir.mailbox(account.id, &name).await {
-        Ok(Some(m)) => m,
-        Ok(None) => {
-            return s.no(
-                &tag,
-                Some(Code::TryCreate),
-                &format!("no mailbox named {name}; create it first"),
-            );
-        }
-        Err(e) => return s.fail(&tag, e),
+    let Some(target) = s.mailbox_named(&tag, &name, Missing::TryCreate).await else {
+        return Flow::Continue;
     };
     let db = s.ctx.dir.db().clone();
     let summaries: Vec<Summary> = parts.iter().map(|p| Summary::parse(&p.body)).collect();
@@ -155,13 +126,7 @@ pub async fn handle_append<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let permit = s.ctx.hub.writing(target_id).await;
     let result = db
         .transact(|tx| async move {
-            let acct = account::get(&tx, account_id)
-                .await?
-                .ok_or_else(|| AppendError::Model(ModelError::NotFound("account".into())))?;
-            let usage = account::usage(&tx, account_id).await?;
-            if exceeds(&acct, usage, total) {
-                return Err(AppendError::OverQuota);
-            }
+            check_quota(&tx, account_id, total).await?;
             let mut uids = Vec::with_capacity(parts_ref.len());
             for ((p, st), summary) in parts_ref.iter().zip(staged).zip(summaries) {
                 let new = NewMessage {
@@ -196,7 +161,7 @@ pub async fn handle_append<S: AsyncRead + AsyncWrite + Unpin + Send>(
             };
             s.done(&tag, code, "APPEND completed").await
         }
-        Err(AppendError::OverQuota) => s.no(
+        Err(FilingError::OverQuota) => s.no(
             &tag,
             Some(Code::OverQuota),
             &format!(
@@ -204,7 +169,7 @@ pub async fn handle_append<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 account.address
             ),
         ),
-        Err(AppendError::Model(e)) => s.fail(&tag, e),
+        Err(FilingError::Model(e)) => s.fail(&tag, e),
     }
 }
 

@@ -3,7 +3,7 @@
 //! copies and expunges in the same transaction, so a message is never in both or neither.
 
 use tern_proto::imap::{
-    sequence::{out_of_range, resolve, to_uid_set},
+    sequence::to_uid_set,
     types::{
         core::Tag,
         mailbox::Mailbox,
@@ -11,34 +11,14 @@ use tern_proto::imap::{
         sequence::SequenceSet,
     },
 };
-use tern_store::model::{ModelError, account, message};
+use tern_store::model::message;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
     convert::{mailbox_name, nz},
-    session::{Flow, Session},
+    filing::{FilingError, check_quota},
+    session::{Flow, Missing, Session},
 };
-use crate::delivery::exceeds;
-
-enum CopyError {
-    OverQuota,
-    Model(ModelError),
-}
-
-impl From<tern_store::StoreError> for CopyError {
-    fn from(e: tern_store::StoreError) -> Self {
-        CopyError::Model(e.into())
-    }
-}
-
-impl tern_store::TxError for CopyError {
-    fn as_store(&self) -> Option<&tern_store::StoreError> {
-        match self {
-            CopyError::Model(ModelError::Store(e)) => Some(e),
-            _ => None,
-        }
-    }
-}
 
 /// Handles `COPY` / `MOVE` (`moving`) by sequence number or UID.
 pub async fn handle_copy<S: AsyncRead + AsyncWrite + Unpin + Send>(
@@ -51,43 +31,18 @@ pub async fn handle_copy<S: AsyncRead + AsyncWrite + Unpin + Send>(
 ) -> Flow {
     let verb = if moving { "MOVE" } else { "COPY" };
     let account = s.account().clone();
-    let Some(sel) = s.selected.as_ref() else {
-        return s.bad(&tag, None, "no mailbox selected");
+    let Some((uids, positions)) = s.named_messages(&tag, &set, by_uid, moving) else {
+        return Flow::Continue;
     };
-    if moving && sel.read_only {
-        return s.no(
-            &tag,
-            Some(Code::ReadOnly),
-            "the mailbox is open read-only (EXAMINE)",
-        );
-    }
-    let uids = sel.uids();
-    if !by_uid && out_of_range(&set, uids.len()) {
-        return s.bad(
-            &tag,
-            None,
-            &format!(
-                "no message with that sequence number (the mailbox has {})",
-                uids.len()
-            ),
-        );
-    }
+    let sel = s
+        .selected
+        .as_ref()
+        .expect("named_messages checked the selection");
     let source = sel.mailbox.id;
-    let sources: Vec<u32> = resolve(&set, &uids, by_uid)
-        .into_iter()
-        .map(|i| uids[i])
-        .collect();
+    let sources: Vec<u32> = positions.into_iter().map(|i| uids[i]).collect();
     let name = mailbox_name(&target);
-    let target = match s.ctx.dir.mailbox(account.id, &name).await {
-        Ok(Some(m)) => m,
-        Ok(None) => {
-            return s.no(
-                &tag,
-                Some(Code::TryCreate),
-                &format!("no mailbox named {name}; create it first"),
-            );
-        }
-        Err(e) => return s.fail(&tag, e),
+    let Some(target) = s.mailbox_named(&tag, &name, Missing::TryCreate).await else {
+        return Flow::Continue;
     };
     let db = s.ctx.dir.db().clone();
     // This node's write permits on both mailboxes, taken in id order so two opposite moves
@@ -115,13 +70,7 @@ pub async fn handle_copy<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 }
                 if !moving && !metas.is_empty() {
                     let bytes: u64 = metas.iter().map(|m| m.size).sum();
-                    let acct = account::get(&tx, account_id)
-                        .await?
-                        .ok_or_else(|| CopyError::Model(ModelError::NotFound("account".into())))?;
-                    let usage = account::usage(&tx, account_id).await?;
-                    if exceeds(&acct, usage, bytes) {
-                        return Err(CopyError::OverQuota);
-                    }
+                    check_quota(&tx, account_id, bytes).await?;
                 }
                 let mut pairs = Vec::new();
                 for m in &metas {
@@ -144,14 +93,14 @@ pub async fn handle_copy<S: AsyncRead + AsyncWrite + Unpin + Send>(
                     to.push(b);
                 }
             }
-            Err(CopyError::OverQuota) => {
+            Err(FilingError::OverQuota) => {
                 return s.no(
                     &tag,
                     Some(Code::OverQuota),
                     &format!("copying would put {} over its quota", account.address),
                 );
             }
-            Err(CopyError::Model(e)) => return s.fail(&tag, e),
+            Err(FilingError::Model(e)) => return s.fail(&tag, e),
         }
     }
     s.ctx.hub.poke(target.id).await;

@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
     convert::mailbox_name,
-    session::{Flow, Session},
+    session::{Flow, Missing, Session},
 };
 
 /// Handles `DELETE name`.
@@ -20,16 +20,8 @@ pub async fn handle_delete<S: AsyncRead + AsyncWrite + Unpin + Send>(
 ) -> Flow {
     let account = s.account().id;
     let name = mailbox_name(&name);
-    let mailbox = match s.ctx.dir.mailbox(account, &name).await {
-        Ok(Some(m)) => m,
-        Ok(None) => {
-            return s.no(
-                &tag,
-                Some(Extra::Nonexistent.code()),
-                &format!("no mailbox named {name}"),
-            );
-        }
-        Err(e) => return s.fail(&tag, e),
+    let Some(mailbox) = s.mailbox_named(&tag, &name, Missing::Nonexistent).await else {
+        return Flow::Continue;
     };
     if let Some(role) = mailbox.special_use {
         return s.no(

@@ -6,7 +6,7 @@
 use std::num::{NonZeroU32, NonZeroU64};
 
 use tern_proto::imap::{
-    sequence::{out_of_range, resolve, to_set},
+    sequence::{resolve, to_set},
     types::{
         command::FetchModifier,
         core::{NString8, Tag, Vec1},
@@ -193,23 +193,15 @@ pub async fn handle_fetch<S: AsyncRead + AsyncWrite + Unpin + Send>(
     by_uid: bool,
     modifiers: Vec<FetchModifier>,
 ) -> Flow {
-    let Some(sel) = s.selected.as_ref() else {
-        return s.bad(&tag, None, "no mailbox selected");
+    let Some((uids, positions)) = s.named_messages(&tag, &set, by_uid, false) else {
+        return Flow::Continue;
     };
-    let uids = sel.uids();
-    if !by_uid && out_of_range(&set, uids.len()) {
-        return s.bad(
-            &tag,
-            None,
-            &format!(
-                "no message with that sequence number (the mailbox has {})",
-                uids.len()
-            ),
-        );
-    }
+    let sel = s
+        .selected
+        .as_ref()
+        .expect("named_messages checked the selection");
     let mailbox = sel.mailbox.id;
     let read_only = sel.read_only;
-    let positions = resolve(&set, &uids, by_uid);
     let mut names: Vec<MessageDataItemName<'static>> = match names {
         MacroOrMessageDataItemNames::Macro(m) => m
             .expand()

@@ -14,6 +14,7 @@ mod delete;
 mod enable;
 mod expunge;
 mod fetch;
+mod filing;
 pub mod hub;
 mod id;
 mod idle;

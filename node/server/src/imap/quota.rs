@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
     convert::{mailbox, mailbox_name},
-    session::{Flow, Session},
+    session::{Flow, Missing, Session},
 };
 
 fn root() -> AString<'static> {
@@ -76,16 +76,11 @@ pub async fn handle_getquotaroot<S: AsyncRead + AsyncWrite + Unpin + Send>(
     name: Mailbox<'static>,
 ) -> Flow {
     let name = mailbox_name(&name);
-    match s.ctx.dir.mailbox(s.account().id, &name).await {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            return s.no(
-                &tag,
-                Some(Extra::Nonexistent.code()),
-                &format!("no mailbox named {name}"),
-            );
-        }
-        Err(e) => return s.fail(&tag, e),
+    if s.mailbox_named(&tag, &name, Missing::Nonexistent)
+        .await
+        .is_none()
+    {
+        return Flow::Continue;
     }
     s.data(Data::QuotaRoot {
         mailbox: mailbox(&name),

@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{
     convert::{fetch_flags, mailbox_name, nz},
     selected::Selected,
-    session::{Flow, Session},
+    session::{Flow, Missing, Session},
 };
 
 fn system_flags() -> Vec<Flag<'static>> {
@@ -52,17 +52,8 @@ pub async fn handle_select<S: AsyncRead + AsyncWrite + Unpin + Send>(
         );
     }
     let name = mailbox_name(&name);
-    let account = s.account().id;
-    let mailbox = match s.ctx.dir.mailbox(account, &name).await {
-        Ok(Some(m)) => m,
-        Ok(None) => {
-            return s.no(
-                &tag,
-                Some(Extra::Nonexistent.code()),
-                &format!("no mailbox named {name}"),
-            );
-        }
-        Err(e) => return s.fail(&tag, e),
+    let Some(mailbox) = s.mailbox_named(&tag, &name, Missing::Nonexistent).await else {
+        return Flow::Continue;
     };
     let mut qresync = None;
     for p in params {

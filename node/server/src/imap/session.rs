@@ -9,13 +9,15 @@ use tern_proto::imap::{
     extensions::Extras,
     reader::{Event, Limits, Reader, Refusal},
     response::{self, Extra},
+    sequence::{out_of_range, resolve},
     types::{
         command::{Command, CommandBody},
         core::Tag,
         response::{Code, Data, StatusKind},
+        sequence::SequenceSet,
     },
 };
-use tern_store::model::{Account, ModelError};
+use tern_store::model::{Account, Mailbox, ModelError};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
@@ -38,6 +40,15 @@ pub enum Flow {
     Continue,
     /// Close the connection.
     Close,
+}
+
+/// What a missing mailbox is answered with.
+#[derive(Debug, Clone, Copy)]
+pub enum Missing {
+    /// `[NONEXISTENT]`.
+    Nonexistent,
+    /// `[TRYCREATE]`: the target of APPEND, COPY or MOVE.
+    TryCreate,
 }
 
 /// An IMAP session over any stream.
@@ -467,6 +478,72 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         )
         .await?;
         Ok(self.conn.out().len() > before)
+    }
+
+    /// The account's mailbox `name`; when there is none, `None` after a tagged NO with
+    /// `[NONEXISTENT]`, or `[TRYCREATE]` for the target of APPEND, COPY and MOVE.
+    pub(super) async fn mailbox_named(
+        &mut self,
+        tag: &Tag<'_>,
+        name: &str,
+        missing: Missing,
+    ) -> Option<Mailbox> {
+        match self.ctx.dir.mailbox(self.account().id, name).await {
+            Ok(Some(m)) => Some(m),
+            Ok(None) => {
+                let (code, text) = match missing {
+                    Missing::Nonexistent => (
+                        Extra::Nonexistent.code(),
+                        format!("no mailbox named {name}"),
+                    ),
+                    Missing::TryCreate => (
+                        Code::TryCreate,
+                        format!("no mailbox named {name}; create it first"),
+                    ),
+                };
+                self.no(tag, Some(code), &text);
+                None
+            }
+            Err(e) => {
+                self.fail(tag, e);
+                None
+            }
+        }
+    }
+
+    /// The selected view's UIDs and the positions `set` names in it; `None` after the refusal
+    /// when nothing is selected, when `write` and the mailbox is read-only (`NO [READ-ONLY]`),
+    /// or when a sequence number is past the end (`BAD`).
+    pub(super) fn named_messages(
+        &mut self,
+        tag: &Tag<'_>,
+        set: &SequenceSet,
+        by_uid: bool,
+        write: bool,
+    ) -> Option<(Vec<u32>, Vec<usize>)> {
+        let Some(sel) = self.selected.as_ref() else {
+            self.bad(tag, None, "no mailbox selected");
+            return None;
+        };
+        if write && sel.read_only {
+            self.no(
+                tag,
+                Some(Code::ReadOnly),
+                "the mailbox is open read-only (EXAMINE)",
+            );
+            return None;
+        }
+        let uids = sel.uids();
+        if !by_uid && out_of_range(set, uids.len()) {
+            let text = format!(
+                "no message with that sequence number (the mailbox has {})",
+                uids.len()
+            );
+            self.bad(tag, None, &text);
+            return None;
+        }
+        let positions = resolve(set, &uids, by_uid);
+        Some((uids, positions))
     }
 
     /// The logged-in account.

@@ -1,21 +1,18 @@
 //! STATUS: counters of a mailbox without selecting it (MESSAGES, UIDNEXT, UIDVALIDITY,
 //! UNSEEN, HIGHESTMODSEQ, RECENT as 0, DELETED and DELETED-STORAGE by scanning flags).
 
-use tern_proto::imap::{
-    response::Extra,
-    types::{
-        core::Tag,
-        mailbox::Mailbox,
-        response::Data,
-        status::{StatusDataItem, StatusDataItemName},
-    },
+use tern_proto::imap::types::{
+    core::Tag,
+    mailbox::Mailbox,
+    response::Data,
+    status::{StatusDataItem, StatusDataItemName},
 };
 use tern_store::model::{Directory, ModelError, message, message::Flags};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
     convert::{mailbox, mailbox_name, nz},
-    session::{Flow, Session},
+    session::{Flow, Missing, Session},
 };
 
 /// The STATUS items of `m`.
@@ -80,18 +77,9 @@ pub async fn handle_status<S: AsyncRead + AsyncWrite + Unpin + Send>(
     name: Mailbox<'static>,
     items: Vec<StatusDataItemName>,
 ) -> Flow {
-    let account = s.account().id;
     let name = mailbox_name(&name);
-    let m = match s.ctx.dir.mailbox(account, &name).await {
-        Ok(Some(m)) => m,
-        Ok(None) => {
-            return s.no(
-                &tag,
-                Some(Extra::Nonexistent.code()),
-                &format!("no mailbox named {name}"),
-            );
-        }
-        Err(e) => return s.fail(&tag, e),
+    let Some(m) = s.mailbox_named(&tag, &name, Missing::Nonexistent).await else {
+        return Flow::Continue;
     };
     let out = match items_for(&s.ctx.dir, &m, &items).await {
         Ok(out) => out,

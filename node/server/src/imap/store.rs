@@ -4,7 +4,7 @@
 use std::num::{NonZeroU32, NonZeroU64};
 
 use tern_proto::imap::{
-    sequence::{out_of_range, resolve, to_set},
+    sequence::to_set,
     types::{
         command::StoreModifier,
         core::{Tag, Vec1},
@@ -36,27 +36,13 @@ pub async fn handle_store<S: AsyncRead + AsyncWrite + Unpin + Send>(
     by_uid: bool,
     modifiers: Vec<StoreModifier>,
 ) -> Flow {
-    let Some(sel) = s.selected.as_ref() else {
-        return s.bad(&tag, None, "no mailbox selected");
+    let Some((uids, positions)) = s.named_messages(&tag, &set, by_uid, true) else {
+        return Flow::Continue;
     };
-    if sel.read_only {
-        return s.no(
-            &tag,
-            Some(Code::ReadOnly),
-            "the mailbox is open read-only (EXAMINE)",
-        );
-    }
-    let uids = sel.uids();
-    if !by_uid && out_of_range(&set, uids.len()) {
-        return s.bad(
-            &tag,
-            None,
-            &format!(
-                "no message with that sequence number (the mailbox has {})",
-                uids.len()
-            ),
-        );
-    }
+    let sel = s
+        .selected
+        .as_ref()
+        .expect("named_messages checked the selection");
     let Some((system, keywords)) = split_flags(&flags) else {
         return s.bad(
             &tag,
@@ -79,10 +65,7 @@ pub async fn handle_store<S: AsyncRead + AsyncWrite + Unpin + Send>(
         s.reporting.condstore = true;
     }
     let mailbox = sel.mailbox.id;
-    let targets: Vec<u32> = resolve(&set, &uids, by_uid)
-        .into_iter()
-        .map(|i| uids[i])
-        .collect();
+    let targets: Vec<u32> = positions.into_iter().map(|i| uids[i]).collect();
     let db = s.ctx.dir.db().clone();
     let _permit = sel.sub.writing().await;
     let mut stored: Vec<MessageMeta> = Vec::new();
