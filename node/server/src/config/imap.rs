@@ -29,6 +29,8 @@ pub struct RawImap {
     pub auth_failure_delay_ms: u64,
     /// Whether LOGIN and AUTHENTICATE are refused on connections without TLS (LOGINDISABLED).
     pub plaintext_requires_tls: bool,
+    /// Mailboxes an account may have; CREATE beyond it gets `NO [LIMIT]`.
+    pub max_mailboxes: usize,
 }
 
 impl Default for RawImap {
@@ -43,6 +45,7 @@ impl Default for RawImap {
             max_auth_failures: 3,
             auth_failure_delay_ms: 1000,
             plaintext_requires_tls: true,
+            max_mailboxes: 5000,
         }
     }
 }
@@ -68,6 +71,8 @@ pub struct ImapConfig {
     pub auth_failure_delay: Duration,
     /// LOGIN and AUTHENTICATE need TLS.
     pub plaintext_requires_tls: bool,
+    /// Mailboxes per account.
+    pub max_mailboxes: usize,
 }
 
 impl TryFrom<&RawImap> for ImapConfig {
@@ -92,6 +97,7 @@ impl TryFrom<&RawImap> for ImapConfig {
                 as u32,
             auth_failure_delay: Duration::from_millis(r.auth_failure_delay_ms),
             plaintext_requires_tls: r.plaintext_requires_tls,
+            max_mailboxes: positive("max_mailboxes", r.max_mailboxes as u64)? as usize,
         })
     }
 }

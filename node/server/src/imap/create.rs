@@ -12,9 +12,6 @@ use super::{
     session::{Flow, Session},
 };
 
-/// Mailboxes an account may have (more are refused with `[LIMIT]`).
-const MAX_MAILBOXES: usize = 5000;
-
 /// Handles `CREATE name`.
 pub async fn handle_create<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
@@ -41,12 +38,13 @@ pub async fn handle_create<S: AsyncRead + AsyncWrite + Unpin + Send>(
             "INBOX always exists",
         );
     }
+    let max = s.ctx.config.max_mailboxes;
     match s.ctx.dir.mailboxes(account.id).await {
-        Ok(all) if all.len() >= MAX_MAILBOXES => {
+        Ok(all) if all.len() >= max => {
             return s.no(
                 &tag,
                 Some(Extra::Limit.code()),
-                &format!("an account has at most {MAX_MAILBOXES} mailboxes"),
+                &format!("an account has at most {max} mailboxes (imap.max_mailboxes)"),
             );
         }
         Ok(_) => {}
