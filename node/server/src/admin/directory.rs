@@ -170,6 +170,7 @@ pub async fn set_permissions(
             a.may_create_mailboxes = b.may_create_mailboxes
         })
         .await?;
+    tracing::info!(account = %a.address, may_create_mailboxes = a.may_create_mailboxes, "account permissions changed");
     Ok(Json(view(&s, a).await?))
 }
 
