@@ -147,7 +147,7 @@ fn items(
             {
                 let st = structure.expect("checked");
                 let nums: Vec<u32> = path.iter().map(|n| n.get()).collect();
-                let decoded = match section::binary_part(st, &nums) {
+                let decoded = match section::locate(st, &nums) {
                     Some(p) => {
                         let body = raw
                             .get(p.body_start as usize..(p.body_end as usize).min(raw.len()))

@@ -14,8 +14,8 @@ fn slice(raw: &[u8], start: u32, end: u32) -> &[u8] {
         .unwrap_or_default()
 }
 
-/// Follows a part path (1-based numbers) from the root.
-fn locate<'p>(root: &'p Part, path: &[u32]) -> Option<&'p Part> {
+/// Follows a part path (1-based numbers) from the root (BODY[n] and BINARY[n]).
+pub fn locate<'p>(root: &'p Part, path: &[u32]) -> Option<&'p Part> {
     let mut cur = root;
     for &n in path {
         let n = n as usize;
@@ -184,11 +184,6 @@ fn quoted_printable(bytes: &[u8]) -> Vec<u8> {
         }
     }
     out
-}
-
-/// The part a BINARY section path names (the whole message for an empty path).
-pub fn binary_part<'p>(root: &'p Part, path: &[u32]) -> Option<&'p Part> {
-    locate(root, path)
 }
 
 #[cfg(test)]

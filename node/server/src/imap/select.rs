@@ -88,10 +88,7 @@ pub async fn handle_select<S: AsyncRead + AsyncWrite + Unpin + Send>(
         Ok(sel) => sel,
         Err(e) => return s.fail(&tag, e.into()),
     };
-    let status = match s.ctx.dir.mailbox_status(&sel.mailbox).await {
-        Ok(st) => st,
-        Err(e) => return s.fail(&tag, e),
-    };
+    let (uidvalidity, uidnext) = (sel.mailbox.uidvalidity, sel.uidnext);
     s.data(Data::Flags(system_flags()));
     let mut perm: Vec<FlagPerm<'static>> = system_flags().into_iter().map(FlagPerm::from).collect();
     perm.push(FlagPerm::Asterisk);
@@ -118,13 +115,13 @@ pub async fn handle_select<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s.reply(
         None,
         StatusKind::Ok,
-        Some(Code::UidValidity(nz(status.uidvalidity))),
+        Some(Code::UidValidity(nz(uidvalidity))),
         "UIDs valid",
     );
     s.reply(
         None,
         StatusKind::Ok,
-        Some(Code::UidNext(nz(status.uidnext))),
+        Some(Code::UidNext(nz(uidnext))),
         "predicted next UID",
     );
     s.reply(
@@ -139,7 +136,7 @@ pub async fn handle_select<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let uids = sel.uids();
     s.selected = Some(sel);
     if let Some((validity, since, known)) = qresync
-        && validity.get() == status.uidvalidity
+        && validity.get() == uidvalidity
     {
         let since = since.get();
         let changes = db

@@ -42,6 +42,8 @@ pub struct Selected {
     pub uids: UidMap,
     /// The MODSEQ the view reflects.
     pub modseq: u64,
+    /// UIDNEXT when selected.
+    pub uidnext: u32,
     /// Sequence number of the first message without `\Seen` when selected.
     pub first_unseen: Option<u32>,
     /// Changes this session made itself (UID → MODSEQ), already told to its client.
@@ -77,6 +79,7 @@ impl Selected {
                 .map(|i| i as u32 + 1),
             uids: UidMap::from_sorted(&uids),
             modseq: status.highest_modseq,
+            uidnext: status.uidnext,
             own: HashMap::new(),
             mailbox,
             read_only,
