@@ -20,6 +20,6 @@ mod tx;
 
 pub use api::{KeyValue, RangeOptions, ReadMode, Store, Transaction, Watch};
 pub use db::Db;
-pub use embedded::EmbeddedStore;
+pub use embedded::{EmbeddedOptions, EmbeddedStore};
 pub use error::{Result, StoreError, TxError};
 pub use tx::{Tx, apply_add, decode_counter};

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use tern_store::{Db, EmbeddedStore, conformance, keys::scratch};
+use tern_store::{Db, EmbeddedOptions, EmbeddedStore, conformance, keys::scratch};
 
 fn fresh() -> (tempfile::TempDir, Db) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -33,6 +33,19 @@ suite!(
     limits,
     blob_chunking
 );
+
+/// The read-modify-write stress case with 64 KiB memtables, so memtable flushes and
+/// compactions finish while commit groups are in flight (the window where a fjall snapshot
+/// could claim a version whose batch was not yet in the memtable).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn read_modify_write_stress() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = EmbeddedOptions {
+        memtable_bytes: 64 * 1024,
+    };
+    let db = Db::new(EmbeddedStore::open_with(dir.path(), options).expect("open"));
+    conformance::read_modify_write_stress(&db).await;
+}
 
 /// Child side of the kill test: commits numbered keys from 8 writers, printing each number
 /// once its commit returned, until it is killed.

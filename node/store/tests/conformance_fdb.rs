@@ -32,6 +32,8 @@ async fn conformance_on_fdb() {
     wipe().await;
     conformance::atomic_add_under_concurrency(&db).await;
     wipe().await;
+    conformance::read_modify_write_stress(&db).await;
+    wipe().await;
     conformance::watches(&db).await;
     wipe().await;
     conformance::limits(&db).await;

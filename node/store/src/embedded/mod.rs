@@ -5,6 +5,7 @@
 mod buffer;
 mod resolver;
 mod tx;
+mod view;
 mod watch;
 mod writer;
 
@@ -17,7 +18,7 @@ use std::{
 use async_trait::async_trait;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 
-use self::{tx::EmbeddedTx, watch::WatchRegistry, writer::CommitRequest};
+use self::{tx::EmbeddedTx, view::ReadView, watch::WatchRegistry, writer::CommitRequest};
 use crate::{
     api::{Store, Transaction},
     error::{Result, StoreError},
@@ -31,9 +32,9 @@ const JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
 
 /// State shared by the store handle, its transactions and the writer thread.
 pub(crate) struct Shared {
-    db: Database,
     ks: Keyspace,
     watches: Arc<WatchRegistry>,
+    view: Arc<ReadView>,
     commits: Mutex<Option<mpsc::Sender<CommitRequest>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
@@ -62,6 +63,22 @@ impl Drop for Shared {
     }
 }
 
+/// Tuning of the embedded store; the defaults suit production.
+#[derive(Debug, Clone)]
+pub struct EmbeddedOptions {
+    /// Bytes written between memtable flushes. Tests make it small so flushes and compactions
+    /// run while commits are in flight.
+    pub memtable_bytes: u64,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        Self {
+            memtable_bytes: MEMTABLE_BYTES,
+        }
+    }
+}
+
 /// The embedded store: files under one directory, one process at a time.
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -71,6 +88,11 @@ pub struct EmbeddedStore {
 impl EmbeddedStore {
     /// Opens (or creates) the store in `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, EmbeddedOptions::default())
+    }
+
+    /// Opens (or creates) the store in `path` with the given tuning.
+    pub fn open_with(path: impl AsRef<Path>, options: EmbeddedOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         std::fs::create_dir_all(&path)
             .map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
@@ -80,23 +102,24 @@ impl EmbeddedStore {
             .map_err(|e| StoreError::Io(format!("opening {}: {e}", path.display())))?;
         let ks = db
             .keyspace("tern", || {
-                KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+                KeyspaceCreateOptions::default().max_memtable_size(options.memtable_bytes)
             })
             .map_err(|e| StoreError::Io(format!("opening keyspace: {e}")))?;
         let watches = Arc::new(WatchRegistry::default());
+        let view = Arc::new(ReadView::new(&db));
         let (sender, receiver) = mpsc::channel();
         let writer = {
-            let (db, ks, watches) = (db.clone(), ks.clone(), watches.clone());
+            let (db, ks, watches, view) = (db.clone(), ks.clone(), watches.clone(), view.clone());
             std::thread::Builder::new()
                 .name("tern-store-writer".into())
-                .spawn(move || writer::run(db, ks, receiver, watches))
+                .spawn(move || writer::run(db, ks, receiver, watches, view))
                 .map_err(|e| StoreError::Io(format!("starting writer thread: {e}")))?
         };
         Ok(Self {
             shared: Arc::new(Shared {
-                db,
                 ks,
                 watches,
+                view,
                 commits: Mutex::new(Some(sender)),
                 writer: Mutex::new(Some(writer)),
                 path,

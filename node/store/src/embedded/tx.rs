@@ -31,6 +31,7 @@ type Reply = oneshot::Sender<Result<()>>;
 pub(crate) struct EmbeddedTx {
     shared: Arc<Shared>,
     snapshot: Snapshot,
+    read_version: u64,
     started: Instant,
     state: Mutex<State>,
 }
@@ -46,10 +47,11 @@ struct State {
 
 impl EmbeddedTx {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        let snapshot = shared.db.snapshot();
+        let view = shared.view.current();
         Self {
             shared,
-            snapshot,
+            snapshot: view.snapshot,
+            read_version: view.version,
             started: Instant::now(),
             state: Mutex::new(State::default()),
         }
@@ -184,7 +186,7 @@ impl Transaction for EmbeddedTx {
             let started = Instant::now();
             let (reply, done) = oneshot::channel();
             let request = CommitRequest {
-                read_version: self.snapshot.seqno(),
+                read_version: self.read_version,
                 started: self.started,
                 reads: this.reads,
                 buffer: this.buffer,
@@ -203,8 +205,9 @@ impl Transaction for EmbeddedTx {
             let current_key = key.clone();
             shared.watches.arm(key, seen, reply, || {
                 Ok(shared
-                    .db
-                    .snapshot()
+                    .view
+                    .current()
+                    .snapshot
                     .get(&shared.ks, &current_key)
                     .map_err(io)?
                     .map(|v| v.to_vec()))

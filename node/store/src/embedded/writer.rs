@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use super::{
     buffer::{Op, WriteBuffer},
     resolver::{Resolver, Written},
+    view::ReadView,
     watch::WatchRegistry,
 };
 use crate::{error::StoreError, limits::MAX_TRANSACTION_AGE, metrics::METRICS, tx::apply_add};
@@ -40,6 +41,7 @@ pub(crate) fn run(
     ks: Keyspace,
     rx: mpsc::Receiver<CommitRequest>,
     watches: Arc<WatchRegistry>,
+    view: Arc<ReadView>,
 ) {
     let mut resolver = Resolver::default();
     while let Ok(first) = rx.recv() {
@@ -50,7 +52,7 @@ pub(crate) fn run(
                 Err(_) => break,
             }
         }
-        commit_group(&db, &ks, group, &mut resolver, &watches);
+        commit_group(&db, &ks, group, &mut resolver, &watches, &view);
     }
 }
 
@@ -60,9 +62,10 @@ fn commit_group(
     group: Vec<CommitRequest>,
     resolver: &mut Resolver,
     watches: &WatchRegistry,
+    view: &ReadView,
 ) {
     let started = Instant::now();
-    let committed = db.snapshot();
+    let committed = view.current().snapshot;
     let mut batch = db.batch().durability(Some(PersistMode::SyncAll));
     let mut overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
     let mut written = Written::default();
@@ -102,7 +105,9 @@ fn commit_group(
     let elapsed = started.elapsed().as_secs_f64();
     match outcome {
         Ok(()) => {
-            let version = db.visible_seqno();
+            // Published before anyone is told, so a client that saw its commit acknowledged
+            // reads it in its next transaction.
+            let version = view.advance(db);
             resolver.record(written, version, Instant::now());
             watches.notify(overlay.iter());
             METRICS

@@ -95,6 +95,23 @@ async fn next_modseq(tx: &Tx, mailbox: u64, new_uid: bool) -> Result<(u32, u64),
     Ok((uid, seq.highest_modseq))
 }
 
+/// Allocates the UID (and MODSEQ) of a new message, refusing a UID whose message key exists:
+/// a second line of defence, so a lost update in the sequence fails the transaction instead of
+/// overwriting a message that was acknowledged.
+async fn next_new_uid(tx: &Tx, mailbox: u64) -> Result<(u32, u64), StoreError> {
+    let (uid, modseq) = next_modseq(tx, mailbox, true).await?;
+    let key = k::message(mailbox, uid);
+    if tx.get(&key).await?.is_some() {
+        return Err(StoreError::Corrupt {
+            key: crate::keys::printable(&key),
+            reason: format!(
+                "UID {uid} of mailbox {mailbox} is already in use; refusing to overwrite it"
+            ),
+        });
+    }
+    Ok((uid, modseq))
+}
+
 /// Appends a message, returning its record. Quota is the caller's decision.
 pub async fn append(
     tx: &Tx,
@@ -113,7 +130,7 @@ pub async fn append(
             }
         }
     }
-    let (uid, modseq) = next_modseq(tx, mailbox, true).await?;
+    let (uid, modseq) = next_new_uid(tx, mailbox).await?;
     let meta = MessageMeta {
         uid,
         modseq,
@@ -231,7 +248,7 @@ pub async fn copy(
     keywords: Vec<String>,
 ) -> Result<MessageMeta, StoreError> {
     tx.atomic_add(&bk::refs(&source.blob.0), 1)?;
-    let (uid, modseq) = next_modseq(tx, mailbox, true).await?;
+    let (uid, modseq) = next_new_uid(tx, mailbox).await?;
     let meta = MessageMeta {
         uid,
         modseq,
@@ -281,4 +298,67 @@ pub async fn expunged_since(tx: &Tx, mailbox: u64, modseq: u64) -> Result<Vec<u3
         .iter()
         .map(|kv| u32::from_le_bytes(kv.value.as_slice().try_into().unwrap_or([0; 4])))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Db, EmbeddedStore, model::mailbox::Sequence};
+
+    async fn rewind_uidnext(db: &Db, mailbox: u64) {
+        db.run(|tx| async move {
+            let seq = Sequence {
+                uidnext: 1,
+                highest_modseq: 10,
+            };
+            codec::write(&tx, &k::sequence(mailbox), &seq)
+        })
+        .await
+        .expect("rewind");
+    }
+
+    /// A sequence that hands out a UID again (a lost update) fails the transaction instead
+    /// of overwriting the acknowledged message.
+    #[tokio::test]
+    async fn a_used_uid_is_never_overwritten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::new(EmbeddedStore::open(dir.path()).expect("open"));
+        rewind_uidnext(&db, 7).await;
+        let first = blob::stage(&db, b"Subject: first\r\n\r\n1\r\n")
+            .await
+            .expect("stage");
+        let second = blob::stage(&db, b"Subject: second\r\n\r\n2\r\n")
+            .await
+            .expect("stage");
+        let new = |body| NewMessage {
+            body,
+            summary: None,
+            flags: Flags::default(),
+            keywords: Vec::new(),
+            internal_date: 0,
+        };
+        let (a, b) = (new(&first), new(&second));
+        let (a, b) = (&a, &b);
+        let meta = db
+            .run(|tx| async move { append(&tx, 1, 7, a).await })
+            .await
+            .expect("append");
+        assert_eq!(meta.uid, 1);
+        rewind_uidnext(&db, 7).await;
+        let err = db
+            .run(|tx| async move { append(&tx, 1, 7, b).await })
+            .await
+            .expect_err("UID 1 is taken");
+        assert!(
+            err.to_string()
+                .contains("UID 1 of mailbox 7 is already in use"),
+            "{err}"
+        );
+        let kept = db
+            .run(|tx| async move { get(&tx, 7, 1).await })
+            .await
+            .expect("read")
+            .expect("message 1 is still there");
+        assert_eq!(kept.blob, first.id, "the first message's body is kept");
+    }
 }
