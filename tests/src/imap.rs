@@ -194,6 +194,35 @@ impl Client {
     }
 }
 
+impl Client {
+    /// The Message-ID of every message in `mailbox` (selected read-only), in UID order.
+    pub async fn message_ids(&mut self, mailbox: &str) -> anyhow::Result<Vec<String>> {
+        let r = self.cmd(&format!("EXAMINE {mailbox}")).await?;
+        if !r.ok() {
+            bail!("EXAMINE {mailbox}: {}", r.all());
+        }
+        let r = self
+            .cmd("UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+            .await?;
+        if !r.ok() {
+            bail!("FETCH: {}", r.all());
+        }
+        Ok(r.untagged
+            .iter()
+            .filter_map(|l| {
+                let at = l.to_ascii_lowercase().find("message-id:")?;
+                let id = l[at + "message-id:".len()..].trim();
+                Some(
+                    id.split_whitespace()
+                        .next()?
+                        .trim_end_matches(')')
+                        .to_string(),
+                )
+            })
+            .collect())
+    }
+}
+
 /// A session on the implicit-TLS listener of `tern`, logged in as `user`.
 pub async fn session(tern: &crate::Tern, user: &str, password: &str) -> Client {
     let tls = crate::smtp::tls_config(&tern.certificate()).expect("tls config");

@@ -20,6 +20,7 @@ pub mod pop3;
 pub mod smtp;
 pub mod store;
 pub mod stream;
+pub mod tmpfs;
 
 /// The directory holding the workspace's binaries (next to the test's own `deps/`).
 pub fn bin_dir() -> PathBuf {

@@ -181,6 +181,23 @@ pub fn message(from: &str, to: &str, subject: &str, body: &str) -> String {
     )
 }
 
+/// A message whose MIME parts nest `depth` multiparts deep, or with `attached`, `depth`
+/// attached messages each inside a multipart (twice as many levels).
+pub fn nested_mime(depth: usize, attached: bool) -> String {
+    let mut s = format!("From: <deep@remote.test>\r\nSubject: nested {depth}\r\n");
+    for i in 0..depth {
+        s += &format!("Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n");
+        if attached {
+            s += &format!("Content-Type: message/rfc822\r\n\r\nSubject: level {i}\r\n");
+        }
+    }
+    s += "Content-Type: text/plain\r\n\r\ninnermost\r\n";
+    for i in (0..depth).rev() {
+        s += &format!("--b{i}--\r\n");
+    }
+    s
+}
+
 /// Delivers one message per subject to `to` over the MX listener (no TLS, no AUTH).
 pub async fn deliver(
     addr: std::net::SocketAddr,

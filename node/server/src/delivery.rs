@@ -25,6 +25,8 @@ const PARSE_INLINE_MAX: usize = 256 * 1024;
 pub enum DeliverError {
     /// A local recipient's mailbox is full.
     Quota(String),
+    /// The message nests MIME parts deeper than `MAX_MIME_DEPTH` (its depth).
+    TooDeep(u32),
     /// The store or the model failed.
     Model(ModelError),
 }
@@ -45,7 +47,7 @@ impl TxError for DeliverError {
     fn as_store(&self) -> Option<&StoreError> {
         match self {
             DeliverError::Model(m) => m.as_store(),
-            DeliverError::Quota(_) => None,
+            DeliverError::Quota(_) | DeliverError::TooDeep(_) => None,
         }
     }
 }
@@ -102,6 +104,18 @@ pub struct Prepared<'a> {
     received_at: i64,
 }
 
+/// Parses a message's summary, on a blocking thread when it is large.
+pub async fn summarize(raw: &[u8]) -> Summary {
+    if raw.len() > PARSE_INLINE_MAX {
+        let owned = raw.to_vec();
+        tokio::task::spawn_blocking(move || Summary::parse(&owned))
+            .await
+            .unwrap_or_default()
+    } else {
+        Summary::parse(raw)
+    }
+}
+
 /// Stages `raw` (the message with its trace headers; the first `skip` bytes are for local copies
 /// only) and builds what [`file`] writes.
 pub async fn prepare<'a>(
@@ -113,14 +127,7 @@ pub async fn prepare<'a>(
     raw: &'a [u8],
     skip: u32,
 ) -> Result<Prepared<'a>, DeliverError> {
-    let summary = if raw.len() > PARSE_INLINE_MAX {
-        let owned = raw.to_vec();
-        tokio::task::spawn_blocking(move || Summary::parse(&owned))
-            .await
-            .unwrap_or_default()
-    } else {
-        Summary::parse(raw)
-    };
+    let summary = summarize(raw).await;
     let staged = blob::stage(dir.db(), raw).await?;
     let entries = queue_entries(shards, submitted_by, mail, id, &staged, skip);
     let mut names = BTreeMap::new();
@@ -152,7 +159,8 @@ pub async fn file(tx: &Tx, p: &Prepared<'_>) -> Result<(), DeliverError> {
     Ok(())
 }
 
-/// Prepares and files a message in its own transaction.
+/// Prepares and files a message from a client (SMTP, re-injection) in its own transaction,
+/// refusing one that nests MIME parts deeper than `MAX_MIME_DEPTH`.
 pub async fn store(
     dir: &Directory,
     shards: u16,
@@ -163,6 +171,9 @@ pub async fn store(
     skip: u32,
 ) -> Result<(), DeliverError> {
     let prepared = prepare(dir, shards, submitted_by, mail, id, raw, skip).await?;
+    if prepared.summary.too_deep() {
+        return Err(DeliverError::TooDeep(prepared.summary.depth));
+    }
     let prepared = &prepared;
     dir.db()
         .transact(|tx| async move { file(&tx, prepared).await })

@@ -7,6 +7,7 @@ mod config;
 mod delivery;
 mod dev;
 mod dkim;
+mod headroom;
 mod imap;
 mod logging;
 mod metrics;

@@ -32,6 +32,8 @@ pub fn init() {
         .set(1);
     LazyLock::force(&HTTP_REQUESTS);
     LazyLock::force(&tern_store::metrics::METRICS);
+    crate::headroom::init();
+    crate::net::budget::init();
     let _ = prometheus::register(Box::new(
         prometheus::process_collector::ProcessCollector::for_self(),
     ));

@@ -8,7 +8,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use tern_store::{
-    Db, EmbeddedStore, blob,
+    Db, EmbeddedOptions, EmbeddedStore, blob,
     model::{AddressPolicy, Directory, token},
 };
 use tokio::net::TcpListener;
@@ -17,9 +17,10 @@ use crate::{
     admin,
     config::{Backend, Config},
     dev,
+    headroom::Headroom,
     imap::{self, ImapContext, ListenerKind as ImapKind},
     metrics,
-    net::{limits::ConnectionLimits, listener},
+    net::{budget::Budget, limits::ConnectionLimits, listener},
     pop3::{self, ListenerKind as Pop3Kind, Pop3Context},
     queue,
     shutdown::{self, Shutdown},
@@ -36,7 +37,11 @@ fn open_store(config: &Config) -> anyhow::Result<Db> {
     match &config.backend {
         Backend::Embedded => {
             let path = config.data_dir.join("store");
-            let store = EmbeddedStore::open(&path)
+            let options = EmbeddedOptions {
+                reserve_bytes: config.store_reserve_bytes,
+                ..EmbeddedOptions::default()
+            };
+            let store = EmbeddedStore::open_with(&path, options)
                 .with_context(|| format!("opening the embedded store in {}", path.display()))?;
             Ok(Db::new(store))
         }
@@ -61,6 +66,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
     metrics::init();
     let db = open_store(&config)?;
+    db.refresh_metrics();
+    if let Some(space) = db.local_space() {
+        tracing::info!(
+            free_bytes = space.free_bytes,
+            free_inodes = space.free_inodes,
+            floor_bytes = config.storage_floor.bytes_for(space.total_bytes),
+            "data filesystem"
+        );
+    }
     let dir = Directory::new(
         db.clone(),
         AddressPolicy {
@@ -101,6 +115,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(address = %http_addr, backend = db.backend().backend(), "admin API, metrics and health checks listening");
     let shutdown = Shutdown::new();
     let tls = Arc::new(TlsConfig::load(&cert, &key)?);
+    let headroom = Arc::new(Headroom::new(db.clone(), config.storage_floor));
+    let budget = Budget::new(config.max_buffered_bytes);
+    tracing::info!(bytes = budget.limit(), "input memory budget");
     let smtp_ctx = Arc::new(SmtpContext {
         limits: ConnectionLimits::new(
             config.smtp.max_connections,
@@ -111,6 +128,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         dir: dir.clone(),
         tls: Some(tls.clone()),
         shutdown: shutdown.clone(),
+        headroom: headroom.clone(),
+        budget: budget.clone(),
     });
     let l = &config.listeners;
     let mut listeners = Vec::new();
@@ -159,6 +178,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         dir: dir.clone(),
         tls: Some(tls.clone()),
         shutdown: shutdown.clone(),
+        headroom: headroom.clone(),
+        budget: budget.clone(),
     });
     for (addr, key, kind) in [
         (l.imap, "imap", ImapKind::Imap),
@@ -199,6 +220,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let app = admin::router(admin::AppState {
         dir,
         queue: queue_ctx,
+        headroom,
     });
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.wait());
     server.await.context("admin HTTP server")?;
@@ -264,6 +286,6 @@ async fn collect_garbage(db: Db, shutdown: Shutdown) {
             ),
             Err(e) => tracing::error!(error = %e, "blob collection failed"),
         }
-        db.refresh_disk_metric();
+        db.refresh_metrics();
     }
 }

@@ -79,6 +79,16 @@ pub trait Store: Send + Sync + 'static {
     fn disk_usage(&self) -> Option<u64> {
         None
     }
+
+    /// The filesystem holding the store's local data, when it has one.
+    fn local_space(&self) -> Option<crate::space::Space> {
+        None
+    }
+
+    /// `Err` with the reason (and what to do) while the backend cannot commit.
+    fn health(&self) -> std::result::Result<(), String> {
+        Ok(())
+    }
 }
 
 /// One serializable transaction.

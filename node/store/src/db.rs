@@ -98,13 +98,50 @@ impl Db {
         self.transact::<T, StoreError, F, Fut>(body).await
     }
 
-    /// Publishes the backend's disk usage to the metrics, returning it.
-    pub fn refresh_disk_metric(&self) -> Option<u64> {
-        let used = self.inner.disk_usage()?;
+    /// Publishes the backend's health, its disk usage and its filesystem's free space to the
+    /// metrics (called at every scrape, and at start so the families exist from the first).
+    pub fn refresh_metrics(&self) {
+        let backend = self.inner.backend();
+        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         METRICS
-            .disk_bytes
-            .with_label_values(&[self.inner.backend()])
-            .set(i64::try_from(used).unwrap_or(i64::MAX));
-        Some(used)
+            .healthy
+            .with_label_values(&[backend])
+            .set(i64::from(self.inner.health().is_ok()));
+        if let Some(used) = self.inner.disk_usage() {
+            METRICS
+                .disk_bytes
+                .with_label_values(&[backend])
+                .set(gauge(used));
+        }
+        if let Some(space) = self.inner.local_space() {
+            for (kind, bytes, inodes) in [
+                ("free", space.free_bytes, space.free_inodes),
+                ("size", space.total_bytes, space.total_inodes),
+            ] {
+                METRICS
+                    .fs_bytes
+                    .with_label_values(&[backend, kind])
+                    .set(gauge(bytes));
+                METRICS
+                    .fs_inodes
+                    .with_label_values(&[backend, kind])
+                    .set(gauge(inodes));
+            }
+        }
+    }
+
+    /// Whether the backend takes commits (`Err` with the reason and what to do when not).
+    pub fn health(&self) -> std::result::Result<(), String> {
+        self.inner.health()
+    }
+
+    /// Bytes the store uses on the local disk, when it has a local disk.
+    pub fn disk_usage(&self) -> Option<u64> {
+        self.inner.disk_usage()
+    }
+
+    /// The filesystem holding the store's local data, when it has one.
+    pub fn local_space(&self) -> Option<crate::space::Space> {
+        self.inner.local_space()
     }
 }

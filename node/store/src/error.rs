@@ -49,6 +49,13 @@ pub enum StoreError {
     /// The disk or the backend failed; the store may be unusable.
     #[error("storage I/O error: {0}")]
     Io(String),
+    /// The store refused a write to keep the disk from filling (FDB 1036 has no equivalent;
+    /// FoundationDB's storage servers stop taking writes the same way). Temporary.
+    #[error("insufficient storage: {0}")]
+    NoSpace(String),
+    /// The store is recovering from a failure and takes no transactions for now. Temporary.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
     /// Any other backend error, with FoundationDB's code when there is one.
     #[error("backend error {code}: {message}")]
     Backend {
@@ -100,9 +107,17 @@ impl StoreError {
             StoreError::TooManyWatches => 1032,
             StoreError::Cancelled => 1101,
             StoreError::InvertedRange => 2005,
-            StoreError::Corrupt { .. } | StoreError::Io(_) => 4000,
+            StoreError::Corrupt { .. }
+            | StoreError::Io(_)
+            | StoreError::NoSpace(_)
+            | StoreError::Unavailable(_) => 4000,
             StoreError::Backend { code, .. } => *code,
         }
+    }
+
+    /// Whether the store refused the write for lack of disk space.
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, StoreError::NoSpace(_))
     }
 
     /// A short stable label for metrics.
@@ -120,6 +135,8 @@ impl StoreError {
             StoreError::InvertedRange => "inverted_range",
             StoreError::Corrupt { .. } => "corrupt",
             StoreError::Io(_) => "io",
+            StoreError::NoSpace(_) => "no_space",
+            StoreError::Unavailable(_) => "unavailable",
             StoreError::Backend { .. } => "backend",
         }
     }

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod model;
+pub mod space;
 mod tx;
 
 pub use api::{KeyValue, RangeOptions, ReadMode, Store, Transaction, Watch};

@@ -21,6 +21,12 @@ pub struct StoreMetrics {
     pub conflicts: IntCounterVec,
     /// Bytes of the data directory on disk.
     pub disk_bytes: IntGaugeVec,
+    /// Bytes free, and the size, of the filesystem holding the data directory.
+    pub fs_bytes: IntGaugeVec,
+    /// Inodes free, and in all, on the filesystem holding the data directory.
+    pub fs_inodes: IntGaugeVec,
+    /// 1 while the backend takes commits, 0 while it is failed or recovering.
+    pub healthy: IntGaugeVec,
     /// Watches currently armed.
     pub watches: IntGauge,
 }
@@ -76,6 +82,30 @@ pub static METRICS: LazyLock<StoreMetrics> = LazyLock::new(|| {
             Opts::new(
                 "tern_store_disk_bytes",
                 "Bytes the store uses on the local disk"
+            ),
+            &["backend"]
+        )
+        .expect("metric registers once"),
+        fs_bytes: register_int_gauge_vec!(
+            Opts::new(
+                "tern_store_filesystem_bytes",
+                "Bytes of the filesystem holding the store's data (kind free or size)"
+            ),
+            &["backend", "kind"]
+        )
+        .expect("metric registers once"),
+        fs_inodes: register_int_gauge_vec!(
+            Opts::new(
+                "tern_store_filesystem_inodes",
+                "Inodes of the filesystem holding the store's data (kind free or size)"
+            ),
+            &["backend", "kind"]
+        )
+        .expect("metric registers once"),
+        healthy: register_int_gauge_vec!(
+            Opts::new(
+                "tern_store_healthy",
+                "1 while the store takes commits, 0 while it is failed or recovering"
             ),
             &["backend"]
         )

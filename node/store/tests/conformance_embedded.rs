@@ -42,6 +42,7 @@ async fn read_modify_write_stress() {
     let dir = tempfile::tempdir().expect("tempdir");
     let options = EmbeddedOptions {
         memtable_bytes: 64 * 1024,
+        ..EmbeddedOptions::default()
     };
     let db = Db::new(EmbeddedStore::open_with(dir.path(), options).expect("open"));
     conformance::read_modify_write_stress(&db).await;

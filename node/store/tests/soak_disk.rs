@@ -82,7 +82,7 @@ async fn disk_use_stays_bounded_under_expunge_churn() {
             stats.unreferenced, PER_ROUND,
             "every expunged body is collected"
         );
-        let used = db.refresh_disk_metric().expect("embedded reports disk use");
+        let used = db.disk_usage().expect("embedded reports disk use");
         samples.push(used);
         println!(
             "round {round:>3}: written {:>6} MiB, disk {:>6.1} MiB",

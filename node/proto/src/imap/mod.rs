@@ -3,6 +3,7 @@
 //! and sequence-set resolution against a mailbox's UID list ([`sequence`]). No I/O.
 
 pub mod extensions;
+mod feed;
 pub mod reader;
 pub mod response;
 pub mod sequence;

@@ -2,9 +2,16 @@
 //! enforces the caps before anything large is kept: a line longer than `max_line` or a literal
 //! longer than `max_literal` is refused (`[TOOBIG]`), a synchronising literal that fits gets a
 //! continuation request, one that does not is refused before the client sends it, and a
-//! non-synchronising one that does not fit is read past without being kept.
+//! non-synchronising one that does not fit is read past without being kept. Literals are also
+//! kept only when the node's [`InputBudget`] has room for them. The caps may change between
+//! commands (small before login, larger after).
 
-use super::extensions::{self, Extras};
+use std::sync::Arc;
+
+use super::{
+    extensions::{self, Extras},
+    feed::{Fed, Feeder},
+};
 use imap_codec::{
     AuthenticateDataCodec, CommandCodec, IdleDoneCodec,
     decode::Decoder,
@@ -18,12 +25,21 @@ use imap_codec::{
 };
 
 /// The caps.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Longest command line (without literals).
     pub max_line: u32,
     /// Longest literal (the APPEND size limit).
     pub max_literal: u32,
+}
+
+/// Memory the node's connections share for buffered client input: a literal is kept only when
+/// its bytes can be reserved, and they are given back once its command has been handled.
+pub trait InputBudget: Send + Sync {
+    /// Reserves `bytes`; `false` when the node has no room for them.
+    fn try_reserve(&self, bytes: u64) -> bool;
+    /// Gives `bytes` back.
+    fn release(&self, bytes: u64);
 }
 
 /// What the connection should do next.
@@ -56,6 +72,9 @@ pub enum Refusal {
     LiteralTooBig(u32),
     /// A non-synchronising literal or line over the cap, read and dropped: `BAD [TOOBIG]`.
     TooLong,
+    /// A literal the node has no memory for now (refused before it was sent when
+    /// synchronising, read and dropped otherwise): `NO [UNAVAILABLE]`.
+    Busy,
     /// Unparseable: `BAD`, with the text saying so.
     Syntax,
     /// Extended syntax this server does not support: `BAD` with the reason.
@@ -76,88 +95,178 @@ pub enum Mode {
 /// The framing state of one connection.
 pub struct Reader {
     frag: Fragmentizer,
+    feed: Feeder,
     /// The fragments of the current message (a MULTIAPPEND is split along them).
     fragments: Vec<FragmentInfo>,
     limits: Limits,
-    too_long: bool,
+    /// The refusal of the message being dropped, answered when it ends.
+    dropped: Option<(Option<Tag<'static>>, Refusal)>,
+    budget: Option<Arc<dyn InputBudget>>,
+    /// Bytes reserved for the current (or just returned) message's literals.
+    reserved: u64,
     /// What the next message is.
     pub mode: Mode,
 }
 
 impl Reader {
-    /// A reader with these caps.
+    /// A reader with these caps and no memory budget.
     pub fn new(limits: Limits) -> Self {
         Self {
             frag: Fragmentizer::new(limits.max_literal.saturating_add(limits.max_line)),
+            feed: Feeder::default(),
             fragments: Vec::new(),
             limits,
-            too_long: false,
+            dropped: None,
+            budget: None,
+            reserved: 0,
             mode: Mode::Command,
+        }
+    }
+
+    /// A reader whose literals take their memory from `budget`.
+    pub fn with_budget(limits: Limits, budget: Arc<dyn InputBudget>) -> Self {
+        Self {
+            budget: Some(budget),
+            ..Self::new(limits)
+        }
+    }
+
+    /// The caps in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Changes the caps, from the next message on (call between commands).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+        if self.feed.between_messages() && self.fragments.is_empty() {
+            self.frag = Fragmentizer::new(limits.max_literal.saturating_add(limits.max_line));
         }
     }
 
     /// Adds received bytes.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.frag.enqueue_bytes(bytes);
+        self.feed.push(bytes);
+    }
+
+    /// Bytes received and not yet framed or dropped.
+    pub fn buffered(&self) -> usize {
+        self.feed.buffered()
     }
 
     /// Drops every byte not yet framed (after STARTTLS, where they must not be trusted).
     pub fn reset(&mut self) {
         self.frag = Fragmentizer::new(self.limits.max_literal.saturating_add(self.limits.max_line));
-        self.too_long = false;
+        self.feed.clear();
+        self.fragments.clear();
+        self.dropped = None;
+        self.release();
+    }
+
+    fn release(&mut self) {
+        if let Some(budget) = &self.budget
+            && self.reserved > 0
+        {
+            budget.release(self.reserved);
+        }
+        self.reserved = 0;
+    }
+
+    fn reserve(&mut self, bytes: u32) -> bool {
+        let Some(budget) = &self.budget else {
+            return true;
+        };
+        let ok = budget.try_reserve(u64::from(bytes));
+        if ok {
+            self.reserved += u64::from(bytes);
+        }
+        ok
+    }
+
+    /// Forgets the current message and starts dropping the rest of it; answered with `why`
+    /// when it ends.
+    fn start_dropping(&mut self, why: Refusal) {
+        let tag = self.frag.decode_tag().map(IntoStatic::into_static);
+        self.frag.skip_message();
+        self.fragments.clear();
+        self.release();
+        self.dropped = Some((tag, why));
+    }
+
+    /// A literal announcement that cannot be kept: a synchronising one is refused now (the
+    /// client has not sent it), a non-synchronising one is dropped as it arrives.
+    fn refuse_literal(&mut self, mode: LiteralMode, length: u32, why: Refusal) -> Option<Event> {
+        match mode {
+            LiteralMode::Sync => {
+                let tag = self.frag.decode_tag().map(IntoStatic::into_static);
+                self.frag.skip_message();
+                self.fragments.clear();
+                self.release();
+                Some(Event::Refused { tag, why })
+            }
+            LiteralMode::NonSync => {
+                let why = if why == Refusal::Busy {
+                    why
+                } else {
+                    Refusal::TooLong
+                };
+                self.start_dropping(why);
+                self.feed.drop_literal(length);
+                None
+            }
+        }
     }
 
     /// Advances until a message is complete, a literal needs an answer, or bytes run out.
     pub fn next_event(&mut self) -> Event {
+        // The previous message's command has been handled: its literals' memory is free.
+        if self.fragments.is_empty() && self.dropped.is_none() {
+            self.release();
+        }
         loop {
-            let Some(info) = self.frag.progress() else {
-                return Event::NeedMore;
-            };
-            self.fragments.push(info);
-            if let FragmentInfo::Line {
-                start,
-                end,
-                announcement,
-                ..
-            } = info
-            {
-                if end - start > self.limits.max_line as usize {
-                    self.too_long = true;
-                    self.frag.poison_message();
-                }
-                if let Some(LiteralAnnouncement { mode, length }) = announcement {
-                    if length > self.limits.max_literal {
-                        match mode {
-                            LiteralMode::Sync => {
-                                let tag = self.frag.decode_tag().map(IntoStatic::into_static);
-                                self.frag.skip_message();
-                                self.fragments.clear();
-                                self.too_long = false;
-                                return Event::Refused {
-                                    tag,
-                                    why: Refusal::LiteralTooBig(length),
-                                };
-                            }
-                            LiteralMode::NonSync => {
-                                self.too_long = true;
-                                self.frag.poison_message();
-                            }
+            if let Some(info) = self.frag.progress() {
+                self.fragments.push(info);
+                if let FragmentInfo::Line {
+                    announcement: Some(LiteralAnnouncement { mode, length }),
+                    ..
+                } = info
+                {
+                    let refused = if length > self.limits.max_literal {
+                        self.refuse_literal(mode, length, Refusal::LiteralTooBig(length))
+                    } else if !self.reserve(length) {
+                        self.refuse_literal(mode, length, Refusal::Busy)
+                    } else {
+                        self.feed.expect_literal(length);
+                        if mode == LiteralMode::Sync {
+                            return Event::Continue;
                         }
-                    } else if mode == LiteralMode::Sync && !self.too_long {
-                        return Event::Continue;
+                        None
+                    };
+                    if let Some(event) = refused {
+                        return event;
                     }
+                    continue;
                 }
+                if self.frag.is_message_complete() {
+                    return self.decode();
+                }
+                continue;
             }
-            if self.frag.is_message_complete() {
-                return self.decode();
+            match self.feed.next(self.limits.max_line as usize) {
+                Fed::Some(bytes) => self.frag.enqueue_bytes(&bytes),
+                Fed::Empty => return Event::NeedMore,
+                Fed::LineTooLong => self.start_dropping(Refusal::TooLong),
+                Fed::DroppedMessageEnded => {
+                    let (tag, why) = self.dropped.take().unwrap_or((None, Refusal::TooLong));
+                    return Event::Refused { tag, why };
+                }
             }
         }
     }
 
     fn decode(&mut self) -> Event {
         let fragments = std::mem::take(&mut self.fragments);
-        let too_long =
-            std::mem::take(&mut self.too_long) || self.frag.is_max_message_size_exceeded();
+        let too_long = self.frag.is_max_message_size_exceeded();
         let tag = || self.frag.decode_tag().map(IntoStatic::into_static);
         if too_long {
             return Event::Refused {
@@ -351,6 +460,108 @@ mod tests {
             }
         ));
         assert!(matches!(r.next_event(), Event::Command(c, _) if c.tag.as_ref() == "a2"));
+    }
+
+    #[test]
+    fn a_line_without_end_is_not_kept() {
+        let mut r = reader();
+        r.push(b"a1 NOOP ");
+        for _ in 0..1000 {
+            r.push(&[b'x'; 10_000]);
+            assert!(matches!(r.next_event(), Event::NeedMore));
+            assert_eq!(r.buffered(), 0, "10 MB sent, nothing kept");
+        }
+        r.push(b"\r\na2 NOOP\r\n");
+        match r.next_event() {
+            Event::Refused { tag, why } => {
+                assert_eq!(tag.expect("tag").as_ref(), "a1");
+                assert_eq!(why, Refusal::TooLong);
+            }
+            e => panic!("{e:?}"),
+        }
+        assert!(matches!(r.next_event(), Event::Command(c, _) if c.tag.as_ref() == "a2"));
+    }
+
+    #[test]
+    fn limits_change_between_commands_without_losing_pipelined_ones() {
+        let mut r = Reader::new(Limits {
+            max_line: 100,
+            max_literal: 8,
+        });
+        r.push(b"a1 LOGIN {20}\r\n");
+        assert!(matches!(
+            r.next_event(),
+            Event::Refused {
+                why: Refusal::LiteralTooBig(20),
+                ..
+            }
+        ));
+        r.push(b"a2 LOGIN u p\r\na3 APPEND INBOX {20+}\r\n01234567890123456789\r\n");
+        assert!(matches!(r.next_event(), Event::Command(c, _) if c.tag.as_ref() == "a2"));
+        r.set_limits(Limits {
+            max_line: 100,
+            max_literal: 1000,
+        });
+        assert!(matches!(r.next_event(), Event::Command(c, _) if c.tag.as_ref() == "a3"));
+    }
+
+    struct Budget(std::sync::atomic::AtomicU64);
+
+    impl InputBudget for Budget {
+        fn try_reserve(&self, bytes: u64) -> bool {
+            use std::sync::atomic::Ordering::SeqCst;
+            self.0
+                .fetch_update(SeqCst, SeqCst, |left| left.checked_sub(bytes))
+                .is_ok()
+        }
+        fn release(&self, bytes: u64) {
+            self.0.fetch_add(bytes, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn literals_are_kept_only_within_the_budget() {
+        let budget = Arc::new(Budget(30.into()));
+        let mut r = Reader::with_budget(
+            Limits {
+                max_line: 100,
+                max_literal: 50,
+            },
+            budget.clone(),
+        );
+        r.push(b"a1 APPEND INBOX {40}\r\n");
+        match r.next_event() {
+            Event::Refused { tag, why } => {
+                assert_eq!(tag.expect("tag").as_ref(), "a1");
+                assert_eq!(why, Refusal::Busy);
+            }
+            e => panic!("{e:?}"),
+        }
+        r.push(b"a2 APPEND INBOX {40+}\r\n");
+        r.push(&[b'x'; 40]);
+        r.push(b"\r\na3 APPEND INBOX {20}\r\n");
+        assert!(matches!(
+            r.next_event(),
+            Event::Refused {
+                why: Refusal::Busy,
+                ..
+            }
+        ));
+        assert!(matches!(r.next_event(), Event::Continue));
+        assert_eq!(
+            budget.0.load(std::sync::atomic::Ordering::SeqCst),
+            10,
+            "20 held"
+        );
+        r.push(&[b'y'; 20]);
+        r.push(b"\r\n");
+        assert!(matches!(r.next_event(), Event::Command(c, _) if c.tag.as_ref() == "a3"));
+        assert!(matches!(r.next_event(), Event::NeedMore));
+        assert_eq!(
+            budget.0.load(std::sync::atomic::Ordering::SeqCst),
+            30,
+            "given back once the command was handled"
+        );
     }
 
     #[test]

@@ -24,7 +24,6 @@ pub struct Body {
     state: State,
     limit: usize,
     overflow: bool,
-    received: usize,
 }
 
 impl Body {
@@ -43,7 +42,6 @@ impl Body {
             state,
             limit,
             overflow,
-            received: 0,
         }
     }
 
@@ -57,7 +55,6 @@ impl Body {
             State::Discard(r) => r.ingest(&mut iter),
         };
         let used = input.len() - iter.as_slice().len();
-        self.received += used;
         if buffer.len() > self.limit {
             // Over the cap: drop what we have and discard the rest of the body.
             buffer.truncate(before.min(self.limit));
@@ -72,11 +69,6 @@ impl Body {
     /// Whether the body went over the limit.
     pub fn overflowed(&self) -> bool {
         self.overflow
-    }
-
-    /// Wire bytes consumed so far.
-    pub fn received(&self) -> usize {
-        self.received
     }
 }
 

@@ -371,12 +371,36 @@ pub fn sender_not_owned(address: &str) -> Reply {
     )
 }
 
+/// The server is low on disk space (RFC 3463 X.3.1); temporary.
+pub fn insufficient_storage() -> Reply {
+    Reply::new(452, Some("4.3.1"), "Insufficient system storage")
+}
+
+/// The node has no memory for the message now; the connection closes.
+pub fn no_memory(host: &str) -> Reply {
+    Reply::new(
+        421,
+        Some("4.3.2"),
+        format!("{host} Too much mail data in progress; try again later, closing connection"),
+    )
+}
+
 /// The message is larger than allowed.
 pub fn message_too_big(max: usize) -> Reply {
     Reply::new(
         552,
         Some("5.3.4"),
         format!("Message size exceeds fixed maximum message size ({max} bytes)"),
+    )
+}
+
+/// A message whose MIME parts nest deeper than the server handles (Postfix's
+/// `mime_nesting_limit`); permanent, since sending it again cannot help.
+pub fn mime_too_deep(depth: u32, max: u32) -> Reply {
+    Reply::new(
+        554,
+        Some("5.6.0"),
+        format!("Message refused: MIME parts are nested {depth} levels deep (at most {max})"),
     )
 }
 

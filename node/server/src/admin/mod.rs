@@ -27,6 +27,8 @@ pub struct AppState {
     pub dir: Directory,
     /// The outbound queue (for bounce now).
     pub queue: std::sync::Arc<crate::queue::QueueContext>,
+    /// Disk headroom for re-injected mail.
+    pub headroom: std::sync::Arc<crate::headroom::Headroom>,
 }
 
 /// The whole HTTP router.
@@ -122,7 +124,7 @@ async fn count_requests(request: Request, next: Next) -> Response {
 }
 
 async fn metrics_page(State(state): State<AppState>) -> impl IntoResponse {
-    state.dir.db().refresh_disk_metric();
+    state.dir.db().refresh_metrics();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         metrics::render(),
@@ -130,11 +132,20 @@ async fn metrics_page(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    if let Err(why) = state.dir.db().health() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("store unavailable: {why}\n"),
+        );
+    }
     match state.dir.domains().await {
-        Ok(_) => (StatusCode::OK, "ready\n"),
+        Ok(_) => (StatusCode::OK, "ready\n".to_string()),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: store unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n")
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("store unavailable: {e}\n"),
+            )
         }
     }
 }

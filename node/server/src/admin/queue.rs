@@ -18,12 +18,14 @@ use tern_store::model::{
         destination::{self, Destination},
         ops,
     },
+    summary::MAX_MIME_DEPTH,
 };
 
 use super::{
     AppState,
     error::{ApiError, ApiResult},
 };
+use crate::delivery::DeliverError;
 
 /// `GET /queue` filters.
 #[derive(Deserialize, Default)]
@@ -373,10 +375,24 @@ pub async fn inject(State(s): State<AppState>, Json(body): Json<Inject>) -> ApiR
                 format!("message_base64: {e}"),
             )
         })?;
+    if let Err(why) = s.headroom.check("inject") {
+        return Err(ApiError(
+            axum::http::StatusCode::INSUFFICIENT_STORAGE,
+            format!("insufficient system storage ({why}); nothing was queued"),
+        ));
+    }
     match crate::queue::inject::inject(&s.queue, &file, body.from, body.to).await {
         Ok(id) => Ok(Json(json!({ "id": id }))),
         Err(crate::queue::inject::InjectError::Envelope(e)) => {
             Err(ApiError(axum::http::StatusCode::BAD_REQUEST, e))
+        }
+        Err(crate::queue::inject::InjectError::Store(DeliverError::TooDeep(depth))) => {
+            Err(ApiError(
+                axum::http::StatusCode::BAD_REQUEST,
+                format!(
+                    "the message nests MIME parts {depth} levels deep (at most {MAX_MIME_DEPTH}); nothing was queued"
+                ),
+            ))
         }
         Err(crate::queue::inject::InjectError::Store(e)) => {
             tracing::error!(error = ?e, "re-inject failed");

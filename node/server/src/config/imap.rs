@@ -31,6 +31,8 @@ pub struct RawImap {
     pub plaintext_requires_tls: bool,
     /// Mailboxes an account may have; CREATE beyond it gets `NO [LIMIT]`.
     pub max_mailboxes: usize,
+    /// Longest line and literal before login: an unauthenticated client is held to this.
+    pub max_bytes_before_login: u32,
 }
 
 impl Default for RawImap {
@@ -46,6 +48,7 @@ impl Default for RawImap {
             auth_failure_delay_ms: 1000,
             plaintext_requires_tls: true,
             max_mailboxes: 5000,
+            max_bytes_before_login: 8 * 1024,
         }
     }
 }
@@ -73,6 +76,8 @@ pub struct ImapConfig {
     pub plaintext_requires_tls: bool,
     /// Mailboxes per account.
     pub max_mailboxes: usize,
+    /// Longest line and literal before login.
+    pub max_bytes_before_login: u32,
 }
 
 impl TryFrom<&RawImap> for ImapConfig {
@@ -98,6 +103,10 @@ impl TryFrom<&RawImap> for ImapConfig {
             auth_failure_delay: Duration::from_millis(r.auth_failure_delay_ms),
             plaintext_requires_tls: r.plaintext_requires_tls,
             max_mailboxes: positive("max_mailboxes", r.max_mailboxes as u64)? as usize,
+            max_bytes_before_login: positive(
+                "max_bytes_before_login",
+                u64::from(r.max_bytes_before_login),
+            )? as u32,
         })
     }
 }

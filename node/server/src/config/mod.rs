@@ -116,8 +116,14 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Grace period on shutdown.
     pub shutdown_grace: Duration,
+    /// Bytes of client input held in memory at once, node-wide.
+    pub max_buffered_bytes: u64,
     /// Store backend.
     pub backend: Backend,
+    /// Disk headroom below which new mail is refused.
+    pub storage_floor: tern_store::space::Floor,
+    /// Bytes the embedded store always keeps free.
+    pub store_reserve_bytes: u64,
     /// Listeners.
     pub listeners: Listeners,
     /// Certificate and key files (`None`: a self-signed pair is generated in the data dir).
@@ -197,6 +203,16 @@ impl Config {
             other => {
                 bail!("store.backend: unknown backend {other:?} (expected \"embedded\" or \"fdb\")")
             }
+        };
+        if raw.store.min_free_percent > 100 {
+            bail!(
+                "store.min_free_percent: {} is not a percentage (0 to 100)",
+                raw.store.min_free_percent
+            );
+        }
+        let storage_floor = tern_store::space::Floor {
+            bytes: raw.store.min_free_bytes,
+            percent: raw.store.min_free_percent,
         };
         let addr = |key: &str, v: &str| -> anyhow::Result<Option<SocketAddr>> {
             if v.trim().is_empty() {
@@ -310,7 +326,13 @@ impl Config {
             hostname: raw.server.hostname.trim().to_string(),
             data_dir: PathBuf::from(raw.server.data_dir),
             shutdown_grace: Duration::from_secs(raw.server.shutdown_grace_seconds),
+            max_buffered_bytes: match raw.server.max_buffered_bytes {
+                0 => crate::net::budget::Budget::default_limit(),
+                n => n,
+            },
             backend,
+            storage_floor,
+            store_reserve_bytes: raw.store.reserve_bytes,
             listeners,
             tls,
             local_part_case_sensitive,

@@ -39,6 +39,9 @@ pub struct RawServer {
     pub data_dir: String,
     /// Seconds to let in-flight work finish after SIGTERM.
     pub shutdown_grace_seconds: u64,
+    /// Bytes of client input (message bodies, literals) the node holds in memory at once;
+    /// 0: a quarter of the memory the process may use.
+    pub max_buffered_bytes: u64,
 }
 
 impl Default for RawServer {
@@ -47,6 +50,7 @@ impl Default for RawServer {
             hostname: "localhost".into(),
             data_dir: "/var/lib/tern".into(),
             shutdown_grace_seconds: 30,
+            max_buffered_bytes: 0,
         }
     }
 }
@@ -59,13 +63,26 @@ pub struct RawStore {
     pub backend: String,
     /// FoundationDB cluster file (for `fdb`).
     pub fdb_cluster_file: Option<String>,
+    /// New mail is refused (`452 4.3.1`) when the data filesystem has less free than the
+    /// smaller of this many bytes and `min_free_percent` of its size, or fewer free inodes than
+    /// `min_free_percent` of them.
+    pub min_free_bytes: u64,
+    /// See `min_free_bytes`.
+    pub min_free_percent: u8,
+    /// Bytes the embedded store keeps free under all circumstances: commits that would leave
+    /// less are refused, so the disk never fills under it.
+    pub reserve_bytes: u64,
 }
 
 impl Default for RawStore {
     fn default() -> Self {
+        let floor = tern_store::space::Floor::default();
         Self {
             backend: "embedded".into(),
             fdb_cluster_file: None,
+            min_free_bytes: floor.bytes,
+            min_free_percent: floor.percent,
+            reserve_bytes: tern_store::EmbeddedOptions::default().reserve_bytes,
         }
     }
 }

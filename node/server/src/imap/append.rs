@@ -21,6 +21,7 @@ use tern_store::{
         Summary,
         message::{self, Flags, NewMessage},
         now,
+        summary::MAX_MIME_DEPTH,
     },
 };
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -111,8 +112,26 @@ pub async fn handle_append<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let Some(target) = s.mailbox_named(&tag, &name, Missing::TryCreate).await else {
         return Flow::Continue;
     };
+    if let Err(why) = s.ctx.headroom.check("imap") {
+        tracing::info!(session = %s.id, shortage = %why, "APPEND refused: low on storage");
+        return s.no(&tag, Some(Code::OverQuota), super::session::NO_SPACE);
+    }
     let db = s.ctx.dir.db().clone();
-    let summaries: Vec<Summary> = parts.iter().map(|p| Summary::parse(&p.body)).collect();
+    let mut summaries: Vec<Summary> = Vec::with_capacity(parts.len());
+    for p in &parts {
+        let summary = crate::delivery::summarize(&p.body).await;
+        if summary.too_deep() {
+            return s.no(
+                &tag,
+                Some(Extra::Limit.code()),
+                &format!(
+                    "the message nests MIME parts {} levels deep; at most {MAX_MIME_DEPTH} are accepted",
+                    summary.depth
+                ),
+            );
+        }
+        summaries.push(summary);
+    }
     let mut staged: Vec<Staged<'_>> = Vec::with_capacity(parts.len());
     for p in &parts {
         match blob::stage(&db, &p.body).await {

@@ -83,7 +83,7 @@ pub async fn check<S: AsyncRead + AsyncWrite + Unpin + Send>(
         return Flow::Continue;
     };
     tracing::info!(session = %s.id, account = %account.address, "IMAP login");
-    s.account = Some(account);
+    s.logged_in(account);
     let caps = capability::code(s);
     s.ok(tag, Some(caps), "logged in")
 }

@@ -80,4 +80,8 @@ pub struct ImapContext {
     pub limits: ConnectionLimits,
     /// The node's mailbox actors.
     pub hub: hub::Hub,
+    /// Disk headroom for new mail.
+    pub headroom: Arc<crate::headroom::Headroom>,
+    /// Node-wide memory for literals.
+    pub budget: Arc<crate::net::budget::Budget>,
 }

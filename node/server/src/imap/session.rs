@@ -33,6 +33,9 @@ use crate::net::{
     stream::MaybeTls,
 };
 
+/// The refusal for a full disk, as Dovecot words it (with `[OVERQUOTA]`).
+pub(super) const NO_SPACE: &str = "Not enough disk space";
+
 /// Whether the session goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -86,15 +89,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         io: MaybeTls<S>,
         peer: SocketAddr,
     ) -> Self {
+        // Until login, a client is held to small lines and literals.
+        let before_login = ctx.config.max_bytes_before_login;
         let limits = Limits {
-            max_line: ctx.config.max_line_bytes,
-            max_literal: ctx.config.max_append_bytes,
+            max_line: before_login.min(ctx.config.max_line_bytes),
+            max_literal: before_login.min(ctx.config.max_append_bytes),
         };
+        let reader = Reader::with_budget(limits, ctx.budget.clone());
         Self {
             ctx,
             kind,
             conn: Conn::new(io),
-            reader: Reader::new(limits),
+            reader,
             peer,
             id: format!("{:016x}", rand::random::<u64>()),
             account: None,
@@ -169,9 +175,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
+    /// Logs the session in as `account`: from now on the full caps apply.
+    pub(super) fn logged_in(&mut self, account: Account) {
+        self.account = Some(account);
+        self.reader.set_limits(Limits {
+            max_line: self.ctx.config.max_line_bytes,
+            max_literal: self.ctx.config.max_append_bytes,
+        });
+    }
+
     fn refused(&mut self, tag: Option<Tag<'static>>, why: Refusal) -> Flow {
         self.command = "INVALID";
-        let max = self.ctx.config.max_append_bytes;
+        let Limits {
+            max_line,
+            max_literal: max,
+        } = self.reader.limits();
         match why {
             Refusal::LiteralTooBig(n) => self.reply(
                 tag.as_ref(),
@@ -184,10 +202,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 StatusKind::Bad,
                 Some(Code::TooBig),
                 &format!(
-                    "command over the limits ({} bytes per line, {max} per literal); nothing was done",
-                    self.ctx.config.max_line_bytes
+                    "command over the limits ({max_line} bytes per line, {max} per literal); nothing was done"
                 ),
             ),
+            Refusal::Busy => {
+                crate::net::budget::refused("imap");
+                tracing::warn!(session = %self.id, "literal refused: the node's input memory budget is used up");
+                self.reply(
+                    tag.as_ref(),
+                    StatusKind::No,
+                    Some(Extra::Unavailable.code()),
+                    "the server is short of memory for this literal; try again later",
+                )
+            }
             Refusal::Syntax => self.reply(
                 tag.as_ref(),
                 StatusKind::Bad,
@@ -431,6 +458,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             ),
             ModelError::Invalid(why) => self.no(tag, Some(Extra::Cannot.code()), &why),
             ModelError::InUse(why) => self.no(tag, Some(Extra::InUse.code()), &why),
+            // As Dovecot answers a full disk: clients keep the message and try later.
+            ModelError::Store(e) if e.is_no_space() => {
+                tracing::warn!(session = %self.id, command = self.command, error = %e, "refused: low on storage");
+                self.no(tag, Some(Code::OverQuota), NO_SPACE)
+            }
             ModelError::Store(e) => {
                 tracing::error!(session = %self.id, command = self.command, error = %e, "store failure");
                 self.no(

@@ -165,4 +165,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         let _ = self.flush().await;
         let _ = self.io.shutdown().await;
     }
+
+    /// Closes after refusing input the client is still sending (an oversize body): flushes the
+    /// reply, ends the write side, then reads and drops what arrives for at most `wait` or
+    /// `max` bytes, so that closing with unread input (a TCP reset) does not destroy the reply
+    /// before the client reads it.
+    pub async fn close_draining(&mut self, wait: Duration, max: usize) {
+        self.close().await;
+        self.discard_input();
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut chunk = [0u8; 16 * 1024];
+        let mut dropped = 0;
+        while dropped < max {
+            match tokio::time::timeout_at(deadline, self.io.read(&mut chunk)).await {
+                Ok(Ok(n)) if n > 0 => dropped += n,
+                _ => break,
+            }
+        }
+    }
 }

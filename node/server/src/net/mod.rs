@@ -2,6 +2,7 @@
 //! loop that applies limits and implicit TLS before handing a connection to its protocol.
 
 pub mod actor;
+pub mod budget;
 pub mod conn;
 pub mod limits;
 pub mod listener;

@@ -1,12 +1,14 @@
-//! BDAT (RFC 3030 CHUNKING): reads exactly the announced bytes whatever the outcome, appends
-//! them to the message, and delivers on the LAST chunk.
+//! BDAT (RFC 3030 CHUNKING): reads exactly the announced bytes (also when the command is
+//! refused, so they are not taken for commands), appends them to the message, and delivers on
+//! the LAST chunk. A chunk that would pass the size limit is refused unread and the connection
+//! closed.
 
 use tern_proto::smtp::{BodyKind, reply};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
     data, deliver,
-    session::{Flow, ReadError, Session},
+    session::{BodyEnd, Flow, ReadError, Session},
 };
 
 /// Handles `BDAT size [LAST]`.
@@ -30,22 +32,24 @@ pub async fn handle_bdat<S: AsyncRead + AsyncWrite + Unpin + Send>(
     if parked.is_some() {
         s.state.mail = parked;
     }
-    let overflow = match outcome {
+    let end = match outcome {
         Err(ReadError::Timeout) => {
             let host = s.ctx.hostname.clone();
             s.reply(reply::timeout(&host));
             return Flow::Close;
         }
         Err(ReadError::Closed) => return Flow::Close,
-        Ok(overflow) => overflow,
+        Ok(end) => end,
     };
+    if end != BodyEnd::Complete {
+        return data::cut_short(s, "BDAT", end).await;
+    }
     match ready {
         None => s.refuse(
             "BDAT",
             reply::bad_sequence("send MAIL and RCPT before BDAT"),
         ),
         Some(false) => s.refuse("BDAT", reply::no_valid_recipients()),
-        Some(true) if overflow => data::too_big(s),
         Some(true) if last => deliver::accept(s).await,
         Some(true) => {
             s.reply(reply::chunk_ok(size));

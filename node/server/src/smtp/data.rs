@@ -1,13 +1,12 @@
-//! DATA: receives a dot-terminated body (discarding past the size limit) and hands it to
-//! delivery, which answers only after the store committed it.
+//! DATA: receives a dot-terminated body and hands it to delivery, which answers only after the
+//! store committed it. A body past the size limit, or one the node has no memory for, is
+//! answered at once and the connection closed: the rest is never read.
 
 use tern_proto::smtp::{BodyKind, reply};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{
-    deliver,
-    session::{Flow, ReadError, Session},
-};
+use super::session::{BodyEnd, Flow, ReadError, Session};
+use crate::smtp::deliver;
 
 /// Handles `DATA`.
 pub async fn handle_data<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Session<S>) -> Flow {
@@ -34,14 +33,29 @@ pub async fn handle_data<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Sessi
             tracing::info!(session = %s.id, "connection lost during DATA; nothing was stored");
             Flow::Close
         }
-        Ok(true) => too_big(s),
-        Ok(false) => deliver::accept(s).await,
+        Ok(BodyEnd::Complete) => deliver::accept(s).await,
+        Ok(end) => cut_short(s, "DATA", end).await,
     }
 }
 
-/// Refuses an oversize message and ends its transaction.
-pub fn too_big<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Session<S>) -> Flow {
+/// Refuses a body that was not read to its end (too big, or no memory for it), ends the
+/// transaction and closes the connection after the client has had a chance to read why.
+pub async fn cut_short<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    s: &mut Session<S>,
+    verb: &'static str,
+    end: BodyEnd,
+) -> Flow {
     s.state.mail = None;
-    let max = s.ctx.config.max_message_bytes;
-    s.reject("DATA", "too_big", reply::message_too_big(max))
+    let host = s.ctx.hostname.clone();
+    if end == BodyEnd::NoMemory {
+        crate::net::budget::refused("smtp");
+        tracing::warn!(session = %s.id, "message refused: the node's input memory budget is used up");
+        s.reject(verb, "no_memory", reply::no_memory(&host));
+    } else {
+        let max = s.ctx.config.max_message_bytes;
+        tracing::info!(session = %s.id, max, "message refused: over the size limit");
+        s.reject(verb, "too_big", reply::message_too_big(max));
+    }
+    s.close_draining().await;
+    Flow::Close
 }

@@ -5,7 +5,10 @@
 use std::{collections::BTreeSet, time::Instant};
 
 use tern_proto::smtp::reply;
-use tern_store::model::now;
+use tern_store::{
+    StoreError, TxError,
+    model::{now, summary::MAX_MIME_DEPTH},
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
@@ -84,6 +87,18 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Session<S>
                 reply::mailbox_full_temporary(&address)
             };
             s.reject("DATA", "quota", r)
+        }
+        Err(DeliverError::TooDeep(depth)) => {
+            tracing::info!(session = %s.id, msg = %id, depth, "refused at end of data: MIME nesting too deep");
+            s.reject(
+                "DATA",
+                "mime_depth",
+                reply::mime_too_deep(depth, MAX_MIME_DEPTH),
+            )
+        }
+        Err(DeliverError::Model(e)) if e.as_store().is_some_and(StoreError::is_no_space) => {
+            tracing::warn!(session = %s.id, msg = %id, error = %e, "message not stored: low on storage");
+            s.reject("DATA", "storage", reply::insufficient_storage())
         }
         Err(DeliverError::Model(e)) => {
             METRICS.messages.with_label_values(&["store_error"]).inc();

@@ -7,6 +7,7 @@ use tern_store::model::queue::Ret;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::session::{Flow, MailTransaction, Session};
+use crate::net::budget::Reservation;
 
 /// Handles `MAIL FROM:<address> [parameters]`.
 pub async fn handle_mail<S: AsyncRead + AsyncWrite + Unpin + Send>(
@@ -25,6 +26,10 @@ pub async fn handle_mail<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let max = s.ctx.config.max_message_bytes;
     if from.size > max {
         return s.reject("MAIL", "too_big", reply::message_too_big(max));
+    }
+    if let Err(why) = s.ctx.headroom.check("smtp") {
+        tracing::info!(session = %s.id, shortage = %why, "MAIL refused: low on storage");
+        return s.reject("MAIL", "storage", reply::insufficient_storage());
     }
     let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
     let sender = from.address.trim().to_string();
@@ -72,6 +77,7 @@ pub async fn handle_mail<S: AsyncRead + AsyncWrite + Unpin + Send>(
         envid: from.env_id,
         smtputf8,
         body_8bit: from.flags & MAIL_BODY_8BITMIME != 0,
+        memory: Some(Reservation::new(s.ctx.budget.clone())),
         ..MailTransaction::default()
     });
     s.reply(reply::sender_ok());

@@ -70,4 +70,8 @@ pub struct SmtpContext {
     pub shutdown: Shutdown,
     /// Connection counts.
     pub limits: ConnectionLimits,
+    /// Disk headroom for new mail.
+    pub headroom: Arc<crate::headroom::Headroom>,
+    /// Node-wide memory for message bodies.
+    pub budget: Arc<crate::net::budget::Budget>,
 }

@@ -47,6 +47,17 @@ pub struct Recipient {
     pub notify: Notify,
 }
 
+/// How reading a body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyEnd {
+    /// The whole body (or chunk) is in.
+    Complete,
+    /// It passed the size limit; the rest was not read.
+    TooBig,
+    /// The node's input memory budget had no room for it; the rest was not read.
+    NoMemory,
+}
+
 /// The mail transaction between MAIL and the end of data.
 #[derive(Debug, Default)]
 pub struct MailTransaction {
@@ -68,6 +79,8 @@ pub struct MailTransaction {
     pub body: Vec<u8>,
     /// BDAT was used in this transaction (DATA is then refused).
     pub chunking: bool,
+    /// The node-wide memory the body holds.
+    pub memory: Option<crate::net::budget::Reservation>,
 }
 
 /// Per-session state the handlers read and change.
@@ -266,12 +279,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     /// Reads a message body (DATA) or one chunk (BDAT) into the open transaction's buffer, or
-    /// into nothing when there is none; returns whether it overflowed the size limit.
-    pub(super) async fn read_body(&mut self, kind: BodyKind) -> Result<bool, ReadError> {
+    /// into nothing when there is none. Stops at once when the body passes the size limit or
+    /// the node's input memory budget has no room for it: the rest is not read.
+    pub(super) async fn read_body(&mut self, kind: BodyKind) -> Result<BodyEnd, ReadError> {
         let limit = self.ctx.config.max_message_bytes;
         let mut scratch = Vec::new();
         let already = self.state.mail.as_ref().map_or(0, |m| m.body.len());
         let mut body = Body::new(kind, already, limit);
+        if body.overflowed() {
+            return Ok(BodyEnd::TooBig);
+        }
         loop {
             if !self.conn.pending().is_empty() || kind == BodyKind::Bdat(0) {
                 let target = match self.state.mail.as_mut() {
@@ -281,14 +298,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 let (used, done) = body.ingest(self.conn.pending(), target);
                 self.conn.consume(used);
                 scratch.clear();
+                METRICS.bytes.inc_by(used as u64);
+                if body.overflowed() {
+                    return Ok(BodyEnd::TooBig);
+                }
+                if let Some(m) = self.state.mail.as_mut()
+                    && let Some(memory) = m.memory.as_mut()
+                    && !memory.cover(m.body.len() as u64)
+                {
+                    return Ok(BodyEnd::NoMemory);
+                }
                 if done {
-                    METRICS.bytes.inc_by(body.received() as u64);
-                    return Ok(body.overflowed());
+                    return Ok(BodyEnd::Complete);
                 }
             }
             let timeout = self.ctx.config.data_timeout;
             self.conn.fill(timeout).await?;
         }
+    }
+
+    /// Closes after a refusal the client may still be sending into.
+    pub(super) async fn close_draining(&mut self) {
+        self.conn
+            .close_draining(std::time::Duration::from_secs(2), 1 << 20)
+            .await;
     }
 
     /// Reads one line (a SASL response), without its CRLF.

@@ -32,6 +32,13 @@ async fn context() -> (tempfile::TempDir, Arc<SmtpContext>) {
     .await
     .expect("account");
     let config: SmtpConfig = Config::load(None, true).expect("dev config").smtp;
+    let headroom = Arc::new(crate::headroom::Headroom::new(
+        dir.db().clone(),
+        tern_store::space::Floor {
+            bytes: 0,
+            percent: 0,
+        },
+    ));
     let ctx = SmtpContext {
         limits: ConnectionLimits::new(10, 10),
         config,
@@ -39,6 +46,8 @@ async fn context() -> (tempfile::TempDir, Arc<SmtpContext>) {
         dir,
         tls: None,
         shutdown: Shutdown::new(),
+        headroom,
+        budget: crate::net::budget::Budget::new(64 << 20),
     };
     (tmp, Arc::new(ctx))
 }

@@ -1,8 +1,10 @@
 //! The embedded backend, the single-node default: fjall (a pure-Rust LSM tree) under the data
 //! directory, our own resolver for FoundationDB-style optimistic conflicts, and one writer
-//! thread that groups concurrent commits into one fsync.
+//! thread that groups concurrent commits into one fsync, keeps disk headroom and reopens the
+//! database after a failed write.
 
 mod buffer;
+mod engine;
 mod resolver;
 mod tx;
 mod view;
@@ -16,12 +18,17 @@ use std::{
 };
 
 use async_trait::async_trait;
-use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 
-use self::{tx::EmbeddedTx, view::ReadView, watch::WatchRegistry, writer::CommitRequest};
+use self::{
+    engine::{Engine, EngineSlot},
+    tx::EmbeddedTx,
+    watch::WatchRegistry,
+    writer::CommitRequest,
+};
 use crate::{
     api::{Store, Transaction},
     error::{Result, StoreError},
+    space::Space,
 };
 
 /// Memtable size: flushes (and so compactions, which drop deleted values) happen every 16 MiB
@@ -32,9 +39,8 @@ const JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
 
 /// State shared by the store handle, its transactions and the writer thread.
 pub(crate) struct Shared {
-    ks: Keyspace,
+    engines: Arc<EngineSlot>,
     watches: Arc<WatchRegistry>,
-    view: Arc<ReadView>,
     commits: Mutex<Option<mpsc::Sender<CommitRequest>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
@@ -69,12 +75,16 @@ pub struct EmbeddedOptions {
     /// Bytes written between memtable flushes. Tests make it small so flushes and compactions
     /// run while commits are in flight.
     pub memtable_bytes: u64,
+    /// Bytes kept free on the data filesystem: a commit that would leave less is refused with
+    /// [`StoreError::NoSpace`] instead of reaching the disk, so flushes still find room.
+    pub reserve_bytes: u64,
 }
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
         Self {
             memtable_bytes: MEMTABLE_BYTES,
+            reserve_bytes: 4 * MEMTABLE_BYTES,
         }
     }
 }
@@ -96,30 +106,25 @@ impl EmbeddedStore {
         let path = path.as_ref().to_path_buf();
         std::fs::create_dir_all(&path)
             .map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
-        let db = Database::builder(&path)
-            .max_journaling_size(JOURNAL_BYTES)
-            .open()
-            .map_err(|e| StoreError::Io(format!("opening {}: {e}", path.display())))?;
-        let ks = db
-            .keyspace("tern", || {
-                KeyspaceCreateOptions::default().max_memtable_size(options.memtable_bytes)
-            })
-            .map_err(|e| StoreError::Io(format!("opening keyspace: {e}")))?;
+        let engines = Arc::new(EngineSlot::new(Engine::open(&path, &options, 0)?));
         let watches = Arc::new(WatchRegistry::default());
-        let view = Arc::new(ReadView::new(&db));
         let (sender, receiver) = mpsc::channel();
         let writer = {
-            let (db, ks, watches, view) = (db.clone(), ks.clone(), watches.clone(), view.clone());
+            let context = writer::Context {
+                engines: engines.clone(),
+                watches: watches.clone(),
+                path: path.clone(),
+                options,
+            };
             std::thread::Builder::new()
                 .name("tern-store-writer".into())
-                .spawn(move || writer::run(db, ks, receiver, watches, view))
+                .spawn(move || writer::run(context, receiver))
                 .map_err(|e| StoreError::Io(format!("starting writer thread: {e}")))?
         };
         Ok(Self {
             shared: Arc::new(Shared {
-                ks,
+                engines,
                 watches,
-                view,
                 commits: Mutex::new(Some(sender)),
                 writer: Mutex::new(Some(writer)),
                 path,
@@ -136,7 +141,7 @@ impl EmbeddedStore {
 #[async_trait]
 impl Store for EmbeddedStore {
     async fn begin(&self) -> Result<Box<dyn Transaction>> {
-        Ok(Box::new(EmbeddedTx::new(self.shared.clone())))
+        Ok(Box::new(EmbeddedTx::new(self.shared.clone())?))
     }
 
     fn backend(&self) -> &'static str {
@@ -144,20 +149,30 @@ impl Store for EmbeddedStore {
     }
 
     fn disk_usage(&self) -> Option<u64> {
-        Some(dir_size(&self.shared.path))
+        Some(allocated_bytes(&self.shared.path))
+    }
+
+    fn local_space(&self) -> Option<Space> {
+        Space::of(&self.shared.path).ok()
+    }
+
+    fn health(&self) -> std::result::Result<(), String> {
+        self.shared.engines.health()
     }
 }
 
-/// Bytes used by every file under `path` (the journal, tables and metadata).
-fn dir_size(path: &Path) -> u64 {
+/// Bytes allocated on disk to every file under `path`. Not their lengths: fjall preallocates
+/// its journal as a sparse 64 MiB file, which made a fresh store look 350 times its size.
+fn allocated_bytes(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
     let Ok(entries) = std::fs::read_dir(path) else {
         return 0;
     };
     entries
         .flatten()
         .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
+            Ok(m) if m.is_dir() => allocated_bytes(&e.path()),
+            Ok(m) => m.blocks() * 512,
             Err(_) => 0,
         })
         .sum()

@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 use super::{
     Shared,
     buffer::{Local, Op, WriteBuffer},
+    engine::Engine,
     writer::{CommitRequest, io},
 };
 use crate::{
@@ -30,6 +31,8 @@ type Reply = oneshot::Sender<Result<()>>;
 
 pub(crate) struct EmbeddedTx {
     shared: Arc<Shared>,
+    /// Held so the database stays open (and is not reopened) while this transaction lives.
+    engine: Arc<Engine>,
     snapshot: Snapshot,
     read_version: u64,
     started: Instant,
@@ -46,15 +49,17 @@ struct State {
 }
 
 impl EmbeddedTx {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        let view = shared.view.current();
-        Self {
+    pub(crate) fn new(shared: Arc<Shared>) -> Result<Self> {
+        let engine = shared.engines.current()?;
+        let view = engine.view.current();
+        Ok(Self {
             shared,
+            engine,
             snapshot: view.snapshot,
             read_version: view.version,
             started: Instant::now(),
             state: Mutex::new(State::default()),
-        }
+        })
     }
 
     fn check_age(&self) -> Result<()> {
@@ -71,7 +76,7 @@ impl EmbeddedTx {
     fn committed(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self
             .snapshot
-            .get(&self.shared.ks, key)
+            .get(&self.engine.ks, key)
             .map_err(io)?
             .map(|v| v.to_vec()))
     }
@@ -114,7 +119,7 @@ impl Transaction for EmbeddedTx {
         self.check_age()?;
         let limit = opts.limit.unwrap_or(usize::MAX);
         let mut state = self.state();
-        let snap = self.snapshot.range(&self.shared.ks, begin..end);
+        let snap = self.snapshot.range(&self.engine.ks, begin..end);
         let local = state.buffer.range(begin, end);
         let out = if opts.reverse {
             merge(
@@ -204,13 +209,9 @@ impl Transaction for EmbeddedTx {
             let shared = &self.shared;
             let current_key = key.clone();
             shared.watches.arm(key, seen, reply, || {
-                Ok(shared
-                    .view
-                    .current()
-                    .snapshot
-                    .get(&shared.ks, &current_key)
-                    .map_err(io)?
-                    .map(|v| v.to_vec()))
+                let engine = shared.engines.current()?;
+                let value = engine.view.current().snapshot.get(&engine.ks, &current_key);
+                Ok(value.map_err(io)?.map(|v| v.to_vec()))
             });
         }
         Ok(())

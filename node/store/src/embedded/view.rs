@@ -26,12 +26,12 @@ pub(crate) struct ReadView {
 }
 
 impl ReadView {
-    /// The view of a store nobody is writing to yet.
-    pub(crate) fn new(db: &Database) -> Self {
+    /// The view of a database nobody is writing to yet, as `version`.
+    pub(crate) fn new(db: &Database, version: u64) -> Self {
         Self {
             current: Mutex::new(View {
                 snapshot: db.snapshot(),
-                version: 0,
+                version,
             }),
         }
     }

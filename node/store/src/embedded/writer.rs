@@ -4,23 +4,37 @@
 
 use std::{
     collections::BTreeMap,
-    sync::{Arc, mpsc},
-    time::Instant,
+    path::PathBuf,
+    sync::{
+        Arc,
+        mpsc::{self, RecvTimeoutError},
+    },
+    time::{Duration, Instant},
 };
 
-use fjall::{Database, Keyspace, PersistMode, Readable, Snapshot};
+use fjall::{Keyspace, PersistMode, Readable, Snapshot};
 use tokio::sync::oneshot;
 
 use super::{
+    EmbeddedOptions,
     buffer::{Op, WriteBuffer},
+    engine::{Engine, EngineSlot},
     resolver::{Resolver, Written},
-    view::ReadView,
     watch::WatchRegistry,
 };
-use crate::{error::StoreError, limits::MAX_TRANSACTION_AGE, metrics::METRICS, tx::apply_add};
+use crate::{
+    error::StoreError, limits::MAX_TRANSACTION_AGE, metrics::METRICS, space::Space, tx::apply_add,
+};
 
 /// Most transactions folded into one durable batch.
 const MAX_GROUP: usize = 1024;
+/// How often the writer checks that the database is still healthy (a failed background flush
+/// poisons it without any commit noticing, and commits refused for space never reach it).
+const PROBE_EVERY: Duration = Duration::from_secs(2);
+/// Fewer free inodes than this refuse commits, as too little space does.
+const MIN_FREE_INODES: u64 = 256;
+/// How often the recovering writer repeats what it is waiting for.
+const WAITING_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// A transaction asking to commit.
 pub(crate) struct CommitRequest {
@@ -35,37 +49,168 @@ pub(crate) fn io(e: impl std::fmt::Display) -> StoreError {
     StoreError::Io(e.to_string())
 }
 
+/// What the writer thread works with.
+pub(crate) struct Context {
+    pub(crate) engines: Arc<EngineSlot>,
+    pub(crate) watches: Arc<WatchRegistry>,
+    pub(crate) path: PathBuf,
+    pub(crate) options: EmbeddedOptions,
+}
+
 /// Runs until every sender is gone.
-pub(crate) fn run(
-    db: Database,
-    ks: Keyspace,
-    rx: mpsc::Receiver<CommitRequest>,
-    watches: Arc<WatchRegistry>,
-    view: Arc<ReadView>,
-) {
+pub(crate) fn run(cx: Context, rx: mpsc::Receiver<CommitRequest>) {
     let mut resolver = Resolver::default();
-    while let Ok(first) = rx.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(req) => group.push(req),
-                Err(_) => break,
+    let mut probed = Instant::now();
+    loop {
+        if probed.elapsed() >= PROBE_EVERY {
+            probed = Instant::now();
+            if let Some((engine, reason)) = probe(&cx)
+                && !recover(&cx, engine, reason, &rx)
+            {
+                return;
             }
         }
-        commit_group(&db, &ks, group, &mut resolver, &watches, &view);
+        let failure = match rx.recv_timeout(PROBE_EVERY) {
+            Ok(first) => {
+                let mut group = vec![first];
+                while group.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(req) => group.push(req),
+                        Err(_) => break,
+                    }
+                }
+                match cx.engines.current() {
+                    Ok(engine) => commit_group(&cx, &engine, group, &mut resolver)
+                        .map(|reason| (engine, reason)),
+                    Err(e) => {
+                        refuse(group, &e);
+                        None
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        if let Some((engine, reason)) = failure
+            && !recover(&cx, engine, reason, &rx)
+        {
+            return;
+        }
     }
 }
 
+/// Whether an idle database is still healthy: a poisoned one refuses even an empty persist.
+fn probe(cx: &Context) -> Option<(Arc<Engine>, String)> {
+    let engine = cx.engines.current().ok()?;
+    match engine.db.persist(PersistMode::Buffer) {
+        Ok(()) => None,
+        Err(e) => Some((engine, e.to_string())),
+    }
+}
+
+fn refuse(group: Vec<CommitRequest>, error: &StoreError) {
+    for req in group {
+        finish(req.reply, Err(error.clone()));
+    }
+}
+
+/// Takes a failed database out of service and reopens it once the disk has room and no
+/// transaction holds it. Meanwhile commits are refused as unavailable. Returns `false` when
+/// the store closed instead.
+fn recover(
+    cx: &Context,
+    failed: Arc<Engine>,
+    reason: String,
+    rx: &mpsc::Receiver<CommitRequest>,
+) -> bool {
+    // Reopening writes a fresh journal and soon a memtable: room for those on top of the reserve.
+    let reserve = cx
+        .options
+        .reserve_bytes
+        .saturating_add(2 * cx.options.memtable_bytes);
+    let why = format!(
+        "a write failed ({reason}); the store reopens itself once {reserve} bytes are free on the \
+         filesystem of {}",
+        cx.path.display()
+    );
+    tracing::error!(
+        path = %cx.path.display(), error = %reason, reserve,
+        "the store stopped taking writes after a failed write: free disk space on its filesystem \
+         (or grow the volume); it reopens itself and replays its journal once there is room"
+    );
+    let version = failed.view.current().version + 1;
+    drop(cx.engines.fail(why.clone()));
+    let mut failed = Some(failed);
+    let mut said = Instant::now();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(req) => finish(req.reply, Err(StoreError::Unavailable(why.clone()))),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return false,
+        }
+        if failed.as_ref().is_some_and(|e| Arc::strong_count(e) > 1) {
+            continue; // transactions still read the old database; they end within 5 s
+        }
+        // The last handle: closing the database releases its directory lock.
+        failed = None;
+        let free = Space::of(&cx.path).map(|s| s.free_bytes).unwrap_or(0);
+        if free < reserve {
+            if said.elapsed() >= WAITING_LOG_EVERY {
+                tracing::warn!(path = %cx.path.display(), free, reserve, "store still waiting for disk space");
+                said = Instant::now();
+            }
+            continue;
+        }
+        match Engine::open(&cx.path, &cx.options, version) {
+            Ok(engine) => {
+                cx.engines.install(engine);
+                tracing::info!(path = %cx.path.display(), free, "store reopened and taking writes again");
+                return true;
+            }
+            Err(e) => {
+                if said.elapsed() >= WAITING_LOG_EVERY {
+                    tracing::warn!(error = %e, "reopening the store failed; trying again");
+                    said = Instant::now();
+                }
+            }
+        }
+    }
+}
+
+/// Why the disk has no room for `bytes` more, if it has not.
+fn no_room(cx: &Context, bytes: u64) -> Option<StoreError> {
+    let space = Space::of(&cx.path).ok()?;
+    let reserve = cx.options.reserve_bytes;
+    if space.free_bytes < reserve.saturating_add(bytes) {
+        return Some(StoreError::NoSpace(format!(
+            "{} bytes free on the data filesystem; the store keeps {reserve} free",
+            space.free_bytes
+        )));
+    }
+    if space.total_inodes > 0 && space.free_inodes < MIN_FREE_INODES {
+        return Some(StoreError::NoSpace(format!(
+            "{} inodes free on the data filesystem",
+            space.free_inodes
+        )));
+    }
+    None
+}
+
+/// Commits one group; returns why the database failed if it did (the group has its answer).
 fn commit_group(
-    db: &Database,
-    ks: &Keyspace,
+    cx: &Context,
+    engine: &Engine,
     group: Vec<CommitRequest>,
     resolver: &mut Resolver,
-    watches: &WatchRegistry,
-    view: &ReadView,
-) {
+) -> Option<String> {
+    let bytes: usize = group.iter().map(|r| r.buffer.written_bytes()).sum();
+    if let Some(e) = no_room(cx, bytes as u64) {
+        refuse(group, &e);
+        return None;
+    }
+    let (db, ks) = (&engine.db, &engine.ks);
     let started = Instant::now();
-    let committed = view.current().snapshot;
+    let committed = engine.view.current().snapshot;
     let mut batch = db.batch().durability(Some(PersistMode::SyncAll));
     let mut overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
     let mut written = Written::default();
@@ -94,22 +239,22 @@ fn commit_group(
             for reply in accepted {
                 finish(reply, Err(e.clone()));
             }
-            return;
+            return None;
         }
         accepted.push(req.reply);
     }
     if accepted.is_empty() {
-        return;
+        return None;
     }
-    let outcome = batch.commit().map_err(io);
+    let outcome = batch.commit();
     let elapsed = started.elapsed().as_secs_f64();
     match outcome {
         Ok(()) => {
             // Published before anyone is told, so a client that saw its commit acknowledged
             // reads it in its next transaction.
-            let version = view.advance(db);
+            let version = engine.view.advance(db);
             resolver.record(written, version, Instant::now());
-            watches.notify(overlay.iter());
+            cx.watches.notify(overlay.iter());
             METRICS
                 .group_size
                 .with_label_values(&["embedded"])
@@ -121,12 +266,20 @@ fn commit_group(
             for reply in accepted {
                 finish(reply, Ok(()));
             }
+            None
         }
         Err(e) => {
-            tracing::error!(error = %e, "durable commit failed");
+            // fjall poisons itself after a failed journal write: nothing more commits on this
+            // database, so the whole group is refused and the writer reopens it.
+            let reason = e.to_string();
+            let error = match no_room(cx, 0) {
+                Some(full) => full,
+                None => StoreError::Unavailable(format!("a durable commit failed: {reason}")),
+            };
             for reply in accepted {
-                finish(reply, Err(e.clone()));
+                finish(reply, Err(error.clone()));
             }
+            Some(reason)
         }
     }
 }

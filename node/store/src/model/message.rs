@@ -122,7 +122,9 @@ pub async fn append(
     let blob = blob::link(tx, new.body).await?;
     if let Some(summary) = new.summary {
         let key = bk::summary(&blob.0);
-        if tx.get_snapshot(&key).await?.is_none() {
+        let stored = tx.get_snapshot(&key).await?;
+        // Written once per body, and again over a record in an older layout.
+        if stored.is_none_or(|b| codec::decode::<Summary>(&key, &b).is_err()) {
             let bytes = codec::encode(summary)?;
             // A summary too big for one value is recomputed from the body when needed.
             if bytes.len() <= crate::limits::MAX_VALUE_BYTES {
@@ -232,9 +234,14 @@ pub async fn list(
         .collect()
 }
 
-/// The stored summary of a blob.
+/// The stored summary of a blob. A record that does not decode (an older layout) is only a
+/// cache: it reads as absent and the caller parses the body.
 pub async fn summary(tx: &Tx, blob: BlobId) -> Result<Option<Summary>, StoreError> {
-    codec::read(tx, &bk::summary(&blob.0)).await
+    let key = bk::summary(&blob.0);
+    Ok(tx
+        .get(&key)
+        .await?
+        .and_then(|bytes| codec::decode(&key, &bytes).ok()))
 }
 
 /// Files a copy of `source` (from any mailbox of the same account) into `mailbox`, sharing its

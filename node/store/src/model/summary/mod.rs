@@ -1,6 +1,14 @@
 //! The parsed summary cached with each body: the IMAP envelope fields and the MIME structure
 //! with byte offsets, computed once with `mail-parser` so FETCH ENVELOPE / BODYSTRUCTURE and
 //! section fetches need not parse the message again.
+//!
+//! Nesting is bounded: mail-parser parses any depth without recursion, but its tree drops
+//! recursively, and so would ours, our encoder and every renderer. The summary therefore keeps
+//! at most [`MAX_MIME_DEPTH`] levels (deeper parts become opaque leaves), records the real
+//! depth so that mail paths can refuse such a message, and takes mail-parser's tree apart
+//! without recursion.
+
+mod stored;
 
 use mail_parser::{Addr, Address, HeaderValue, MessageParser, MessagePart, MimeHeaders, PartType};
 use serde::{Deserialize, Serialize};
@@ -74,8 +82,13 @@ pub struct Part {
     pub message: Option<Box<(Envelope, Part)>>,
 }
 
-/// What is cached per body.
+/// The deepest MIME nesting Tern accepts, as Postfix's `mime_nesting_limit`: the top-level
+/// part is level 0, each multipart child or attached message one level below its parent.
+pub const MAX_MIME_DEPTH: u32 = 100;
+
+/// What is cached per body (stored flat, see `stored.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(into = "stored::Stored", try_from = "stored::Stored")]
 pub struct Summary {
     /// The envelope.
     pub envelope: Envelope,
@@ -83,6 +96,8 @@ pub struct Summary {
     pub structure: Part,
     /// Whether the parser met malformed MIME and fell back to a best effort.
     pub malformed: bool,
+    /// The deepest nesting level of the message; beyond [`MAX_MIME_DEPTH`] the structure is cut.
+    pub depth: u32,
 }
 
 impl Summary {
@@ -92,12 +107,15 @@ impl Summary {
         match MessageParser::default().parse(raw) {
             Some(msg) => {
                 let envelope = envelope(&msg);
-                let structure = part(&msg, 0, raw);
+                let structure = part(&msg, 0, raw, 0);
                 let malformed = msg.parts.iter().any(|p| p.is_encoding_problem);
+                let depth = depth(&msg);
+                dismantle(msg);
                 Summary {
                     envelope,
                     structure,
                     malformed,
+                    depth,
                 }
             }
             None => Summary {
@@ -111,7 +129,45 @@ impl Summary {
                     ..Part::default()
                 },
                 malformed: true,
+                depth: 0,
             },
+        }
+    }
+
+    /// Whether the message nests deeper than Tern accepts.
+    pub fn too_deep(&self) -> bool {
+        self.depth > MAX_MIME_DEPTH
+    }
+}
+
+/// The deepest nesting level of a parsed message, walked without recursion.
+fn depth(msg: &mail_parser::Message<'_>) -> u32 {
+    let mut deepest = 0;
+    let mut stack: Vec<(&mail_parser::Message<'_>, usize, u32)> = vec![(msg, 0, 0)];
+    while let Some((m, index, level)) = stack.pop() {
+        deepest = deepest.max(level);
+        match m.parts.get(index).map(|p| &p.body) {
+            Some(PartType::Multipart(children)) => {
+                stack.extend(children.iter().map(|c| (m, *c as usize, level + 1)));
+            }
+            Some(PartType::Message(inner)) => stack.push((inner, 0, level + 1)),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Drops a parsed message one nested message at a time: mail-parser's own drop recurses
+/// through attached messages and overflows the stack a few thousand levels down.
+fn dismantle(msg: mail_parser::Message<'_>) {
+    let mut stack = vec![msg];
+    while let Some(mut m) = stack.pop() {
+        for p in &mut m.parts {
+            if matches!(p.body, PartType::Message(_))
+                && let PartType::Message(inner) = std::mem::take(&mut p.body)
+            {
+                stack.push(inner);
+            }
         }
     }
 }
@@ -163,21 +219,27 @@ fn count_lines(body: &[u8]) -> u32 {
     body.iter().filter(|b| **b == b'\n').count() as u32
 }
 
-fn part(msg: &mail_parser::Message<'_>, index: usize, raw: &[u8]) -> Part {
+/// Our description of part `index` at nesting `level`; below [`MAX_MIME_DEPTH`] parts keep
+/// their own description but lose their children, which bounds this recursion.
+fn part(msg: &mail_parser::Message<'_>, index: usize, raw: &[u8], level: u32) -> Part {
     let Some(p) = msg.parts.get(index) else {
         return Part::default();
     };
     let mut out = describe(p, raw);
+    if level >= MAX_MIME_DEPTH {
+        return out;
+    }
     match &p.body {
         PartType::Multipart(children) => {
             out.parts = children
                 .iter()
-                .map(|c| part(msg, *c as usize, raw))
+                .map(|c| part(msg, *c as usize, raw, level + 1))
                 .collect();
         }
         PartType::Message(inner) => {
             let inner_raw = inner.raw_message();
-            out.message = Some(Box::new((envelope(inner), part(inner, 0, inner_raw))));
+            let inner_part = part(inner, 0, inner_raw, level + 1);
+            out.message = Some(Box::new((envelope(inner), inner_part)));
         }
         _ => {}
     }
@@ -259,5 +321,51 @@ mod tests {
             &raw[text.body_start as usize..text.body_end as usize],
             b"hello"
         );
+    }
+
+    /// `depth` nested multiparts, or as many attached messages each inside a multipart.
+    fn nested(depth: usize, attached: bool) -> Vec<u8> {
+        let mut s = String::from("From: a@example.test\r\nSubject: deep\r\n");
+        for i in 0..depth {
+            s += &format!("Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n");
+            if attached {
+                s += &format!("Content-Type: message/rfc822\r\n\r\nSubject: level {i}\r\n");
+            }
+        }
+        s += "Content-Type: text/plain\r\n\r\nhi\r\n";
+        for i in (0..depth).rev() {
+            s += &format!("--b{i}--\r\n");
+        }
+        s.into_bytes()
+    }
+
+    fn structure_depth(p: &Part) -> u32 {
+        let children = p.parts.iter().chain(p.message.as_ref().map(|m| &m.1));
+        children.map(|c| 1 + structure_depth(c)).max().unwrap_or(0)
+    }
+
+    /// On a thread with a tokio worker's 2 MiB stack, deep trees parse, encode, decode and
+    /// drop; the depth is recorded and the structure is cut at the limit.
+    #[test]
+    fn deep_nesting_is_bounded() {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                for attached in [false, true] {
+                    for depth in [1usize, 99, 100, 101, 1_100, 10_000] {
+                        let s = Summary::parse(&nested(depth, attached));
+                        let expected = if attached { 2 * depth } else { depth } as u32;
+                        assert_eq!(s.depth, expected, "depth {depth}, attached {attached}");
+                        assert_eq!(s.too_deep(), expected > MAX_MIME_DEPTH);
+                        assert!(structure_depth(&s.structure) <= MAX_MIME_DEPTH);
+                        let bytes = rmp_serde::to_vec_named(&s).expect("encode");
+                        let back: Summary = rmp_serde::from_slice(&bytes).expect("decode");
+                        assert_eq!(back, s);
+                    }
+                }
+            })
+            .expect("thread")
+            .join()
+            .expect("no stack overflow");
     }
 }
