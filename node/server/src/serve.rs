@@ -223,12 +223,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         headroom,
     });
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.wait());
-    server.await.context("admin HTTP server")?;
-    for l in listeners {
-        let _ = l.await;
+    let server = tokio::spawn(async move { server.await });
+    shutdown.wait().await;
+    // Everything left gets one grace period in all: no slow client or stuck task holds the
+    // node past it (what is still running then is dropped when the process exits).
+    let deadline = tokio::time::Instant::now() + config.shutdown_grace;
+    match tokio::time::timeout_at(deadline, server).await {
+        Ok(Ok(result)) => result.context("admin HTTP server")?,
+        Ok(Err(e)) => tracing::error!(error = %e, "admin HTTP server task failed"),
+        Err(_) => tracing::warn!("admin HTTP connections still open after the grace period"),
     }
-    // Sessions were told to finish (421); give in-flight ones the grace period.
-    let drained = tokio::time::timeout(config.shutdown_grace, async {
+    for l in listeners {
+        let _ = tokio::time::timeout_at(deadline, l).await;
+    }
+    // Sessions were told to finish (421); give in-flight ones what is left of the grace.
+    let drained = tokio::time::timeout_at(deadline, async {
         while smtp_ctx.limits.active() + pop3_ctx.limits.active() + imap_ctx.limits.active() > 0 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -242,16 +251,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             "sessions still open after the grace period"
         );
     }
-    if tokio::time::timeout(config.shutdown_grace, outbound)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout_at(deadline, outbound).await.is_err() {
         tracing::warn!("outbound deliveries did not stop within the grace period");
     }
-    if tokio::time::timeout(config.shutdown_grace, gc)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout_at(deadline, gc).await.is_err() {
         tracing::warn!("background maintenance did not stop within the grace period");
     }
     drop(db);

@@ -154,6 +154,14 @@ impl Reader {
         self.feed.buffered()
     }
 
+    /// Whether nothing of a next command has arrived yet.
+    pub fn between_commands(&self) -> bool {
+        self.feed.between_messages()
+            && self.feed.buffered() == 0
+            && self.fragments.is_empty()
+            && self.dropped.is_none()
+    }
+
     /// Drops every byte not yet framed (after STARTTLS, where they must not be trusted).
     pub fn reset(&mut self) {
         self.frag = Fragmentizer::new(self.limits.max_literal.saturating_add(self.limits.max_line));

@@ -33,6 +33,13 @@ pub struct RawImap {
     pub max_mailboxes: usize,
     /// Longest line and literal before login: an unauthenticated client is held to this.
     pub max_bytes_before_login: u32,
+    /// Seconds a client that has not logged in may take to send each command.
+    pub login_timeout_seconds: u64,
+    /// Seconds a command may take to arrive once it has begun, on top of one second for every
+    /// `min_literal_rate` bytes of literal sent.
+    pub command_timeout_seconds: u64,
+    /// Bytes per second a literal must average beyond `command_timeout_seconds`.
+    pub min_literal_rate: u64,
 }
 
 impl Default for RawImap {
@@ -49,6 +56,9 @@ impl Default for RawImap {
             plaintext_requires_tls: true,
             max_mailboxes: 5000,
             max_bytes_before_login: 8 * 1024,
+            login_timeout_seconds: 60,
+            command_timeout_seconds: 60,
+            min_literal_rate: 1024,
         }
     }
 }
@@ -78,6 +88,14 @@ pub struct ImapConfig {
     pub max_mailboxes: usize,
     /// Longest line and literal before login.
     pub max_bytes_before_login: u32,
+    /// Time to send each command before login.
+    pub login_timeout: Duration,
+    /// Time for a begun command on top of what its literal bytes earn.
+    pub command_timeout: Duration,
+    /// Bytes per second a literal must average.
+    pub min_literal_rate: u64,
+    /// A write making no progress this long drops the session (from `[server]`).
+    pub write_timeout: Duration,
 }
 
 impl TryFrom<&RawImap> for ImapConfig {
@@ -107,6 +125,16 @@ impl TryFrom<&RawImap> for ImapConfig {
                 "max_bytes_before_login",
                 u64::from(r.max_bytes_before_login),
             )? as u32,
+            login_timeout: Duration::from_secs(positive(
+                "login_timeout_seconds",
+                r.login_timeout_seconds,
+            )?),
+            command_timeout: Duration::from_secs(positive(
+                "command_timeout_seconds",
+                r.command_timeout_seconds,
+            )?),
+            min_literal_rate: positive("min_literal_rate", r.min_literal_rate)?,
+            write_timeout: Duration::from_secs(300),
         })
     }
 }

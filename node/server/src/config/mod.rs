@@ -64,10 +64,14 @@ pub struct SmtpConfig {
     pub max_connections_per_ip: usize,
     /// Silence allowed between commands.
     pub idle_timeout: Duration,
-    /// Silence allowed inside a body.
+    /// Time allowed for a body on top of what its bytes earn at `min_data_rate`.
     pub data_timeout: Duration,
+    /// Bytes per second a body must average beyond `data_timeout`.
+    pub min_data_rate: u64,
     /// Total session time.
     pub max_session: Duration,
+    /// A write making no progress this long drops the session.
+    pub write_timeout: Duration,
     /// Errors before 421.
     pub max_errors: u32,
     /// AUTH failures before 421.
@@ -105,6 +109,8 @@ pub struct Pop3Config {
     pub auth_failure_delay: Duration,
     /// USER/PASS and AUTH need TLS.
     pub plaintext_requires_tls: bool,
+    /// A write making no progress this long drops the session.
+    pub write_timeout: Duration,
 }
 
 /// The validated runtime configuration.
@@ -258,6 +264,11 @@ impl Config {
         if raw.server.data_dir.trim().is_empty() {
             bail!("server.data_dir: must not be empty");
         }
+        let write_timeout = Duration::from_secs(require_positive(
+            "server",
+            "write_timeout_seconds",
+            raw.server.write_timeout_seconds,
+        )?);
         let r = &raw.smtp;
         let positive = |key: &str, v: u64| require_positive("smtp", key, v);
         positive("max_connections", r.max_connections as u64)?;
@@ -276,10 +287,12 @@ impl Config {
                 "data_timeout_seconds",
                 r.data_timeout_seconds,
             )?),
+            min_data_rate: positive("min_data_rate", r.min_data_rate)?,
             max_session: Duration::from_secs(positive(
                 "max_session_seconds",
                 r.max_session_seconds,
             )?),
+            write_timeout,
             max_errors: positive("max_errors", u64::from(r.max_errors))? as u32,
             max_auth_failures: positive("max_auth_failures", u64::from(r.max_auth_failures))?
                 as u32,
@@ -317,9 +330,13 @@ impl Config {
                 as u32,
             auth_failure_delay: Duration::from_millis(p.auth_failure_delay_ms),
             plaintext_requires_tls: p.plaintext_requires_tls,
+            write_timeout,
         };
         Ok(Config {
-            imap: ImapConfig::try_from(&raw.imap)?,
+            imap: ImapConfig {
+                write_timeout,
+                ..ImapConfig::try_from(&raw.imap)?
+            },
             queue,
             pop3,
             smtp,

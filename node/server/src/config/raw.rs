@@ -42,6 +42,9 @@ pub struct RawServer {
     /// Bytes of client input (message bodies, literals) the node holds in memory at once;
     /// 0: a quarter of the memory the process may use.
     pub max_buffered_bytes: u64,
+    /// Seconds a write to a client may make no progress before the session is dropped (a
+    /// client that stops reading).
+    pub write_timeout_seconds: u64,
 }
 
 impl Default for RawServer {
@@ -51,6 +54,7 @@ impl Default for RawServer {
             data_dir: "/var/lib/tern".into(),
             shutdown_grace_seconds: 30,
             max_buffered_bytes: 0,
+            write_timeout_seconds: 300,
         }
     }
 }
@@ -195,8 +199,11 @@ pub struct RawSmtp {
     pub max_connections_per_ip: usize,
     /// Seconds a client may stay silent between commands (RFC 5321: at least 300).
     pub idle_timeout_seconds: u64,
-    /// Seconds a client may stay silent inside DATA or BDAT.
+    /// Seconds a client may take to send a message body, on top of one second for every
+    /// `min_data_rate` bytes it sent (so a trickling sender is cut off).
     pub data_timeout_seconds: u64,
+    /// Bytes per second a message body must average once `data_timeout_seconds` are spent.
+    pub min_data_rate: u64,
     /// Seconds one session may last in all.
     pub max_session_seconds: u64,
     /// Errors (bad commands, refused recipients) before the session is closed with 421.
@@ -222,6 +229,7 @@ impl Default for RawSmtp {
             max_connections_per_ip: 20,
             idle_timeout_seconds: 300,
             data_timeout_seconds: 180,
+            min_data_rate: 1024,
             max_session_seconds: 1800,
             max_errors: 10,
             max_auth_failures: 3,

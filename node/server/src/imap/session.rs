@@ -30,6 +30,7 @@ use super::{
 };
 use crate::net::{
     conn::{Conn, ReadError},
+    pace::Pace,
     stream::MaybeTls,
 };
 
@@ -96,10 +97,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             max_literal: before_login.min(ctx.config.max_append_bytes),
         };
         let reader = Reader::with_budget(limits, ctx.budget.clone());
+        let conn = Conn::new(io, ctx.config.write_timeout);
         Self {
             ctx,
             kind,
-            conn: Conn::new(io),
+            conn,
             reader,
             peer,
             id: format!("{:016x}", rand::random::<u64>()),
@@ -147,7 +149,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
                 Err(ReadError::Closed) => break,
             };
-            if flow == Flow::Close {
+            if flow == Flow::Close || !self.conn.flush_if_large().await {
                 break;
             }
             if self.errors >= self.ctx.config.max_errors {
@@ -161,17 +163,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         tracing::info!(session = %self.id, seconds = self.started.elapsed().as_secs_f64(), "IMAP session ended");
     }
 
-    /// The next framing event, reading as needed.
+    /// The next framing event, reading as needed. The client may be silent `idle_timeout`
+    /// between commands, and has `login_timeout` from connecting to log in. A command
+    /// that has begun must then arrive within `command_timeout` plus what its bytes earn at
+    /// `min_literal_rate`, so a trickling client is cut off.
     pub(super) async fn next_event(&mut self) -> Result<Event, ReadError> {
+        let config = &self.ctx.config;
+        let mut waiting = tokio::time::Instant::now() + config.idle_timeout;
+        if self.account.is_none() {
+            waiting = waiting.min(tokio::time::Instant::from_std(
+                self.started + config.login_timeout,
+            ));
+        }
+        let (command_timeout, min_rate) = (config.command_timeout, config.min_literal_rate);
+        let mut pace: Option<Pace> = None;
         loop {
             match self.reader.next_event() {
                 Event::NeedMore => {}
                 e => return Ok(e),
             }
-            self.conn.fill(self.ctx.config.idle_timeout).await?;
-            let n = self.conn.pending().len();
+            if pace.is_none() && !self.reader.between_commands() {
+                pace = Some(Pace::new(command_timeout, min_rate));
+            }
+            let deadline = match (&pace, self.account.is_none()) {
+                (Some(p), false) => p.deadline(),
+                (Some(p), true) => p.deadline().min(waiting),
+                (None, _) => waiting,
+            };
+            let n = self.conn.fill_until(deadline).await?;
+            if let Some(p) = pace.as_mut() {
+                p.received(n);
+            }
+            let pending = self.conn.pending().len();
             self.reader.push(self.conn.pending());
-            self.conn.consume(n);
+            self.conn.consume(pending);
         }
     }
 

@@ -1,10 +1,14 @@
 //! A buffered connection for line protocols: unconsumed input, queued output flushed before
-//! every blocking read (so pipelining clients are never left waiting), reads with a timeout,
-//! raw lines with a cap, and the in-place upgrade to TLS.
+//! every blocking read (so pipelining clients are never left waiting), reads against a
+//! deadline, writes that must make progress within the write timeout (a client that never
+//! reads is dropped), raw lines with a cap, and the in-place upgrade to TLS.
 
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    time::Instant,
+};
 use tokio_rustls::TlsAcceptor;
 
 use super::stream::MaybeTls;
@@ -12,9 +16,9 @@ use super::stream::MaybeTls;
 /// Why reading stopped.
 #[derive(Debug)]
 pub enum ReadError {
-    /// The client was silent too long.
+    /// The client was silent, or too slow, past the deadline.
     Timeout,
-    /// The client closed the connection or the socket failed.
+    /// The client closed the connection, stopped reading, or the socket failed.
     Closed,
 }
 
@@ -24,16 +28,18 @@ pub struct Conn<S> {
     input: Vec<u8>,
     pos: usize,
     out: Vec<u8>,
+    write_timeout: Duration,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
-    /// Wraps a stream.
-    pub fn new(io: MaybeTls<S>) -> Self {
+    /// Wraps a stream; a write that makes no progress for `write_timeout` fails.
+    pub fn new(io: MaybeTls<S>, write_timeout: Duration) -> Self {
         Self {
             io,
             input: Vec::with_capacity(4096),
             pos: 0,
             out: Vec::with_capacity(1024),
+            write_timeout,
         }
     }
 
@@ -52,39 +58,60 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         &mut self.out
     }
 
-    /// Sends what is queued.
+    /// Sends what is queued. Each write must make progress within the write timeout, so a
+    /// client that stops reading cannot hold the session (and its memory) forever.
     pub async fn flush(&mut self) -> std::io::Result<()> {
-        if !self.out.is_empty() {
-            self.io.write_all(&self.out).await?;
-            self.out.clear();
+        let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "client not reading");
+        let mut written = 0;
+        while written < self.out.len() {
+            let n = tokio::time::timeout(self.write_timeout, self.io.write(&self.out[written..]))
+                .await
+                .map_err(|_| timed_out())??;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            written += n;
         }
-        self.io.flush().await
+        self.out.clear();
+        tokio::time::timeout(self.write_timeout, self.io.flush())
+            .await
+            .map_err(|_| timed_out())?
     }
 
-    /// Flushes, then reads more input within `timeout`.
-    pub async fn fill(&mut self, timeout: Duration) -> Result<(), ReadError> {
+    /// Sends the queued output once it is large, so a client pipelining commands whose answers
+    /// it does not read (FETCH, RETR) cannot make the server buffer them all; `false` when the
+    /// client is gone or stopped reading.
+    pub async fn flush_if_large(&mut self) -> bool {
+        const LARGE: usize = 256 * 1024;
+        self.out.len() < LARGE || self.flush().await.is_ok()
+    }
+
+    /// Flushes, then reads more input before `deadline`; returns how many bytes came.
+    pub async fn fill_until(&mut self, deadline: Instant) -> Result<usize, ReadError> {
         self.flush().await.map_err(|_| ReadError::Closed)?;
         if self.pos > 0 {
             self.input.drain(..self.pos);
             self.pos = 0;
         }
         let mut chunk = [0u8; 16 * 1024];
-        let n = match tokio::time::timeout(timeout, self.io.read(&mut chunk)).await {
+        let n = match tokio::time::timeout_at(deadline, self.io.read(&mut chunk)).await {
             Err(_) => return Err(ReadError::Timeout),
             Ok(Err(_)) | Ok(Ok(0)) => return Err(ReadError::Closed),
             Ok(Ok(n)) => n,
         };
         self.input.extend_from_slice(&chunk[..n]);
-        Ok(())
+        Ok(n)
     }
 
     /// Parses pending input with `parse` (bytes in; bytes consumed and an item, or `None` when
-    /// more input is needed), reading more within `timeout` until an item comes.
+    /// more input is needed), reading more until an item comes. The whole item must arrive
+    /// within `timeout`: bytes trickling in do not restart the clock.
     pub async fn next_item<T>(
         &mut self,
         timeout: Duration,
         mut parse: impl FnMut(&[u8]) -> (usize, Option<T>),
     ) -> Result<T, ReadError> {
+        let deadline = Instant::now() + timeout;
         loop {
             if !self.pending().is_empty() {
                 let (used, item) = parse(self.pending());
@@ -93,7 +120,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                     return Ok(item);
                 }
             }
-            self.fill(timeout).await?;
+            self.fill_until(deadline).await?;
         }
     }
 
@@ -104,6 +131,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         max: usize,
         timeout: Duration,
     ) -> Result<Option<String>, ReadError> {
+        let deadline = Instant::now() + timeout;
         loop {
             if let Some(lf) = self.pending().iter().position(|b| *b == b'\n') {
                 let line = &self.pending()[..lf];
@@ -116,7 +144,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 self.discard_input();
                 return Ok(None);
             }
-            self.fill(timeout).await?;
+            self.fill_until(deadline).await?;
         }
     }
 
@@ -160,10 +188,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         self.io.tls_description()
     }
 
-    /// Flushes and closes.
+    /// Flushes and closes (a TLS close_notify too), each within the write timeout.
     pub async fn close(&mut self) {
         let _ = self.flush().await;
-        let _ = self.io.shutdown().await;
+        let _ = tokio::time::timeout(self.write_timeout, self.io.shutdown()).await;
     }
 
     /// Closes after refusing input the client is still sending (an oversize body): flushes the
@@ -173,7 +201,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     pub async fn close_draining(&mut self, wait: Duration, max: usize) {
         self.close().await;
         self.discard_input();
-        let deadline = tokio::time::Instant::now() + wait;
+        let deadline = Instant::now() + wait;
         let mut chunk = [0u8; 16 * 1024];
         let mut dropped = 0;
         while dropped < max {

@@ -6,4 +6,5 @@ pub mod budget;
 pub mod conn;
 pub mod limits;
 pub mod listener;
+pub mod pace;
 pub mod stream;

@@ -94,10 +94,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         io: MaybeTls<S>,
         peer: SocketAddr,
     ) -> Self {
+        let conn = Conn::new(io, ctx.config.write_timeout);
         Self {
             ctx,
             kind,
-            conn: Conn::new(io),
+            conn,
             peer,
             id: format!("{:016x}", rand::random::<u64>()),
             phase: Phase::Authorization { user: None },
@@ -143,7 +144,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
                 Err(ReadError::Closed) => break,
             };
-            if flow == Flow::Close {
+            if flow == Flow::Close || !self.conn.flush_if_large().await {
                 break;
             }
             if self.errors >= self.ctx.config.max_errors {

@@ -13,7 +13,7 @@ use tern_store::model::{
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use crate::net::conn::ReadError;
-use crate::net::{conn::Conn, stream::MaybeTls};
+use crate::net::{conn::Conn, pace::Pace, stream::MaybeTls};
 
 use super::{
     ListenerKind, SmtpContext, auth, bdat, data, ehlo, helo, mail, metrics::METRICS, noop, quit,
@@ -130,10 +130,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         io: MaybeTls<S>,
         peer: SocketAddr,
     ) -> Self {
+        let conn = Conn::new(io, ctx.config.write_timeout);
         Self {
             ctx,
             kind,
-            conn: Conn::new(io),
+            conn,
             peer,
             id: format!("{:016x}", rand::random::<u64>()),
             state: State::default(),
@@ -289,6 +290,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if body.overflowed() {
             return Ok(BodyEnd::TooBig);
         }
+        let config = &self.ctx.config;
+        let mut pace = Pace::new(config.data_timeout, config.min_data_rate);
+        let session_ends = tokio::time::Instant::from_std(self.started + config.max_session);
         loop {
             if !self.conn.pending().is_empty() || kind == BodyKind::Bdat(0) {
                 let target = match self.state.mail.as_mut() {
@@ -298,6 +302,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 let (used, done) = body.ingest(self.conn.pending(), target);
                 self.conn.consume(used);
                 scratch.clear();
+                pace.received(used);
                 METRICS.bytes.inc_by(used as u64);
                 if body.overflowed() {
                     return Ok(BodyEnd::TooBig);
@@ -312,8 +317,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     return Ok(BodyEnd::Complete);
                 }
             }
-            let timeout = self.ctx.config.data_timeout;
-            self.conn.fill(timeout).await?;
+            // Too slow (a trickle) or past the session's total time: the read times out.
+            self.conn
+                .fill_until(pace.deadline().min(session_ends))
+                .await?;
         }
     }
 
