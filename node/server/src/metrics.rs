@@ -34,6 +34,7 @@ pub fn init() {
     LazyLock::force(&tern_store::metrics::METRICS);
     crate::headroom::init();
     crate::net::budget::init();
+    crate::password_check::init();
     let _ = prometheus::register(Box::new(
         prometheus::process_collector::ProcessCollector::for_self(),
     ));

@@ -151,20 +151,19 @@ pub fn plaintext_disabled() -> Reply {
 }
 
 /// Wrong credentials.
-pub fn auth_failed() -> Reply {
-    Reply::err("[AUTH] Authentication failed")
+/// Failed credentials; a login without a domain is told to use the full address (whether or
+/// not it names any account, so the answer reveals nothing).
+pub fn auth_failed(bare_local_part: bool) -> Reply {
+    if bare_local_part {
+        Reply::err("[AUTH] Authentication failed; log in with the full address")
+    } else {
+        Reply::err("[AUTH] Authentication failed")
+    }
 }
 
 /// Too many failures: the connection closes.
 pub fn too_many_auth_failures() -> Reply {
     Reply::err("[AUTH] Too many authentication failures, closing connection")
-}
-
-/// An ambiguous login.
-pub fn ambiguous_login(addresses: &str) -> Reply {
-    Reply::err(format!(
-        "[AUTH] Login name exists in several domains; use the full address ({addresses})"
-    ))
 }
 
 /// AUTH with an unsupported mechanism.

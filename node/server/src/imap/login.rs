@@ -1,6 +1,6 @@
-//! LOGIN, and the credential check AUTHENTICATE shares: by full address always, by local part
-//! when it is unique across domains; failures are answered after a growing delay and too
-//! many close the session.
+//! LOGIN, and the credential check AUTHENTICATE shares (through [`crate::password_check`]): by
+//! full address always, by local part when it is unique across domains; failures are answered
+//! after a growing delay and too many close the session.
 
 use tern_proto::{
     Secret,
@@ -12,13 +12,13 @@ use tern_proto::{
         },
     },
 };
-use tern_store::model::LoginMatch;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
     capability,
     session::{Flow, Session},
 };
+use crate::password_check::{self, FULL_ADDRESS_HINT};
 
 /// Handles `LOGIN user password`.
 pub async fn handle_login<S: AsyncRead + AsyncWrite + Unpin + Send>(
@@ -46,36 +46,21 @@ pub async fn check<S: AsyncRead + AsyncWrite + Unpin + Send>(
     login: &str,
     secret: Secret<String>,
 ) -> Flow {
-    let found = match s.ctx.dir.find_login(login).await {
-        Ok(f) => f,
+    let outcome = match password_check::check(&s.ctx.dir, s.peer.ip(), login, secret).await {
+        Ok(o) => o,
         Err(e) => return s.fail(tag, e),
     };
-    let account = match found {
-        LoginMatch::Found(account) => {
-            let ok = crate::password_check::verify(secret, account.password_hash.clone()).await;
-            ok.then_some(account)
-        }
-        LoginMatch::Ambiguous(addresses) => {
-            return s.no(
-                tag,
-                Some(Extra::AuthenticationFailed.code()),
-                &format!(
-                    "{login} is ambiguous ({}); log in with the full address",
-                    addresses.join(", ")
-                ),
-            );
-        }
-        LoginMatch::Unknown => None,
-    };
+    let account = outcome.account();
     let Some(account) = account else {
         s.auth_failures += 1;
         tracing::info!(session = %s.id, login, failures = s.auth_failures, "IMAP login failed");
         tokio::time::sleep(s.ctx.config.auth_failure_delay * s.auth_failures).await;
-        s.no(
-            tag,
-            Some(Extra::AuthenticationFailed.code()),
-            "invalid user name or password",
-        );
+        let text = if login.contains('@') {
+            "invalid user name or password".to_string()
+        } else {
+            format!("invalid user name or password; {FULL_ADDRESS_HINT}")
+        };
+        s.no(tag, Some(Extra::AuthenticationFailed.code()), &text);
         if s.auth_failures >= s.ctx.config.max_auth_failures {
             tern_proto::imap::response::bye(s.conn.out(), None, "too many failed logins");
             return Flow::Close;

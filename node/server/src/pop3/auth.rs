@@ -50,7 +50,7 @@ pub async fn handle_auth<S: AsyncRead + AsyncWrite + Unpin + Send>(
         .and_then(|m| sasl::plain(&m));
     match credentials {
         Ok(c) if c.authzid.is_none() => s.login(&c.login, c.password).await,
-        Ok(_) => s.refuse(reply::auth_failed()),
+        Ok(_) => s.refuse(reply::auth_failed(false)),
         Err(_) => s.refuse(reply::sasl_aborted()),
     }
 }

@@ -8,7 +8,6 @@ use tern_proto::{
     Secret,
     pop3::{Command, CommandReader, Parsed, Reply, reply},
 };
-use tern_store::model::LoginMatch;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     sync::watch,
@@ -25,6 +24,7 @@ use crate::net::{
     conn::{Conn, ReadError},
     stream::MaybeTls,
 };
+use crate::password_check;
 
 /// Longest SASL response line.
 pub const MAX_SASL_LINE: usize = 4096;
@@ -247,25 +247,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Checks credentials, locks and opens the maildrop. Failed logins are answered after a
     /// delay that grows with each failure; too many close the session.
     pub(super) async fn login(&mut self, login: &str, secret: Secret<String>) -> Flow {
-        let found = match self.ctx.dir.find_login(login).await {
-            Ok(f) => f,
+        let checked = password_check::check(&self.ctx.dir, self.peer.ip(), login, secret).await;
+        let outcome = match checked {
+            Ok(o) => o,
             Err(e) => {
                 tracing::error!(session = %self.id, error = %e, "login lookup failed");
                 self.reply(reply::temporary_failure());
                 return Flow::Continue;
             }
         };
-        let account = match found {
-            LoginMatch::Found(account) => {
-                let ok = crate::password_check::verify(secret, account.password_hash.clone()).await;
-                ok.then_some(account)
-            }
-            LoginMatch::Ambiguous(addresses) => {
-                self.phase = Phase::Authorization { user: None };
-                return self.refuse(reply::ambiguous_login(&addresses.join(", ")));
-            }
-            LoginMatch::Unknown => None,
-        };
+        let account = outcome.account();
         let Some(account) = account else {
             self.auth_failures += 1;
             self.phase = Phase::Authorization { user: None };
@@ -275,7 +266,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 self.reply(reply::too_many_auth_failures());
                 return Flow::Close;
             }
-            return self.refuse(reply::auth_failed());
+            return self.refuse(reply::auth_failed(!login.contains('@')));
         };
         let inbox = match self.ctx.dir.mailbox(account.id, "INBOX").await {
             Ok(Some(m)) => m,

@@ -212,9 +212,15 @@ async fn wrong_state_bad_arguments_and_failed_logins() {
     assert!(line(&mut c).await.starts_with("-ERR Invalid arguments"));
     assert_eq!(line(&mut c).await, "-ERR Unknown command FOO\r\n");
     line(&mut c).await;
-    assert_eq!(line(&mut c).await, "-ERR [AUTH] Authentication failed\r\n");
+    assert_eq!(
+        line(&mut c).await,
+        "-ERR [AUTH] Authentication failed; log in with the full address\r\n"
+    );
     line(&mut c).await;
-    assert_eq!(line(&mut c).await, "-ERR [AUTH] Authentication failed\r\n");
+    assert_eq!(
+        line(&mut c).await,
+        "-ERR [AUTH] Authentication failed; log in with the full address\r\n"
+    );
     line(&mut c).await;
     assert_eq!(
         line(&mut c).await,

@@ -9,7 +9,7 @@ use tern_proto::{
         sasl::{self, Credentials, SaslError},
     },
 };
-use tern_store::model::{Directory, LoginMatch};
+use tern_store::model::Directory;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
@@ -52,7 +52,7 @@ pub async fn handle_auth<S: AsyncRead + AsyncWrite + Unpin + Send>(
         Err(Step::Sasl(SaslError::Malformed)) => return s.refuse("AUTH", reply::auth_malformed()),
     };
     let dir = s.ctx.dir.clone();
-    match verify(&dir, &credentials).await {
+    match verify(&dir, s.peer.ip(), &credentials).await {
         Ok(Some(account)) => {
             METRICS.auth.with_label_values(&["ok"]).inc();
             tracing::info!(session = %s.id, account = %account.address, "authenticated");
@@ -126,15 +126,13 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin + Send>(
 
 async fn verify(
     dir: &Directory,
+    peer: std::net::IpAddr,
     c: &Credentials,
 ) -> Result<Option<tern_store::model::Account>, tern_store::model::ModelError> {
     if c.authzid.is_some() {
         // Proxy authorization is not offered.
         return Ok(None);
     }
-    let LoginMatch::Found(account) = dir.find_login(&c.login).await? else {
-        return Ok(None);
-    };
-    let ok = crate::password_check::verify(c.password.clone(), account.password_hash.clone()).await;
-    Ok(ok.then_some(account))
+    let outcome = crate::password_check::check(dir, peer, &c.login, c.password.clone()).await?;
+    Ok(outcome.account())
 }

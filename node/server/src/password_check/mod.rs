@@ -1,0 +1,126 @@
+//! Credential checks for every protocol, in one place. The login is looked up, then Argon2id
+//! runs off the async threads in fair per-address shares of as many slots as cores (19 MiB and
+//! a core per check: more at once only queue on the CPU). An unknown login, or a bare local
+//! part that matches several accounts, costs the same as a wrong password (a dummy hash is
+//! verified) and is refused the same way, so neither timing nor answer tells a client which
+//! accounts exist; protocols answer a failed bare local part with [`FULL_ADDRESS_HINT`] whatever
+//! the directory holds.
+
+mod fair;
+
+use std::{
+    net::IpAddr,
+    sync::{Arc, LazyLock},
+};
+
+use prometheus::{IntCounterVec, IntGauge, register_int_counter_vec, register_int_gauge};
+use tern_proto::Secret;
+use tern_store::model::{Account, Directory, LoginMatch, ModelError, password};
+
+use self::fair::FairPool;
+
+/// Checks of one address waiting beyond which more are refused without running.
+const MAX_WAITING_PER_ADDRESS: usize = 32;
+
+static POOL: LazyLock<Arc<FairPool>> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    FairPool::new(cores, (cores / 4).max(1), MAX_WAITING_PER_ADDRESS)
+});
+
+/// A hash of a random password with the parameters real ones use, verified for logins that
+/// match no account so that they take as long as a wrong password.
+static DUMMY: LazyLock<String> = LazyLock::new(|| {
+    let random = format!("{:032x}", rand::random::<u128>());
+    password::hash(&Secret::new(random)).unwrap_or_default()
+});
+
+static CHECKS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "tern_password_checks_total",
+        "Password checks by outcome (match, mismatch, no_account, shed: refused unrun because \
+         the client address has too many checks waiting)",
+        &["outcome"]
+    )
+    .expect("metric registers once")
+});
+
+static WAITING: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "tern_password_checks_waiting",
+        "Password checks waiting for a slot"
+    )
+    .expect("metric registers once")
+});
+
+/// Creates the metric families at 0 and computes the dummy hash ahead of the first login.
+pub fn init() {
+    for outcome in ["match", "mismatch", "no_account", "shed"] {
+        CHECKS.with_label_values(&[outcome]);
+    }
+    LazyLock::force(&WAITING);
+    LazyLock::force(&DUMMY);
+}
+
+/// Added to the refusal of a login without a domain, whether or not it names accounts.
+pub const FULL_ADDRESS_HINT: &str = "log in with the full address";
+
+/// What a login attempt comes to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The password matches this account.
+    Accepted(Box<Account>),
+    /// Wrong password, unknown login, a bare local part of several accounts, or too many
+    /// checks waiting for the client's address.
+    Refused,
+}
+
+impl Outcome {
+    /// The account, when accepted.
+    pub fn account(self) -> Option<Account> {
+        match self {
+            Outcome::Accepted(account) => Some(*account),
+            Outcome::Refused => None,
+        }
+    }
+}
+
+/// Checks `login` and `password` from a client at `peer`.
+pub async fn check(
+    dir: &Directory,
+    peer: IpAddr,
+    login: &str,
+    password: Secret<String>,
+) -> Result<Outcome, ModelError> {
+    let found = dir.find_login(login).await?;
+    let phc = match &found {
+        LoginMatch::Found(account) => account.password_hash.clone(),
+        LoginMatch::Ambiguous(_) | LoginMatch::Unknown => DUMMY.clone(),
+    };
+    let Some(matched) = verify(peer, password, phc).await else {
+        CHECKS.with_label_values(&["shed"]).inc();
+        return Ok(Outcome::Refused);
+    };
+    let (outcome, label) = match found {
+        LoginMatch::Found(account) if matched => (Outcome::Accepted(Box::new(account)), "match"),
+        LoginMatch::Found(_) => (Outcome::Refused, "mismatch"),
+        LoginMatch::Ambiguous(_) | LoginMatch::Unknown => (Outcome::Refused, "no_account"),
+    };
+    CHECKS.with_label_values(&[label]).inc();
+    Ok(outcome)
+}
+
+/// Whether `password` matches the PHC string, or `None` when `peer` has too many checks
+/// waiting already.
+async fn verify(peer: IpAddr, password: Secret<String>, phc: String) -> Option<bool> {
+    WAITING.inc();
+    let slot = POOL.acquire(peer).await;
+    WAITING.dec();
+    let slot = slot?;
+    let matched = tokio::task::spawn_blocking(move || password::verify(&password, &phc))
+        .await
+        .unwrap_or(false);
+    drop(slot);
+    Some(matched)
+}
