@@ -6,7 +6,7 @@ use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
-    sync::mpsc,
+    sync::{Arc, Mutex, mpsc},
     time::{Duration, Instant},
 };
 
@@ -55,9 +55,14 @@ pub fn bin(name: &str) -> PathBuf {
     bin_dir().join(name)
 }
 
-/// A running `tern serve`.
+/// A running `tern serve`. Its log is echoed and kept: when it is dropped or stopped, an ERROR
+/// line that the test did not announce with [`Tern::expect_error`] fails the test.
 pub struct Tern {
     child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    expected_errors: Vec<String>,
+    /// The log was checked (by `stop`).
+    checked: bool,
     /// Admin API address.
     pub http: SocketAddr,
     /// Lines printed on stdout up to readiness.
@@ -73,8 +78,27 @@ pub struct Tern {
 impl Tern {
     /// Starts `tern serve` with `args` in `workdir`, admin listener on an ephemeral port.
     pub fn start(workdir: &Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Tern> {
+        Self::start_limited(workdir, args, env, None)
+    }
+
+    /// Like [`Tern::start`], with the open-files limit (soft and hard) set to `nofile` first.
+    pub fn start_limited(
+        workdir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        nofile: Option<u64>,
+    ) -> anyhow::Result<Tern> {
         let started = Instant::now();
-        let mut cmd = Command::new(bin("tern"));
+        let mut cmd = match nofile {
+            Some(n) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(bin("tern"));
+                sh
+            }
+            None => Command::new(bin("tern")),
+        };
         cmd.arg("serve").args(args).current_dir(workdir);
         for key in [
             "HTTP",
@@ -98,11 +122,16 @@ impl Tern {
             .context("spawning tern")?;
         let stdout = child.stdout.take().context("stdout")?;
         let stderr = child.stderr.take().context("stderr")?;
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[tern] {line}");
-            }
-        });
+        let log = Arc::new(Mutex::new(Vec::new()));
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    eprintln!("[tern] {line}");
+                    log.lock().expect("log lock").push(line);
+                }
+            });
+        }
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -132,6 +161,9 @@ impl Tern {
         let http = http.context("no admin address printed")?;
         Ok(Tern {
             child,
+            log,
+            expected_errors: Vec::new(),
+            checked: false,
             http,
             banner,
             listeners,
@@ -151,6 +183,48 @@ impl Tern {
         env.extend_from_slice(extra);
         let tern = Tern::start(dir.path(), &["--dev"], &env).expect("tern starts");
         (dir, tern)
+    }
+
+    /// Announces that ERROR lines containing `text` are part of the test.
+    pub fn expect_error(&mut self, text: &str) {
+        self.expected_errors.push(text.to_string());
+    }
+
+    /// The log lines printed so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().expect("log lock").clone()
+    }
+
+    /// Waits until a log line contains `text`.
+    pub fn wait_for_log(&self, text: &str, within: Duration) -> anyhow::Result<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(line) = self.log().into_iter().find(|l| l.contains(text)) {
+                return Ok(line);
+            }
+            if Instant::now() > deadline {
+                bail!("no log line with {text:?} within {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// ERROR lines the test did not announce.
+    fn unexpected_errors(&self) -> Vec<String> {
+        self.log()
+            .into_iter()
+            .filter(|l| l.contains(" ERROR ") || l.contains("\"level\":\"ERROR\""))
+            .filter(|l| !self.expected_errors.iter().any(|e| l.contains(e.as_str())))
+            .collect()
+    }
+
+    fn check_errors(&self) {
+        let unexpected = self.unexpected_errors();
+        assert!(
+            unexpected.is_empty(),
+            "tern logged unexpected errors:\n{}",
+            unexpected.join("\n")
+        );
     }
 
     /// A mail listener's address.
@@ -243,7 +317,7 @@ impl Tern {
         Ok((resp.status().as_u16(), resp.body_mut().read_to_string()?))
     }
 
-    /// SIGTERM, then wait for a clean exit.
+    /// SIGTERM, then wait for a clean exit; fails on unexpected ERROR lines too.
     pub fn stop(mut self) -> anyhow::Result<()> {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -257,6 +331,13 @@ impl Tern {
                 if !code.success() {
                     bail!("tern exited with {code} on SIGTERM");
                 }
+                // Let the log reader take the last lines.
+                std::thread::sleep(Duration::from_millis(50));
+                let unexpected = self.unexpected_errors();
+                if !unexpected.is_empty() {
+                    bail!("tern logged unexpected errors:\n{}", unexpected.join("\n"));
+                }
+                self.checked = true;
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -269,6 +350,9 @@ impl Drop for Tern {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if !self.checked && !std::thread::panicking() {
+            self.check_errors();
+        }
     }
 }
 

@@ -28,7 +28,7 @@ async fn starttls_login_and_authenticate() {
 
     let (mut c, greeting) = Client::connect(tern.addr("imap"), None).await.expect("143");
     assert!(
-        greeting.starts_with("* OK [CAPABILITY IMAP4REV1"),
+        greeting.starts_with("* OK [CAPABILITY IMAP4rev1"),
         "{greeting}"
     );
     assert!(

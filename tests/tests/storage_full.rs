@@ -122,13 +122,24 @@ async fn below_the_floor_new_mail_is_refused_and_reading_goes_on() {
 async fn a_failed_write_makes_the_node_unready_until_space_is_back() {
     let Some(fs) = Tmpfs::mount(64) else { return };
     // No floor and no reserve: mail keeps coming until a write fails for real.
-    let tern = start(
+    let mut tern = start(
         &fs,
         &[
             ("TERN_STORE__MIN_FREE_PERCENT", "0"),
             ("TERN_STORE__RESERVE_BYTES", "0"),
         ],
     );
+    // What a full disk makes fjall and the node say, and only that.
+    for expected in [
+        "persist failed",
+        "Flush error",
+        "crashed",
+        "message not stored",
+        "the store stopped taking writes",
+        "LZ4 decompression failed",
+    ] {
+        tern.expect_error(expected);
+    }
     let (mut c, _) = Client::connect(tern.addr("smtp"), None)
         .await
         .expect("connect");

@@ -18,6 +18,7 @@ mod queue;
 mod serve;
 mod shutdown;
 mod smtp;
+mod throttle;
 mod tls;
 
 use clap::{Parser, Subcommand};

@@ -20,7 +20,7 @@ use crate::{
     headroom::Headroom,
     imap::{self, ImapContext, ListenerKind as ImapKind},
     metrics,
-    net::{budget::Budget, limits::ConnectionLimits, listener},
+    net::{budget::Budget, descriptors, limits::ConnectionLimits, listener},
     pop3::{self, ListenerKind as Pop3Kind, Pop3Context},
     queue,
     shutdown::{self, Shutdown},
@@ -65,6 +65,12 @@ fn open_store(config: &Config) -> anyhow::Result<Db> {
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
     metrics::init();
+    let connections = [
+        config.smtp.max_connections,
+        config.imap.max_connections,
+        config.pop3.max_connections,
+    ];
+    descriptors::prepare(connections.iter().map(|n| *n as u64).sum());
     let db = open_store(&config)?;
     db.refresh_metrics();
     if let Some(space) = db.local_space() {
@@ -201,7 +207,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .await
     .context("starting the outbound queue")?;
     tracing::info!(shards = config.queue.shards, "outbound queue running");
-    tokio::spawn(reload_tls(tls, shutdown.clone()));
+    let generated = config
+        .tls
+        .is_none()
+        .then(|| (config.data_dir.clone(), config.hostname.clone()));
+    tokio::spawn(reload_tls(tls, generated, shutdown.clone()));
     let gc = tokio::spawn(collect_garbage(db.clone(), shutdown.clone()));
     {
         let shutdown = shutdown.clone();
@@ -221,6 +231,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         dir,
         queue: queue_ctx,
         headroom,
+        max_message_bytes: config.smtp.max_message_bytes,
     });
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.wait());
     let server = tokio::spawn(async move { server.await });
@@ -262,13 +273,26 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn reload_tls(tls: Arc<TlsConfig>, shutdown: Shutdown) {
+/// Picks up changed certificate files; renews the generated certificate (data directory and
+/// host name given) a month before it ends.
+async fn reload_tls(
+    tls: Arc<TlsConfig>,
+    generated: Option<(std::path::PathBuf, String)>,
+    shutdown: Shutdown,
+) {
     let stop = shutdown.wait();
     tokio::pin!(stop);
     loop {
         tokio::select! {
             _ = &mut stop => return,
-            _ = tokio::time::sleep(TLS_RELOAD_INTERVAL) => tls.reload_if_changed(),
+            _ = tokio::time::sleep(TLS_RELOAD_INTERVAL) => {
+                if let Some((dir, host)) = &generated
+                    && let Err(e) = tls::renew_if_due(dir, host)
+                {
+                    tracing::error!(error = %format!("{e:#}"), "renewing the generated certificate failed");
+                }
+                tls.reload_if_changed();
+            }
         }
     }
 }

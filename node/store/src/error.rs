@@ -115,6 +115,11 @@ impl StoreError {
         }
     }
 
+    /// Whether the store takes no writes for now (out of space, or recovering).
+    pub fn refuses_writes(&self) -> bool {
+        matches!(self, StoreError::NoSpace(_) | StoreError::Unavailable(_))
+    }
+
     /// Whether the store refused the write for lack of disk space.
     pub fn is_no_space(&self) -> bool {
         matches!(self, StoreError::NoSpace(_))

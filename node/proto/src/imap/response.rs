@@ -82,7 +82,28 @@ pub fn text(s: &str) -> Text<'static> {
 
 /// Appends one response.
 pub fn write(out: &mut Vec<u8>, r: &Response<'_>) {
-    out.extend_from_slice(&ResponseCodec::default().encode(r).dump());
+    let mut bytes = ResponseCodec::default().encode(r).dump();
+    let capabilities = match r {
+        Response::Data(Data::Capability(_)) => true,
+        Response::Status(Status::Tagged(Tagged { body, .. }) | Status::Untagged(body)) => {
+            matches!(body.code, Some(Code::Capability(_)))
+        }
+        _ => false,
+    };
+    if capabilities {
+        spell_imap4rev1(&mut bytes);
+    }
+    out.extend_from_slice(&bytes);
+}
+
+/// imap-codec writes the capability as `IMAP4REV1`; RFC 3501 spells it `IMAP4rev1`, and some
+/// clients compare case-sensitively. Only the capability token at the head of the list (after
+/// `CAPABILITY `) is rewritten.
+fn spell_imap4rev1(bytes: &mut [u8]) {
+    const FROM: &[u8] = b"CAPABILITY IMAP4REV1";
+    if let Some(at) = bytes.windows(FROM.len()).position(|w| w == FROM) {
+        bytes[at + FROM.len() - 4..at + FROM.len() - 1].copy_from_slice(b"rev");
+    }
 }
 
 /// Appends untagged data.
@@ -148,12 +169,42 @@ pub fn greeting(out: &mut Vec<u8>, code: Option<Code<'_>>, msg: &str) {
         code,
         text: text(msg),
     };
-    out.extend_from_slice(&GreetingCodec::default().encode(&g).dump());
+    let mut bytes = GreetingCodec::default().encode(&g).dump();
+    if matches!(g.code, Some(Code::Capability(_))) {
+        spell_imap4rev1(&mut bytes);
+    }
+    out.extend_from_slice(&bytes);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_capability_is_spelled_as_the_rfc_does() {
+        use imap_codec::imap_types::response::Capability;
+        let mut out = Vec::new();
+        data(
+            &mut out,
+            Data::Capability(
+                vec![Capability::Imap4Rev1, Capability::Idle]
+                    .try_into()
+                    .expect("caps"),
+            ),
+        );
+        greeting(
+            &mut out,
+            Some(Code::Capability(
+                vec![Capability::Imap4Rev1].try_into().expect("caps"),
+            )),
+            "ready",
+        );
+        let text = String::from_utf8(out).expect("utf8");
+        assert_eq!(
+            text,
+            "* CAPABILITY IMAP4rev1 IDLE\r\n* OK [CAPABILITY IMAP4rev1] ready\r\n"
+        );
+    }
 
     #[test]
     fn tagged_with_an_extra_code() {

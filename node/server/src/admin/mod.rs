@@ -9,7 +9,7 @@ mod queue;
 
 use axum::{
     Json, Router,
-    extract::{Request, State},
+    extract::{DefaultBodyLimit, Request, State},
     http::{StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -18,7 +18,7 @@ use axum::{
 use serde_json::json;
 use tern_store::model::Directory;
 
-use crate::metrics;
+use crate::{metrics, throttle::Throttle};
 
 /// What every handler sees.
 #[derive(Clone)]
@@ -29,6 +29,8 @@ pub struct AppState {
     pub queue: std::sync::Arc<crate::queue::QueueContext>,
     /// Disk headroom for re-injected mail.
     pub headroom: std::sync::Arc<crate::headroom::Headroom>,
+    /// The largest message (the SMTP limit), also the largest re-injected file.
+    pub max_message_bytes: usize,
 }
 
 /// The whole HTTP router.
@@ -65,7 +67,13 @@ pub fn router(state: AppState) -> Router {
         .route("/queue", get(queue::list))
         .route("/queue/summary", get(queue::summary))
         .route("/queue/retry", post(queue::retry_all))
-        .route("/queue/inject", post(queue::inject))
+        .route(
+            "/queue/inject",
+            // The file comes base64-encoded in JSON: a third larger, plus the envelope.
+            post(queue::inject).layer(DefaultBodyLimit::max(
+                state.max_message_bytes / 3 * 4 + 64 * 1024,
+            )),
+        )
         .route("/queue/{id}", get(queue::show).delete(queue::delete))
         .route("/queue/{id}/retry", post(queue::retry))
         .route("/queue/{id}/hold", post(queue::hold))
@@ -87,12 +95,14 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // The scheme is case-insensitive (RFC 9110 §11.1).
     let token = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
     let refuse = |message: &str| {
         (
             StatusCode::UNAUTHORIZED,
@@ -107,7 +117,10 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
     match state.dir.check_admin_token(token).await {
         Ok(true) => next.run(request).await,
         Ok(false) => {
-            tracing::warn!("admin API request with an invalid token");
+            static BAD_TOKENS: Throttle = Throttle::new(std::time::Duration::from_secs(10));
+            if let Some(suppressed) = BAD_TOKENS.allow() {
+                tracing::warn!(suppressed, "admin API request with an invalid token");
+            }
             refuse("invalid admin token")
         }
         Err(e) => error::ApiError::from(e).into_response(),

@@ -375,6 +375,16 @@ pub async fn inject(State(s): State<AppState>, Json(body): Json<Inject>) -> ApiR
                 format!("message_base64: {e}"),
             )
         })?;
+    if file.len() > s.max_message_bytes {
+        return Err(ApiError(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the file is {} bytes, over the message size limit of {} bytes; nothing was queued",
+                file.len(),
+                s.max_message_bytes
+            ),
+        ));
+    }
     if let Err(why) = s.headroom.check("inject") {
         return Err(ApiError(
             axum::http::StatusCode::INSUFFICIENT_STORAGE,

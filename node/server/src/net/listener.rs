@@ -1,6 +1,8 @@
 //! The accept loop shared by the mail protocols: binds, accepts until shutdown, applies the
-//! connection limits (answering the protocol's own refusal before closing), performs the
-//! implicit-TLS handshake where the port needs one, then starts the protocol's session.
+//! connection limits (answering the protocol's own refusal before closing; also when the
+//! process is out of descriptors, through the spare one), performs the implicit-TLS handshake
+//! where the port needs one, then starts the protocol's session. Refusals are logged at most
+//! once per ten seconds per listener.
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -12,13 +14,16 @@ use tokio::{
 };
 
 use super::{
+    descriptors,
     limits::{ConnectionLimits, Refusal, Slot},
     stream::MaybeTls,
 };
-use crate::{shutdown::Shutdown, tls::TlsConfig};
+use crate::{shutdown::Shutdown, throttle::Throttle, tls::TlsConfig};
 
 /// Longest an implicit-TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest writing a refusal may take.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How a listener treats new connections.
 pub struct ListenerSpec {
@@ -36,6 +41,8 @@ pub struct ListenerSpec {
     pub refusal: Box<dyn Fn(Refusal) -> Vec<u8> + Send + Sync>,
     /// Counts a refusal (metrics) by reason label.
     pub count_refusal: fn(&'static str),
+    /// Budget of the refusal and accept-error log lines.
+    pub log: Throttle,
 }
 
 /// Binds a listener, naming the config key on failure.
@@ -60,9 +67,25 @@ where
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(pair) => pair,
+                    Err(e) if descriptors::exhausted(&e) => {
+                        // Take the waiting client with the spare descriptor and turn it away,
+                        // rather than leave it hanging in the listen queue.
+                        let turned_away = descriptors::with_spare(async || {
+                            let (stream, peer) = listener.accept().await.ok()?;
+                            refuse(stream, peer, &spec, Refusal::Node, "descriptors").await;
+                            Some(())
+                        })
+                        .await;
+                        if turned_away.is_none() {
+                            // Not even the spare was there: wait for sessions to end.
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        continue;
+                    }
                     Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(listener = spec.label, error = %e, "accept failed");
+                        if spec.log.allow().is_some() {
+                            tracing::warn!(listener = spec.label, error = %e, "accept failed");
+                        }
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
@@ -80,8 +103,30 @@ where
     })
 }
 
-async fn admit(
+/// Answers the protocol's refusal (not on implicit-TLS ports, where the client expects a
+/// handshake) and closes.
+async fn refuse(
     mut stream: TcpStream,
+    peer: SocketAddr,
+    spec: &ListenerSpec,
+    refusal: Refusal,
+    label: &'static str,
+) {
+    (spec.count_refusal)(label);
+    if let Some(suppressed) = spec.log.allow() {
+        tracing::warn!(peer = %peer, listener = spec.label, reason = label, suppressed, "connection refused");
+    }
+    if !spec.implicit_tls {
+        let _ = tokio::time::timeout(REFUSAL_TIMEOUT, async {
+            let _ = stream.write_all(&(spec.refusal)(refusal)).await;
+            let _ = stream.shutdown().await;
+        })
+        .await;
+    }
+}
+
+async fn admit(
+    stream: TcpStream,
     peer: SocketAddr,
     spec: &ListenerSpec,
 ) -> Option<(MaybeTls<TcpStream>, Slot)> {
@@ -93,13 +138,7 @@ async fn admit(
                 Refusal::Ip => "per_ip",
                 Refusal::Node => "node",
             };
-            (spec.count_refusal)(label);
-            tracing::warn!(peer = %peer, listener = spec.label, reason = label, "connection refused by limits");
-            // On implicit-TLS ports the client expects a handshake; clear text would be noise.
-            if !spec.implicit_tls {
-                let _ = stream.write_all(&(spec.refusal)(refusal)).await;
-                let _ = stream.shutdown().await;
-            }
+            refuse(stream, peer, spec, refusal, label).await;
             return None;
         }
     };

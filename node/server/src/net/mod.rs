@@ -4,6 +4,7 @@
 pub mod actor;
 pub mod budget;
 pub mod conn;
+pub mod descriptors;
 pub mod limits;
 pub mod listener;
 pub mod pace;

@@ -27,6 +27,7 @@ pub fn spawn(listener: TcpListener, kind: ListenerKind, ctx: Arc<Pop3Context>) -
                 .into_bytes()
         }),
         count_refusal: |reason| METRICS.refused.with_label_values(&[reason]).inc(),
+        log: crate::throttle::Throttle::new(std::time::Duration::from_secs(10)),
     };
     listener::spawn(listener, spec, move |io, peer, slot| {
         let session = Session::new(ctx.clone(), kind, io, peer);

@@ -134,8 +134,18 @@ impl Actor for ManagerActor {
         match msg {
             ManagerMsg::Scan => {
                 let started = std::time::Instant::now();
-                if let Err(e) = state.scan(&myself).await {
-                    tracing::error!(error = %e, "queue scan failed");
+                match state.scan(&myself).await {
+                    Ok(()) => {}
+                    // The store said so already, once; the next scan tries again.
+                    Err(e)
+                        if e.chain().any(|c| {
+                            c.downcast_ref::<tern_store::StoreError>()
+                                .is_some_and(tern_store::StoreError::refuses_writes)
+                        }) =>
+                    {
+                        tracing::warn!(error = %e, "queue scan skipped: the store takes no writes now");
+                    }
+                    Err(e) => tracing::error!(error = %e, "queue scan failed"),
                 }
                 METRICS
                     .scan_seconds
