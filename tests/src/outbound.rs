@@ -29,11 +29,20 @@ impl Remote {
     /// `implicit.test` (A only), `nullmx.test` (RFC 7505), `down.test` (only a dead MX);
     /// anything else under `test.` is NXDOMAIN.
     pub async fn start() -> Remote {
-        let mx1 = Peer::start("127.0.0.2:0").await.expect("peer on 127.0.0.2");
-        let port = mx1.addr.port();
-        let mx2 = Peer::start(&format!("127.0.0.3:{port}"))
-            .await
-            .expect("peer on 127.0.0.3");
+        // The port is free on 127.0.0.2; another test may hold it on 127.0.0.3: try again.
+        let mut attempt = 0;
+        let (mx1, mx2) = loop {
+            let mx1 = Peer::start("127.0.0.2:0").await.expect("peer on 127.0.0.2");
+            let port = mx1.addr.port();
+            match Peer::start(&format!("127.0.0.3:{port}")).await {
+                Ok(mx2) => break (mx1, mx2),
+                Err(e) if attempt < 20 => {
+                    attempt += 1;
+                    eprintln!("port {port} is taken on 127.0.0.3 ({e}); picking another");
+                }
+                Err(e) => panic!("no port free on both 127.0.0.2 and 127.0.0.3: {e}"),
+            }
+        };
         let dns = dns::serve(
             "test.",
             &[
@@ -157,6 +166,24 @@ pub async fn inbox(tern: &Tern) -> Vec<String> {
 }
 
 /// Waits for a message in demo's INBOX containing every one of `needles`.
+/// Waits until the queue holds nothing: every entry delivered, bounced or removed, and with
+/// it every DSN it could cause filed (in the same transaction).
+pub async fn wait_queue_empty(tern: &Tern, token: &str, secs: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let queue = tern.api(token, "/queue").expect("queue");
+        if queue["entries"].as_array().is_some_and(Vec::is_empty) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queue did not empty: {queue}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits (up to `secs`) for a message in the INBOX containing every needle.
 pub async fn wait_inbox(tern: &Tern, needles: &[&str], secs: u64) -> Option<String> {
     for _ in 0..secs * 4 {
         if let Some(m) = inbox(tern)

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tern_tests::{
     Tern, ok,
-    outbound::{PASSWORD, Remote, inbox, submission, submit, wait_inbox},
+    outbound::{PASSWORD, Remote, inbox, submission, submit, wait_inbox, wait_queue_empty},
     smtp, ternctl,
 };
 
@@ -103,7 +103,8 @@ async fn archive_copy_of_accepted_mail() {
         !copy.contains("for ok-arch@remote.test, unknown-arch"),
         "only accepted recipients named"
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The original and its archive copy are both done: no further copy can come.
+    wait_queue_empty(&tern, TOKEN, 60).await;
     let copies = inbox(&tern)
         .await
         .iter()
@@ -171,13 +172,24 @@ async fn retry_now_clears_a_suspension() {
             .as_u64()
             .unwrap_or(0)
     };
-    for _ in 0..100 {
-        if attempts(&tern) >= 1 {
+    // Suspended after one failure: the entry waits for the end of the suspension (its next
+    // attempt moved there), and has been tried once.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let summary = tern.api(TOKEN, "/queue/summary").expect("summary");
+        let until = summary["destinations"][0]["suspended_until"].as_i64();
+        let next = tern.api(TOKEN, "/queue").expect("queue")["entries"][0]["next_attempt"].as_i64();
+        if let (Some(until), Some(next)) = (until, next)
+            && next >= until
+        {
             break;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never postponed: {summary}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         attempts(&tern),
         1,
@@ -238,7 +250,8 @@ async fn notify_success_and_never_with_envid_and_orcpt() {
         success.contains("Original-Recipient: rfc822;boss@example.org"),
         "{success}"
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The entry is gone: the NOTIFY=NEVER failure was recorded without a DSN.
+    wait_queue_empty(&tern, TOKEN, 60).await;
     assert!(
         inbox(&tern)
             .await

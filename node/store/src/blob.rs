@@ -5,7 +5,7 @@
 //! transaction, so a body bigger than one transaction's 10 MB is safe. Blobs count their
 //! references; [`collect_garbage`] removes unlinked uploads and unreferenced blobs.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -67,10 +67,7 @@ fn chunk_count(size: usize) -> u32 {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::clock::now().max(0) as u64
 }
 
 /// Prepares `body` for linking, uploading it first when it is too large to be written inside

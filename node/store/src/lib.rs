@@ -5,6 +5,7 @@
 
 mod api;
 pub mod blob;
+pub mod clock;
 mod codec;
 pub mod conformance;
 mod db;

@@ -2,7 +2,7 @@
 //! lease while it lives; a lease that is not renewed (crashed session or node) expires on its
 //! own. Used by POP3, whose maildrop must be locked for the session (RFC 1939 §8).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -16,13 +16,6 @@ pub struct Lease {
     pub holder: String,
     /// Unix milliseconds after which it is free.
     pub expires_ms: i64,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Outcome of taking or renewing a lock.
@@ -47,7 +40,7 @@ impl Directory {
         let key = &key;
         self.db
             .transact(|tx| async move {
-                let now = now_ms();
+                let now = crate::clock::now_ms();
                 if let Some(current) = codec::read::<Lease>(&tx, key).await?
                     && current.holder != holder
                     && current.expires_ms > now
@@ -80,7 +73,7 @@ impl Directory {
                     Some(current) if current.holder == holder => {
                         let next = Lease {
                             holder: holder.to_string(),
-                            expires_ms: now_ms() + lease.as_millis() as i64,
+                            expires_ms: crate::clock::now_ms() + lease.as_millis() as i64,
                         };
                         codec::write(&tx, key, &next)?;
                         Ok(true)
@@ -106,5 +99,62 @@ impl Directory {
                 Ok(())
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{Db, EmbeddedStore, model::AddressPolicy};
+
+    /// On paused time: a lease nobody renews frees itself when its time is up, not before.
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_not_renewed_expires_on_its_own() {
+        let _clock = crate::clock::follow_tokio_time();
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let db = Db::new(EmbeddedStore::open(tmp.path()).expect("open"));
+        let dir = Directory::new(db, AddressPolicy::default());
+        let lease = Duration::from_secs(60);
+        assert_eq!(
+            dir.lock_mailbox("pop3", 7, "a", lease).await.expect("lock"),
+            LockOutcome::Held
+        );
+        let busy = dir.lock_mailbox("pop3", 7, "b", lease).await.expect("lock");
+        assert!(
+            matches!(busy, LockOutcome::Busy(ref l) if l.holder == "a"),
+            "{busy:?}"
+        );
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert!(matches!(
+            dir.lock_mailbox("pop3", 7, "b", lease).await.expect("lock"),
+            LockOutcome::Busy(_)
+        ));
+        assert!(
+            dir.renew_mailbox_lock("pop3", 7, "a", lease)
+                .await
+                .expect("renew")
+        );
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert!(
+            matches!(
+                dir.lock_mailbox("pop3", 7, "b", lease).await.expect("lock"),
+                LockOutcome::Busy(_)
+            ),
+            "renewed"
+        );
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(
+            dir.lock_mailbox("pop3", 7, "b", lease).await.expect("lock"),
+            LockOutcome::Held,
+            "expired a lease after the renewal"
+        );
+        assert!(
+            !dir.renew_mailbox_lock("pop3", 7, "a", lease)
+                .await
+                .expect("renew"),
+            "a lost it"
+        );
     }
 }

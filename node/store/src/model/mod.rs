@@ -16,8 +16,6 @@ pub mod resolve;
 pub mod summary;
 pub mod token;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use thiserror::Error;
 
 pub use account::{Account, LoginMatch, NewAccount};
@@ -108,10 +106,7 @@ impl Directory {
     }
 }
 
-/// Seconds since the Unix epoch.
+/// Seconds since the Unix epoch, from the [`crate::clock`].
 pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    crate::clock::now()
 }
