@@ -1,0 +1,138 @@
+//! Concurrent deliveries into one mailbox, checked message by message: 20 SMTP sessions each
+//! deliver `TERN_BENCH_MESSAGES` (default 10 000) messages with unique Message-IDs to the same
+//! account on a release `tern serve --dev`. Then, over IMAP, every acknowledged Message-ID
+//! must be in the INBOX exactly once and STATUS MESSAGES must equal the number of UIDs (the
+//! lost-update race lost about 1 in 50-100 k such deliveries). Prints throughput, latency and
+//! the counts; exits non-zero on any loss.
+//! Run: `cargo bench -p tern-tests --bench one_mailbox`.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use tern_tests::{
+    Tern, imap,
+    smtp::{Client, message},
+};
+
+const TOKEN: &str = "bench-token";
+const PASSWORD: &str = "bench-password";
+const SESSIONS: usize = 20;
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let per_session: usize = std::env::var("TERN_BENCH_MESSAGES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tern = Tern::start(
+        dir.path(),
+        &["--dev"],
+        &[
+            ("TERN_DEV_ADMIN_TOKEN", TOKEN),
+            ("TERN_DEV_PASSWORD", PASSWORD),
+            ("TERN_SMTP__MAX_CONNECTIONS_PER_IP", "100"),
+            ("RUST_LOG", "warn"),
+        ],
+    )
+    .expect("tern starts");
+    let addr = tern.addr("smtp");
+    let body = "y".repeat(1500) + "\r\n";
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..SESSIONS)
+        .map(|s| {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let (mut c, _) = Client::connect(addr, None).await.expect("connect");
+                c.expect("EHLO bench.test", 250).await.expect("ehlo");
+                let mut acked = Vec::with_capacity(per_session);
+                let mut latencies = Vec::with_capacity(per_session);
+                for n in 0..per_session {
+                    let id = format!("s{s}-{n}");
+                    c.expect("MAIL FROM:<bench@remote.test>", 250)
+                        .await
+                        .expect("mail");
+                    c.expect("RCPT TO:<demo@example.test>", 250)
+                        .await
+                        .expect("rcpt");
+                    c.expect("DATA", 354).await.expect("data");
+                    let m = message("bench@remote.test", "demo@example.test", &id, &body);
+                    let t = Instant::now();
+                    c.send_raw(format!("{m}\r\n.\r\n").as_bytes())
+                        .await
+                        .expect("body");
+                    let r = c.read().await.expect("reply");
+                    if r.code == 250 {
+                        acked.push(format!("<{id}@test>"));
+                        latencies.push(t.elapsed());
+                    } else {
+                        eprintln!("{id}: {}", r.text);
+                    }
+                }
+                let _ = c.cmd("QUIT").await;
+                (acked, latencies)
+            })
+        })
+        .collect();
+    let mut acked = Vec::new();
+    let mut latencies: Vec<Duration> = Vec::new();
+    for t in tasks {
+        let (a, l) = t.await.expect("session");
+        acked.extend(a);
+        latencies.extend(l);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64()
+            * 1000.0
+    };
+    println!(
+        "one mailbox: {SESSIONS} sessions x {per_session} messages, {} acknowledged in {elapsed:.1} s ({:.0} msg/s); end of data to 250: p50 {:.2} ms, p99 {:.2} ms",
+        acked.len(),
+        acked.len() as f64 / elapsed,
+        pct(0.5),
+        pct(0.99)
+    );
+
+    let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    let status = c
+        .cmd("STATUS INBOX (MESSAGES UIDNEXT)")
+        .await
+        .expect("status");
+    let messages: usize = status
+        .untagged
+        .iter()
+        .find_map(|l| {
+            let at = l.find("MESSAGES ")? + "MESSAGES ".len();
+            l[at..].split([' ', ')']).next()?.parse().ok()
+        })
+        .expect("STATUS MESSAGES");
+    let ids = c.message_ids("INBOX").await.expect("fetch");
+    let search = c.cmd("UID SEARCH ALL").await.expect("search");
+    let uids = search
+        .lines("SEARCH")
+        .first()
+        .map_or(0, |l| l.split_whitespace().count().saturating_sub(1));
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for id in &ids {
+        *seen.entry(id.as_str()).or_default() += 1;
+    }
+    let missing = acked
+        .iter()
+        .filter(|id| !seen.contains_key(id.as_str()))
+        .count();
+    let duplicated = seen.values().filter(|n| **n > 1).count();
+    println!(
+        "INBOX: STATUS MESSAGES {messages}, UID SEARCH ALL {uids} UIDs, {} Message-IDs; acknowledged but missing {missing}, present more than once {duplicated}",
+        ids.len()
+    );
+    tern.stop().expect("stop");
+    let ok = missing == 0 && duplicated == 0 && messages == uids && uids == acked.len();
+    if !ok {
+        eprintln!("LOST OR DUPLICATED MAIL");
+        std::process::exit(1);
+    }
+}
