@@ -268,19 +268,28 @@ async fn null_sender_gets_no_bounce_and_unreachable_hosts_are_suspended() {
     );
 
     submit(&w.tern, "demo@example.test", &["a@down.test"], "down").await;
-    let mut suspended = None;
-    for _ in 0..60 {
+    // The destination's suspension and the entry's second attempt are recorded one after the
+    // other: wait for both.
+    let mut seen = None;
+    for _ in 0..240 {
         let q = w.tern.api(TOKEN, "/queue").expect("queue");
         let dest = q["destinations"]
             .as_array()
-            .and_then(|d| d.iter().find(|d| d["domain"] == "down.test").cloned());
-        if let Some(d) = dest.filter(|d| d["suspended_until"].as_i64().unwrap_or(0) > 0) {
-            suspended = Some(d);
+            .and_then(|d| d.iter().find(|d| d["domain"] == "down.test").cloned())
+            .filter(|d| d["suspended_until"].as_i64().unwrap_or(0) > 0);
+        let entry = q["entries"]
+            .as_array()
+            .and_then(|e| e.iter().find(|e| e["domain"] == "down.test").cloned())
+            .expect("entry still queued");
+        if let Some(d) = dest
+            && entry["attempts"].as_i64().unwrap_or(0) >= 2
+        {
+            seen = Some((d, entry));
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let d = suspended.expect("down.test suspended after 2 connection failures");
+    let (d, entry) = seen.expect("down.test suspended after 2 connection failures");
     assert!(
         d["last_error"]
             .as_str()
@@ -288,11 +297,6 @@ async fn null_sender_gets_no_bounce_and_unreachable_hosts_are_suspended() {
             .contains("could not connect"),
         "{d}"
     );
-    let q = w.tern.api(TOKEN, "/queue").expect("queue");
-    let entry = q["entries"]
-        .as_array()
-        .and_then(|e| e.iter().find(|e| e["domain"] == "down.test").cloned())
-        .expect("entry still queued");
     assert_eq!(entry["attempts"], 2, "no attempts while suspended: {entry}");
     w.tern.stop().expect("stop");
 }
