@@ -217,6 +217,8 @@ fn admin_api_through_ternctl() {
         &[],
         &[
             ("TERN_SERVER__DATA_DIR", data.to_str().expect("utf8")),
+            ("TERN_SERVER__HOSTNAME", "mx.example.org"),
+            ("TERN_TLS__ALLOW_SELF_SIGNED", "true"),
             ("TERN_LOG__FORMAT", "text"),
         ],
     )

@@ -57,7 +57,13 @@ async fn unauthenticated_clients_cannot_relay() {
         assert_eq!(code(&r), want, "RCPT TO:{rcpt} -> {}", r.text);
     }
     let r = c.cmd("RCPT TO:<x@remote.test>").await.expect("rcpt");
-    assert!(r.text.contains("relaying denied"), "{}", r.text);
+    assert!(
+        r.text.contains("Relay access denied")
+            && r.text
+                .contains("authenticate (AUTH) on the submission port 587"),
+        "{}",
+        r.text
+    );
     c.expect("RCPT TO:<demo@example.test>", 250)
         .await
         .expect("local rcpt");
@@ -94,6 +100,67 @@ async fn unauthenticated_clients_cannot_relay() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_bare_postmaster_is_accepted_and_delivered() {
+    // Dev: postmaster@example.test is an alias of the demo account.
+    let (_d, tern) = start(&[]);
+    let mut c = ehlo(tern.addr("smtp")).await;
+    c.expect("MAIL FROM:<someone@remote.test>", 250)
+        .await
+        .expect("mail");
+    c.expect("RCPT TO:<PostMaster>", 250)
+        .await
+        .expect("bare postmaster");
+    let r = c
+        .data(&message(
+            "someone@remote.test",
+            "postmaster",
+            "pm",
+            "hello postmaster",
+        ))
+        .await
+        .expect("data");
+    assert_eq!(r.code, 250, "{}", r.text);
+    assert_eq!(
+        tern.mailbox_count(TOKEN, "demo@example.test", "INBOX")
+            .expect("inbox"),
+        1
+    );
+    drop(tern);
+
+    // server.postmaster names another account.
+    let (_d, tern) = start(&[("TERN_SERVER__POSTMASTER", "hostmaster@example.test")]);
+    tern.api_send(
+        TOKEN,
+        "POST",
+        "/accounts",
+        json!({ "address": "hostmaster@example.test", "password": "hostmaster-pw" }),
+    )
+    .expect("account");
+    let mut c = ehlo(tern.addr("smtp")).await;
+    c.expect("MAIL FROM:<someone@remote.test>", 250)
+        .await
+        .expect("mail");
+    c.expect("RCPT TO:<postmaster>", 250)
+        .await
+        .expect("bare postmaster");
+    let r = c
+        .data(&message("someone@remote.test", "postmaster", "pm", "hello"))
+        .await
+        .expect("data");
+    assert_eq!(r.code, 250, "{}", r.text);
+    assert_eq!(
+        tern.mailbox_count(TOKEN, "hostmaster@example.test", "INBOX")
+            .expect("inbox"),
+        1
+    );
+    assert_eq!(
+        tern.mailbox_count(TOKEN, "demo@example.test", "INBOX")
+            .expect("inbox"),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn submission_needs_tls_then_auth_and_owned_senders() {
     let (_d, tern) = start(&[]);
     tern.api_send(
@@ -113,13 +180,15 @@ async fn submission_needs_tls_then_auth_and_owned_senders() {
         "{}",
         caps.text
     );
-    assert_eq!(
-        code(
-            &c.auth_plain("demo@example.test", PASSWORD)
-                .await
-                .expect("auth")
-        ),
-        "538 5.7.11"
+    let r = c
+        .auth_plain("demo@example.test", PASSWORD)
+        .await
+        .expect("auth");
+    assert_eq!(code(&r), "538 5.7.11");
+    assert!(
+        r.text.contains("use STARTTLS first, or port 465"),
+        "{}",
+        r.text
     );
     assert_eq!(
         code(&c.cmd("MAIL FROM:<demo@example.test>").await.expect("mail")),

@@ -1,8 +1,13 @@
-//! The dev profile's fixtures: the domain `example.test`, the account `demo@example.test` and an
-//! admin token, with secrets from `TERN_DEV_PASSWORD` / `TERN_DEV_ADMIN_TOKEN` or generated and
-//! printed once.
+//! The dev profile's fixtures: the domain `example.test`, the account `demo@example.test` (which
+//! also gets the postmaster's mail) and an admin token. Their secrets come from `TERN_DEV_PASSWORD` / `TERN_DEV_ADMIN_TOKEN`, else from
+//! `dev-secrets.json` in the data directory, written on first start (mode 0600), so they stay
+//! the same across restarts.
 
+use std::path::Path;
+
+use anyhow::Context;
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 use tern_proto::Secret;
 use tern_store::model::{Directory, NewAccount, token};
 
@@ -10,29 +15,58 @@ use tern_store::model::{Directory, NewAccount, token};
 pub const DOMAIN: &str = "example.test";
 /// The dev account.
 pub const ACCOUNT: &str = "demo@example.test";
+/// File in the data directory keeping the generated secrets.
+const SECRETS_FILE: &str = "dev-secrets.json";
 
-fn random_password() -> Secret<String> {
-    const CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut rng = rand::rng();
-    Secret::new(
-        (0..20)
-            .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
-            .collect(),
-    )
+/// The generated secrets, as kept in the data directory.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    password: String,
+    admin_token: String,
 }
 
-/// Creates (or refreshes) the dev fixtures and prints their secrets.
-pub async fn prepare(dir: &Directory) -> anyhow::Result<()> {
+fn random_password() -> String {
+    const CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..20)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+/// The saved secrets, or new ones written to the data directory.
+fn saved(data_dir: &Path) -> anyhow::Result<Saved> {
+    let path = data_dir.join(SECRETS_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let fresh = Saved {
+                password: random_password(),
+                admin_token: token::generate().expose().clone(),
+            };
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("creating {}", data_dir.display()))?;
+            crate::tls::write_private(&path, &serde_json::to_vec_pretty(&fresh)?)?;
+            Ok(fresh)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn from_env(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.is_empty())
+}
+
+/// Creates the dev fixtures (or brings them in line with the secrets) and prints the secrets.
+pub async fn prepare(dir: &Directory, data_dir: &Path) -> anyhow::Result<()> {
     if dir.domain(DOMAIN).await?.is_none() {
         dir.add_domain(DOMAIN).await?;
     }
-    let (password, from_env) = match std::env::var("TERN_DEV_PASSWORD") {
-        Ok(p) if !p.is_empty() => (Secret::new(p), true),
-        _ => (random_password(), false),
-    };
-    if dir.account_by_address(ACCOUNT).await?.is_some() {
-        dir.set_password(ACCOUNT, &password).await?;
-    } else {
+    let saved = saved(data_dir)?;
+    let env_password = from_env("TERN_DEV_PASSWORD");
+    let password = Secret::new(env_password.clone().unwrap_or(saved.password));
+    if dir.account_by_address(ACCOUNT).await?.is_none() {
         dir.add_account(NewAccount {
             address: ACCOUNT.into(),
             password: password.clone(),
@@ -40,21 +74,35 @@ pub async fn prepare(dir: &Directory) -> anyhow::Result<()> {
             ..Default::default()
         })
         .await?;
+    } else if dir.authenticate(ACCOUNT, &password).await?.is_none() {
+        dir.set_password(ACCOUNT, &password).await?;
     }
-    let (admin, token_from_env) = match std::env::var("TERN_DEV_ADMIN_TOKEN") {
-        Ok(t) if !t.is_empty() => (Secret::new(t), true),
-        _ => (token::generate(), false),
-    };
-    dir.add_admin_token(&admin, "dev").await?;
-    if from_env {
-        println!("dev account: {ACCOUNT} (password from TERN_DEV_PASSWORD)");
-    } else {
-        println!("dev account: {ACCOUNT} password: {}", password.expose());
+    let postmaster = format!("postmaster@{DOMAIN}");
+    if !dir
+        .aliases(Some(DOMAIN))
+        .await?
+        .iter()
+        .any(|a| a.address == postmaster)
+    {
+        dir.set_alias(&postmaster, &[ACCOUNT.to_string()]).await?;
     }
-    if token_from_env {
-        println!("admin token: from TERN_DEV_ADMIN_TOKEN");
-    } else {
-        println!("admin token: {}", admin.expose());
+    let env_token = from_env("TERN_DEV_ADMIN_TOKEN");
+    let admin = Secret::new(env_token.clone().unwrap_or(saved.admin_token));
+    if !dir.check_admin_token(admin.expose()).await? {
+        dir.add_admin_token(&admin, "dev").await?;
+    }
+    let kept = data_dir.join(SECRETS_FILE);
+    match env_password {
+        Some(_) => println!("dev account: {ACCOUNT} (password from TERN_DEV_PASSWORD)"),
+        None => println!(
+            "dev account: {ACCOUNT} password: {} (kept in {})",
+            password.expose(),
+            kept.display()
+        ),
+    }
+    match env_token {
+        Some(_) => println!("admin token: from TERN_DEV_ADMIN_TOKEN"),
+        None => println!("admin token: {}", admin.expose()),
     }
     Ok(())
 }

@@ -41,7 +41,7 @@ enum Command {
         #[arg(long, short, env = "TERN_CONFIG")]
         config: Option<String>,
     },
-    /// Validate the configuration and print it.
+    /// Validate the configuration and print it as TOML (secrets shown as "<redacted>").
     CheckConfig {
         /// Check the development profile.
         #[arg(long)]
@@ -58,7 +58,11 @@ fn main() -> std::process::ExitCode {
         Command::Serve { dev, config } => (*dev, config.clone(), false),
         Command::CheckConfig { dev, config } => (*dev, config.clone(), true),
     };
-    let config = match config::Config::load(file.as_deref(), dev) {
+    let loaded = config::Config::read(file.as_deref(), dev).and_then(|raw| {
+        let config = config::Config::validate(raw.clone(), dev)?;
+        Ok((raw, config))
+    });
+    let (raw, config) = match loaded {
         Ok(c) => c,
         Err(e) => {
             eprintln!("tern: {e:#}");
@@ -66,8 +70,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     if check {
-        println!("{config:#?}");
-        return std::process::ExitCode::SUCCESS;
+        return print_config(&raw);
     }
     logging::init(config.log_format, &config.log_level);
     alloc::tune();
@@ -89,6 +92,22 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "tern stopped on an error");
             eprintln!("tern: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `check-config`: the configuration as TOML, secrets redacted. A closed pipe (`| head`) ends
+/// the output quietly.
+fn print_config(raw: &config::raw::RawConfig) -> std::process::ExitCode {
+    use std::io::Write;
+    match config::show::to_toml(raw) {
+        Ok(text) => {
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tern: cannot print the configuration: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }

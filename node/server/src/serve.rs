@@ -89,28 +89,27 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
 
     let (cert, key) = match &config.tls {
-        Some((c, k)) => {
-            for p in [c, k] {
-                if !p.is_file() {
-                    bail!("tls: {} is not a readable file", p.display());
-                }
+        Some((c, k)) => (c.clone(), k.clone()),
+        None => {
+            let pair = tls::generate_self_signed(&config.data_dir, &config.certificate_names)?;
+            if !config.dev {
+                let warning = format!(
+                    "no [tls] certificate configured: serving a self-signed certificate for {} \
+                     ({}); mail clients will warn and other servers may refuse it. Configure \
+                     tls.certificate and tls.private_key for production.",
+                    config.certificate_names.join(", "),
+                    pair.0.display()
+                );
+                eprintln!("tern: WARNING: {warning}");
+                tracing::warn!("{warning}");
             }
-            (c.clone(), k.clone())
+            pair
         }
-        None => tls::generate_self_signed(&config.data_dir, &config.hostname)?,
     };
     tracing::info!(certificate = %cert.display(), key = %key.display(), "TLS certificate ready");
 
     if config.dev {
-        dev::prepare(&dir).await?;
-    } else if dir.admin_token_count().await? == 0 {
-        let t = token::generate();
-        dir.add_admin_token(&t, "bootstrap").await?;
-        // Printed once, to the terminal only: it is not stored in clear anywhere.
-        println!(
-            "bootstrap admin token (shown once, keep it safe): {}",
-            t.expose()
-        );
+        dev::prepare(&dir, &config.data_dir).await?;
     }
 
     let listener = TcpListener::bind(config.listeners.http)
@@ -210,7 +209,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let generated = config
         .tls
         .is_none()
-        .then(|| (config.data_dir.clone(), config.hostname.clone()));
+        .then(|| (config.data_dir.clone(), config.certificate_names.clone()));
     tokio::spawn(reload_tls(tls, generated, shutdown.clone()));
     let gc = tokio::spawn(collect_garbage(db.clone(), shutdown.clone()));
     {
@@ -220,6 +219,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tracing::info!("shutdown requested, draining");
             shutdown.trigger();
         });
+    }
+    if !config.dev && dir.admin_token_count().await? == 0 {
+        // Issued only once everything else started, so a start that fails does not use up
+        // the one printing. Printed to the terminal only: it is not stored in clear anywhere.
+        let t = token::generate();
+        dir.add_admin_token(&t, "bootstrap").await?;
+        println!(
+            "bootstrap admin token (shown once, keep it safe): {}",
+            t.expose()
+        );
     }
     println!("tern ready in {} ms", started.elapsed().as_millis());
     tracing::info!(
@@ -277,7 +286,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// host name given) a month before it ends.
 async fn reload_tls(
     tls: Arc<TlsConfig>,
-    generated: Option<(std::path::PathBuf, String)>,
+    generated: Option<(std::path::PathBuf, Vec<String>)>,
     shutdown: Shutdown,
 ) {
     let stop = shutdown.wait();
@@ -286,8 +295,8 @@ async fn reload_tls(
         tokio::select! {
             _ = &mut stop => return,
             _ = tokio::time::sleep(TLS_RELOAD_INTERVAL) => {
-                if let Some((dir, host)) = &generated
-                    && let Err(e) = tls::renew_if_due(dir, host)
+                if let Some((dir, names)) = &generated
+                    && let Err(e) = tls::renew_if_due(dir, names)
                 {
                     tracing::error!(error = %format!("{e:#}"), "renewing the generated certificate failed");
                 }

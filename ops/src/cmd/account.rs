@@ -24,7 +24,7 @@ pub enum AccountCmd {
     /// Create an account (a password is generated and printed when none is given).
     Add {
         address: String,
-        #[arg(long, env = "TERN_NEW_PASSWORD")]
+        #[arg(long, env = "TERN_NEW_PASSWORD", hide_env_values = true)]
         password: Option<String>,
         #[arg(long, default_value = "")]
         name: String,
@@ -44,7 +44,7 @@ pub enum AccountCmd {
     /// Set a new password.
     Password {
         address: String,
-        #[arg(long, env = "TERN_NEW_PASSWORD")]
+        #[arg(long, env = "TERN_NEW_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
     /// Set what the account may do (IMAP CREATE needs `--create-mailboxes true`, the default).

@@ -29,7 +29,7 @@ pub enum RecoverCmd {
         address: String,
         #[arg(long)]
         data_dir: PathBuf,
-        #[arg(long, env = "TERN_NEW_PASSWORD")]
+        #[arg(long, env = "TERN_NEW_PASSWORD", hide_env_values = true)]
         password: Option<String>,
         /// Match the node's `addresses.local_part_case` if it is `insensitive`.
         #[arg(long)]

@@ -344,7 +344,8 @@ pub fn encryption_required() -> Reply {
     Reply::new(
         538,
         Some("5.7.11"),
-        "Encryption required for requested authentication mechanism",
+        "Encryption required for requested authentication mechanism: use STARTTLS first, or \
+         port 465 (TLS from the start)",
     )
 }
 
@@ -359,7 +360,14 @@ pub fn unknown_user(address: &str) -> Reply {
 
 /// Relaying for an unauthenticated client.
 pub fn relay_denied(address: &str) -> Reply {
-    Reply::new(554, Some("5.7.1"), format!("<{address}>: relaying denied"))
+    Reply::new(
+        554,
+        Some("5.7.1"),
+        format!(
+            "<{address}>: Relay access denied; to send to other domains, authenticate (AUTH) \
+             on the submission port 587 with STARTTLS, or on port 465"
+        ),
+    )
 }
 
 /// MAIL FROM an address the authenticated user does not own.
@@ -435,7 +443,8 @@ mod tests {
         );
         assert_eq!(
             relay_denied("x@y.test").to_wire(),
-            "554 5.7.1 <x@y.test>: relaying denied\r\n"
+            "554 5.7.1 <x@y.test>: Relay access denied; to send to other domains, authenticate \
+             (AUTH) on the submission port 587 with STARTTLS, or on port 465\r\n"
         );
         assert_eq!(Reply::new(250, None, "a\r\nb").to_wire(), "250 ab\r\n");
     }

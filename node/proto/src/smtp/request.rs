@@ -53,6 +53,14 @@ impl RequestReader {
 
     fn parse_line(line: &[u8]) -> Parsed {
         match Request::parse(&mut line.iter()) {
+            Ok(Request::Rcpt { mut to }) if to.address.is_empty() => {
+                // smtp-proto reads both `<>` and `<postmaster>` as an empty address; the bare
+                // postmaster is a recipient every server must take (RFC 5321 §4.5.1).
+                if bare_postmaster(line) {
+                    to.address = "postmaster".into();
+                }
+                Parsed::Request(Request::Rcpt { to }.into_owned())
+            }
             Ok(req) => Parsed::Request(req.into_owned()),
             Err(Error::NeedsMoreData { .. }) => Parsed::Syntax("incomplete command".into()),
             Err(Error::UnknownCommand) => Parsed::Unknown,
@@ -66,6 +74,17 @@ impl RequestReader {
             Err(Error::ResponseTooLong) => Parsed::TooLong,
         }
     }
+}
+
+/// Whether the path in an RCPT line is `<postmaster>` (any case).
+fn bare_postmaster(line: &[u8]) -> bool {
+    let Some(start) = line.iter().position(|&b| b == b'<') else {
+        return false;
+    };
+    let rest = &line[start + 1..];
+    rest.iter()
+        .position(|&b| b == b'>')
+        .is_some_and(|end| rest[..end].eq_ignore_ascii_case(b"postmaster"))
 }
 
 #[cfg(test)]
@@ -97,6 +116,19 @@ mod tests {
             matches!(&out[1], Parsed::Request(Request::Mail { from }) if from.address == "a@b.test" && from.size == 10)
         );
         assert!(matches!(out[3], Parsed::Request(Request::Data)));
+    }
+
+    #[test]
+    fn the_bare_postmaster_is_kept_apart_from_the_null_path() {
+        let out = all(b"RCPT TO:<PostMaster>\r\nRCPT TO:<>\r\nRCPT TO:<postmaster@d.test>\r\n");
+        let addresses: Vec<&str> = out
+            .iter()
+            .map(|p| match p {
+                Parsed::Request(Request::Rcpt { to }) => to.address.as_str(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(addresses, ["postmaster", "", "postmaster@d.test"]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod imap;
 pub mod queue;
 pub mod raw;
+pub mod show;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -86,6 +87,8 @@ pub struct SmtpConfig {
     pub quota_permanent: bool,
     /// Authenticated users may send as anyone.
     pub allow_any_sender: bool,
+    /// Where the bare `postmaster` goes (`None`: postmaster@ the primary domain).
+    pub postmaster: Option<String>,
     /// Outbound queue shards (from `[queue]`).
     pub queue_shards: u16,
 }
@@ -134,6 +137,9 @@ pub struct Config {
     pub listeners: Listeners,
     /// Certificate and key files (`None`: a self-signed pair is generated in the data dir).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Names the generated certificate carries besides `localhost` and `127.0.0.1`: the host
+    /// name, then `tls.extra_names`.
+    pub certificate_names: Vec<String>,
     /// Whether local parts compare case-sensitively.
     pub local_part_case_sensitive: bool,
     /// Log format.
@@ -162,11 +168,19 @@ fn config_env() -> std::collections::HashMap<String, String> {
 
 impl Config {
     /// Loads defaults (production or dev), then the file, then the environment, and validates.
+    #[cfg(test)]
     pub fn load(file: Option<&str>, dev: bool) -> anyhow::Result<Config> {
+        Self::validate(Self::read(file, dev)?, dev)
+    }
+
+    /// The configuration as written: defaults (production or dev), then the file, then the
+    /// environment, not yet validated.
+    pub fn read(file: Option<&str>, dev: bool) -> anyhow::Result<RawConfig> {
         let mut builder = config::Config::builder();
         if dev {
             builder = builder
                 .set_default("server.data_dir", "./data")?
+                .set_default("server.hostname", "localhost")?
                 .set_default("log.format", "text")?;
             let l = RawListeners::dev();
             for (k, v) in [
@@ -191,12 +205,11 @@ impl Config {
                 .separator("__")
                 .source(Some(config_env())),
         );
-        let raw: RawConfig = builder
+        builder
             .build()
             .context("reading configuration")?
             .try_deserialize()
-            .map_err(|e| anyhow!("invalid configuration: {e}"))?;
-        Self::validate(raw, dev)
+            .map_err(|e| anyhow!("invalid configuration: {e}"))
     }
 
     /// Turns the raw form into the runtime form, naming the key of every problem.
@@ -241,6 +254,29 @@ impl Config {
             http: addr("http", &l.http)?
                 .ok_or_else(|| anyhow!("listeners.http: the admin listener cannot be disabled"))?,
         };
+        let mut bound: Vec<(&str, SocketAddr)> = Vec::new();
+        for (key, a) in [
+            ("smtp", listeners.smtp),
+            ("submission", listeners.submission),
+            ("submissions", listeners.submissions),
+            ("imap", listeners.imap),
+            ("imaps", listeners.imaps),
+            ("pop3", listeners.pop3),
+            ("pop3s", listeners.pop3s),
+            ("http", Some(listeners.http)),
+        ] {
+            // Port 0 asks the system for a free port: never a clash.
+            let Some(a) = a.filter(|a| a.port() != 0) else {
+                continue;
+            };
+            if let Some((other, _)) = bound.iter().find(|(_, b)| {
+                b.port() == a.port()
+                    && (b.ip() == a.ip() || b.ip().is_unspecified() || a.ip().is_unspecified())
+            }) {
+                bail!("listeners.{key}: {a} is also the address of listeners.{other}");
+            }
+            bound.push((key, a));
+        }
         let tls = match (&raw.tls.certificate, &raw.tls.private_key) {
             (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
             (None, None) => None,
@@ -253,14 +289,41 @@ impl Config {
                 "addresses.local_part_case: {other:?} (expected \"exact\" or \"insensitive\")"
             ),
         };
+        check_log_level(&raw.log.level)?;
         let log_format = match raw.log.format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
             other => bail!("log.format: {other:?} (expected \"text\" or \"json\")"),
         };
-        if raw.server.hostname.trim().is_empty() {
-            bail!("server.hostname: must not be empty");
+        let hostname = raw.server.hostname.trim().to_ascii_lowercase();
+        if hostname.is_empty() {
+            bail!(
+                "server.hostname: not set; set it to this node's public name (the EHLO name and \
+                 the domain of bounce senders), e.g. hostname = \"mx.example.org\""
+            );
         }
+        if !dev && (hostname == "localhost" || hostname.ends_with(".localhost")) {
+            bail!(
+                "server.hostname: {hostname:?} is not a public name; remote servers would see \
+                 EHLO {hostname} and bounces would come from MAILER-DAEMON@{hostname}. Set it \
+                 to this node's name, e.g. hostname = \"mx.example.org\""
+            );
+        }
+        if tls.is_none() && !dev && !raw.tls.allow_self_signed {
+            bail!(
+                "tls.certificate: no certificate configured; set tls.certificate and \
+                 tls.private_key to PEM files, or tls.allow_self_signed = true to run with a \
+                 generated self-signed certificate (mail clients will warn about it)"
+            );
+        }
+        if let Some((cert, key)) = &tls {
+            for (path, name) in [(cert, "tls.certificate"), (key, "tls.private_key")] {
+                std::fs::File::open(path)
+                    .map_err(|e| anyhow!("{name}: cannot read {}: {e}", path.display()))?;
+            }
+        }
+        let mut certificate_names = vec![hostname.clone()];
+        certificate_names.extend(raw.tls.extra_names.iter().map(|n| n.trim().to_string()));
         if raw.server.data_dir.trim().is_empty() {
             bail!("server.data_dir: must not be empty");
         }
@@ -307,6 +370,14 @@ impl Config {
                 }
             },
             allow_any_sender: r.allow_any_sender,
+            postmaster: match raw.server.postmaster.trim() {
+                "" => None,
+                a => Some(
+                    tern_proto::Address::parse(a)
+                        .map_err(|e| anyhow!("server.postmaster: {a:?} is not an address: {e}"))?
+                        .to_string(),
+                ),
+            },
             queue_shards: queue.shards,
         };
         let p = &raw.pop3;
@@ -340,7 +411,7 @@ impl Config {
             queue,
             pop3,
             smtp,
-            hostname: raw.server.hostname.trim().to_string(),
+            hostname,
             data_dir: PathBuf::from(raw.server.data_dir),
             shutdown_grace: Duration::from_secs(raw.server.shutdown_grace_seconds),
             max_buffered_bytes: match raw.server.max_buffered_bytes {
@@ -352,12 +423,36 @@ impl Config {
             store_reserve_bytes: raw.store.reserve_bytes,
             listeners,
             tls,
+            certificate_names,
             local_part_case_sensitive,
             log_format,
             log_level: raw.log.level,
             dev,
         })
     }
+}
+
+/// Levels a log filter may name.
+const LOG_LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+/// Accepts `level` or `target=level` directives separated by commas (what `log.level` and
+/// `ternctl log level` take); anything else is refused, naming the directive.
+pub fn check_log_level(filter: &str) -> anyhow::Result<()> {
+    for directive in filter.split(',').map(str::trim) {
+        let level = match directive.split_once('=') {
+            Some((target, level)) if !target.trim().is_empty() => level.trim(),
+            Some(_) => bail!("log.level: {directive:?} has no module before '='"),
+            None => directive,
+        };
+        if !LOG_LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            bail!(
+                "log.level: {level:?} in {filter:?} is not a level (expected one of {}, or \
+                 module=level)",
+                LOG_LEVELS.join(", ")
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a zero where a limit must be positive, naming `section.key`.
@@ -372,11 +467,87 @@ pub(super) fn require_positive(section: &str, key: &str, v: u64) -> anyhow::Resu
 mod tests {
     use super::*;
 
+    /// Production configuration from `text`, with a host name and the self-signed
+    /// certificate allowed unless `text` has its own `[server]` / `[tls]`.
     fn toml(text: &str) -> anyhow::Result<Config> {
+        let mut full = String::new();
+        if !text.contains("[server]") {
+            full.push_str("[server]\nhostname = \"mx.example.org\"\n");
+        }
+        if !text.contains("[tls]") {
+            full.push_str("[tls]\nallow_self_signed = true\n");
+        }
+        full.push_str(text);
+        bare_toml(&full)
+    }
+
+    fn bare_toml(text: &str) -> anyhow::Result<Config> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("tern.toml");
         std::fs::write(&path, text)?;
         Config::load(path.to_str(), false)
+    }
+
+    #[test]
+    fn production_needs_a_host_name_and_a_certificate_decision() {
+        let e = bare_toml("[tls]\nallow_self_signed = true\n").expect_err("no hostname");
+        assert!(
+            format!("{e:#}").contains("server.hostname: not set"),
+            "{e:#}"
+        );
+        let e = bare_toml("[server]\nhostname = \"localhost\"\n[tls]\nallow_self_signed = true\n")
+            .expect_err("localhost");
+        assert!(
+            format!("{e:#}").contains("MAILER-DAEMON@localhost"),
+            "{e:#}"
+        );
+        let e = bare_toml("[server]\nhostname = \"mx.example.org\"\n").expect_err("no tls");
+        assert!(
+            format!("{e:#}").contains("tls.allow_self_signed = true"),
+            "{e:#}"
+        );
+        let c = toml("[server]\nhostname = \"MX.Example.org\"\n[tls]\nallow_self_signed = true\nextra_names = [\"imap.example.org\"]\n")
+            .expect("valid");
+        assert_eq!(c.hostname, "mx.example.org");
+        assert_eq!(c.certificate_names, ["mx.example.org", "imap.example.org"]);
+        // The dev profile keeps localhost and its generated certificate.
+        assert_eq!(Config::load(None, true).expect("dev").hostname, "localhost");
+    }
+
+    #[test]
+    fn validation_catches_what_would_fail_later() {
+        let e = toml("[tls]\ncertificate = \"/nonexistent/cert.pem\"\nprivate_key = \"/nonexistent/key.pem\"\n")
+            .expect_err("missing files");
+        assert!(
+            format!("{e:#}").contains("tls.certificate: cannot read /nonexistent/cert.pem"),
+            "{e:#}"
+        );
+        let e = toml("[listeners]\nimap = \"127.0.0.1:1143\"\npop3 = \"127.0.0.1:1143\"\n")
+            .expect_err("same address");
+        assert!(
+            format!("{e:#}")
+                .contains("listeners.pop3: 127.0.0.1:1143 is also the address of listeners.imap"),
+            "{e:#}"
+        );
+        let e =
+            toml("[listeners]\nimap = \"127.0.0.1:993\"\n").expect_err("same port as 0.0.0.0:993");
+        assert!(format!("{e:#}").contains("listeners.imaps"), "{e:#}");
+        toml("[listeners]\nimap = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\n")
+            .expect("port 0 twice");
+        for bad in ["verbose", "info,tern=loud", "=debug"] {
+            let e = toml(&format!("[log]\nlevel = \"{bad}\"\n")).expect_err(bad);
+            assert!(format!("{e:#}").contains("log.level"), "{e:#}");
+        }
+        toml("[log]\nlevel = \"info,tern::smtp=debug,fjall=WARN\"\n").expect("valid filter");
+        let e = toml(
+            "[queue.routes.\"example.net\"]\nhost = \"mx.example.net:25\"\npassword = \"s3cret\"\n",
+        )
+        .expect_err("password without user");
+        assert!(
+            format!("{e:#}")
+                .contains("queue.routes.\"example.net\": a password is set without a username"),
+            "{e:#}"
+        );
     }
 
     #[test]

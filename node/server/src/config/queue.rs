@@ -5,10 +5,10 @@
 use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// `[queue]` as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawQueue {
     /// Shards of the queue (hash of the destination domain mod this).
@@ -58,7 +58,7 @@ pub struct RawQueue {
 }
 
 /// `[queue.routes."<domain>"]`: a static outbound route for one destination domain.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
     /// `host:port` to send the domain's mail to.
@@ -240,6 +240,9 @@ fn parse_relay(
         "none" => RelayTls::None,
         other => bail!("{key}: TLS mode {other:?} is not one of starttls, implicit, none"),
     };
+    if user.is_empty() && !password.is_empty() {
+        bail!("{key}: a password is set without a username (AUTH needs both)");
+    }
     Ok(Relay {
         host: host.trim_matches(['[', ']']).to_string(),
         port,

@@ -1,10 +1,10 @@
 //! The configuration as written: a serde struct with defaults, read by the `config` crate from
 //! a TOML file and `TERN_<SECTION>__<KEY>` environment variables. Unknown keys are refused.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Top level of the TOML file.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawConfig {
     /// Node identity and data directory.
@@ -30,11 +30,15 @@ pub struct RawConfig {
 }
 
 /// `[server]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawServer {
-    /// Host name announced in greetings and `Received:` headers.
+    /// This node's public host name: the EHLO name, the greeting, `Received:` headers and the
+    /// domain of DSN senders (`MAILER-DAEMON@`). Required in production.
     pub hostname: String,
+    /// Where mail to the bare `postmaster` (RFC 5321 §4.5.1) goes; empty: postmaster@ the
+    /// primary domain (the local domain `hostname` is in, else the first domain added).
+    pub postmaster: String,
     /// Directory for the embedded store, certificates and state.
     pub data_dir: String,
     /// Seconds to let in-flight work finish after SIGTERM.
@@ -50,7 +54,8 @@ pub struct RawServer {
 impl Default for RawServer {
     fn default() -> Self {
         Self {
-            hostname: "localhost".into(),
+            hostname: String::new(),
+            postmaster: String::new(),
             data_dir: "/var/lib/tern".into(),
             shutdown_grace_seconds: 30,
             max_buffered_bytes: 0,
@@ -60,12 +65,13 @@ impl Default for RawServer {
 }
 
 /// `[store]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawStore {
     /// `embedded` or `fdb`.
     pub backend: String,
     /// FoundationDB cluster file (for `fdb`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fdb_cluster_file: Option<String>,
     /// New mail is refused (`452 4.3.1`) when the data filesystem has less free than the
     /// smaller of this many bytes and `min_free_percent` of its size, or fewer free inodes than
@@ -92,7 +98,7 @@ impl Default for RawStore {
 }
 
 /// `[listeners]`: `host:port` for each service; empty string disables one.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawListeners {
     /// SMTP MX.
@@ -145,17 +151,46 @@ impl RawListeners {
 }
 
 /// `[tls]`
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawTls {
     /// PEM certificate chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate: Option<String>,
     /// PEM private key.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub private_key: Option<String>,
+    /// Without certificate files, production refuses to start unless this is true; then a
+    /// self-signed certificate is generated in the data directory (clients will warn).
+    pub allow_self_signed: bool,
+    /// More names (host names or IP addresses) for the generated certificate, besides
+    /// `server.hostname`, `localhost` and `127.0.0.1`. A list, or one string of names separated
+    /// by commas (as `TERN_TLS__EXTRA_NAMES` gives it).
+    #[serde(deserialize_with = "list_or_commas")]
+    pub extra_names: Vec<String>,
+}
+
+/// A list of strings, written as a TOML array or as one comma-separated string.
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        List(Vec<String>),
+        Commas(String),
+    }
+    Ok(match Form::deserialize(d)? {
+        Form::List(list) => list,
+        Form::Commas(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(String::from)
+            .collect(),
+    })
 }
 
 /// `[addresses]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawAddresses {
     /// `exact` (default, RFC 5321) or `insensitive`.
@@ -171,7 +206,7 @@ impl Default for RawAddresses {
 }
 
 /// `[log]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawLog {
     /// `text` or `json`.
@@ -190,7 +225,7 @@ impl Default for RawLog {
 }
 
 /// `[smtp]`: limits, timeouts and policy, in the order of a session's stages.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawSmtp {
     /// Connections at once on the node, all SMTP listeners together.
@@ -243,7 +278,7 @@ impl Default for RawSmtp {
 }
 
 /// `[pop3]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawPop3 {
     /// Connections at once on the node, both POP3 listeners together.

@@ -11,6 +11,7 @@ pub mod listener;
 mod mail;
 pub mod metrics;
 mod noop;
+mod postmaster;
 mod quit;
 mod rcpt;
 mod received;

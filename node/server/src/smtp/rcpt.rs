@@ -1,5 +1,6 @@
-//! RCPT TO: resolves the recipient (aliases, forwards and catch-all first), refuses relaying for
-//! unauthenticated clients, unknown local users, full mailboxes and too many recipients.
+//! RCPT TO: resolves the recipient (aliases, forwards and catch-all first; the bare `postmaster`
+//! to the postmaster address), refuses relaying for unauthenticated clients, unknown local
+//! users, full mailboxes and too many recipients.
 
 use smtp_proto::{
     RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS, RcptTo,
@@ -10,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
     metrics::METRICS,
+    postmaster,
     session::{Flow, Recipient, Session},
 };
 
@@ -32,7 +34,29 @@ pub async fn handle_rcpt<S: AsyncRead + AsyncWrite + Unpin + Send>(
     }
     let (smtputf8, declared) = (mail.smtputf8, mail.declared_size);
     let raw = to.address.trim().to_string();
-    let address = match Address::from_smtp(&raw) {
+    let parsed = if postmaster::is_bare(&raw) {
+        match postmaster::address(
+            &s.ctx.dir,
+            s.ctx.config.postmaster.as_deref(),
+            &s.ctx.hostname,
+        )
+        .await
+        {
+            Ok(Some(a)) => Ok(a),
+            Ok(None) => {
+                tracing::warn!(session = %s.id, "mail to the bare postmaster, but no domain is set up");
+                return s.reject("RCPT", "unknown_user", reply::unknown_user(&raw));
+            }
+            Err(e) => {
+                tracing::error!(session = %s.id, error = %e, "postmaster lookup failed");
+                s.reply(reply::internal_error());
+                return Flow::Continue;
+            }
+        }
+    } else {
+        Address::from_smtp(&raw)
+    };
+    let address = match parsed {
         Ok(a) => a,
         Err(e) => return s.refuse("RCPT", reply::bad_address(&e.to_string())),
     };
@@ -54,6 +78,10 @@ pub async fn handle_rcpt<S: AsyncRead + AsyncWrite + Unpin + Send>(
         Resolved::NotLocal => {
             tracing::info!(session = %s.id, recipient = %raw, "relaying denied");
             return s.reject("RCPT", "relay_denied", reply::relay_denied(&raw));
+        }
+        Resolved::Unknown if postmaster::is_bare(&raw) => {
+            tracing::warn!(session = %s.id, postmaster = %address, "mail to the bare postmaster: {address} does not exist; set server.postmaster or create it");
+            return s.reject("RCPT", "unknown_user", reply::unknown_user(&raw));
         }
         Resolved::Unknown => return s.reject("RCPT", "unknown_user", reply::unknown_user(&raw)),
         Resolved::Local(r) => (r.accounts, r.remote),

@@ -35,53 +35,63 @@ fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(tern_store::model::now(), 0).unwrap_or_default()
 }
 
-fn names(hostname: &str) -> Vec<String> {
-    let mut names = vec![
-        hostname.to_string(),
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-    ];
-    names.dedup();
+/// What the certificate names: the node's names (its host name first, then `tls.extra_names`),
+/// `localhost` and `127.0.0.1`, each once.
+fn names(hosts: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for n in hosts
+        .iter()
+        .map(String::as_str)
+        .chain(["localhost", "127.0.0.1"])
+    {
+        let n = n.trim().to_ascii_lowercase();
+        if !n.is_empty() && !names.contains(&n) {
+            names.push(n);
+        }
+    }
     names
 }
 
-/// The pair for `hostname` in the data directory: the one generated earlier while it names the
+/// The pair naming `hosts` in the data directory: the one generated earlier while it names the
 /// same hosts and has more than a month left, else a new one. Returns the certificate and key
 /// paths.
-pub fn generate_self_signed(data_dir: &Path, hostname: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+pub fn generate_self_signed(
+    data_dir: &Path,
+    hosts: &[String],
+) -> anyhow::Result<(PathBuf, PathBuf)> {
     let (cert, key, record) = paths(data_dir);
-    if !due(&record, hostname) && cert.is_file() && key.is_file() {
+    if !due(&record, hosts) && cert.is_file() && key.is_file() {
         return Ok((cert, key));
     }
-    write_new(data_dir, hostname)?;
+    write_new(data_dir, hosts)?;
     Ok((cert, key))
 }
 
 /// Replaces the generated pair when it is due (the node's TLS reload then picks it up);
 /// returns whether it did.
-pub fn renew_if_due(data_dir: &Path, hostname: &str) -> anyhow::Result<bool> {
+pub fn renew_if_due(data_dir: &Path, hosts: &[String]) -> anyhow::Result<bool> {
     let (_, _, record) = paths(data_dir);
-    if !due(&record, hostname) {
+    if !due(&record, hosts) {
         return Ok(false);
     }
-    write_new(data_dir, hostname)?;
+    write_new(data_dir, hosts)?;
     tracing::info!("renewed the generated self-signed certificate");
     Ok(true)
 }
 
-fn due(record: &Path, hostname: &str) -> bool {
+fn due(record: &Path, hosts: &[String]) -> bool {
     let Some(r) = std::fs::read(record)
         .ok()
         .and_then(|b| serde_json::from_slice::<Record>(&b).ok())
     else {
         return true;
     };
-    r.names != names(hostname) || r.not_after - now().timestamp() < RENEW_BEFORE_DAYS * 86400
+    r.names != names(hosts) || r.not_after - now().timestamp() < RENEW_BEFORE_DAYS * 86400
 }
 
-fn write_new(data_dir: &Path, hostname: &str) -> anyhow::Result<()> {
+fn write_new(data_dir: &Path, hosts: &[String]) -> anyhow::Result<()> {
     let (cert_path, key_path, record_path) = paths(data_dir);
-    let names = names(hostname);
+    let names = names(hosts);
     let mut params =
         rcgen::CertificateParams::new(names.clone()).context("the certificate's names")?;
     let start = now() - chrono::Duration::days(1);
@@ -109,8 +119,9 @@ fn write_new(data_dir: &Path, hostname: &str) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", record_path.display()))
 }
 
+/// Writes a file only its owner may read (mode 0600).
 #[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::{io::Write, os::unix::fs::OpenOptionsExt};
     let mut f = std::fs::OpenOptions::new()
         .create(true)
@@ -123,8 +134,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// Writes a file (no permission bits to set on this platform).
 #[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
@@ -135,11 +147,12 @@ mod tests {
     #[test]
     fn reused_until_due_then_replaced() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (cert, _) = generate_self_signed(dir.path(), "mx.test").expect("generate");
+        let mx = ["mx.test".to_string()];
+        let (cert, _) = generate_self_signed(dir.path(), &mx).expect("generate");
         let first = std::fs::read(&cert).expect("read");
-        generate_self_signed(dir.path(), "mx.test").expect("again");
+        generate_self_signed(dir.path(), &mx).expect("again");
         assert_eq!(std::fs::read(&cert).expect("read"), first, "reused");
-        assert!(!renew_if_due(dir.path(), "mx.test").expect("check"));
+        assert!(!renew_if_due(dir.path(), &mx).expect("check"));
 
         // A year ahead minus the renewal month: due.
         let (_, _, record) = paths(dir.path());
@@ -152,13 +165,17 @@ mod tests {
         );
         r.not_after = now().timestamp() + 29 * 86400;
         std::fs::write(&record, serde_json::to_vec(&r).expect("json")).expect("write");
-        assert!(renew_if_due(dir.path(), "mx.test").expect("renew"));
+        assert!(renew_if_due(dir.path(), &mx).expect("renew"));
         assert_ne!(std::fs::read(&cert).expect("read"), first, "replaced");
 
-        // Another host name: a new certificate naming it.
-        generate_self_signed(dir.path(), "other.test").expect("new name");
+        // Another host name and an extra name: a new certificate naming them.
+        let hosts = ["other.test".to_string(), "Mail.Other.Test".to_string()];
+        generate_self_signed(dir.path(), &hosts).expect("new name");
         let r: Record =
             serde_json::from_slice(&std::fs::read(&record).expect("read")).expect("record");
-        assert_eq!(r.names[0], "other.test");
+        assert_eq!(
+            r.names,
+            ["other.test", "mail.other.test", "localhost", "127.0.0.1"]
+        );
     }
 }

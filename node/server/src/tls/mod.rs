@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+pub(crate) use self::generated::write_private;
 pub use self::generated::{generate_self_signed, renew_if_due};
 
 /// The node's TLS server configuration, swapped atomically when the certificate files change
@@ -94,11 +95,12 @@ mod tests {
     #[test]
     fn a_renewed_certificate_is_picked_up_and_a_broken_one_is_not() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (cert, key) = generate_self_signed(dir.path(), "one.test").expect("first pair");
+        let (cert, key) =
+            generate_self_signed(dir.path(), &["one.test".into()]).expect("first pair");
         let tls = TlsConfig::load(&cert, &key).expect("load");
         let first = tls.current.read().expect("lock").0.clone();
         std::thread::sleep(std::time::Duration::from_millis(20));
-        generate_self_signed(dir.path(), "two.test").expect("renewed pair");
+        generate_self_signed(dir.path(), &["two.test".into()]).expect("renewed pair");
         tls.reload_if_changed();
         let second = tls.current.read().expect("lock").0.clone();
         assert!(!std::sync::Arc::ptr_eq(&first, &second), "renewal reloaded");
