@@ -94,7 +94,7 @@ fn rcpt_reply(address: &str, tried_later: &Mutex<HashSet<String>>) -> &'static s
     } else if local.starts_with("full") {
         "552 5.2.2 mailbox full"
     } else if local.starts_with("blocked") {
-        "554 5.7.1 client host listed on zen.example block list"
+        "554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/127.0.0.1"
     } else if local.starts_with("toobig") {
         "552 5.3.4 message size exceeds fixed maximum message size"
     } else if local.starts_with("spam") {

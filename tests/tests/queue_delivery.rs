@@ -204,8 +204,8 @@ async fn each_cause_has_its_readable_text() {
         (
             [
                 "blocked1@remote.test",
-                "block list",
-                "554 5.7.1 client host listed",
+                "listed on the block list zen.spamhaus.org",
+                "554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using",
             ],
             "5.7.1",
         ),
@@ -229,7 +229,7 @@ async fn each_cause_has_its_readable_text() {
             [
                 "someone@nullmx.test",
                 "accepts no mail (null MX",
-                "destination host was not found",
+                "The mail system here reported",
             ],
             "5.1.2",
         ),
@@ -243,6 +243,19 @@ async fn each_cause_has_its_readable_text() {
             .await
             .unwrap_or_else(|| panic!("no bounce containing {needles:?}"));
         assert!(m.contains(&format!("Status: {status}")), "{status} in {m}");
+    }
+    let metrics = w.tern.get("/metrics").expect("metrics").1;
+    for (reason, n) in [
+        ("block_list", 1),
+        ("mailbox_full", 1),
+        ("policy", 2),
+        ("too_large", 2),
+        ("dns", 2),
+        ("tls", 0),
+    ] {
+        let line =
+            format!("tern_queue_recipients_total{{reason=\"{reason}\",result=\"failed\"}} {n}");
+        assert!(metrics.contains(&line), "no {line} in\n{metrics}");
     }
     w.tern.stop().expect("stop");
 }

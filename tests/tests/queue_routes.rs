@@ -141,7 +141,7 @@ async fn delay_warning_then_expiry_while_suspended() {
         .await
         .expect("returned after the lifetime, although the destination is suspended");
     assert!(bounce.contains("Status: 5.4.7"), "{bounce}");
-    assert!(bounce.contains("retry period expired"), "{bounce}");
+    assert!(bounce.contains("before the retry period ended"), "{bounce}");
     assert!(
         bounce.contains("suspended"),
         "the suspension is the cause given: {bounce}"

@@ -65,6 +65,7 @@ fn open_store(config: &Config) -> anyhow::Result<Db> {
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
     metrics::init();
+    crate::password_check::configure_cache(config.login_cache_ttl, config.login_cache_entries);
     let connections = [
         config.smtp.max_connections,
         config.imap.max_connections,

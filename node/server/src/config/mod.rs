@@ -127,6 +127,10 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Bytes of client input held in memory at once, node-wide.
     pub max_buffered_bytes: u64,
+    /// How long a verified login spares the next ones the password check (zero: off).
+    pub login_cache_ttl: Duration,
+    /// Verified logins cached at most.
+    pub login_cache_entries: usize,
     /// Store backend.
     pub backend: Backend,
     /// Disk headroom below which new mail is refused.
@@ -414,6 +418,8 @@ impl Config {
             hostname,
             data_dir: PathBuf::from(raw.server.data_dir),
             shutdown_grace: Duration::from_secs(raw.server.shutdown_grace_seconds),
+            login_cache_ttl: Duration::from_secs(raw.server.login_cache_seconds),
+            login_cache_entries: raw.server.login_cache_entries,
             max_buffered_bytes: match raw.server.max_buffered_bytes {
                 0 => crate::net::budget::Budget::default_limit(),
                 n => n,

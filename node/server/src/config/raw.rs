@@ -49,6 +49,11 @@ pub struct RawServer {
     /// Seconds a write to a client may make no progress before the session is dropped (a
     /// client that stops reading).
     pub write_timeout_seconds: u64,
+    /// Seconds a verified login (account and a keyed hash of its password, never the
+    /// password) spares later logins with the same password the Argon2id check; 0: off.
+    pub login_cache_seconds: u64,
+    /// Verified logins the cache holds at most.
+    pub login_cache_entries: usize,
 }
 
 impl Default for RawServer {
@@ -60,6 +65,8 @@ impl Default for RawServer {
             shutdown_grace_seconds: 30,
             max_buffered_bytes: 0,
             write_timeout_seconds: 300,
+            login_cache_seconds: 300,
+            login_cache_entries: 10_000,
         }
     }
 }

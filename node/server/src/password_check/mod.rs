@@ -4,20 +4,23 @@
 //! part that matches several accounts, costs the same as a wrong password (a dummy hash is
 //! verified) and is refused the same way, so neither timing nor answer tells a client which
 //! accounts exist; protocols answer a failed bare local part with [`FULL_ADDRESS_HINT`] whatever
-//! the directory holds.
+//! the directory holds. A verified-credential cache ([`cache`]) spares a client that logs in
+//! again with the right password (webmail opens a session per click) another Argon2id run.
 
+mod cache;
 mod fair;
 
 use std::{
     net::IpAddr,
-    sync::{Arc, LazyLock},
+    sync::{Arc, LazyLock, OnceLock},
+    time::{Duration, Instant},
 };
 
 use prometheus::{IntCounterVec, IntGauge, register_int_counter_vec, register_int_gauge};
 use tern_proto::Secret;
 use tern_store::model::{Account, Directory, LoginMatch, ModelError, password};
 
-use self::fair::FairPool;
+use self::{cache::CredentialCache, fair::FairPool};
 
 /// Checks of one address waiting beyond which more are refused without running.
 const MAX_WAITING_PER_ADDRESS: usize = 32;
@@ -46,6 +49,19 @@ static CHECKS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// The node's cache, as configured by [`configure_cache`] (off until then).
+static CACHE: OnceLock<CredentialCache> = OnceLock::new();
+
+static CACHE_LOOKUPS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "tern_login_cache_lookups_total",
+        "Logins of existing accounts by whether the verified-credential cache spared the \
+         password check (hit) or not (miss)",
+        &["result"]
+    )
+    .expect("metric registers once")
+});
+
 static WAITING: LazyLock<IntGauge> = LazyLock::new(|| {
     register_int_gauge!(
         "tern_password_checks_waiting",
@@ -59,8 +75,17 @@ pub fn init() {
     for outcome in ["match", "mismatch", "no_account", "shed"] {
         CHECKS.with_label_values(&[outcome]);
     }
+    for result in ["hit", "miss"] {
+        CACHE_LOOKUPS.with_label_values(&[result]);
+    }
     LazyLock::force(&WAITING);
     LazyLock::force(&DUMMY);
+}
+
+/// Turns the verified-credential cache on: entries live `ttl`, at most `max_entries` (either
+/// 0: off). Call once at start.
+pub fn configure_cache(ttl: Duration, max_entries: usize) {
+    let _ = CACHE.set(CredentialCache::new(ttl, max_entries));
 }
 
 /// Added to the refusal of a login without a domain, whether or not it names accounts.
@@ -94,6 +119,20 @@ pub async fn check(
     password: Secret<String>,
 ) -> Result<Outcome, ModelError> {
     let found = dir.find_login(login).await?;
+    let cache = CACHE.get();
+    if let (LoginMatch::Found(account), Some(cache)) = (&found, cache) {
+        if cache.contains(
+            account.id,
+            &account.password_hash,
+            password.expose(),
+            Instant::now(),
+        ) {
+            CACHE_LOOKUPS.with_label_values(&["hit"]).inc();
+            return Ok(Outcome::Accepted(Box::new(account.clone())));
+        }
+        CACHE_LOOKUPS.with_label_values(&["miss"]).inc();
+    }
+    let presented = cache.map(|_| password.clone());
     let phc = match &found {
         LoginMatch::Found(account) => account.password_hash.clone(),
         LoginMatch::Ambiguous(_) | LoginMatch::Unknown => DUMMY.clone(),
@@ -103,7 +142,17 @@ pub async fn check(
         return Ok(Outcome::Refused);
     };
     let (outcome, label) = match found {
-        LoginMatch::Found(account) if matched => (Outcome::Accepted(Box::new(account)), "match"),
+        LoginMatch::Found(account) if matched => {
+            if let (Some(cache), Some(presented)) = (cache, presented) {
+                cache.insert(
+                    account.id,
+                    &account.password_hash,
+                    presented.expose(),
+                    Instant::now(),
+                );
+            }
+            (Outcome::Accepted(Box::new(account)), "match")
+        }
         LoginMatch::Found(_) => (Outcome::Refused, "mismatch"),
         LoginMatch::Ambiguous(_) | LoginMatch::Unknown => (Outcome::Refused, "no_account"),
     };

@@ -48,38 +48,6 @@ fn fix_class(s: String, permanent: bool) -> String {
     }
 }
 
-/// The cause in plain words, for the human-readable part.
-pub fn explain(diagnostic: &str) -> &'static str {
-    let lower = diagnostic.to_ascii_lowercase();
-    if lower.contains("blocklist")
-        || lower.contains("block list")
-        || lower.contains("blacklist")
-        || lower.contains("listed")
-    {
-        return "the receiving server refused mail from this server because it is listed on a block list";
-    }
-    let status = status_of(diagnostic, false);
-    let detail = status.split_once('.').map_or("", |(_, d)| d);
-    match detail {
-        "1.1" | "1.0" | "1.6" => "the address does not exist at the destination (user unknown)",
-        "1.2" => {
-            "the destination host was not found (the domain does not exist or accepts no mail)"
-        }
-        "2.2" => "the recipient's mailbox is full (quota exceeded)",
-        "2.3" | "3.4" => "the message is too large for the receiving system",
-        "4.7" => "the message could not be delivered in time and the retry period expired",
-        "6.7" => {
-            "the receiving server cannot handle the international (UTF-8) addresses of this message"
-        }
-        "4.1" | "4.2" | "4.0" => "the receiving server could not be connected to",
-        d if d.starts_with("7.") => {
-            "the receiving server rejected the content or the sender by its policy"
-        }
-        d if d.starts_with("6.") => "the receiving server rejected the message content",
-        _ => "the receiving server did not accept the message",
-    }
-}
-
 fn human(report: &Report, entry: &QueueEntry, hostname: &str) -> String {
     let mut text = String::new();
     let intro = match report.kind {
@@ -100,13 +68,21 @@ fn human(report: &Report, entry: &QueueEntry, hostname: &str) -> String {
     text.push_str(&intro);
     for r in &report.recipients {
         text.push_str(&format!("\r\n<{}>:\r\n", r.address));
+        let cause = super::cause::classify(&r.diagnostic);
         if report.kind != ReportKind::Success {
-            text.push_str(&format!("    {}.\r\n", capitalize(explain(&r.diagnostic))));
+            text.push_str(&format!("    {}.\r\n", capitalize(&cause.explanation)));
         }
-        text.push_str(&format!(
-            "    The server for {} said: {}\r\n",
-            entry.domain, r.diagnostic
-        ));
+        if cause.local && report.kind != ReportKind::Success {
+            text.push_str(&format!(
+                "    The mail system here reported: {}\r\n",
+                r.diagnostic
+            ));
+        } else {
+            text.push_str(&format!(
+                "    The server for {} said: {}\r\n",
+                entry.domain, r.diagnostic
+            ));
+        }
     }
     text
 }
@@ -225,16 +201,5 @@ mod tests {
         assert_eq!(status_of("4.4.7 expired", true), "5.4.7");
         assert_eq!(status_of("554 go away", true), "5.0.0");
         assert_eq!(status_of("connection reset", false), "4.0.0");
-    }
-
-    #[test]
-    fn causes_in_plain_words() {
-        assert!(explain("550 5.1.1 no such user").contains("user unknown"));
-        assert!(explain("5.1.2 host not found").contains("not found"));
-        assert!(explain("552 5.2.2 over quota").contains("quota"));
-        assert!(explain("552 5.3.4 too big").contains("too large"));
-        assert!(explain("554 5.7.1 spam").contains("policy"));
-        assert!(explain("4.4.1 could not connect").contains("connected"));
-        assert!(explain("554 5.7.1 listed at zen.spamhaus.org").contains("block list"));
     }
 }

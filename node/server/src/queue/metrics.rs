@@ -11,7 +11,7 @@ use prometheus::{
 
 /// The queue metric families.
 pub struct QueueMetrics {
-    /// Recipient outcomes by result (`delivered`, `deferred`, `failed`).
+    /// Recipient outcomes by result (`delivered`, `deferred`, `failed`) and reason.
     pub recipients: IntCounterVec,
     /// Connection attempts by result (`ok`, `failed`).
     pub connections: IntCounterVec,
@@ -40,9 +40,11 @@ pub static METRICS: LazyLock<QueueMetrics> = LazyLock::new(|| QueueMetrics {
     recipients: register_int_counter_vec!(
         Opts::new(
             "tern_queue_recipients_total",
-            "Outbound recipient attempts by result"
+            "Outbound recipient attempts by result (delivered, deferred, failed) and reason \
+             (none for delivered; block_list, unknown_user, mailbox_full, too_large, policy, dns, \
+             connect, tls, timeout, other)"
         ),
-        &["result"]
+        &["result", "reason"]
     )
     .expect("metric registers once"),
     connections: register_int_counter_vec!(
@@ -116,3 +118,30 @@ pub static METRICS: LazyLock<QueueMetrics> = LazyLock::new(|| QueueMetrics {
     )
     .expect("metric registers once"),
 });
+
+/// Exports every queue metric family at 0 from start, for `shards` shards.
+pub fn init(shards: u16) {
+    let m = &*METRICS;
+    m.recipients.with_label_values(&["delivered", "none"]);
+    for result in ["deferred", "failed"] {
+        for reason in super::cause::Reason::ALL {
+            m.recipients.with_label_values(&[result, reason.label()]);
+        }
+    }
+    for result in ["ok", "failed"] {
+        m.connections.with_label_values(&[result]);
+    }
+    for kind in ["failure", "delay", "success"] {
+        m.dsn.with_label_values(&[kind]);
+    }
+    for tls in ["yes", "no"] {
+        m.tls.with_label_values(&[tls]);
+    }
+    for shard in 0..shards {
+        let shard = shard.to_string();
+        for status in ["pending", "deferred", "held"] {
+            m.entries.with_label_values(&[&shard, status]);
+            m.oldest_seconds.with_label_values(&[&shard, status]);
+        }
+    }
+}

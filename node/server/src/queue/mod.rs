@@ -3,6 +3,7 @@
 //! connections to the destination (reused for several messages), deliver, and commit each
 //! attempt's outcome — with any DSN to the sender — in one store transaction.
 
+pub mod cause;
 mod census;
 pub mod client;
 mod commit;
@@ -51,6 +52,7 @@ pub async fn start(
 ) -> anyhow::Result<(Arc<QueueContext>, tokio::task::JoinHandle<()>)> {
     let config = Arc::new(config);
     let shards = config.shards;
+    metrics::init(shards);
     let epochs = dir
         .db()
         .transact(|tx| async move {

@@ -107,7 +107,7 @@ impl Router {
             Err(e) if e.is_no_records_found() => Vec::new(),
             Err(e) => {
                 return Err(RouteError::Temporary(format!(
-                    "Internet address not found: the DNS lookup of MX {domain} failed ({e})"
+                    "this server's DNS lookup of MX {domain} failed ({e})"
                 )));
             }
         };

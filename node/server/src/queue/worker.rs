@@ -23,7 +23,7 @@ use tern_store::{
 };
 
 use super::{
-    QueueContext,
+    QueueContext, cause,
     client::{Client, ClientError, Rcpt, RcptResult},
     commit::{self, Committed},
     manager::ManagerMsg,
@@ -161,17 +161,20 @@ async fn deliver(ctx: &QueueContext, domain: &str, id: &str, session: &mut Optio
         },
     };
     for r in results.values() {
-        let label = match r {
+        let (result, reason) = match r {
             Outcome::Delivered(_) => {
                 METRICS
                     .delivery_seconds
                     .observe((now() - entry.created).max(0) as f64);
-                "delivered"
+                ("delivered", "none")
             }
-            Outcome::Deferred(_) => "deferred",
-            Outcome::Failed(_) => "failed",
+            Outcome::Deferred(d) => ("deferred", cause::classify(d).reason.label()),
+            Outcome::Failed(d) => ("failed", cause::classify(d).reason.label()),
         };
-        METRICS.recipients.with_label_values(&[label]).inc();
+        METRICS
+            .recipients
+            .with_label_values(&[result, reason])
+            .inc();
     }
     match commit::attempt(ctx, &entry, &results, &host, body).await {
         Ok(Committed::Applied { done }) => {
