@@ -56,6 +56,9 @@ enum Command {
     /// The outbound queue: list, summary, show, retry, hold, release, delete, bounce.
     #[command(subcommand)]
     Queue(QueueCmd),
+    /// The node's log filter and per-session protocol trace.
+    #[command(subcommand)]
+    Log(cmd::log::LogCmd),
     /// Offline recovery on the node's data directory (node stopped).
     #[command(subcommand)]
     Recover(RecoverCmd),
@@ -72,6 +75,7 @@ fn main() -> std::process::ExitCode {
         Command::CatchAll(cmd) => cmd::catchall::run(&c, cmd, cli.json),
         Command::Dkim(cmd) => cmd::dkim::run(&c, cmd, cli.json),
         Command::Queue(cmd) => cmd::queue::run(&c, cmd, cli.json),
+        Command::Log(cmd) => cmd::log::run(&c, cmd, cli.json),
         Command::Recover(cmd) => cmd::recover::run(cmd),
     };
     match result {

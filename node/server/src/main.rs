@@ -20,6 +20,7 @@ mod shutdown;
 mod smtp;
 mod throttle;
 mod tls;
+mod trace;
 
 use clap::{Parser, Subcommand};
 

@@ -35,6 +35,9 @@ pub fn init() {
     crate::headroom::init();
     crate::net::budget::init();
     crate::password_check::init();
+    crate::smtp::metrics::init();
+    crate::pop3::metrics::init();
+    crate::imap::metrics::init();
     let _ = prometheus::register(Box::new(
         prometheus::process_collector::ProcessCollector::for_self(),
     ));

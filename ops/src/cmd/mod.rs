@@ -6,5 +6,6 @@ pub mod catchall;
 pub mod dkim;
 pub mod domain;
 pub mod forward;
+pub mod log;
 pub mod queue;
 pub mod recover;

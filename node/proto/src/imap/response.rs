@@ -176,6 +176,11 @@ pub fn greeting(out: &mut Vec<u8>, code: Option<Code<'_>>, msg: &str) {
     out.extend_from_slice(&bytes);
 }
 
+/// A command as a client would have sent it (for the protocol trace).
+pub fn command_text(c: &imap_codec::imap_types::command::Command<'_>) -> String {
+    String::from_utf8_lossy(&imap_codec::CommandCodec::default().encode(c).dump()).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

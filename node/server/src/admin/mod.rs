@@ -4,6 +4,7 @@
 mod directory;
 mod dkim;
 mod error;
+mod log;
 mod mail;
 mod queue;
 
@@ -79,6 +80,8 @@ pub fn router(state: AppState) -> Router {
         .route("/queue/{id}/hold", post(queue::hold))
         .route("/queue/{id}/release", post(queue::release))
         .route("/queue/{id}/bounce", post(queue::bounce))
+        .route("/log/level", get(log::show_level).put(log::set_level))
+        .route("/log/trace", get(log::show_trace).put(log::set_trace))
         .route("/aliases", get(d::list_aliases))
         .route(
             "/aliases/{address}",

@@ -73,3 +73,22 @@ pub static METRICS: LazyLock<ImapMetrics> = LazyLock::new(|| ImapMetrics {
     )
     .expect("metric registers once"),
 });
+
+/// Exports every IMAP metric family at 0 from start.
+pub fn init() {
+    let m = &*METRICS;
+    for listener in ["imap", "imaps"] {
+        m.sessions_active.with_label_values(&[listener]);
+        m.sessions.with_label_values(&[listener]);
+    }
+    for reason in ["per_ip", "node", "descriptors"] {
+        m.refused.with_label_values(&[reason]);
+    }
+    for command in [
+        "LOGIN", "SELECT", "FETCH", "STORE", "SEARCH", "APPEND", "IDLE",
+    ] {
+        for result in ["ok", "no", "bad"] {
+            m.commands.with_label_values(&[command, result]);
+        }
+    }
+}

@@ -28,10 +28,13 @@ use super::{
     selected::{Reporting, Selected},
     sort, starttls, status, store, subscribe,
 };
-use crate::net::{
-    conn::{Conn, ReadError},
-    pace::Pace,
-    stream::MaybeTls,
+use crate::{
+    net::{
+        conn::{Conn, ReadError},
+        pace::Pace,
+        stream::MaybeTls,
+    },
+    trace::{self, Protocol},
 };
 
 /// The refusal for a full disk, as Dovecot words it (with `[OVERQUOTA]`).
@@ -254,7 +257,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Flow::Continue
     }
 
+    /// Whether this session's protocol trace is on.
+    pub(super) fn traced(&self) -> bool {
+        trace::wanted(
+            self.peer.ip(),
+            self.account.as_ref().map(|a| a.address.as_str()),
+        )
+    }
+
     async fn dispatch(&mut self, c: Command<'static>, extras: Extras) -> Flow {
+        if self.traced() {
+            let line = match &c.body {
+                // Not the message: a literal may be megabytes.
+                CommandBody::Append { mailbox, .. } => {
+                    format!("{} APPEND {mailbox:?} (message literal)", c.tag.as_ref())
+                }
+                _ => response::command_text(&c),
+            };
+            trace::command(&self.id.to_string(), Protocol::Imap, &line);
+        }
         let Command { tag, body } = c;
         self.command = body.name();
         self.by_seq = matches!(
@@ -420,7 +441,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
-    /// Writes a status response and counts it; tagged when `tag` is given.
+    /// Writes a status response; tagged when `tag` is given. Tagged ones end a command and
+    /// are counted, as is an untagged BAD (a line too broken to have a tag); untagged OKs
+    /// (`* OK [UIDVALIDITY …]`) are data, not results.
     pub(super) fn reply(
         &mut self,
         tag: Option<&Tag<'_>>,
@@ -433,12 +456,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             StatusKind::No => "no",
             StatusKind::Bad => "bad",
         };
-        METRICS
-            .commands
-            .with_label_values(&[self.command, result])
-            .inc();
+        if tag.is_some() || kind == StatusKind::Bad {
+            METRICS
+                .commands
+                .with_label_values(&[self.command, result])
+                .inc();
+        }
         if kind != StatusKind::Ok {
             tracing::debug!(session = %self.id, command = self.command, result, text, "IMAP refusal");
+        }
+        if self.traced() {
+            let tag = tag.map_or("*", |t| t.as_ref());
+            trace::reply(
+                &self.id.to_string(),
+                Protocol::Imap,
+                &format!("{tag} {} {text}", result.to_ascii_uppercase()),
+            );
         }
         response::status(self.conn.out(), tag, kind, code, text);
     }

@@ -38,7 +38,11 @@ pub async fn handle_auth<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 .out()
                 .extend_from_slice(reply::sasl_challenge("").as_bytes());
             let idle = s.ctx.config.idle_timeout;
-            match s.conn.read_line(MAX_SASL_LINE, idle).await {
+            let line = s.conn.read_line(MAX_SASL_LINE, idle).await;
+            if s.traced() {
+                crate::trace::sasl(&s.id.to_string(), crate::trace::Protocol::Pop3);
+            }
+            match line {
                 Ok(line) => line,
                 Err(_) => return Flow::Close,
             }

@@ -66,3 +66,22 @@ pub static METRICS: LazyLock<Pop3Metrics> = LazyLock::new(|| Pop3Metrics {
     )
     .expect("metric registers once"),
 });
+
+/// Exports every POP3 metric family at 0 from start.
+pub fn init() {
+    let m = &*METRICS;
+    for listener in ["pop3", "pop3s"] {
+        m.sessions_active.with_label_values(&[listener]);
+        m.sessions.with_label_values(&[listener]);
+    }
+    for reason in ["per_ip", "node", "descriptors"] {
+        m.refused.with_label_values(&[reason]);
+    }
+    for command in [
+        "USER", "PASS", "STAT", "LIST", "UIDL", "RETR", "DELE", "QUIT",
+    ] {
+        for result in ["ok", "err"] {
+            m.commands.with_label_values(&[command, result]);
+        }
+    }
+}

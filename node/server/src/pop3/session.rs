@@ -24,7 +24,10 @@ use crate::net::{
     conn::{Conn, ReadError},
     stream::MaybeTls,
 };
-use crate::password_check;
+use crate::{
+    password_check,
+    trace::{self, Protocol},
+};
 
 /// Longest SASL response line.
 pub const MAX_SASL_LINE: usize = 4096;
@@ -163,14 +166,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         tracing::info!(session = %self.id, seconds = self.started.elapsed().as_secs_f64(), "POP3 session ended");
     }
 
+    /// Whether this session's protocol trace is on.
+    pub(super) fn traced(&self) -> bool {
+        let account = match &self.phase {
+            Phase::Transaction { maildrop, .. } => Some(maildrop.account.address.as_str()),
+            Phase::Authorization { .. } => None,
+        };
+        trace::wanted(self.peer.ip(), account)
+    }
+
     async fn next_command(&mut self) -> Result<Parsed, ReadError> {
+        let traced = self.traced();
+        let mut line = None;
         let reader = &mut self.reader;
-        self.conn
+        let parsed = self
+            .conn
             .next_item(self.ctx.config.idle_timeout, |bytes| {
                 let (used, parsed) = reader.parse(bytes);
+                if traced && parsed != Parsed::NeedMore {
+                    line = Some(String::from_utf8_lossy(&bytes[..used.min(512)]).into_owned());
+                }
                 (used, (parsed != Parsed::NeedMore).then_some(parsed))
             })
-            .await
+            .await;
+        if let Some(line) = line {
+            trace::command(&self.id.to_string(), Protocol::Pop3, &line);
+        }
+        parsed
     }
 
     async fn dispatch(&mut self, parsed: Parsed) -> Flow {
@@ -210,6 +232,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .commands
             .with_label_values(&[self.command, if r.ok { "ok" } else { "err" }])
             .inc();
+        if self.traced() {
+            let status = if r.ok { "+OK" } else { "-ERR" };
+            trace::reply(
+                &self.id.to_string(),
+                Protocol::Pop3,
+                &format!("{status} {}", r.text),
+            );
+        }
         r.encode(self.conn.out());
     }
 

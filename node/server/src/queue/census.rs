@@ -44,8 +44,16 @@ async fn count(ctx: &QueueContext) -> Result<(), tern_store::StoreError> {
         slot.0 += 1;
         slot.1 = slot.1.max(at - e.created);
     }
+    // Every owned shard's series stays, at 0 when empty (dashboards never see "no data").
     METRICS.entries.reset();
     METRICS.oldest_seconds.reset();
+    for (shard, epoch) in ctx.epochs.iter().enumerate() {
+        if epoch.is_some() {
+            for status in ["pending", "deferred", "held"] {
+                by.entry((shard as u16, status)).or_insert((0, 0));
+            }
+        }
+    }
     for ((shard, status), (n, oldest)) in by {
         let shard = shard.to_string();
         METRICS.entries.with_label_values(&[&shard, status]).set(n);

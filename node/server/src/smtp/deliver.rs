@@ -72,9 +72,16 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Session<S>
                 .with_label_values(&[s.kind.label()])
                 .observe(elapsed);
             let remote: usize = mail.recipients.iter().map(|r| r.remote.len()).sum();
+            let recipients = mail
+                .recipients
+                .iter()
+                .map(|r| r.address.as_str())
+                .collect::<Vec<_>>()
+                .join(",");
             tracing::info!(
-                session = %s.id, msg = %id, from = %mail.from, size = raw.len(),
-                local = local.len(), remote, ms = elapsed * 1000.0, "message accepted"
+                session = %s.id, msg = %id, from = %mail.from, recipients = %recipients,
+                size = raw.len(), local = local.len(), remote, ms = elapsed * 1000.0,
+                "message accepted"
             );
             s.reply(reply::queued(&id));
             Flow::Continue

@@ -83,3 +83,36 @@ pub static METRICS: LazyLock<SmtpMetrics> = LazyLock::new(|| SmtpMetrics {
     )
     .expect("metric registers once"),
 });
+
+/// Exports every SMTP metric family at 0 from start.
+pub fn init() {
+    let m = &*METRICS;
+    for listener in ["smtp", "submission", "submissions"] {
+        m.sessions_active.with_label_values(&[listener]);
+        m.sessions.with_label_values(&[listener]);
+        m.ingest_seconds.with_label_values(&[listener]);
+    }
+    for reason in ["per_ip", "node", "descriptors"] {
+        m.refused.with_label_values(&[reason]);
+    }
+    for verb in ["EHLO", "MAIL", "RCPT", "DATA", "AUTH"] {
+        for class in ["2xx", "4xx", "5xx"] {
+            m.commands.with_label_values(&[verb, class]);
+        }
+    }
+    for outcome in [
+        "accepted",
+        "relay_denied",
+        "unknown_user",
+        "quota",
+        "too_big",
+        "too_many_recipients",
+        "storage",
+        "store_error",
+    ] {
+        m.messages.with_label_values(&[outcome]);
+    }
+    for result in ["ok", "failed", "error"] {
+        m.auth.with_label_values(&[result]);
+    }
+}

@@ -13,7 +13,10 @@ use tern_store::model::{
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use crate::net::conn::ReadError;
-use crate::net::{conn::Conn, pace::Pace, stream::MaybeTls};
+use crate::{
+    net::{conn::Conn, pace::Pace, stream::MaybeTls},
+    trace::{self, Protocol},
+};
 
 use super::{
     ListenerKind, SmtpContext, auth, bdat, data, ehlo, helo, mail, metrics::METRICS, noop, quit,
@@ -238,12 +241,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
+    /// Whether this session's protocol trace is on.
+    fn traced(&self) -> bool {
+        trace::wanted(
+            self.peer.ip(),
+            self.state.account.as_ref().map(|a| a.address.as_str()),
+        )
+    }
+
     /// Queues a reply (sent at the next flush) and counts it.
     pub(super) fn reply(&mut self, r: Reply) {
         METRICS
             .commands
             .with_label_values(&[self.verb, class(&r)])
             .inc();
+        if self.traced() {
+            trace::reply(&self.id.to_string(), Protocol::Smtp, &r.to_wire());
+        }
         if r.is_error() {
             tracing::debug!(session = %self.id, verb = self.verb, code = r.code, text = r.text(), "refused");
         }
@@ -270,13 +284,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     async fn next_request(&mut self) -> Result<Parsed, ReadError> {
+        let traced = self.traced();
+        let mut line = None;
         let reader = &mut self.reader;
-        self.conn
+        let parsed = self
+            .conn
             .next_item(self.ctx.config.idle_timeout, |bytes| {
                 let (used, parsed) = reader.parse(bytes);
+                if traced && parsed != Parsed::NeedMore {
+                    line = Some(String::from_utf8_lossy(&bytes[..used.min(512)]).into_owned());
+                }
                 (used, (parsed != Parsed::NeedMore).then_some(parsed))
             })
-            .await
+            .await;
+        if let Some(line) = line {
+            trace::command(&self.id.to_string(), Protocol::Smtp, &line);
+        }
+        parsed
     }
 
     /// Reads a message body (DATA) or one chunk (BDAT) into the open transaction's buffer, or
@@ -334,7 +358,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Reads one line (a SASL response), without its CRLF.
     pub(super) async fn read_line(&mut self) -> Result<Option<String>, ReadError> {
         let idle = self.ctx.config.idle_timeout;
-        self.conn.read_line(MAX_SASL_LINE, idle).await
+        let line = self.conn.read_line(MAX_SASL_LINE, idle).await;
+        if self.traced() {
+            trace::sasl(&self.id.to_string(), Protocol::Smtp);
+        }
+        line
     }
 
     /// Whether the connection is encrypted.
