@@ -185,6 +185,8 @@ impl Config {
             builder = builder
                 .set_default("server.data_dir", "./data")?
                 .set_default("server.hostname", "localhost")?
+                // Few clients on a laptop; keeps the descriptor need under common limits.
+                .set_default("imap.max_connections", 1000)?
                 .set_default("log.format", "text")?;
             let l = RawListeners::dev();
             for (k, v) in [
