@@ -3,6 +3,7 @@
 
 mod client;
 mod cmd;
+mod human;
 mod table;
 
 use clap::{Parser, Subcommand};
@@ -56,6 +57,9 @@ enum Command {
     /// The outbound queue: list, summary, show, retry, hold, release, delete, bounce.
     #[command(subcommand)]
     Queue(QueueCmd),
+    /// POP3 maildrop locks.
+    #[command(subcommand)]
+    Pop3(cmd::pop3::Pop3Cmd),
     /// The node's log filter and per-session protocol trace.
     #[command(subcommand)]
     Log(cmd::log::LogCmd),
@@ -75,6 +79,7 @@ fn main() -> std::process::ExitCode {
         Command::CatchAll(cmd) => cmd::catchall::run(&c, cmd, cli.json),
         Command::Dkim(cmd) => cmd::dkim::run(&c, cmd, cli.json),
         Command::Queue(cmd) => cmd::queue::run(&c, cmd, cli.json),
+        Command::Pop3(cmd) => cmd::pop3::run(&c, cmd, cli.json),
         Command::Log(cmd) => cmd::log::run(&c, cmd, cli.json),
         Command::Recover(cmd) => cmd::recover::run(cmd),
     };

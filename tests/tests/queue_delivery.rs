@@ -341,6 +341,14 @@ async fn operators_list_hold_release_retry_delete_and_bounce() {
     );
     let shown = ok(&ctl(&["queue", "show", &id]));
     assert!(shown.contains("held"), "{shown}");
+    assert!(
+        shown.contains("Queued        ") && shown.contains(" UTC (") && shown.contains(" ago)"),
+        "human times: {shown}"
+    );
+    assert!(
+        shown.contains("LAST_REPLY") && shown.contains("a@down.test"),
+        "each recipient with its last reply: {shown}"
+    );
     assert!(ok(&ctl(&["queue", "release", &id])).contains("released"));
     assert!(ok(&ctl(&["queue", "retry", "--domain", "down.test"])).contains("due now"));
     let summary = ok(&ctl(&["queue", "summary"]));

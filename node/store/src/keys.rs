@@ -272,6 +272,17 @@ pub fn mailbox_lock(kind: &str, mailbox: u64) -> Vec<u8> {
     key(&("lock", kind, mailbox))
 }
 
+/// Every `kind` lock.
+pub fn mailbox_locks(kind: &str) -> (Vec<u8>, Vec<u8>) {
+    children(&("lock", kind))
+}
+
+/// The mailbox id of a lock key.
+pub fn locked_mailbox(k: &[u8]) -> Option<u64> {
+    let (_, _, mailbox): (String, String, u64) = ROOT.unpack(k).ok()?;
+    Some(mailbox)
+}
+
 /// Mailboxes and messages.
 pub mod mail {
     use super::*;

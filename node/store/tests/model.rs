@@ -370,14 +370,16 @@ async fn mailbox_leases_exclude_expire_and_release() {
     let (_t, d) = dir(false);
     let lease = Duration::from_millis(300);
     assert_eq!(
-        d.lock_mailbox("pop3", 7, "a", lease).await.expect("lock"),
+        d.lock_mailbox("pop3", 7, "a", "demo@example.test", lease)
+            .await
+            .expect("lock"),
         LockOutcome::Held
     );
     assert!(
-        matches!(d.lock_mailbox("pop3", 7, "b", lease).await.expect("lock"), LockOutcome::Busy(l) if l.holder == "a")
+        matches!(d.lock_mailbox("pop3", 7, "b", "demo@example.test", lease).await.expect("lock"), LockOutcome::Busy(l) if l.holder == "a")
     );
     assert_eq!(
-        d.lock_mailbox("imap", 7, "b", lease)
+        d.lock_mailbox("imap", 7, "b", "demo@example.test", lease)
             .await
             .expect("other kind"),
         LockOutcome::Held
@@ -395,7 +397,9 @@ async fn mailbox_leases_exclude_expire_and_release() {
     );
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(
-        d.lock_mailbox("pop3", 7, "b", lease).await.expect("lock"),
+        d.lock_mailbox("pop3", 7, "b", "demo@example.test", lease)
+            .await
+            .expect("lock"),
         LockOutcome::Held,
         "an unrenewed lease expires"
     );
@@ -409,12 +413,60 @@ async fn mailbox_leases_exclude_expire_and_release() {
         .await
         .expect("not a's to release");
     assert!(matches!(
-        d.lock_mailbox("pop3", 7, "c", lease).await.expect("lock"),
+        d.lock_mailbox("pop3", 7, "c", "demo@example.test", lease)
+            .await
+            .expect("lock"),
         LockOutcome::Busy(_)
     ));
     d.unlock_mailbox("pop3", 7, "b").await.expect("release");
     assert_eq!(
-        d.lock_mailbox("pop3", 7, "c", lease).await.expect("lock"),
+        d.lock_mailbox("pop3", 7, "c", "demo@example.test", lease)
+            .await
+            .expect("lock"),
         LockOutcome::Held
+    );
+}
+
+#[tokio::test]
+async fn operators_list_and_break_mailbox_locks() {
+    use std::time::Duration;
+    use tern_store::model::lock::LockOutcome;
+    let (_t, d) = dir(false);
+    let lease = Duration::from_secs(60);
+    d.lock_mailbox("pop3", 7, "s1", "a@example.test", lease)
+        .await
+        .expect("lock");
+    d.lock_mailbox("pop3", 9, "s2", "b@example.test", lease)
+        .await
+        .expect("lock");
+    d.lock_mailbox("imap", 7, "s3", "a@example.test", lease)
+        .await
+        .expect("other kind");
+    let locks = d.mailbox_locks("pop3").await.expect("list");
+    let listed: Vec<(u64, &str, &str)> = locks
+        .iter()
+        .map(|(m, l)| (*m, l.holder.as_str(), l.owner.as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [(7, "s1", "a@example.test"), (9, "s2", "b@example.test")]
+    );
+    let broken = d.break_mailbox_lock("pop3", 7).await.expect("break");
+    assert_eq!(broken.map(|l| l.holder), Some("s1".to_string()));
+    assert!(
+        !d.renew_mailbox_lock("pop3", 7, "s1", lease)
+            .await
+            .expect("renew"),
+        "the holder learns it at its renewal"
+    );
+    assert_eq!(
+        d.lock_mailbox("pop3", 7, "s4", "a@example.test", lease)
+            .await
+            .expect("lock"),
+        LockOutcome::Held
+    );
+    assert_eq!(
+        d.break_mailbox_lock("pop3", 8).await.expect("nothing"),
+        None
     );
 }

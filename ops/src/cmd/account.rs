@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::{
     client::{Client, segment},
-    table,
+    human, table,
 };
 
 const COLUMNS: &[&str] = &[
@@ -16,7 +16,81 @@ const COLUMNS: &[&str] = &[
     "used_bytes",
     "used_messages",
     "may_create_mailboxes",
+    "may_send_as_any",
 ];
+
+/// One account, a field per line.
+fn show(a: &serde_json::Value) {
+    let used_bytes = a["used_bytes"].as_i64().unwrap_or(0).max(0) as u64;
+    let used_messages = a["used_messages"].as_i64().unwrap_or(0);
+    let quota = match (a["quota_bytes"].as_u64(), a["quota_messages"].as_u64()) {
+        (None, None) => format!(
+            "{} in {used_messages} messages, no quota",
+            human::bytes(used_bytes)
+        ),
+        (b, m) => format!(
+            "{} of {} ({}), {used_messages} of {} messages",
+            human::bytes(used_bytes),
+            b.map_or("unlimited".into(), human::bytes),
+            b.filter(|b| *b > 0).map_or("-".into(), |b| format!(
+                "{:.0}%",
+                used_bytes as f64 * 100.0 / b as f64
+            )),
+            m.map_or("unlimited".into(), |m| m.to_string()),
+        ),
+    };
+    let mut permissions = Vec::new();
+    if a["may_create_mailboxes"] == true {
+        permissions.push("may create mailboxes");
+    } else {
+        permissions.push("may not create mailboxes");
+    }
+    if a["may_send_as_any"] == true {
+        permissions.push("may send as any address");
+    } else {
+        permissions.push("sends as its own addresses only");
+    }
+    let forward = match a["forward"].as_object() {
+        Some(f) => {
+            let targets: Vec<&str> = f["targets"]
+                .as_array()
+                .map(|t| t.iter().filter_map(|x| x.as_str()).collect())
+                .unwrap_or_default();
+            format!(
+                "{} ({})",
+                targets.join(", "),
+                if f["keep_copy"] == true {
+                    "a copy is kept"
+                } else {
+                    "no copy kept"
+                }
+            )
+        }
+        None => "none".into(),
+    };
+    let aliases: Vec<&str> = a["aliases"]
+        .as_array()
+        .map(|l| l.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    for (label, value) in [
+        ("Address", a["address"].as_str().unwrap_or("").to_string()),
+        ("Name", a["display_name"].as_str().unwrap_or("").to_string()),
+        ("Id", a["id"].to_string()),
+        ("Usage", quota),
+        ("Permissions", permissions.join(", ")),
+        ("Forward", forward),
+        (
+            "Aliases to it",
+            if aliases.is_empty() {
+                "none".into()
+            } else {
+                aliases.join(", ")
+            },
+        ),
+    ] {
+        println!("{label:<14} {value}");
+    }
+}
 
 /// Account commands.
 #[derive(Subcommand)]
@@ -47,12 +121,16 @@ pub enum AccountCmd {
         #[arg(long, env = "TERN_NEW_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
-    /// Set what the account may do (IMAP CREATE needs `--create-mailboxes true`, the default).
+    /// Set what the account may do; settings left out stay as they are.
     Permissions {
         address: String,
-        /// Whether IMAP clients may create mailboxes (`true` or `false`).
+        /// Whether IMAP clients may create mailboxes (`true`, the default, or `false`).
         #[arg(long, action = clap::ArgAction::Set)]
-        create_mailboxes: bool,
+        create_mailboxes: Option<bool>,
+        /// Whether it may send as any address, not only its own and its aliases (`true` or
+        /// `false`, the default).
+        #[arg(long, action = clap::ArgAction::Set)]
+        send_as_any: Option<bool>,
     },
     /// Set the quota (omit a limit to make it unlimited).
     Quota {
@@ -101,11 +179,14 @@ pub fn run(c: &Client, cmd: AccountCmd, json: bool) -> anyhow::Result<()> {
             }
         }
         AccountCmd::List => table::print(&c.get("/accounts")?, COLUMNS, json),
-        AccountCmd::Show { address } => table::print(
-            &c.get(&format!("/accounts/{}", segment(&address)))?,
-            COLUMNS,
-            json,
-        ),
+        AccountCmd::Show { address } => {
+            let a = c.get(&format!("/accounts/{}", segment(&address)))?;
+            if json {
+                table::print(&a, &[], true);
+            } else {
+                show(&a);
+            }
+        }
         AccountCmd::Remove { address } => {
             c.delete(&format!("/accounts/{}", segment(&address)))?;
             table::done(&format!("account {address} removed with its mail"), json);
@@ -125,10 +206,14 @@ pub fn run(c: &Client, cmd: AccountCmd, json: bool) -> anyhow::Result<()> {
         AccountCmd::Permissions {
             address,
             create_mailboxes,
+            send_as_any,
         } => {
+            if create_mailboxes.is_none() && send_as_any.is_none() {
+                anyhow::bail!("say what to change: --create-mailboxes and/or --send-as-any");
+            }
             let a = c.put(
                 &format!("/accounts/{}/permissions", segment(&address)),
-                json!({ "may_create_mailboxes": create_mailboxes }),
+                json!({ "may_create_mailboxes": create_mailboxes, "may_send_as_any": send_as_any }),
             )?;
             table::print(&a, COLUMNS, json);
         }

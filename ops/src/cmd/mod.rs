@@ -7,5 +7,6 @@ pub mod dkim;
 pub mod domain;
 pub mod forward;
 pub mod log;
+pub mod pop3;
 pub mod queue;
 pub mod recover;

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::{
     client::{Client, segment},
-    table,
+    human, table,
 };
 
 /// Queue commands.
@@ -86,13 +86,75 @@ fn rows(entries: &Value) -> Value {
                     "sender": if e["sender"] == "" { json!("<>") } else { e["sender"].clone() },
                     "status": e["status"],
                     "attempts": e["attempts"],
-                    "age": e["age_seconds"],
+                    "age": human::age(e["age_seconds"].as_i64().unwrap_or(0)),
                     "recipients": rcpts.join(", "),
                     "last_result": e["last_attempt"]["result"],
                 })
             })
             .collect(),
     )
+}
+
+/// One message: its envelope and times, each recipient's state with the last reply for it,
+/// and every attempt.
+fn show(s: &Value) {
+    let e = &s["entry"];
+    let now = human::now();
+    let time = |v: &Value| v.as_i64().map_or("-".into(), |t| human::time(t, now));
+    let sender = match e["sender"].as_str() {
+        Some("") | None => "<>".to_string(),
+        Some(s) => s.to_string(),
+    };
+    for (label, value) in [
+        ("Id", e["id"].as_str().unwrap_or("").to_string()),
+        ("Sender", sender),
+        (
+            "Destination",
+            e["domain"].as_str().unwrap_or("").to_string(),
+        ),
+        ("Size", human::bytes(e["size"].as_u64().unwrap_or(0))),
+        ("Status", e["status"].as_str().unwrap_or("").to_string()),
+        ("Queued", time(&e["created"])),
+        ("Attempts", e["attempts"].to_string()),
+        (
+            "Next attempt",
+            if e["held"] == true {
+                "held".into()
+            } else {
+                time(&e["next_attempt"])
+            },
+        ),
+    ] {
+        println!("{label:<13} {value}");
+    }
+    println!();
+    let recipients: Vec<Value> = e["recipients"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| {
+            json!({
+                "recipient": r["address"],
+                "status": r["status"],
+                "last_reply": r["reply"].as_str().unwrap_or("-"),
+            })
+        })
+        .collect();
+    table::print(
+        &Value::Array(recipients),
+        &["recipient", "status", "last_reply"],
+        false,
+    );
+    println!();
+    let history: Vec<Value> = s["history"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|h| json!({ "at": time(&h["at"]), "host": h["host"], "result": h["result"] }))
+        .collect();
+    table::print(&Value::Array(history), &["at", "host", "result"], false);
 }
 
 /// Runs a queue command.
@@ -163,6 +225,16 @@ pub fn run(c: &Client, cmd: QueueCmd, json: bool) -> anyhow::Result<()> {
                     "<5m", "<10m", "<20m", "<40m", "<80m", "<160m", "<320m", "<640m", "<1280m",
                     "1280m+",
                 ]);
+                let now = human::now();
+                let flat: Vec<Value> = flat
+                    .into_iter()
+                    .map(|mut d| {
+                        if let Some(until) = d["suspended_until"].as_i64() {
+                            d["suspended_until"] = json!(human::time(until, now));
+                        }
+                        d
+                    })
+                    .collect();
                 columns.extend(["suspended_until", "last_error"]);
                 table::print(&Value::Array(flat), &columns, false);
             }
@@ -172,9 +244,7 @@ pub fn run(c: &Client, cmd: QueueCmd, json: bool) -> anyhow::Result<()> {
             if json {
                 table::print(&s, &[], true);
             } else {
-                table::print(&rows(&json!([s["entry"]])), &cols, false);
-                println!();
-                table::print(&s["history"], &["at", "host", "result"], false);
+                show(&s);
             }
         }
         QueueCmd::Retry { id, domain, all } => {

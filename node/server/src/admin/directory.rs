@@ -26,6 +26,13 @@ pub struct AccountView {
     used_bytes: i64,
     used_messages: i64,
     may_create_mailboxes: bool,
+    may_send_as_any: bool,
+    /// Where its mail is forwarded (`show` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forward: Option<Option<Forward>>,
+    /// Aliases that deliver to it (`show` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aliases: Option<Vec<String>>,
 }
 
 async fn view(state: &AppState, a: Account) -> ApiResult<AccountView> {
@@ -39,6 +46,9 @@ async fn view(state: &AppState, a: Account) -> ApiResult<AccountView> {
         used_bytes: usage.bytes,
         used_messages: usage.messages,
         may_create_mailboxes: a.may_create_mailboxes,
+        may_send_as_any: a.may_send_as_any,
+        forward: None,
+        aliases: None,
     })
 }
 
@@ -110,7 +120,23 @@ pub async fn show_account(
     Path(address): Path<String>,
 ) -> ApiResult<Json<AccountView>> {
     let a = s.dir.require_account(&address).await?;
-    Ok(Json(view(&s, a).await?))
+    let forward = s.dir.forward(&a.address).await?;
+    let aliases = s
+        .dir
+        .aliases(None)
+        .await?
+        .into_iter()
+        .filter(|al| {
+            al.targets
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(&a.address))
+        })
+        .map(|al| al.address)
+        .collect();
+    let mut v = view(&s, a).await?;
+    v.forward = Some(forward);
+    v.aliases = Some(aliases);
+    Ok(Json(v))
 }
 
 pub async fn remove_account(
@@ -154,9 +180,11 @@ pub async fn set_quota(
     Ok(Json(view(&s, a).await?))
 }
 
+/// The permissions to change; those left out stay as they are.
 #[derive(Deserialize)]
 pub struct PermissionsBody {
-    may_create_mailboxes: bool,
+    may_create_mailboxes: Option<bool>,
+    may_send_as_any: Option<bool>,
 }
 
 pub async fn set_permissions(
@@ -167,10 +195,15 @@ pub async fn set_permissions(
     let a = s
         .dir
         .update_account(&address, |a| {
-            a.may_create_mailboxes = b.may_create_mailboxes
+            if let Some(v) = b.may_create_mailboxes {
+                a.may_create_mailboxes = v;
+            }
+            if let Some(v) = b.may_send_as_any {
+                a.may_send_as_any = v;
+            }
         })
         .await?;
-    tracing::info!(account = %a.address, may_create_mailboxes = a.may_create_mailboxes, "account permissions changed");
+    tracing::info!(account = %a.address, may_create_mailboxes = a.may_create_mailboxes, may_send_as_any = a.may_send_as_any, "account permissions changed");
     Ok(Json(view(&s, a).await?))
 }
 

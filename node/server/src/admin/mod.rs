@@ -6,6 +6,7 @@ mod dkim;
 mod error;
 mod log;
 mod mail;
+mod pop3;
 mod queue;
 
 use axum::{
@@ -80,6 +81,11 @@ pub fn router(state: AppState) -> Router {
         .route("/queue/{id}/hold", post(queue::hold))
         .route("/queue/{id}/release", post(queue::release))
         .route("/queue/{id}/bounce", post(queue::bounce))
+        .route("/pop3/locks", get(pop3::list_locks))
+        .route(
+            "/pop3/locks/{address}",
+            axum::routing::delete(pop3::break_lock),
+        )
         .route("/log/level", get(log::show_level).put(log::set_level))
         .route("/log/trace", get(log::show_trace).put(log::set_trace))
         .route("/aliases", get(d::list_aliases))

@@ -7,7 +7,7 @@ use tern_store::model::{Directory, ModelResult, lock::LockOutcome};
 use tokio::{sync::watch, task::JoinHandle};
 
 /// Lock kind in the store.
-const KIND: &str = "pop3";
+pub const KIND: &str = "pop3";
 
 /// A held lock and its renewer.
 pub struct HeldLock {
@@ -24,9 +24,13 @@ pub async fn acquire(
     dir: &Directory,
     mailbox: u64,
     holder: &str,
+    owner: &str,
     lease: std::time::Duration,
 ) -> ModelResult<Option<HeldLock>> {
-    if let LockOutcome::Busy(other) = dir.lock_mailbox(KIND, mailbox, holder, lease).await? {
+    if let LockOutcome::Busy(other) = dir
+        .lock_mailbox(KIND, mailbox, holder, owner, lease)
+        .await?
+    {
         tracing::info!(session = holder, mailbox, other = %other.holder, "POP3 maildrop is locked");
         return Ok(None);
     }

@@ -7,7 +7,7 @@ mod capa;
 mod dele;
 mod list;
 pub mod listener;
-mod lock;
+pub mod lock;
 mod maildrop;
 pub mod metrics;
 mod noop;

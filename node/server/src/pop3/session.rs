@@ -309,6 +309,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             &self.ctx.dir,
             inbox.id,
             &self.id,
+            &account.address,
             self.ctx.config.lock_lease,
         )
         .await

@@ -16,6 +16,9 @@ pub struct Lease {
     pub holder: String,
     /// Unix milliseconds after which it is free.
     pub expires_ms: i64,
+    /// Whose mailbox it is (the account's address), for operators.
+    #[serde(default)]
+    pub owner: String,
 }
 
 /// Outcome of taking or renewing a lock.
@@ -28,12 +31,13 @@ pub enum LockOutcome {
 }
 
 impl Directory {
-    /// Takes (or, for the same holder, renews) the `kind` lock on a mailbox for `lease`.
+    /// Takes (or, for the same holder, renews) the `kind` lock on `owner`'s mailbox for `lease`.
     pub async fn lock_mailbox(
         &self,
         kind: &str,
         mailbox: u64,
         holder: &str,
+        owner: &str,
         lease: Duration,
     ) -> ModelResult<LockOutcome> {
         let key = keys::mailbox_lock(kind, mailbox);
@@ -50,6 +54,7 @@ impl Directory {
                 let next = Lease {
                     holder: holder.to_string(),
                     expires_ms: now + lease.as_millis() as i64,
+                    owner: owner.to_string(),
                 };
                 codec::write(&tx, key, &next)?;
                 Ok(LockOutcome::Held)
@@ -72,8 +77,8 @@ impl Directory {
                 match codec::read::<Lease>(&tx, key).await? {
                     Some(current) if current.holder == holder => {
                         let next = Lease {
-                            holder: holder.to_string(),
                             expires_ms: crate::clock::now_ms() + lease.as_millis() as i64,
+                            ..current
                         };
                         codec::write(&tx, key, &next)?;
                         Ok(true)
@@ -100,6 +105,44 @@ impl Directory {
             })
             .await
     }
+
+    /// The live `kind` locks, by mailbox id.
+    pub async fn mailbox_locks(&self, kind: &str) -> ModelResult<Vec<(u64, Lease)>> {
+        let (begin, end) = keys::mailbox_locks(kind);
+        let (begin, end) = (&begin, &end);
+        self.db
+            .transact(|tx| async move {
+                let now = crate::clock::now_ms();
+                let mut out = Vec::new();
+                for kv in tx.get_range(begin, end, crate::RangeOptions::all()).await? {
+                    let (Some(mailbox), Ok(lease)) = (
+                        keys::locked_mailbox(&kv.key),
+                        codec::decode::<Lease>(&kv.key, &kv.value),
+                    ) else {
+                        continue;
+                    };
+                    if lease.expires_ms > now {
+                        out.push((mailbox, lease));
+                    }
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    /// Breaks the `kind` lock on a mailbox whoever holds it (an operator's command); returns
+    /// the lease it broke, if one was live. The holder finds out at its next renewal.
+    pub async fn break_mailbox_lock(&self, kind: &str, mailbox: u64) -> ModelResult<Option<Lease>> {
+        let key = keys::mailbox_lock(kind, mailbox);
+        let key = &key;
+        self.db
+            .transact(|tx| async move {
+                let lease = codec::read::<Lease>(&tx, key).await?;
+                tx.clear(key)?;
+                Ok(lease.filter(|l| l.expires_ms > crate::clock::now_ms()))
+            })
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -118,17 +161,24 @@ mod tests {
         let dir = Directory::new(db, AddressPolicy::default());
         let lease = Duration::from_secs(60);
         assert_eq!(
-            dir.lock_mailbox("pop3", 7, "a", lease).await.expect("lock"),
+            dir.lock_mailbox("pop3", 7, "a", "demo@example.test", lease)
+                .await
+                .expect("lock"),
             LockOutcome::Held
         );
-        let busy = dir.lock_mailbox("pop3", 7, "b", lease).await.expect("lock");
+        let busy = dir
+            .lock_mailbox("pop3", 7, "b", "demo@example.test", lease)
+            .await
+            .expect("lock");
         assert!(
             matches!(busy, LockOutcome::Busy(ref l) if l.holder == "a"),
             "{busy:?}"
         );
         tokio::time::advance(Duration::from_secs(59)).await;
         assert!(matches!(
-            dir.lock_mailbox("pop3", 7, "b", lease).await.expect("lock"),
+            dir.lock_mailbox("pop3", 7, "b", "demo@example.test", lease)
+                .await
+                .expect("lock"),
             LockOutcome::Busy(_)
         ));
         assert!(
@@ -139,14 +189,18 @@ mod tests {
         tokio::time::advance(Duration::from_secs(59)).await;
         assert!(
             matches!(
-                dir.lock_mailbox("pop3", 7, "b", lease).await.expect("lock"),
+                dir.lock_mailbox("pop3", 7, "b", "demo@example.test", lease)
+                    .await
+                    .expect("lock"),
                 LockOutcome::Busy(_)
             ),
             "renewed"
         );
         tokio::time::advance(Duration::from_secs(2)).await;
         assert_eq!(
-            dir.lock_mailbox("pop3", 7, "b", lease).await.expect("lock"),
+            dir.lock_mailbox("pop3", 7, "b", "demo@example.test", lease)
+                .await
+                .expect("lock"),
             LockOutcome::Held,
             "expired a lease after the renewal"
         );
