@@ -1,6 +1,7 @@
 //! `ternctl`, the Tern admin CLI: noun-verb subcommands over the node's admin HTTP API
 //! (`TERN_ADMIN_URL`, `TERN_ADMIN_TOKEN`), plus offline recovery on the data directory.
 
+mod archive;
 mod client;
 mod cmd;
 mod human;
@@ -63,6 +64,10 @@ enum Command {
     /// The node's log filter and per-session protocol trace.
     #[command(subcommand)]
     Log(cmd::log::LogCmd),
+    /// Copy a running node's store to a directory (consistent, resumable, checksummed).
+    Backup(cmd::backup::BackupCmd),
+    /// Rebuild a stopped node's store from a backup directory.
+    Restore(cmd::restore::RestoreCmd),
     /// Offline recovery on the node's data directory (node stopped).
     #[command(subcommand)]
     Recover(RecoverCmd),
@@ -81,6 +86,8 @@ fn main() -> std::process::ExitCode {
         Command::Queue(cmd) => cmd::queue::run(&c, cmd, cli.json),
         Command::Pop3(cmd) => cmd::pop3::run(&c, cmd, cli.json),
         Command::Log(cmd) => cmd::log::run(&c, cmd, cli.json),
+        Command::Backup(cmd) => cmd::backup::run(&c, cmd, cli.json),
+        Command::Restore(cmd) => cmd::restore::run(cmd, cli.json),
         Command::Recover(cmd) => cmd::recover::run(cmd),
     };
     match result {

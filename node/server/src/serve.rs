@@ -242,6 +242,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         queue: queue_ctx,
         headroom,
         max_message_bytes: config.smtp.max_message_bytes,
+        backups: Default::default(),
     });
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.wait());
     let server = tokio::spawn(async move { server.await });

@@ -85,10 +85,30 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// A consistent read-only view of everything, held as long as the caller needs it
+    /// (backups), unlike a transaction. Backends that cannot hold one say what to use instead.
+    async fn snapshot(&self) -> Result<Box<dyn Snapshot>> {
+        Err(crate::StoreError::Backend {
+            code: 0,
+            message: format!(
+                "the {} backend has no long-lived snapshot; back it up with its own tools",
+                self.backend()
+            ),
+            retryable: false,
+        })
+    }
+
     /// `Err` with the reason (and what to do) while the backend cannot commit.
     fn health(&self) -> std::result::Result<(), String> {
         Ok(())
     }
+}
+
+/// A consistent, read-only, long-lived view of the whole store (see [`Store::snapshot`]).
+#[async_trait]
+pub trait Snapshot: Send + Sync {
+    /// At most `limit` pairs of `[begin, end)`, in key order.
+    async fn get_range(&self, begin: &[u8], end: &[u8], limit: usize) -> Result<Vec<KeyValue>>;
 }
 
 /// One serializable transaction.

@@ -20,7 +20,7 @@ pub mod model;
 pub mod space;
 mod tx;
 
-pub use api::{KeyValue, RangeOptions, ReadMode, Store, Transaction, Watch};
+pub use api::{KeyValue, RangeOptions, ReadMode, Snapshot, Store, Transaction, Watch};
 pub use db::Db;
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
 pub use error::{Result, StoreError, TxError};

@@ -134,3 +134,37 @@ fn durability_across_kill() {
         "acknowledged commits lost after kill -9: {missing:?}"
     );
 }
+
+/// The backup snapshot: it sees the store as it was when taken, however long it is held and
+/// whatever is written meanwhile, and reads in bounded ranges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_lived_snapshot_for_backups() {
+    let (_dir, db) = fresh();
+    let put = |k: &'static [u8], v: &'static [u8]| {
+        let db = db.clone();
+        async move {
+            db.transact(|tx| async move {
+                tx.set(k, v)?;
+                Ok::<_, tern_store::StoreError>(())
+            })
+            .await
+            .expect("commit")
+        }
+    };
+    put(b"a", b"1").await;
+    put(b"b", b"2").await;
+    let snap = db.backend().snapshot().await.expect("snapshot");
+    put(b"a", b"changed").await;
+    put(b"c", b"3").await;
+    // Past the 5 s a transaction may live.
+    tokio::time::sleep(tern_store::limits::MAX_TRANSACTION_AGE + Duration::from_millis(200)).await;
+    let first = snap.get_range(b"", b"\xff", 1).await.expect("read");
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        (first[0].key.as_slice(), first[0].value.as_slice()),
+        (&b"a"[..], &b"1"[..])
+    );
+    let rest = snap.get_range(b"a\0", b"\xff", 10).await.expect("read");
+    let keys: Vec<&[u8]> = rest.iter().map(|kv| kv.key.as_slice()).collect();
+    assert_eq!(keys, [&b"b"[..]], "the later write is not in it");
+}

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod alias;
+pub mod backup;
 pub mod catchall;
 pub mod dkim;
 pub mod domain;
@@ -10,3 +11,4 @@ pub mod log;
 pub mod pop3;
 pub mod queue;
 pub mod recover;
+pub mod restore;

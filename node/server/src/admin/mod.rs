@@ -1,6 +1,7 @@
 //! The node's HTTP endpoint: `/metrics`, `/healthz`, `/readyz`, and the admin API under
 //! `/api/v1`, which requires a bearer token.
 
+mod backup;
 mod directory;
 mod dkim;
 mod error;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub headroom: std::sync::Arc<crate::headroom::Headroom>,
     /// The largest message (the SMTP limit), also the largest re-injected file.
     pub max_message_bytes: usize,
+    /// Backup snapshots open on this node.
+    pub backups: backup::Backups,
 }
 
 /// The whole HTTP router.
@@ -81,6 +84,8 @@ pub fn router(state: AppState) -> Router {
         .route("/queue/{id}/hold", post(queue::hold))
         .route("/queue/{id}/release", post(queue::release))
         .route("/queue/{id}/bounce", post(queue::bounce))
+        .route("/backup", post(backup::start))
+        .route("/backup/{id}", get(backup::chunk).delete(backup::finish))
         .route("/pop3/locks", get(pop3::list_locks))
         .route(
             "/pop3/locks/{address}",

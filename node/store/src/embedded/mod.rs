@@ -6,6 +6,7 @@
 mod buffer;
 mod engine;
 mod resolver;
+mod snapshot;
 mod tx;
 mod view;
 mod watch;
@@ -146,6 +147,12 @@ impl Store for EmbeddedStore {
 
     fn backend(&self) -> &'static str {
         "embedded"
+    }
+
+    async fn snapshot(&self) -> Result<Box<dyn crate::api::Snapshot>> {
+        Ok(Box::new(snapshot::EmbeddedSnapshot::new(
+            self.shared.engines.current()?,
+        )))
     }
 
     fn disk_usage(&self) -> Option<u64> {
