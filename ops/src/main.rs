@@ -5,6 +5,8 @@ mod archive;
 mod client;
 mod cmd;
 mod human;
+mod maildir;
+mod mbox;
 mod table;
 
 use clap::{Parser, Subcommand};

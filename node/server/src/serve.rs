@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use tern_store::{
     Db, EmbeddedOptions, EmbeddedStore, blob,
     model::{AddressPolicy, Directory, token},
@@ -56,7 +56,7 @@ fn open_store(config: &Config) -> anyhow::Result<Db> {
         }
         #[cfg(not(feature = "fdb"))]
         Backend::Fdb { .. } => {
-            bail!("store.backend = \"fdb\" needs a tern built with `--features fdb`")
+            anyhow::bail!("store.backend = \"fdb\" needs a tern built with `--features fdb`")
         }
     }
 }
@@ -243,6 +243,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         headroom,
         max_message_bytes: config.smtp.max_message_bytes,
         backups: Default::default(),
+        hub: imap_ctx.hub.clone(),
     });
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.wait());
     let server = tokio::spawn(async move { server.await });

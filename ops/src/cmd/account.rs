@@ -132,6 +132,24 @@ pub enum AccountCmd {
         #[arg(long, action = clap::ArgAction::Set)]
         send_as_any: Option<bool>,
     },
+    /// Write every mailbox to a Maildir++ directory (Dovecot's layout; flags, keywords and
+    /// dates kept).
+    Export {
+        address: String,
+        #[arg(long)]
+        maildir: std::path::PathBuf,
+    },
+    /// Append mail from a Maildir++ directory (mailbox by folder) or an mbox file.
+    Import {
+        address: String,
+        #[arg(long, conflicts_with = "mbox", required_unless_present = "mbox")]
+        maildir: Option<std::path::PathBuf>,
+        #[arg(long)]
+        mbox: Option<std::path::PathBuf>,
+        /// The mailbox an mbox goes into (created if missing).
+        #[arg(long, default_value = "INBOX", requires = "mbox")]
+        mailbox: String,
+    },
     /// Set the quota (omit a limit to make it unlimited).
     Quota {
         address: String,
@@ -187,6 +205,19 @@ pub fn run(c: &Client, cmd: AccountCmd, json: bool) -> anyhow::Result<()> {
                 show(&a);
             }
         }
+        AccountCmd::Export { address, maildir } => {
+            super::transfer::export(c, &address, &maildir, json)?;
+        }
+        AccountCmd::Import {
+            address,
+            maildir,
+            mbox,
+            mailbox,
+        } => match (maildir, mbox) {
+            (Some(dir), _) => super::transfer::import_maildir(c, &address, &dir, json)?,
+            (None, Some(file)) => super::transfer::import_mbox(c, &address, &file, &mailbox, json)?,
+            (None, None) => anyhow::bail!("say where from: --maildir DIR or --mbox FILE"),
+        },
         AccountCmd::Remove { address } => {
             c.delete(&format!("/accounts/{}", segment(&address)))?;
             table::done(&format!("account {address} removed with its mail"), json);

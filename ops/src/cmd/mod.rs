@@ -12,3 +12,4 @@ pub mod pop3;
 pub mod queue;
 pub mod recover;
 pub mod restore;
+pub mod transfer;

@@ -7,6 +7,7 @@ mod dkim;
 mod error;
 mod log;
 mod mail;
+mod messages;
 mod pop3;
 mod queue;
 
@@ -36,6 +37,8 @@ pub struct AppState {
     pub max_message_bytes: usize,
     /// Backup snapshots open on this node.
     pub backups: backup::Backups,
+    /// The mailbox hub, so imported messages reach open sessions.
+    pub hub: crate::imap::hub::Hub,
 }
 
 /// The whole HTTP router.
@@ -69,6 +72,14 @@ pub fn router(state: AppState) -> Router {
                 .delete(d::remove_forward),
         )
         .route("/accounts/{address}/mailboxes", get(mail::list_mailboxes))
+        .route(
+            "/accounts/{address}/mailboxes/{mailbox}/messages",
+            get(messages::list)
+                .post(messages::append)
+                .layer(DefaultBodyLimit::max(
+                    state.max_message_bytes / 3 * 4 + 64 * 1024,
+                )),
+        )
         .route("/queue", get(queue::list))
         .route("/queue/summary", get(queue::summary))
         .route("/queue/retry", post(queue::retry_all))

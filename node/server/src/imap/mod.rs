@@ -14,7 +14,7 @@ mod delete;
 mod enable;
 mod expunge;
 mod fetch;
-mod filing;
+pub(crate) mod filing;
 pub mod hub;
 mod id;
 mod idle;
