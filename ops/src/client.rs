@@ -24,6 +24,9 @@ pub fn segment(s: &str) -> String {
         .collect()
 }
 
+/// The largest answer read from the admin API.
+const MAX_ANSWER_BYTES: u64 = 256 << 20;
+
 impl Client {
     /// A client for `base` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base: &str, token: Option<String>) -> Self {
@@ -93,7 +96,16 @@ impl Client {
         let mut resp =
             resp.with_context(|| format!("cannot reach the admin API at {}", self.base))?;
         let status = resp.status();
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        // Backup chunks and export pages are several MiB of base64: more than ureq's 10 MB
+        // default. A body that cannot be read is an error, never an empty answer.
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER_BYTES)
+            .read_to_string()
+            .with_context(|| {
+                format!("reading the admin API's answer (HTTP {})", status.as_u16())
+            })?;
         let value: Value = if text.trim().is_empty() {
             Value::Null
         } else {

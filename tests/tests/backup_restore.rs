@@ -236,3 +236,118 @@ async fn a_backup_restores_into_an_identical_node() {
     assert!(e.contains("checksum"), "{e}");
     assert!(!target.join("store").exists(), "nothing written");
 }
+
+/// Killed part way (kill -9 of ternctl), the backup resumes from the same snapshot: the second
+/// run says so, and what it restores is complete.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_backup_resumes() {
+    let original = tempfile::tempdir().expect("tempdir");
+    let tern = start(original.path());
+    let url = tern.url();
+    ok(&ternctl(
+        &url,
+        Some(TOKEN),
+        &["domain", "add", "example.org"],
+    ));
+    ok(&ternctl(
+        &url,
+        Some(TOKEN),
+        &[
+            "account",
+            "add",
+            "user@example.org",
+            "--password",
+            "user-password-1",
+        ],
+    ));
+    let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    assert!(c.cmd("CREATE Projects").await.expect("create").ok());
+    let (mut s, _) = Client::connect(tern.addr("smtp"), None)
+        .await
+        .expect("smtp");
+    s.expect("EHLO client.test", 250).await.expect("ehlo");
+    // About 40 MiB of distinct bodies: some ten chunks of at most 4 MiB.
+    for n in 0..10 {
+        s.expect("MAIL FROM:<someone@remote.test>", 250)
+            .await
+            .expect("mail");
+        s.expect("RCPT TO:<demo@example.test>", 250)
+            .await
+            .expect("rcpt");
+        let line = format!("{n:0>998}\r\n");
+        let body = line.repeat(4000);
+        let r = s
+            .data(&message(
+                "someone@remote.test",
+                "demo@example.test",
+                &format!("big{n}"),
+                &body,
+            ))
+            .await
+            .expect("data");
+        assert_eq!(r.code, 250);
+    }
+    let before = state(&tern).await;
+    let backup = tempfile::tempdir().expect("backup dir");
+    let manifest = backup.path().join("manifest.json");
+    let mut child = std::process::Command::new(tern_tests::bin("ternctl"))
+        .args(["backup", "--to", backup.path().to_str().expect("utf8")])
+        .env("TERN_ADMIN_URL", tern.url())
+        .env("TERN_ADMIN_TOKEN", TOKEN)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ternctl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let chunks = std::fs::read(&manifest)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .filter(|m| m["complete"] == false)
+            .and_then(|m| m["chunks"].as_array().map(Vec::len))
+            .unwrap_or(0);
+        if chunks >= 1 {
+            break;
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            panic!(
+                "ternctl finished ({status}) before it could be interrupted: {}",
+                std::fs::read_to_string(&manifest).unwrap_or_default()
+            );
+        }
+        assert!(std::time::Instant::now() < deadline, "no chunk written");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("reap");
+
+    let out = ternctl(
+        &tern.url(),
+        Some(TOKEN),
+        &["backup", "--to", backup.path().to_str().expect("utf8")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("resuming backup"), "{stderr}");
+    assert!(ok(&out).contains("backed up"));
+    tern.stop().expect("stop");
+
+    let restored = tempfile::tempdir().expect("tempdir");
+    let data = restored.path().join("data");
+    ok(&ternctl(
+        "http://127.0.0.1:9",
+        None,
+        &[
+            "restore",
+            "--from",
+            backup.path().to_str().expect("utf8"),
+            "--data-dir",
+            data.to_str().expect("utf8"),
+        ],
+    ));
+    let tern = start(restored.path());
+    assert_eq!(
+        state(&tern).await,
+        before,
+        "the resumed backup restores everything"
+    );
+    tern.stop().expect("stop");
+}

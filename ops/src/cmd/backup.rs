@@ -91,8 +91,7 @@ pub fn run(c: &Client, cmd: BackupCmd, json: bool) -> anyhow::Result<()> {
         let v = c.get(&backup_path(&manifest, after.as_deref()))?;
         let pairs = v["pairs"]
             .as_array()
-            .cloned()
-            .unwrap_or_default()
+            .context("the node's answer holds no pairs")?
             .iter()
             .map(|p| Ok((decode(&p[0])?, decode(&p[1])?)))
             .collect::<anyhow::Result<Vec<_>>>()?;

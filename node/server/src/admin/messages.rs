@@ -78,7 +78,8 @@ pub async fn list(
     let mut bytes = 0;
     let mut last = None;
     for m in &metas {
-        if bytes >= PAGE_BYTES {
+        // A page holds at least one message, and no more once PAGE_BYTES would be passed.
+        if !out.is_empty() && bytes + m.size as usize > PAGE_BYTES {
             break;
         }
         let raw = blob::read(db, m.blob).await.map_err(ModelError::from)?;
