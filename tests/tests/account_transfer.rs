@@ -150,5 +150,35 @@ async fn maildir_export_import_and_mbox() {
         out.path().to_str().expect("utf8"),
     ]));
     assert!(e.contains("is not a Maildir"), "{e}");
+
+    // What the import refuses, with its status.
+    let path = "/accounts/copy@example.test/mailboxes/INBOX/messages";
+    let post = |body: serde_json::Value| {
+        tern.api_send(TOKEN, "POST", path, body)
+            .expect_err("refused")
+            .to_string()
+    };
+    let e = post(serde_json::json!({ "raw": "" }));
+    assert!(
+        e.contains("400") && e.contains("an empty message cannot be imported"),
+        "{e}"
+    );
+    let e = post(serde_json::json!({ "raw": "U3ViamVjdDogeA0KDQp4DQo=", "flags": ["\\Recent"] }));
+    assert!(
+        e.contains("400") && e.contains("is not a system flag"),
+        "{e}"
+    );
+    ok(&ctl(&[
+        "account",
+        "quota",
+        "copy@example.test",
+        "--bytes",
+        "10",
+    ]));
+    let e = post(serde_json::json!({ "raw": "U3ViamVjdDogeA0KDQp4DQo=" }));
+    assert!(
+        e.contains("507") && e.contains("would go over its quota"),
+        "{e}"
+    );
     tern.stop().expect("stop");
 }

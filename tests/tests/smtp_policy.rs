@@ -158,6 +158,21 @@ async fn the_bare_postmaster_is_accepted_and_delivered() {
             .expect("inbox"),
         0
     );
+    drop(tern);
+
+    // A postmaster address nobody created: refused, and the operator is told.
+    let (_d, tern) = start(&[("TERN_SERVER__POSTMASTER", "nobody@example.test")]);
+    let mut c = ehlo(tern.addr("smtp")).await;
+    c.expect("MAIL FROM:<someone@remote.test>", 250)
+        .await
+        .expect("mail");
+    let r = c.cmd("RCPT TO:<postmaster>").await.expect("rcpt");
+    assert_eq!(code(&r), "550 5.1.1", "{}", r.text);
+    tern.wait_for_log(
+        "set server.postmaster or create it",
+        Duration::from_secs(10),
+    )
+    .expect("a warning for the operator");
 }
 
 #[tokio::test(flavor = "multi_thread")]
