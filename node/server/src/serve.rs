@@ -215,8 +215,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let gc = tokio::spawn(collect_garbage(db.clone(), shutdown.clone()));
     {
         let shutdown = shutdown.clone();
+        let signal = shutdown::signal();
         tokio::spawn(async move {
-            shutdown::signal().await;
+            signal.await;
             tracing::info!("shutdown requested, draining");
             shutdown.trigger();
         });
