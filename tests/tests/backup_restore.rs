@@ -27,6 +27,21 @@ fn start(workdir: &Path) -> Tern {
     .expect("tern starts")
 }
 
+/// `ternctl restore` (offline: no node to talk to) from a backup into a data directory.
+fn restore(backup: &Path, data: &Path) -> std::process::Output {
+    ternctl(
+        "http://127.0.0.1:9",
+        None,
+        &[
+            "restore",
+            "--from",
+            backup.to_str().expect("utf8"),
+            "--data-dir",
+            data.to_str().expect("utf8"),
+        ],
+    )
+}
+
 /// Everything the test compares, as text.
 async fn state(tern: &Tern) -> Vec<String> {
     let url = tern.url();
@@ -176,30 +191,10 @@ async fn a_backup_restores_into_an_identical_node() {
 
     let restored = tempfile::tempdir().expect("tempdir");
     let data = restored.path().join("data");
-    let out = ok(&ternctl(
-        "http://127.0.0.1:9",
-        None,
-        &[
-            "restore",
-            "--from",
-            backup.path().to_str().expect("utf8"),
-            "--data-dir",
-            data.to_str().expect("utf8"),
-        ],
-    ));
+    let out = ok(&restore(backup.path(), &data));
     assert!(out.contains("restored"), "{out}");
     // Into a store that has data: refused.
-    let e = err(&ternctl(
-        "http://127.0.0.1:9",
-        None,
-        &[
-            "restore",
-            "--from",
-            backup.path().to_str().expect("utf8"),
-            "--data-dir",
-            data.to_str().expect("utf8"),
-        ],
-    ));
+    let e = err(&restore(backup.path(), &data));
     assert!(e.contains("already holds data"), "{e}");
 
     let tern = start(restored.path());
@@ -222,17 +217,7 @@ async fn a_backup_restores_into_an_identical_node() {
     std::fs::write(&chunk, bytes).expect("damage");
     let elsewhere = tempfile::tempdir().expect("tempdir");
     let target = elsewhere.path().join("data");
-    let e = err(&ternctl(
-        "http://127.0.0.1:9",
-        None,
-        &[
-            "restore",
-            "--from",
-            backup.path().to_str().expect("utf8"),
-            "--data-dir",
-            target.to_str().expect("utf8"),
-        ],
-    ));
+    let e = err(&restore(backup.path(), &target));
     assert!(e.contains("checksum"), "{e}");
     assert!(!target.join("store").exists(), "nothing written");
 }
@@ -332,17 +317,7 @@ async fn an_interrupted_backup_resumes() {
 
     let restored = tempfile::tempdir().expect("tempdir");
     let data = restored.path().join("data");
-    ok(&ternctl(
-        "http://127.0.0.1:9",
-        None,
-        &[
-            "restore",
-            "--from",
-            backup.path().to_str().expect("utf8"),
-            "--data-dir",
-            data.to_str().expect("utf8"),
-        ],
-    ));
+    ok(&restore(backup.path(), &data));
     let tern = start(restored.path());
     assert_eq!(
         state(&tern).await,

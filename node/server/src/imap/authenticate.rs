@@ -49,7 +49,7 @@ pub async fn handle_authenticate<S: AsyncRead + AsyncWrite + Unpin + Send>(
             let event = s.next_event().await;
             s.reader.mode = Mode::Command;
             if s.traced() {
-                crate::trace::sasl(&s.id.to_string(), crate::trace::Protocol::Imap);
+                crate::trace::sasl(&s.id, crate::trace::Protocol::Imap);
             }
             match event {
                 Ok(Event::AuthData(AuthenticateData::Continue(d))) => d.declassify().to_vec(),

@@ -26,6 +26,7 @@ mod namespace;
 mod noop;
 mod quota;
 mod rename;
+mod respond;
 mod search;
 mod section;
 mod select;

@@ -13,7 +13,7 @@ use tern_proto::imap::{
     types::{
         command::{Command, CommandBody},
         core::Tag,
-        response::{Code, Data, StatusKind},
+        response::{Code, StatusKind},
         sequence::SequenceSet,
     },
 };
@@ -72,8 +72,8 @@ pub struct Session<S> {
     /// Whether the running command addresses messages by sequence number.
     pub(super) by_seq: bool,
     pub(super) auth_failures: u32,
-    errors: u32,
-    command: &'static str,
+    pub(super) errors: u32,
+    pub(super) command: &'static str,
     started: Instant,
 }
 
@@ -274,7 +274,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
                 _ => response::command_text(&c),
             };
-            trace::command(&self.id.to_string(), Protocol::Imap, &line);
+            trace::command(&self.id, Protocol::Imap, &line);
         }
         let Command { tag, body } = c;
         self.command = body.name();
@@ -438,97 +438,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Some(Extra::Cannot.code()),
                 &format!("{} is not supported by this server", other.name()),
             ),
-        }
-    }
-
-    /// Writes a status response; tagged when `tag` is given. Tagged ones end a command and
-    /// are counted, as is an untagged BAD (a line too broken to have a tag); untagged OKs
-    /// (`* OK [UIDVALIDITY …]`) are data, not results.
-    pub(super) fn reply(
-        &mut self,
-        tag: Option<&Tag<'_>>,
-        kind: StatusKind,
-        code: Option<Code<'_>>,
-        text: &str,
-    ) {
-        let result = match kind {
-            StatusKind::Ok => "ok",
-            StatusKind::No => "no",
-            StatusKind::Bad => "bad",
-        };
-        if tag.is_some() || kind == StatusKind::Bad {
-            METRICS
-                .commands
-                .with_label_values(&[self.command, result])
-                .inc();
-        }
-        if kind != StatusKind::Ok {
-            tracing::debug!(session = %self.id, command = self.command, result, text, "IMAP refusal");
-        }
-        if self.traced() {
-            let tag = tag.map_or("*", |t| t.as_ref());
-            trace::reply(
-                &self.id.to_string(),
-                Protocol::Imap,
-                &format!("{tag} {} {text}", result.to_ascii_uppercase()),
-            );
-        }
-        response::status(self.conn.out(), tag, kind, code, text);
-    }
-
-    /// Tagged OK.
-    pub(super) fn ok(&mut self, tag: &Tag<'_>, code: Option<Code<'_>>, text: &str) -> Flow {
-        self.reply(Some(tag), StatusKind::Ok, code, text);
-        Flow::Continue
-    }
-
-    /// Tagged NO.
-    pub(super) fn no(&mut self, tag: &Tag<'_>, code: Option<Code<'_>>, text: &str) -> Flow {
-        self.reply(Some(tag), StatusKind::No, code, text);
-        Flow::Continue
-    }
-
-    /// Tagged BAD; counts towards the error limit.
-    pub(super) fn bad(&mut self, tag: &Tag<'_>, code: Option<Code<'_>>, text: &str) -> Flow {
-        self.errors += 1;
-        self.reply(Some(tag), StatusKind::Bad, code, text);
-        Flow::Continue
-    }
-
-    /// Untagged data.
-    pub(super) fn data(&mut self, d: Data<'_>) {
-        response::data(self.conn.out(), d);
-    }
-
-    /// Turns a model error into the tagged NO a client can act on (the one place this is
-    /// decided).
-    pub(super) fn fail(&mut self, tag: &Tag<'_>, e: ModelError) -> Flow {
-        match e {
-            ModelError::NotFound(what) => self.no(
-                tag,
-                Some(Extra::Nonexistent.code()),
-                &format!("{what} does not exist"),
-            ),
-            ModelError::AlreadyExists(what) => self.no(
-                tag,
-                Some(Extra::AlreadyExists.code()),
-                &format!("{what} already exists"),
-            ),
-            ModelError::Invalid(why) => self.no(tag, Some(Extra::Cannot.code()), &why),
-            ModelError::InUse(why) => self.no(tag, Some(Extra::InUse.code()), &why),
-            // As Dovecot answers a full disk: clients keep the message and try later.
-            ModelError::Store(e) if e.is_no_space() => {
-                tracing::warn!(session = %self.id, command = self.command, error = %e, "refused: low on storage");
-                self.no(tag, Some(Code::OverQuota), NO_SPACE)
-            }
-            ModelError::Store(e) => {
-                tracing::error!(session = %self.id, command = self.command, error = %e, "store failure");
-                self.no(
-                    tag,
-                    Some(Extra::Unavailable.code()),
-                    "temporary storage failure, nothing was changed; try again",
-                )
-            }
         }
     }
 

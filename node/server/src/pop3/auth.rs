@@ -40,7 +40,7 @@ pub async fn handle_auth<S: AsyncRead + AsyncWrite + Unpin + Send>(
             let idle = s.ctx.config.idle_timeout;
             let line = s.conn.read_line(MAX_SASL_LINE, idle).await;
             if s.traced() {
-                crate::trace::sasl(&s.id.to_string(), crate::trace::Protocol::Pop3);
+                crate::trace::sasl(&s.id, crate::trace::Protocol::Pop3);
             }
             match line {
                 Ok(line) => line,

@@ -190,7 +190,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             })
             .await;
         if let Some(line) = line {
-            trace::command(&self.id.to_string(), Protocol::Pop3, &line);
+            trace::command(&self.id, Protocol::Pop3, &line);
         }
         parsed
     }
@@ -234,11 +234,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .inc();
         if self.traced() {
             let status = if r.ok { "+OK" } else { "-ERR" };
-            trace::reply(
-                &self.id.to_string(),
-                Protocol::Pop3,
-                &format!("{status} {}", r.text),
-            );
+            trace::reply(&self.id, Protocol::Pop3, &format!("{status} {}", r.text));
         }
         r.encode(self.conn.out());
     }

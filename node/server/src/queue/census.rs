@@ -44,23 +44,25 @@ async fn count(ctx: &QueueContext) -> Result<(), tern_store::StoreError> {
         slot.0 += 1;
         slot.1 = slot.1.max(at - e.created);
     }
-    // Every owned shard's series stays, at 0 when empty (dashboards never see "no data").
-    METRICS.entries.reset();
-    METRICS.oldest_seconds.reset();
+    // Every owned shard's series is set in place, 0 when empty, never reset first: a scrape
+    // between a reset and the new values would see the family missing. Shards not owned lose
+    // their series.
     for (shard, epoch) in ctx.epochs.iter().enumerate() {
-        if epoch.is_some() {
-            for status in ["pending", "deferred", "held"] {
-                by.entry((shard as u16, status)).or_insert((0, 0));
+        let label = shard.to_string();
+        for status in ["pending", "deferred", "held"] {
+            let labels = [label.as_str(), status];
+            if epoch.is_some() {
+                let (n, oldest) = by.get(&(shard as u16, status)).copied().unwrap_or((0, 0));
+                METRICS.entries.with_label_values(&labels).set(n);
+                METRICS
+                    .oldest_seconds
+                    .with_label_values(&labels)
+                    .set(oldest);
+            } else {
+                let _ = METRICS.entries.remove_label_values(&labels);
+                let _ = METRICS.oldest_seconds.remove_label_values(&labels);
             }
         }
-    }
-    for ((shard, status), (n, oldest)) in by {
-        let shard = shard.to_string();
-        METRICS.entries.with_label_values(&[&shard, status]).set(n);
-        METRICS
-            .oldest_seconds
-            .with_label_values(&[&shard, status])
-            .set(oldest);
     }
     Ok(())
 }

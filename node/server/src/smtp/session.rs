@@ -256,7 +256,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .with_label_values(&[self.verb, class(&r)])
             .inc();
         if self.traced() {
-            trace::reply(&self.id.to_string(), Protocol::Smtp, &r.to_wire());
+            trace::reply(&self.id, Protocol::Smtp, &r.to_wire());
         }
         if r.is_error() {
             tracing::debug!(session = %self.id, verb = self.verb, code = r.code, text = r.text(), "refused");
@@ -298,7 +298,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             })
             .await;
         if let Some(line) = line {
-            trace::command(&self.id.to_string(), Protocol::Smtp, &line);
+            trace::command(&self.id, Protocol::Smtp, &line);
         }
         parsed
     }
@@ -360,7 +360,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let idle = self.ctx.config.idle_timeout;
         let line = self.conn.read_line(MAX_SASL_LINE, idle).await;
         if self.traced() {
-            trace::sasl(&self.id.to_string(), Protocol::Smtp);
+            trace::sasl(&self.id, Protocol::Smtp);
         }
         line
     }
