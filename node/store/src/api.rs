@@ -98,6 +98,16 @@ pub trait Store: Send + Sync + 'static {
         })
     }
 
+    /// Whether conflicts are exactly FoundationDB's: a commit fails if and only if something it
+    /// read serializably was written by a transaction that committed after its read version.
+    /// Backends that make transactions serializable by other means (PostgreSQL's serializable
+    /// snapshot isolation) say `false`: they may commit a stale read that no cycle depends on
+    /// (ordering it first), and may refuse commits FoundationDB would take; they still refuse
+    /// every anomaly.
+    fn conflicts_exactly(&self) -> bool {
+        true
+    }
+
     /// `Err` with the reason (and what to do) while the backend cannot commit.
     fn health(&self) -> std::result::Result<(), String> {
         Ok(())

@@ -15,6 +15,33 @@ fn k(i: u64) -> Vec<u8> {
     scratch::item("conf", i)
 }
 
+/// A key that takes atomic adds.
+fn c(i: u64) -> Vec<u8> {
+    scratch::counter("conf", i)
+}
+
+/// Whether the backend's conflicts are exactly FoundationDB's (see
+/// [`crate::Store::conflicts_exactly`]); the checks of FoundationDB's exact behaviour run only
+/// then, the checks of serializability always.
+fn exact(db: &Db) -> bool {
+    db.backend().conflicts_exactly()
+}
+
+/// Write skew, which every serializable store must refuse: `reader` read `k(a)` before another
+/// transaction that read `k(b)` wrote `k(a)` and committed; `reader` then writes `k(b)`. Either
+/// order of the two would have let one see the other's write, so `reader` must not commit.
+async fn write_skew(db: &Db, reader: &crate::Tx, a: u64, b: u64) {
+    let (ka, kb) = (k(a), k(b));
+    let (ka, kb) = (&ka, &kb);
+    db.run(|tx| async move {
+        tx.get(kb).await?;
+        tx.set(ka, b"written after the reader read it")
+    })
+    .await
+    .expect("the other transaction commits");
+    reader.set(kb, b"derived from a stale read").expect("set");
+}
+
 async fn put(db: &Db, key: &[u8], value: &[u8]) {
     db.run(|tx| async move { tx.set(key, value) })
         .await
@@ -33,18 +60,30 @@ pub async fn conflicts_and_retry(db: &Db) {
     put(db, &k(1), b"a").await;
     let reader = db.begin().await.expect("begin");
     assert_eq!(reader.get(&k(1)).await.expect("read"), Some(b"a".to_vec()));
-    put(db, &k(1), b"b").await;
-    reader.set(&k(2), b"derived from a").expect("set");
+    write_skew(db, &reader, 1, 2).await;
     assert_eq!(
         reader.commit().await,
         Err(StoreError::NotCommitted),
-        "stale read must conflict"
+        "write skew must conflict"
     );
     assert_eq!(
         get(db, &k(2)).await,
         None,
         "a refused commit writes nothing"
     );
+    if exact(db) {
+        // FoundationDB refuses any commit whose serializable read was overwritten meanwhile,
+        // even when ordering it first would have been serializable.
+        let reader = db.begin().await.expect("begin");
+        reader.get(&k(1)).await.expect("read");
+        put(db, &k(1), b"b").await;
+        reader.set(&k(2), b"derived from a").expect("set");
+        assert_eq!(
+            reader.commit().await,
+            Err(StoreError::NotCommitted),
+            "stale read must conflict"
+        );
+    }
 
     // Writes alone (blind writes) never conflict.
     let blind = db.begin().await.expect("begin");
@@ -93,8 +132,17 @@ pub async fn snapshot_and_serializable(db: &Db) {
         "repeatable read"
     );
     tx.set(&k(11), b"x").expect("set");
-    // The serializable re-read of k(10) now conflicts.
-    assert_eq!(tx.commit().await, Err(StoreError::NotCommitted));
+    let outcome = tx.commit().await;
+    if exact(db) {
+        // The serializable re-read of k(10) now conflicts.
+        assert_eq!(outcome, Err(StoreError::NotCommitted));
+    } else {
+        // Ordering this transaction first is serializable, so it may commit.
+        assert!(
+            matches!(outcome, Ok(()) | Err(StoreError::NotCommitted)),
+            "{outcome:?}"
+        );
+    }
 
     let tx = db.begin().await.expect("begin");
     assert!(tx.get_snapshot(&k(10)).await.expect("read").is_some());
@@ -108,9 +156,13 @@ pub async fn snapshot_and_serializable(db: &Db) {
     assert_eq!(tx.get(&k(12)).await.expect("read"), Some(b"mine".to_vec()));
     tx.clear(&k(10)).expect("clear");
     assert_eq!(tx.get(&k(10)).await.expect("read"), None);
-    tx.atomic_add(&k(13), 5).expect("add");
-    tx.atomic_add(&k(13), 2).expect("add");
-    assert_eq!(tx.get_counter(&k(13)).await.expect("read"), 7);
+    tx.atomic_add(&c(13), 5).expect("add");
+    tx.atomic_add(&c(13), 2).expect("add");
+    assert_eq!(tx.get_counter(&c(13)).await.expect("read"), 7);
+    assert!(
+        matches!(tx.atomic_add(&k(13), 1), Err(StoreError::NotACounter(_))),
+        "adds only to counter keys"
+    );
     tx.commit().await.expect("commit");
     assert_eq!(get(db, &k(10)).await, None);
     assert_eq!(get(db, &k(12)).await, Some(b"mine".to_vec()));
@@ -183,24 +235,26 @@ pub async fn ranges(db: &Db) {
         .expect("range");
     assert_eq!(after.len(), 50, "100 - 50 cleared + 1 set - 1 cleared");
 
-    // A limited read conflicts with a write inside what it walked, not beyond it.
-    let tx = db.begin().await.expect("begin");
-    let seen = tx
-        .get_range(b, e, RangeOptions::all().limit(2))
-        .await
-        .expect("range");
-    assert_eq!(seen.len(), 2);
-    put(db, &k(190), b"beyond").await;
-    tx.set(&k(1), b"ok").expect("set");
-    tx.commit()
-        .await
-        .expect("write beyond the walked part does not conflict");
+    // A limited read conflicts with a write inside what it walked (120, 150), not beyond it
+    // (FoundationDB tracks exactly what was walked; other backends may refuse more).
+    if exact(db) {
+        let tx = db.begin().await.expect("begin");
+        let seen = tx
+            .get_range(b, e, RangeOptions::all().limit(2))
+            .await
+            .expect("range");
+        assert_eq!(seen.len(), 2);
+        put(db, &k(190), b"beyond").await;
+        tx.set(&k(1), b"ok").expect("set");
+        tx.commit()
+            .await
+            .expect("write beyond the walked part does not conflict");
+    }
     let tx = db.begin().await.expect("begin");
     tx.get_range(b, e, RangeOptions::all().limit(2))
         .await
         .expect("range");
-    put(db, &k(121), b"inside").await;
-    tx.set(&k(1), b"no").expect("set");
+    write_skew(db, &tx, 121, 1).await;
     assert_eq!(tx.commit().await, Err(StoreError::NotCommitted));
     assert_eq!(
         db.run(|tx| async move { tx.get_range(&k(1), &k(0), RangeOptions::all()).await })
@@ -292,8 +346,8 @@ pub async fn atomic_add_under_concurrency(db: &Db) {
             tokio::spawn(async move {
                 for _ in 0..25 {
                     let tx = db.begin().await.expect("begin");
-                    tx.atomic_add(&k(300), 2).expect("add");
-                    tx.atomic_add(&k(301), -1).expect("add");
+                    tx.atomic_add(&c(300), 2).expect("add");
+                    tx.atomic_add(&c(301), -1).expect("add");
                     tx.commit().await.expect("atomic adds never conflict");
                 }
             })
@@ -305,8 +359,8 @@ pub async fn atomic_add_under_concurrency(db: &Db) {
     let (a, b) = db
         .run(|tx| async move {
             Ok((
-                tx.get_counter(&k(300)).await?,
-                tx.get_counter(&k(301)).await?,
+                tx.get_counter(&c(300)).await?,
+                tx.get_counter(&c(301)).await?,
             ))
         })
         .await

@@ -38,6 +38,9 @@ pub enum StoreError {
     /// A begin key after the end key in a range operation (FDB 2005 `inverted_range`).
     #[error("range begin is after range end")]
     InvertedRange,
+    /// `atomic_add` on a key outside the counter ranges (a bug, never retried).
+    #[error("atomic add on {0}, which is not a counter key")]
+    NotACounter(String),
     /// A stored value that does not decode: a bug or corruption, never retried.
     #[error("corrupt value at {key}: {reason}")]
     Corrupt {
@@ -90,6 +93,7 @@ impl StoreError {
                 | StoreError::ValueTooLarge(_)
                 | StoreError::TransactionTooLarge(_)
                 | StoreError::InvertedRange
+                | StoreError::NotACounter(_)
                 | StoreError::Corrupt { .. }
         )
     }
@@ -108,6 +112,7 @@ impl StoreError {
             StoreError::Cancelled => 1101,
             StoreError::InvertedRange => 2005,
             StoreError::Corrupt { .. }
+            | StoreError::NotACounter(_)
             | StoreError::Io(_)
             | StoreError::NoSpace(_)
             | StoreError::Unavailable(_) => 4000,
@@ -139,6 +144,7 @@ impl StoreError {
             StoreError::Cancelled => "cancelled",
             StoreError::InvertedRange => "inverted_range",
             StoreError::Corrupt { .. } => "corrupt",
+            StoreError::NotACounter(_) => "not_a_counter",
             StoreError::Io(_) => "io",
             StoreError::NoSpace(_) => "no_space",
             StoreError::Unavailable(_) => "unavailable",

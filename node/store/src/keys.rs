@@ -27,6 +27,40 @@ pub fn printable(key: &[u8]) -> String {
         .collect()
 }
 
+/// The key ranges `atomic_add` may touch: mailbox change and message counters, quota usage,
+/// blob reference counts and the test space's counters. [`crate::Tx::atomic_add`] refuses any
+/// other key, which lets a backend that stores adds apart from values (postgres) know which
+/// keys can hold them without reading.
+pub fn counters() -> [(Vec<u8>, Vec<u8>); 5] {
+    [
+        children(&("mbox_change",)),
+        children(&("mbox_count",)),
+        children(&("usage",)),
+        children(&("blob", "refs")),
+        children(&("scratch", "counters")),
+    ]
+}
+
+/// Whether `key` is in a counter range (see [`counters`]).
+pub fn is_counter(key: &[u8]) -> bool {
+    counters()
+        .iter()
+        .any(|(b, e)| key >= b.as_slice() && key < e.as_slice())
+}
+
+/// The key ranges whose changes can be watched: mailbox change counters (IMAP IDLE) and the
+/// test space. Backends that announce changes to other processes announce only these.
+pub fn watchable() -> [(Vec<u8>, Vec<u8>); 2] {
+    [children(&("mbox_change",)), children(&("scratch",))]
+}
+
+/// Whether `[begin, end)` overlaps a watchable range.
+pub fn overlaps_watchable(begin: &[u8], end: &[u8]) -> bool {
+    watchable()
+        .iter()
+        .any(|(b, e)| begin < e.as_slice() && b.as_slice() < end)
+}
+
 /// Keys reserved for the conformance suite and benchmarks.
 pub mod scratch {
     use super::*;
@@ -34,6 +68,11 @@ pub mod scratch {
     /// One test key.
     pub fn item(space: &str, i: u64) -> Vec<u8> {
         key(&("scratch", space, i))
+    }
+
+    /// A test key `atomic_add` may touch (see [`super::counters`]).
+    pub fn counter(space: &str, i: u64) -> Vec<u8> {
+        key(&("scratch", "counters", space, i))
     }
 
     /// Every key of a test space.

@@ -5,6 +5,7 @@
 
 mod api;
 pub mod blob;
+mod buffer;
 pub mod clock;
 mod codec;
 pub mod conformance;
@@ -17,8 +18,11 @@ pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod model;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod space;
 mod tx;
+mod watch;
 
 pub use api::{KeyValue, RangeOptions, ReadMode, Snapshot, Store, Transaction, Watch};
 pub use db::Db;

@@ -109,9 +109,13 @@ impl Tx {
         self.clear_range(&range.0, &range.1)
     }
 
-    /// Adds to a little-endian i64 counter without a read conflict.
+    /// Adds to a little-endian i64 counter without a read conflict. Only keys of the counter
+    /// ranges ([`crate::keys::counters`]) take adds.
     pub fn atomic_add(&self, key: &[u8], delta: i64) -> Result<()> {
         limits::check_key(key)?;
+        if !crate::keys::is_counter(key) {
+            return Err(StoreError::NotACounter(crate::keys::printable(key)));
+        }
         self.account(key.len() + 8)?;
         self.inner.tx.atomic_add(key, delta);
         Ok(())

@@ -3,13 +3,11 @@
 //! thread that groups concurrent commits into one fsync, keeps disk headroom and reopens the
 //! database after a failed write.
 
-mod buffer;
 mod engine;
 mod resolver;
 mod snapshot;
 mod tx;
 mod view;
-mod watch;
 mod writer;
 
 use std::{
@@ -23,13 +21,13 @@ use async_trait::async_trait;
 use self::{
     engine::{Engine, EngineSlot},
     tx::EmbeddedTx,
-    watch::WatchRegistry,
     writer::CommitRequest,
 };
 use crate::{
     api::{Store, Transaction},
     error::{Result, StoreError},
     space::Space,
+    watch::WatchRegistry,
 };
 
 /// Memtable size: flushes (and so compactions, which drop deleted values) happen every 16 MiB

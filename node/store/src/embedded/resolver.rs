@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::buffer::bounds;
+use crate::buffer::bounds;
 use crate::limits::MAX_TRANSACTION_AGE;
 
 /// How long written keys are remembered: longer than any transaction may live.

@@ -4,7 +4,6 @@
 
 use std::{
     cmp::Ordering,
-    iter::Peekable,
     sync::{Arc, Mutex},
     time::Instant,
 };
@@ -15,12 +14,12 @@ use tokio::sync::oneshot;
 
 use super::{
     Shared,
-    buffer::{Local, Op, WriteBuffer},
     engine::Engine,
     writer::{CommitRequest, io},
 };
 use crate::{
     api::{KeyValue, RangeOptions, ReadMode, Transaction, Watch},
+    buffer::{Local, WriteBuffer, merge},
     error::{Result, StoreError},
     limits::{MAX_TRANSACTION_AGE, MAX_TRANSACTION_BYTES},
     metrics::METRICS,
@@ -119,7 +118,10 @@ impl Transaction for EmbeddedTx {
         self.check_age()?;
         let limit = opts.limit.unwrap_or(usize::MAX);
         let mut state = self.state();
-        let snap = self.snapshot.range(&self.engine.ks, begin..end);
+        let snap = self
+            .snapshot
+            .range(&self.engine.ks, begin..end)
+            .map(|g| g.into_inner().map_err(io));
         let local = state.buffer.range(begin, end);
         let out = if opts.reverse {
             merge(
@@ -216,73 +218,4 @@ impl Transaction for EmbeddedTx {
         }
         Ok(())
     }
-}
-
-/// Merges committed pairs with buffered operations in walk order (`Less` forwards, `Greater`
-/// backwards), stopping after `limit` results.
-fn merge<'a>(
-    committed: impl Iterator<Item = fjall::Guard>,
-    local: impl Iterator<Item = (&'a Vec<u8>, &'a Op)>,
-    buffer: &WriteBuffer,
-    limit: usize,
-    order: Ordering,
-) -> Result<Vec<KeyValue>> {
-    let mut committed: Peekable<_> = committed
-        .map(|g| g.into_inner().map_err(io))
-        .filter(|r| !matches!(r, Ok((k, _)) if buffer.in_cleared(k)))
-        .peekable();
-    let mut local = local.peekable();
-    let mut out = Vec::new();
-    while out.len() < limit {
-        let take_local = match (committed.peek(), local.peek()) {
-            (None, None) => break,
-            (Some(Err(_)), _) => {
-                return Err(committed
-                    .next()
-                    .and_then(|r| r.err())
-                    .unwrap_or(StoreError::Io("range read".into())));
-            }
-            (Some(Ok((ck, _))), Some((lk, _))) => {
-                let ord = ck.as_ref().cmp(lk.as_slice());
-                if ord == Ordering::Equal {
-                    None
-                } else {
-                    Some(ord != order)
-                }
-            }
-            (Some(_), None) => Some(false),
-            (None, Some(_)) => Some(true),
-        };
-        match take_local {
-            Some(false) => {
-                if let Some(Ok((k, v))) = committed.next() {
-                    out.push(KeyValue {
-                        key: k.to_vec(),
-                        value: v.to_vec(),
-                    });
-                }
-            }
-            Some(true) | None => {
-                // On equal keys the buffered operation applies to the committed value.
-                let base = match take_local {
-                    None => committed.next().and_then(|r| r.ok()),
-                    Some(_) => None,
-                };
-                if let Some((k, op)) = local.next() {
-                    let value = match op {
-                        Op::Set(v) => Some(v.clone()),
-                        Op::Add(d) => Some(apply_add(base.as_ref().map(|(_, v)| v.as_ref()), *d)),
-                        Op::Clear => None,
-                    };
-                    if let Some(value) = value {
-                        out.push(KeyValue {
-                            key: k.clone(),
-                            value,
-                        });
-                    }
-                }
-            }
-        }
-    }
-    Ok(out)
 }

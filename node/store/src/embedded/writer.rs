@@ -17,13 +17,17 @@ use tokio::sync::oneshot;
 
 use super::{
     EmbeddedOptions,
-    buffer::{Op, WriteBuffer},
     engine::{Engine, EngineSlot},
     resolver::{Resolver, Written},
-    watch::WatchRegistry,
 };
 use crate::{
-    error::StoreError, limits::MAX_TRANSACTION_AGE, metrics::METRICS, space::Space, tx::apply_add,
+    buffer::{Op, WriteBuffer},
+    error::StoreError,
+    limits::MAX_TRANSACTION_AGE,
+    metrics::METRICS,
+    space::Space,
+    tx::apply_add,
+    watch::WatchRegistry,
 };
 
 /// Most transactions folded into one durable batch.
@@ -314,7 +318,7 @@ fn apply(
         }
         doomed.extend(
             overlay
-                .range::<[u8], _>(super::buffer::bounds(begin, end))
+                .range::<[u8], _>(crate::buffer::bounds(begin, end))
                 .filter(|(_, v)| v.is_some())
                 .map(|(k, _)| k.clone()),
         );

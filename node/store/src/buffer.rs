@@ -1,9 +1,14 @@
 //! A transaction's buffered mutations, answering read-your-writes questions before anything
-//! reaches the writer thread.
+//! reaches the backend, and the merge of committed pairs with them for range reads. Shared by
+//! the backends that buffer writes until commit (embedded, postgres).
 
-use std::{collections::BTreeMap, ops::Bound};
+use std::{cmp::Ordering, collections::BTreeMap, iter::Peekable, ops::Bound};
 
-use crate::tx::apply_add;
+use crate::{
+    api::KeyValue,
+    error::{Result, StoreError},
+    tx::apply_add,
+};
 
 /// One buffered mutation of a single key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +120,74 @@ impl WriteBuffer {
 /// `[begin, end)` as slice bounds for `BTreeMap::range`.
 pub(crate) fn bounds<'a>(begin: &'a [u8], end: &'a [u8]) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
     (Bound::Included(begin), Bound::Excluded(end))
+}
+
+/// Merges committed pairs with buffered operations in walk order (`Less` forwards, `Greater`
+/// backwards), stopping after `limit` results.
+pub(crate) fn merge<'a, K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    committed: impl Iterator<Item = Result<(K, V)>>,
+    local: impl Iterator<Item = (&'a Vec<u8>, &'a Op)>,
+    buffer: &WriteBuffer,
+    limit: usize,
+    order: Ordering,
+) -> Result<Vec<KeyValue>> {
+    let mut committed: Peekable<_> = committed
+        .filter(|r| !matches!(r, Ok((k, _)) if buffer.in_cleared(k.as_ref())))
+        .peekable();
+    let mut local = local.peekable();
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let take_local = match (committed.peek(), local.peek()) {
+            (None, None) => break,
+            (Some(Err(_)), _) => {
+                return Err(committed
+                    .next()
+                    .and_then(|r| r.err())
+                    .unwrap_or(StoreError::Io("range read".into())));
+            }
+            (Some(Ok((ck, _))), Some((lk, _))) => {
+                let ord = ck.as_ref().cmp(lk.as_slice());
+                if ord == Ordering::Equal {
+                    None
+                } else {
+                    Some(ord != order)
+                }
+            }
+            (Some(_), None) => Some(false),
+            (None, Some(_)) => Some(true),
+        };
+        match take_local {
+            Some(false) => {
+                if let Some(Ok((k, v))) = committed.next() {
+                    out.push(KeyValue {
+                        key: k.as_ref().to_vec(),
+                        value: v.as_ref().to_vec(),
+                    });
+                }
+            }
+            Some(true) | None => {
+                // On equal keys the buffered operation applies to the committed value.
+                let base = match take_local {
+                    None => committed.next().and_then(|r| r.ok()),
+                    Some(_) => None,
+                };
+                if let Some((k, op)) = local.next() {
+                    let value = match op {
+                        Op::Set(v) => Some(v.clone()),
+                        Op::Add(d) => Some(apply_add(base.as_ref().map(|(_, v)| v.as_ref()), *d)),
+                        Op::Clear => None,
+                    };
+                    if let Some(value) = value {
+                        out.push(KeyValue {
+                            key: k.clone(),
+                            value,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
