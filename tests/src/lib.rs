@@ -12,6 +12,7 @@ use std::{
 
 use anyhow::{Context, anyhow, bail};
 
+pub mod backend;
 pub mod dns;
 pub mod imap;
 pub mod outbound;
@@ -111,6 +112,9 @@ impl Tern {
             "POP3S",
         ] {
             cmd.env(format!("TERN_LISTENERS__{key}"), "127.0.0.1:0");
+        }
+        for (k, v) in backend::env_for(workdir, env)? {
+            cmd.env(k, v);
         }
         for (k, v) in env {
             cmd.env(k, v);

@@ -6,6 +6,7 @@ use anyhow::Context;
 use tern_store::{
     Db, EmbeddedStore, blob,
     model::{AddressPolicy, Directory, message},
+    postgres::{PgOptions, PgStore},
 };
 
 /// Every message body in `mailbox` of `account`, in UID order, plus the mailbox's counters
@@ -21,11 +22,19 @@ pub struct MailboxDump {
     pub usage_bytes: i64,
 }
 
-/// Opens the embedded store under `data_dir` (the node must be stopped) and dumps a mailbox.
+/// Opens the node's store (the embedded one under `data_dir`, for which the node must be
+/// stopped, or the test's PostgreSQL of the working directory holding `data_dir`) and dumps a
+/// mailbox.
 pub fn dump_mailbox(data_dir: &Path, account: &str, mailbox: &str) -> anyhow::Result<MailboxDump> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let db = Db::new(EmbeddedStore::open(data_dir.join("store"))?);
+        let db = if crate::backend::postgres() {
+            let workdir = data_dir.parent().context("data_dir has a parent")?;
+            let url = crate::backend::server_for(workdir)?.url();
+            Db::new(PgStore::open(PgOptions::new(url)).await?)
+        } else {
+            Db::new(EmbeddedStore::open(data_dir.join("store"))?)
+        };
         let dir = Directory::new(db.clone(), AddressPolicy::default());
         let acct = dir.require_account(account).await?;
         let mbox = dir.mailbox(acct.id, mailbox).await?.context("mailbox")?;

@@ -33,7 +33,7 @@ const GC_INTERVAL: Duration = Duration::from_secs(600);
 /// How often the certificate files are checked for renewal.
 const TLS_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
 
-fn open_store(config: &Config) -> anyhow::Result<Db> {
+async fn open_store(config: &Config) -> anyhow::Result<Db> {
     match &config.backend {
         Backend::Embedded => {
             let path = config.data_dir.join("store");
@@ -44,6 +44,33 @@ fn open_store(config: &Config) -> anyhow::Result<Db> {
             let store = EmbeddedStore::open_with(&path, options)
                 .with_context(|| format!("opening the embedded store in {}", path.display()))?;
             Ok(Db::new(store))
+        }
+        #[cfg(feature = "postgres")]
+        Backend::Postgres {
+            url,
+            ca_file,
+            pool_size,
+            connect_timeout,
+            statement_timeout,
+        } => {
+            let options = tern_store::postgres::PgOptions {
+                url: url.clone(),
+                pool_size: *pool_size,
+                connect_timeout: *connect_timeout,
+                statement_timeout: *statement_timeout,
+                ca_file: ca_file.clone(),
+            };
+            // The error names store.postgres_url and the server, never the password.
+            let store = tern_store::postgres::PgStore::open(options)
+                .await
+                .context("opening the postgres store")?;
+            Ok(Db::new(store))
+        }
+        #[cfg(not(feature = "postgres"))]
+        Backend::Postgres { .. } => {
+            anyhow::bail!(
+                "store.backend = \"postgres\" needs a tern built with `--features postgres`"
+            )
         }
         #[cfg(feature = "fdb")]
         Backend::Fdb { cluster_file } => {
@@ -72,7 +99,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.pop3.max_connections,
     ];
     descriptors::prepare(connections.iter().map(|n| *n as u64).sum());
-    let db = open_store(&config)?;
+    let db = open_store(&config).await?;
     db.refresh_metrics();
     if let Some(space) = db.local_space() {
         tracing::info!(

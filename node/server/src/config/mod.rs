@@ -19,6 +19,19 @@ pub use self::{imap::ImapConfig, queue::QueueConfig};
 pub enum Backend {
     /// Files under the data directory.
     Embedded,
+    /// A PostgreSQL database several nodes share.
+    Postgres {
+        /// Connection URL (holds the password: never logged).
+        url: String,
+        /// CA of the database's certificate.
+        ca_file: Option<std::path::PathBuf>,
+        /// Connections kept per node.
+        pool_size: usize,
+        /// Connect timeout.
+        connect_timeout: Duration,
+        /// Statement timeout.
+        statement_timeout: Duration,
+    },
     /// A FoundationDB cluster.
     Fdb {
         /// Cluster file (`None`: FoundationDB's default).
@@ -225,8 +238,53 @@ impl Config {
             "fdb" => Backend::Fdb {
                 cluster_file: raw.store.fdb_cluster_file.clone(),
             },
+            "postgres" => {
+                let Some(url) = raw
+                    .store
+                    .postgres_url
+                    .clone()
+                    .filter(|u| !u.trim().is_empty())
+                else {
+                    bail!(
+                        "store.postgres_url: required with store.backend = \"postgres\" \
+                         (e.g. postgres://tern:PASSWORD@db.example:5432/tern, or set \
+                         TERN_STORE__POSTGRES_URL)"
+                    );
+                };
+                if raw.store.postgres_pool_size == 0 {
+                    bail!("store.postgres_pool_size: must be at least 1");
+                }
+                for (key, seconds) in [
+                    (
+                        "store.postgres_connect_timeout_seconds",
+                        raw.store.postgres_connect_timeout_seconds,
+                    ),
+                    (
+                        "store.postgres_statement_timeout_seconds",
+                        raw.store.postgres_statement_timeout_seconds,
+                    ),
+                ] {
+                    if seconds == 0 {
+                        bail!("{key}: must be at least 1");
+                    }
+                }
+                Backend::Postgres {
+                    url,
+                    ca_file: raw.store.postgres_ca_file.clone().map(Into::into),
+                    pool_size: raw.store.postgres_pool_size,
+                    connect_timeout: Duration::from_secs(
+                        raw.store.postgres_connect_timeout_seconds,
+                    ),
+                    statement_timeout: Duration::from_secs(
+                        raw.store.postgres_statement_timeout_seconds,
+                    ),
+                }
+            }
             other => {
-                bail!("store.backend: unknown backend {other:?} (expected \"embedded\" or \"fdb\")")
+                bail!(
+                    "store.backend: unknown backend {other:?} (expected \"embedded\", \
+                     \"postgres\" or \"fdb\")"
+                )
             }
         };
         if raw.store.min_free_percent > 100 {

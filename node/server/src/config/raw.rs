@@ -75,11 +75,24 @@ impl Default for RawServer {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawStore {
-    /// `embedded` or `fdb`.
+    /// `embedded`, `postgres` or `fdb`.
     pub backend: String,
     /// FoundationDB cluster file (for `fdb`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fdb_cluster_file: Option<String>,
+    /// `postgres://user:password@host:port/database[?sslmode=require]` (for `postgres`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres_url: Option<String>,
+    /// PEM file of the CA that signed the database's certificate (for `postgres` with TLS);
+    /// unset: the web PKI roots.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres_ca_file: Option<String>,
+    /// Connections each node keeps to PostgreSQL.
+    pub postgres_pool_size: usize,
+    /// Seconds a connection to PostgreSQL may take to open.
+    pub postgres_connect_timeout_seconds: u64,
+    /// Seconds one statement may run before PostgreSQL cancels it.
+    pub postgres_statement_timeout_seconds: u64,
     /// New mail is refused (`452 4.3.1`) when the data filesystem has less free than the
     /// smaller of this many bytes and `min_free_percent` of its size, or fewer free inodes than
     /// `min_free_percent` of them.
@@ -97,6 +110,11 @@ impl Default for RawStore {
         Self {
             backend: "embedded".into(),
             fdb_cluster_file: None,
+            postgres_url: None,
+            postgres_ca_file: None,
+            postgres_pool_size: 16,
+            postgres_connect_timeout_seconds: 5,
+            postgres_statement_timeout_seconds: 10,
             min_free_bytes: floor.bytes,
             min_free_percent: floor.percent,
             reserve_bytes: tern_store::EmbeddedOptions::default().reserve_bytes,

@@ -110,7 +110,10 @@ impl TempPostgres {
         for _ in 0..5 {
             pg.port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
             match pg.start_again() {
-                Ok(()) => return Ok(pg),
+                Ok(()) => {
+                    pg.watch_parent();
+                    return Ok(pg);
+                }
                 Err(e) => last = Some(e),
             }
         }
@@ -151,6 +154,35 @@ impl TempPostgres {
             let tail: Vec<&str> = tail.lines().rev().take(10).collect();
             io(format!("{e}; server log: {}", tail.join(" | ")))
         })
+    }
+
+    /// Stops the server and removes its directory once this process is gone, however it ends
+    /// (a test killed by a timeout never runs `Drop`, and statics are never dropped).
+    fn watch_parent(&self) {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let as_postgres = if is_root() {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
+        let remove = if std::env::var_os("TERN_PG_KEEP").is_none() {
+            format!("rm -rf '{}'", self.dir.display())
+        } else {
+            String::new()
+        };
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+             {as_postgres}'{pg_ctl}' -D '{data}' stop -m immediate >/dev/null 2>&1; {remove}",
+            pid = std::process::id(),
+            pg_ctl = pg_ctl.display(),
+            data = self.data().display(),
+        );
+        let _ = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
     }
 
     fn data(&self) -> PathBuf {
