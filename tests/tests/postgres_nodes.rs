@@ -1,0 +1,202 @@
+//! Several `tern serve` processes on one PostgreSQL database: they accept SMTP for the same
+//! account at once and IMAP on each sees every message exactly once, with unique, increasing
+//! UIDs; a database lost while running turns SMTP into `451 4.3.0`, IMAP into
+//! `NO [UNAVAILABLE]` and `/readyz` into 503, and the node recovers by itself when it returns;
+//! an unreachable database at start fails with a message naming `store.postgres_url`.
+
+use std::{collections::BTreeSet, process::Command, time::Duration};
+
+use tern_store::postgres::throwaway::TempPostgres;
+use tern_tests::{Tern, bin, imap, smtp};
+
+const TOKEN: &str = "pg-token";
+const PASSWORD: &str = "demo-password";
+
+fn node(pg: &TempPostgres) -> (tempfile::TempDir, Tern) {
+    let url = pg.url();
+    Tern::dev(
+        TOKEN,
+        PASSWORD,
+        &[
+            ("TERN_STORE__BACKEND", "postgres"),
+            ("TERN_STORE__POSTGRES_URL", url.as_str()),
+        ],
+    )
+}
+
+/// `(uid, message-id)` of every message in INBOX, in the order FETCH returned them.
+async fn uids_and_ids(c: &mut imap::Client) -> Vec<(u32, String)> {
+    assert!(c.cmd("EXAMINE INBOX").await.expect("examine").ok());
+    let r = c
+        .cmd("UID FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        .await
+        .expect("fetch");
+    assert!(r.ok(), "{}", r.all());
+    r.untagged
+        .iter()
+        .filter_map(|l| {
+            let uid = l
+                .split("UID ")
+                .nth(1)?
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?;
+            let at = l.to_ascii_lowercase().find("message-id:")?;
+            let id = l[at + "message-id:".len()..].split_whitespace().next()?;
+            Some((uid.parse().ok()?, id.trim_end_matches(')').to_string()))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_nodes_share_one_mailbox() {
+    let pg = TempPostgres::start().expect("postgres");
+    // One at a time: the first creates the schema and the dev fixtures, the others find them.
+    let nodes: Vec<(tempfile::TempDir, Tern)> = (0..3).map(|_| node(&pg)).collect();
+    let mut senders = Vec::new();
+    for (n, (_, tern)) in nodes.iter().enumerate() {
+        for task in 0..2 {
+            let addr = tern.addr("smtp");
+            senders.push(tokio::spawn(async move {
+                let subjects: Vec<String> = (0..12).map(|i| format!("n{n}-t{task}-m{i}")).collect();
+                let subjects: Vec<&str> = subjects.iter().map(String::as_str).collect();
+                smtp::deliver(addr, "demo@example.test", &subjects).await
+            }));
+        }
+    }
+    for s in senders {
+        s.await
+            .expect("task")
+            .expect("every message accepted with 250");
+    }
+    let expected: BTreeSet<String> = (0..3)
+        .flat_map(|n| {
+            (0..2).flat_map(move |t| (0..12).map(move |i| format!("<n{n}-t{t}-m{i}@test>")))
+        })
+        .collect();
+    for (n, (_, tern)) in nodes.iter().enumerate() {
+        let mut c = imap::session(tern, "demo", PASSWORD).await;
+        let seen = uids_and_ids(&mut c).await;
+        assert_eq!(
+            seen.len(),
+            expected.len(),
+            "node {n} sees every message once"
+        );
+        let ids: BTreeSet<String> = seen.iter().map(|(_, id)| id.clone()).collect();
+        assert_eq!(ids, expected, "node {n} sees exactly the messages sent");
+        assert!(
+            seen.windows(2).all(|w| w[0].0 < w[1].0),
+            "node {n}: UIDs unique and increasing: {seen:?}"
+        );
+    }
+    for (_, tern) in nodes {
+        tern.stop().expect("clean stop");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn database_outage_and_recovery() {
+    let pg = TempPostgres::start().expect("postgres");
+    let (_dir, mut tern) = node(&pg);
+    tern.expect_error("store");
+    tern.expect_error("database");
+    tern.expect_error("postgres");
+    let mut logged_in = imap::session(&tern, "demo", PASSWORD).await;
+    assert!(logged_in.cmd("SELECT INBOX").await.expect("select").ok());
+
+    pg.stop().expect("stop postgres");
+
+    // SMTP: a 4xx with 4.3.0, never a 250 for the message.
+    let (mut c, _) = smtp::Client::connect(tern.addr("smtp"), None)
+        .await
+        .expect("connect");
+    c.expect("EHLO feeder.test", 250).await.expect("ehlo");
+    let mail = c.cmd("MAIL FROM:<feeder@remote.test>").await.expect("mail");
+    let refused = if mail.code == 250 {
+        c.cmd("RCPT TO:<demo@example.test>").await.expect("rcpt")
+    } else {
+        mail
+    };
+    assert_eq!(refused.code, 451, "{refused:?}");
+    assert!(refused.text.contains("4.3.0"), "{refused:?}");
+
+    // IMAP: the open session and a new login both get NO [UNAVAILABLE].
+    let r = logged_in
+        .cmd("STATUS INBOX (MESSAGES)")
+        .await
+        .expect("status");
+    assert!(r.all().contains("NO [UNAVAILABLE]"), "{}", r.all());
+    let tls = smtp::tls_config(&tern.certificate()).expect("tls");
+    let (mut fresh, _) = imap::Client::connect(tern.addr("imaps"), Some(&tls))
+        .await
+        .expect("connect");
+    let r = fresh.login("demo", PASSWORD).await.expect("login");
+    assert!(r.all().contains("NO [UNAVAILABLE]"), "{}", r.all());
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, _) = tern.get("/readyz").expect("readyz");
+        if status == 503 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz stayed {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    pg.start_again().expect("start postgres again");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, _) = tern.get("/readyz").expect("readyz");
+        if status == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz stayed {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    smtp::deliver(tern.addr("smtp"), "demo@example.test", &["after-outage"])
+        .await
+        .expect("delivery works again");
+    let mut c = imap::session(&tern, "demo", PASSWORD).await;
+    let seen = uids_and_ids(&mut c).await;
+    let ids: Vec<&str> = seen.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["<after-outage@test>"],
+        "only the message accepted after the outage"
+    );
+}
+
+#[test]
+fn unreachable_database_at_start_names_the_setting_and_host() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(bin("tern"))
+        .args(["serve", "--dev"])
+        .current_dir(dir.path())
+        .env("TERN_DEV_PASSWORD", PASSWORD)
+        .env("TERN_DEV_ADMIN_TOKEN", TOKEN)
+        .env("TERN_STORE__BACKEND", "postgres")
+        .env(
+            "TERN_STORE__POSTGRES_URL",
+            format!("postgres://tern:hunter2@127.0.0.1:{port}/tern"),
+        )
+        .output()
+        .expect("run tern");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("store.postgres_url") && stderr.contains(&format!("127.0.0.1:{port}")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("hunter2"),
+        "the password never appears: {stderr}"
+    );
+}
