@@ -2,12 +2,13 @@
 //! account at once and IMAP on each sees every message exactly once, with unique, increasing
 //! UIDs; a database lost while running turns SMTP into `451 4.3.0`, IMAP into
 //! `NO [UNAVAILABLE]` and `/readyz` into 503, and the node recovers by itself when it returns;
-//! an unreachable database at start fails with a message naming `store.postgres_url`.
+//! an unreachable database at start fails with a message naming `store.postgres_url`; a backup
+//! of a node on PostgreSQL restores into another database.
 
 use std::{collections::BTreeSet, process::Command, time::Duration};
 
 use tern_store::postgres::throwaway::TempPostgres;
-use tern_tests::{Tern, bin, imap, smtp};
+use tern_tests::{Tern, bin, imap, ok, smtp, ternctl};
 
 const TOKEN: &str = "pg-token";
 const PASSWORD: &str = "demo-password";
@@ -199,4 +200,45 @@ fn unreachable_database_at_start_names_the_setting_and_host() {
         !stderr.contains("hunter2"),
         "the password never appears: {stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_restores_into_another_database() {
+    let (first, second) = (
+        TempPostgres::start().expect("postgres"),
+        TempPostgres::start().expect("postgres"),
+    );
+    let (_dir, tern) = node(&first);
+    smtp::deliver(
+        tern.addr("smtp"),
+        "demo@example.test",
+        &["kept-1", "kept-2"],
+    )
+    .await
+    .expect("deliver");
+    let backup = tempfile::tempdir().expect("tempdir");
+    let to = backup.path().join("b");
+    ok(&ternctl(
+        &tern.url(),
+        Some(TOKEN),
+        &["backup", "--to", to.to_str().expect("utf8")],
+    ));
+    tern.stop().expect("clean stop");
+    let out = ok(&ternctl(
+        "http://127.0.0.1:9",
+        None,
+        &[
+            "restore",
+            "--from",
+            to.to_str().expect("utf8"),
+            "--postgres-url",
+            &second.url(),
+        ],
+    ));
+    assert!(out.contains("restored"), "{out}");
+    let (_dir, restored) = node(&second);
+    let mut c = imap::session(&restored, "demo", PASSWORD).await;
+    let seen = uids_and_ids(&mut c).await;
+    let ids: Vec<&str> = seen.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(ids, ["<kept-1@test>", "<kept-2@test>"]);
 }

@@ -41,6 +41,11 @@ enum Command {
         /// TOML configuration file.
         #[arg(long, short, env = "TERN_CONFIG")]
         config: Option<String>,
+        /// With --dev: start a throwaway PostgreSQL (initdb on a free loopback port, deleted on
+        /// exit; needs the machine's PostgreSQL server binaries) and run the node on it.
+        #[cfg(feature = "postgres")]
+        #[arg(long, requires = "dev")]
+        dev_postgres: bool,
     },
     /// Validate the configuration and print it as TOML (secrets shown as "<redacted>").
     CheckConfig {
@@ -56,10 +61,31 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let (dev, file, check) = match &cli.command {
-        Command::Serve { dev, config } => (*dev, config.clone(), false),
+        Command::Serve { dev, config, .. } => (*dev, config.clone(), false),
         Command::CheckConfig { dev, config } => (*dev, config.clone(), true),
     };
-    let loaded = config::Config::read(file.as_deref(), dev).and_then(|raw| {
+    #[cfg(feature = "postgres")]
+    let throwaway = match &cli.command {
+        Command::Serve {
+            dev_postgres: true, ..
+        } => match tern_store::postgres::throwaway::TempPostgres::start() {
+            Ok(pg) => {
+                println!("throwaway postgres at {} (deleted on exit)", pg.url());
+                Some(pg)
+            }
+            Err(e) => {
+                eprintln!("tern: cannot start a throwaway PostgreSQL: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    let loaded = config::Config::read(file.as_deref(), dev).and_then(|mut raw| {
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = &throwaway {
+            raw.store.backend = "postgres".into();
+            raw.store.postgres_url = Some(pg.url());
+        }
         let config = config::Config::validate(raw.clone(), dev)?;
         Ok((raw, config))
     });

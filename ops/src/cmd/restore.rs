@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use tern_store::{Db, EmbeddedStore, RangeOptions, StoreError};
+use tern_store::{
+    Db, EmbeddedStore, RangeOptions, StoreError,
+    postgres::{PgOptions, PgStore},
+};
 
 use crate::{
     archive::{self, FORMAT, Manifest},
@@ -25,8 +28,16 @@ pub struct RestoreCmd {
     #[arg(long)]
     from: PathBuf,
     /// The stopped node's data directory (`server.data_dir`); its store must be empty.
-    #[arg(long)]
-    data_dir: PathBuf,
+    #[arg(
+        long,
+        required_unless_present = "postgres_url",
+        conflicts_with = "postgres_url"
+    )]
+    data_dir: Option<PathBuf>,
+    /// Restore into this PostgreSQL database instead (`store.postgres_url`); it must hold no
+    /// Tern data, and no node may run on it meanwhile.
+    #[arg(long, env = "TERN_STORE__POSTGRES_URL", hide_env_values = true)]
+    postgres_url: Option<String>,
 }
 
 /// Runs `ternctl restore`.
@@ -50,17 +61,29 @@ pub fn run(cmd: RestoreCmd, json: bool) -> anyhow::Result<()> {
     for c in &manifest.chunks {
         archive::read_chunk(&cmd.from, c)?;
     }
-    let path = cmd.data_dir.join("store");
-    let store = EmbeddedStore::open(&path).with_context(|| {
-        format!(
-            "opening {} (stop the node first: the store is used by one process at a time)",
-            path.display()
-        )
-    })?;
-    let db = Db::new(store);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let (db, target) = match (&cmd.data_dir, &cmd.postgres_url) {
+        (Some(dir), _) => {
+            let path = dir.join("store");
+            let store = EmbeddedStore::open(&path).with_context(|| {
+                format!(
+                    "opening {} (stop the node first: the store is used by one process at a time)",
+                    path.display()
+                )
+            })?;
+            (Db::new(store), path.display().to_string())
+        }
+        (None, Some(url)) => {
+            let store = rt
+                .block_on(PgStore::open(PgOptions::new(url.clone())))
+                .context("opening the PostgreSQL database")?;
+            (Db::new(store), "the PostgreSQL database".to_string())
+        }
+        (None, None) => bail!("give --data-dir or --postgres-url"),
+    };
+    let path = &target;
     rt.block_on(async {
         let empty = db
             .transact(|tx| async move {
@@ -72,10 +95,7 @@ pub fn run(cmd: RestoreCmd, json: bool) -> anyhow::Result<()> {
             })
             .await?;
         if !empty {
-            bail!(
-                "{} already holds data; restore into an empty data directory",
-                path.display()
-            );
+            bail!("{path} already holds data; restore into an empty store");
         }
         for c in &manifest.chunks {
             let pairs = archive::read_chunk(&cmd.from, c)?;
@@ -107,7 +127,7 @@ pub fn run(cmd: RestoreCmd, json: bool) -> anyhow::Result<()> {
             manifest.pairs(),
             human::bytes(manifest.bytes()),
             human::time(manifest.created, human::now()),
-            path.display()
+            path
         ),
         json,
     );
