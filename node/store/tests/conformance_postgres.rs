@@ -1,6 +1,7 @@
 //! Runs the conformance suite on the postgres backend against a throwaway PostgreSQL each test
 //! starts for itself, plus what only a shared store has: a kill -9 of a committing process,
-//! watches fired by another process, and two processes committing conflicting transactions.
+//! watches fired by another process, two processes committing conflicting transactions, an
+//! outage, and TLS to the database.
 #![cfg(feature = "postgres")]
 
 use std::{
@@ -321,4 +322,58 @@ async fn outage_and_recovery() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// `sslmode=require` encrypts (the server rejects plain connections here) and verifies the
+/// server's certificate: against the operator's CA it connects, against the web PKI roots it
+/// is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_the_database_is_verified() {
+    let ca_key = rcgen::KeyPair::generate().expect("key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("ca");
+    let server_key = rcgen::KeyPair::generate().expect("key");
+    let server = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .expect("params")
+        .signed_by(&server_key, &ca)
+        .expect("server certificate");
+    let pg = TempPostgres::start().expect("postgres");
+    pg.require_tls(&server.pem(), &server_key.serialize_pem())
+        .expect("tls on");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).expect("write ca");
+
+    let plain = PgStore::open(PgOptions::new(pg.url()))
+        .await
+        .err()
+        .expect("plain is rejected");
+    assert!(plain.to_string().contains("store.postgres_url"), "{plain}");
+
+    let tls_url = format!("{}?sslmode=require", pg.url());
+    let mut options = PgOptions::new(tls_url.clone());
+    options.ca_file = Some(ca_file);
+    let db = Db::new(
+        PgStore::open(options)
+            .await
+            .expect("TLS with the operator's CA"),
+    );
+    let key = scratch::item("tls", 0);
+    let key = &key;
+    db.run(|tx| async move { tx.set(key, b"over tls") })
+        .await
+        .expect("commit");
+
+    let unverified = PgStore::open(PgOptions::new(tls_url))
+        .await
+        .err()
+        .expect("unknown CA");
+    assert!(
+        unverified
+            .to_string()
+            .to_lowercase()
+            .contains("certificate"),
+        "{unverified}"
+    );
 }

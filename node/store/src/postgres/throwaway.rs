@@ -130,6 +130,31 @@ impl TempPostgres {
         self.port
     }
 
+    /// Restarts the server accepting TCP connections only over TLS, with this certificate
+    /// chain and key (PEM): plain connections are then rejected by the server itself.
+    pub fn require_tls(&self, cert_pem: &str, key_pem: &str) -> std::io::Result<()> {
+        let data = self.data();
+        std::fs::write(data.join("server.crt"), cert_pem)?;
+        std::fs::write(data.join("server.key"), key_pem)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            data.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )?;
+        let conf = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf)?;
+        text.push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(&conf, text)?;
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n\
+             hostnossl all all 127.0.0.1/32 reject\n",
+        )?;
+        self.chown_to_postgres(&data)?;
+        self.stop()?;
+        self.start_again()
+    }
+
     /// Stops the server at once, as a crash would (clients see their connections drop).
     pub fn stop(&self) -> std::io::Result<()> {
         self.pg_ctl(&["stop", "-m", "immediate"])
