@@ -1,6 +1,6 @@
 //! Watches across processes: every node keeps one connection that `LISTEN`s on `tern_watch`;
 //! a commit that changed a watchable key announces it there after it committed (see
-//! `tx::announcements`), and the node then reads the key and fires the watches whose value
+//! `tx::announcements`; the node's announcer batches them), and the node then reads the key and fires the watches whose value
 //! changed. The announcement is sent after the commit (never inside it: a notifying commit
 //! takes a database-wide lock), so a watch armed before reading the key never misses a change.
 //! If the connection drops, or a writer dies between its commit and its announcement, the
@@ -96,6 +96,9 @@ pub(crate) async fn run(shared: Weak<Shared>) {
 }
 
 async fn on_announcement(shared: &Arc<Shared>, payload: &str) {
+    if payload == "a" {
+        return recheck_all(shared).await;
+    }
     let keys = if let Some(key) = payload.strip_prefix('k') {
         match hex::decode(key) {
             Ok(key) => vec![key],

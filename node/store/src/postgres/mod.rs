@@ -41,6 +41,8 @@ use crate::{
 /// How often the backend checks that the database answers, so `/readyz` and the health gauge
 /// follow an outage (and the recovery) even when no transaction runs.
 const PROBE_EVERY: Duration = Duration::from_secs(2);
+/// Most announcements sent in one `NOTIFY` transaction.
+const ANNOUNCE_BATCH: usize = 512;
 /// Announcements longer than this (PostgreSQL's limit is 8000 bytes) ask every node to re-check
 /// all its watches instead.
 const MAX_PAYLOAD: usize = 7000;
@@ -58,6 +60,7 @@ pub(crate) struct Shared {
     health: Mutex<Option<String>>,
     compact: tokio::sync::mpsc::Sender<Vec<u8>>,
     compacting: Mutex<HashSet<Vec<u8>>>,
+    announcements: tokio::sync::mpsc::UnboundedSender<String>,
     /// Dropped with the store, which ends the background tasks.
     closed: tokio::sync::watch::Sender<()>,
 }
@@ -99,6 +102,7 @@ impl PgStore {
                 retryable: false,
             })?;
         let (compact, compact_rx) = tokio::sync::mpsc::channel(1024);
+        let (announcements, announce_rx) = tokio::sync::mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             pool,
             target,
@@ -106,11 +110,13 @@ impl PgStore {
             health: Mutex::new(None),
             compact,
             compacting: Mutex::new(HashSet::new()),
+            announcements,
             closed: tokio::sync::watch::channel(()).0,
         });
         tokio::spawn(listen::run(Arc::downgrade(&shared)));
         tokio::spawn(probe(Arc::downgrade(&shared)));
         tokio::spawn(compactor(Arc::downgrade(&shared), compact_rx));
+        tokio::spawn(announcer(Arc::downgrade(&shared), announce_rx));
         tracing::info!(server = %shared.target.server, pool = options.pool_size, "postgres store open");
         Ok(Self { shared })
     }
@@ -223,13 +229,43 @@ impl Shared {
         }
     }
 
-    /// Tells every node's listener which watchable keys a commit changed, in a transaction of
-    /// its own that does not wait for the disk (it carries no data).
-    async fn announce(&self, conn: &Object, payloads: &[String]) {
+    /// Queues the announcements of a commit that just succeeded (see [`announcer`]).
+    fn announce(&self, payloads: Vec<String>) {
+        for p in payloads {
+            let _ = self.announcements.send(p);
+        }
+    }
+}
+
+/// Sends the queued announcements, many commits' at a time: while one batch is on its way the
+/// next accumulates, so under load one `NOTIFY` transaction carries many commits' keys (it
+/// would otherwise cost a round trip and a transaction per commit). Each batch is a
+/// transaction of its own that does not wait for the disk (it carries no data).
+async fn announcer(
+    shared: std::sync::Weak<Shared>,
+    mut queued: tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    while let Some(first) = queued.recv().await {
+        let mut batch = std::collections::BTreeSet::from([first]);
+        while batch.len() < ANNOUNCE_BATCH {
+            match queued.try_recv() {
+                Ok(p) => {
+                    batch.insert(p);
+                }
+                Err(_) => break,
+            }
+        }
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        // A payload too long for NOTIFY asks every node to re-check all its watches.
+        let all = batch.iter().any(|p| p.len() > MAX_PAYLOAD);
         let mut sql = String::from("BEGIN; SET LOCAL synchronous_commit TO off; SELECT ");
-        let too_long = payloads.iter().any(|p| p.len() > MAX_PAYLOAD);
-        let all = ["a".to_string()];
-        let payloads = if too_long { &all[..] } else { payloads };
+        let payloads: Vec<&str> = if all {
+            vec!["a"]
+        } else {
+            batch.iter().map(String::as_str).collect()
+        };
         for (i, p) in payloads.iter().enumerate() {
             if i > 0 {
                 sql.push_str(", ");
@@ -238,9 +274,17 @@ impl Shared {
             sql.push_str(&format!("pg_notify('{}', '{p}')", listen::CHANNEL));
         }
         sql.push_str("; COMMIT");
-        if let Err(e) = conn.batch_execute(&sql).await {
-            tracing::debug!(error = %error::describe(&e), "cannot announce changed keys; watchers re-check later");
-            let _ = conn.batch_execute("ROLLBACK").await;
+        let sent = async {
+            let conn = shared.connection().await?;
+            if let Err(e) = conn.batch_execute(&sql).await {
+                let _ = conn.batch_execute("ROLLBACK").await;
+                return Err(error::map(&e));
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = sent {
+            tracing::debug!(error = %e, "cannot announce changed keys; watchers re-check later");
         }
     }
 }

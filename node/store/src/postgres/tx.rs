@@ -398,10 +398,7 @@ impl Transaction for PgTx {
             session.open = false;
             METRICS.commits.with_label_values(&["postgres", "ok"]).inc();
             self.shared.observe_ok();
-            let announce = announcements(&this.buffer);
-            if !announce.is_empty() {
-                self.shared.announce(&conn, &announce).await;
-            }
+            self.shared.announce(announcements(&this.buffer));
             session.conn = Some(conn);
         }
         for ((key, reply), seen) in this.watches.into_iter().zip(seen) {
