@@ -1,5 +1,6 @@
 //! SMTP ingest benchmark: 20 concurrent sessions send 4 KiB messages to 20 local users on a
-//! release `tern serve --dev` (embedded store, every 250 durable). Prints accepted messages/s and
+//! release `tern serve --dev` (embedded store, or PostgreSQL with `TERN_TEST_STORE=postgres`;
+//! every 250 durable). Prints accepted messages/s and
 //! latency percentiles of the DATA round trip (end of data → 250).
 //! Run: `cargo bench -p tern-tests --bench smtp_ingest` (TERN_BENCH_SECONDS to change the time).
 
@@ -85,7 +86,12 @@ async fn main() {
     let pct =
         |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
     println!(
-        "SMTP ingest: {SESSIONS} sessions, 4 KiB messages to {SESSIONS} local users, embedded store, {seconds}s"
+        "SMTP ingest: {SESSIONS} sessions, 4 KiB messages to {SESSIONS} local users, {} store, {seconds}s",
+        if tern_tests::backend::postgres() {
+            "postgres"
+        } else {
+            "embedded"
+        }
     );
     println!(
         "accepted {} messages: {:.0} msg/s; end-of-data to 250: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",

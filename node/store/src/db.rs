@@ -27,6 +27,13 @@ pub struct Db {
 impl Db {
     /// Wraps a backend.
     pub fn new(store: impl Store) -> Self {
+        // The commit outcome and conflict series exist (at 0) from the start.
+        let backend = store.backend();
+        METRICS.commits.with_label_values(&[backend, "ok"]);
+        METRICS.conflicts.with_label_values(&[backend]);
+        METRICS
+            .retries
+            .with_label_values(&[backend, "not_committed"]);
         Self {
             inner: Arc::new(store),
         }

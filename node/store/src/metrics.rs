@@ -29,6 +29,8 @@ pub struct StoreMetrics {
     pub healthy: IntGaugeVec,
     /// Watches currently armed.
     pub watches: IntGauge,
+    /// The postgres backend's pool: connections open, idle, and transactions waiting for one.
+    pub postgres_connections: IntGaugeVec,
 }
 
 /// The process-wide store metrics.
@@ -112,5 +114,14 @@ pub static METRICS: LazyLock<StoreMetrics> = LazyLock::new(|| {
         .expect("metric registers once"),
         watches: register_int_gauge!(Opts::new("tern_store_watches", "Watches currently armed"))
             .expect("metric registers once"),
+        postgres_connections: register_int_gauge_vec!(
+            Opts::new(
+                "tern_store_postgres_connections",
+                "Connections of the postgres backend's pool (state open, idle or waiting: \
+                 transactions waiting for one)"
+            ),
+            &["state"]
+        )
+        .expect("metric registers once"),
     }
 });

@@ -377,3 +377,47 @@ async fn tls_to_the_database_is_verified() {
         "{unverified}"
     );
 }
+
+/// Nodes starting together create the schema once (they take turns under an advisory lock),
+/// and a node refuses a database whose schema is newer than it knows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_is_created_once_and_newer_ones_are_refused() {
+    let pg = TempPostgres::start().expect("postgres");
+    let url = pg.url();
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { PgStore::open(PgOptions::new(url)).await })
+        })
+        .collect();
+    for open in opens {
+        open.await
+            .expect("task")
+            .expect("every concurrent start succeeds");
+    }
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let version: i64 = client
+        .query_one(
+            "SELECT value FROM tern_meta WHERE name = 'schema_version'",
+            &[],
+        )
+        .await
+        .expect("version row")
+        .get(0);
+    assert_eq!(version, 1);
+    client
+        .execute(
+            "UPDATE tern_meta SET value = 99 WHERE name = 'schema_version'",
+            &[],
+        )
+        .await
+        .expect("pretend a newer tern migrated it");
+    let err = PgStore::open(PgOptions::new(url))
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("schema version 99"), "{err}");
+}

@@ -35,11 +35,13 @@ use self::{connect::Target, snapshot::PgSnapshot, tx::PgTx};
 use crate::{
     api::{Snapshot, Store, Transaction},
     error::{Result, StoreError},
+    metrics::METRICS,
     watch::{Reply, WatchRegistry},
 };
 
 /// How often the backend checks that the database answers, so `/readyz` and the health gauge
-/// follow an outage (and the recovery) even when no transaction runs.
+/// follow an outage (and the recovery) even when no transaction runs, and publishes the pool's
+/// state.
 const PROBE_EVERY: Duration = Duration::from_secs(2);
 /// Most announcements sent in one `NOTIFY` transaction.
 const ANNOUNCE_BATCH: usize = 512;
@@ -113,6 +115,12 @@ impl PgStore {
             announcements,
             closed: tokio::sync::watch::channel(()).0,
         });
+        for state in ["open", "idle", "waiting"] {
+            METRICS
+                .postgres_connections
+                .with_label_values(&[state])
+                .set(0);
+        }
         tokio::spawn(listen::run(Arc::downgrade(&shared)));
         tokio::spawn(probe(Arc::downgrade(&shared)));
         tokio::spawn(compactor(Arc::downgrade(&shared), compact_rx));
