@@ -106,6 +106,8 @@ async fn main() {
         l.starts_with("process_resident_memory_bytes")
             || l.starts_with("tern_store_group_commit_size_sum")
             || l.starts_with("tern_store_group_commit_size_count")
+            || l.starts_with("tern_store_retries_total")
+            || l.starts_with("tern_store_commits_total")
     }) {
         println!("{line}");
     }
