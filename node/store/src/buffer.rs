@@ -117,6 +117,14 @@ impl WriteBuffer {
     }
 }
 
+/// The first key after `key` (`key` followed by a zero byte).
+pub(crate) fn key_after(key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.extend_from_slice(key);
+    k.push(0);
+    k
+}
+
 /// `[begin, end)` as slice bounds for `BTreeMap::range`.
 pub(crate) fn bounds<'a>(begin: &'a [u8], end: &'a [u8]) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
     (Bound::Included(begin), Bound::Excluded(end))

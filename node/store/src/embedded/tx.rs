@@ -19,7 +19,7 @@ use super::{
 };
 use crate::{
     api::{KeyValue, RangeOptions, ReadMode, Transaction, Watch},
-    buffer::{Local, WriteBuffer, merge},
+    buffer::{Local, WriteBuffer, key_after, merge},
     error::{Result, StoreError},
     limits::{MAX_TRANSACTION_AGE, MAX_TRANSACTION_BYTES},
     metrics::METRICS,
@@ -88,13 +88,6 @@ impl EmbeddedTx {
             Local::Unknown => self.committed(key),
         }
     }
-}
-
-fn key_after(key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(key.len() + 1);
-    k.extend_from_slice(key);
-    k.push(0);
-    k
 }
 
 #[async_trait]

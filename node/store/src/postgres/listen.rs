@@ -15,6 +15,7 @@ use futures::StreamExt;
 use tokio_postgres::AsyncMessage;
 
 use super::Shared;
+use crate::buffer::key_after;
 
 /// The channel name.
 pub(crate) const CHANNEL: &str = "tern_watch";
@@ -126,10 +127,4 @@ async fn on_announcement(shared: &Arc<Shared>, payload: &str) {
 async fn recheck_all(shared: &Arc<Shared>) {
     let keys = shared.watches.keys();
     shared.recheck(keys).await;
-}
-
-fn key_after(key: &[u8]) -> Vec<u8> {
-    let mut k = key.to_vec();
-    k.push(0);
-    k
 }

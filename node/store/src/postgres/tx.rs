@@ -25,7 +25,7 @@ use super::{
 };
 use crate::{
     api::{KeyValue, RangeOptions, Transaction, Watch},
-    buffer::{Op, WriteBuffer, merge},
+    buffer::{Op, WriteBuffer, key_after, merge},
     error::{Result, StoreError},
     keys,
     limits::{MAX_TRANSACTION_AGE, MAX_TRANSACTION_BYTES},
@@ -266,13 +266,6 @@ impl PgTx {
             .collect::<std::result::Result<Vec<()>, _>>()
             .map(drop)
     }
-}
-
-fn key_after(key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(key.len() + 1);
-    k.extend_from_slice(key);
-    k.push(0);
-    k
 }
 
 #[async_trait]
