@@ -1,7 +1,8 @@
 //! The conformance suite every backend runs: FoundationDB's semantics (conflicts, snapshot
 //! reads, read-your-writes, ranges, atomic adds, watches), its limits, and blob chunking.
 //! Each check takes an empty store and panics with a message when the backend misbehaves.
-//! The kill -9 durability case needs a child process and lives in the test files.
+//! The kill -9 durability case needs a child process: the test files spawn it, and it runs
+//! [`commit_numbered_until_killed`]; [`missing_numbered`] checks what survived.
 
 use std::time::Duration;
 
@@ -505,4 +506,44 @@ pub async fn blob_chunking(db: &Db) {
         lost.is_err(),
         "linking a collected upload is refused, never silently empty"
     );
+}
+
+/// The child side of the kill -9 durability case: commits numbered keys from 8 writers and
+/// prints `ACK <n>` once each commit returned, until the process is killed.
+pub async fn commit_numbered_until_killed(db: &Db) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    for w in 0..8u64 {
+        let (db, tx) = (db.clone(), tx.clone());
+        tokio::spawn(async move {
+            for i in 0.. {
+                let n = w * 1_000_000 + i;
+                let key = scratch::item("kill", n);
+                let key = &key;
+                db.run(|t| async move { t.set(key, &n.to_le_bytes()) })
+                    .await
+                    .expect("commit");
+                let _ = tx.send(n);
+            }
+        });
+    }
+    while let Some(n) = rx.recv().await {
+        println!("ACK {n}");
+    }
+}
+
+/// The acknowledged numbers of [`commit_numbered_until_killed`] whose key is not in the store.
+pub async fn missing_numbered(db: &Db, acked: &[u64]) -> Vec<u64> {
+    let mut missing = Vec::new();
+    for n in acked {
+        let key = scratch::item("kill", *n);
+        let key = &key;
+        let v = db
+            .run(|t| async move { t.get(key).await })
+            .await
+            .expect("read");
+        if v != Some(n.to_le_bytes().to_vec()) {
+            missing.push(*n);
+        }
+    }
+    missing
 }

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use tern_store::{Db, EmbeddedOptions, EmbeddedStore, conformance, keys::scratch};
+use tern_store::{Db, EmbeddedOptions, EmbeddedStore, conformance};
 
 fn fresh() -> (tempfile::TempDir, Db) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -57,24 +57,7 @@ async fn durability_child() {
         return;
     };
     let db = Db::new(EmbeddedStore::open(&dir).expect("open"));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
-    for w in 0..8u64 {
-        let (db, tx) = (db.clone(), tx.clone());
-        tokio::spawn(async move {
-            for i in 0.. {
-                let n = w * 1_000_000 + i;
-                let key = scratch::item("kill", n);
-                let key = &key;
-                db.run(|t| async move { t.set(key, &n.to_le_bytes()) })
-                    .await
-                    .expect("commit");
-                let _ = tx.send(n);
-            }
-        });
-    }
-    while let Some(n) = rx.recv().await {
-        println!("ACK {n}");
-    }
+    conformance::commit_numbered_until_killed(&db).await;
 }
 
 #[test]
@@ -114,21 +97,7 @@ fn durability_across_kill() {
     std::thread::sleep(Duration::from_millis(100));
     let db = Db::new(EmbeddedStore::open(dir.path()).expect("reopen after kill"));
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let missing: Vec<u64> = rt.block_on(async {
-        let mut missing = Vec::new();
-        for n in &acked {
-            let key = scratch::item("kill", *n);
-            let key = &key;
-            let v = db
-                .run(|t| async move { t.get(key).await })
-                .await
-                .expect("read");
-            if v != Some(n.to_le_bytes().to_vec()) {
-                missing.push(*n);
-            }
-        }
-        missing
-    });
+    let missing = rt.block_on(conformance::missing_numbered(&db, &acked));
     assert!(
         missing.is_empty(),
         "acknowledged commits lost after kill -9: {missing:?}"

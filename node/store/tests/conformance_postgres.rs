@@ -75,26 +75,7 @@ async fn child_process() {
     };
     let db = open(&url).await;
     match mode.as_str() {
-        "durability" => {
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
-            for w in 0..8u64 {
-                let (db, tx) = (db.clone(), tx.clone());
-                tokio::spawn(async move {
-                    for i in 0.. {
-                        let n = w * 1_000_000 + i;
-                        let key = scratch::item("kill", n);
-                        let key = &key;
-                        db.run(|t| async move { t.set(key, &n.to_le_bytes()) })
-                            .await
-                            .expect("commit");
-                        let _ = tx.send(n);
-                    }
-                });
-            }
-            while let Some(n) = rx.recv().await {
-                println!("ACK {n}");
-            }
-        }
+        "durability" => conformance::commit_numbered_until_killed(&db).await,
         "increment" => {
             println!("READY");
             let counter = scratch::item("shared", 0);
@@ -157,18 +138,7 @@ async fn durability_across_kill() {
         1500,
         "child acknowledged commits before the kill"
     );
-    let mut missing = Vec::new();
-    for n in &acked {
-        let key = scratch::item("kill", *n);
-        let key = &key;
-        let v = db
-            .run(|t| async move { t.get(key).await })
-            .await
-            .expect("read");
-        if v != Some(n.to_le_bytes().to_vec()) {
-            missing.push(*n);
-        }
-    }
+    let missing = conformance::missing_numbered(&db, &acked).await;
     assert!(
         missing.is_empty(),
         "acknowledged commits lost after kill -9: {missing:?}"
