@@ -14,6 +14,8 @@ fn admin_api_through_ternctl() {
         &[
             ("TERN_DEV_ADMIN_TOKEN", TOKEN),
             ("TERN_DEV_PASSWORD", "demo-password"),
+            // It also runs ternctl's offline commands on the data directory: embedded store.
+            ("TERN_STORE__BACKEND", "embedded"),
         ],
     )
     .expect("tern starts");
@@ -220,6 +222,7 @@ fn admin_api_through_ternctl() {
             ("TERN_SERVER__HOSTNAME", "mx.example.org"),
             ("TERN_TLS__ALLOW_SELF_SIGNED", "true"),
             ("TERN_LOG__FORMAT", "text"),
+            ("TERN_STORE__BACKEND", "embedded"),
         ],
     )
     .expect("restart in production mode");

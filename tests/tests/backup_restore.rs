@@ -20,6 +20,9 @@ fn start(workdir: &Path) -> Tern {
         &[
             ("TERN_DEV_ADMIN_TOKEN", TOKEN),
             ("TERN_DEV_PASSWORD", PASSWORD),
+            // Restores into a data directory, so the embedded store on every run (restoring
+            // into PostgreSQL is tested in postgres_nodes).
+            ("TERN_STORE__BACKEND", "embedded"),
             // Nowhere to deliver: queued mail stays queued.
             ("TERN_QUEUE__DNS_SERVER", "127.0.0.1:9"),
         ],

@@ -19,6 +19,8 @@ fn start(fs: &Tmpfs, env: &[(&str, &str)]) -> Tern {
     let mut all = vec![
         ("TERN_DEV_ADMIN_TOKEN", TOKEN),
         ("TERN_DEV_PASSWORD", PASSWORD),
+        // The data directory's floor and failed writes are the embedded store's, on every run.
+        ("TERN_STORE__BACKEND", "embedded"),
     ];
     all.extend_from_slice(env);
     Tern::start(fs.path(), &["--dev"], &all).expect("tern starts")
