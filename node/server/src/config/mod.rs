@@ -5,6 +5,7 @@ pub mod imap;
 pub mod queue;
 pub mod raw;
 pub mod show;
+mod store;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -233,60 +234,7 @@ impl Config {
 
     /// Turns the raw form into the runtime form, naming the key of every problem.
     pub fn validate(raw: RawConfig, dev: bool) -> anyhow::Result<Config> {
-        let backend = match raw.store.backend.as_str() {
-            "embedded" => Backend::Embedded,
-            "fdb" => Backend::Fdb {
-                cluster_file: raw.store.fdb_cluster_file.clone(),
-            },
-            "postgres" => {
-                let Some(url) = raw
-                    .store
-                    .postgres_url
-                    .clone()
-                    .filter(|u| !u.trim().is_empty())
-                else {
-                    bail!(
-                        "store.postgres_url: required with store.backend = \"postgres\" \
-                         (e.g. postgres://tern:PASSWORD@db.example:5432/tern, or set \
-                         TERN_STORE__POSTGRES_URL)"
-                    );
-                };
-                if raw.store.postgres_pool_size == 0 {
-                    bail!("store.postgres_pool_size: must be at least 1");
-                }
-                for (key, seconds) in [
-                    (
-                        "store.postgres_connect_timeout_seconds",
-                        raw.store.postgres_connect_timeout_seconds,
-                    ),
-                    (
-                        "store.postgres_statement_timeout_seconds",
-                        raw.store.postgres_statement_timeout_seconds,
-                    ),
-                ] {
-                    if seconds == 0 {
-                        bail!("{key}: must be at least 1");
-                    }
-                }
-                Backend::Postgres {
-                    url,
-                    ca_file: raw.store.postgres_ca_file.clone().map(Into::into),
-                    pool_size: raw.store.postgres_pool_size,
-                    connect_timeout: Duration::from_secs(
-                        raw.store.postgres_connect_timeout_seconds,
-                    ),
-                    statement_timeout: Duration::from_secs(
-                        raw.store.postgres_statement_timeout_seconds,
-                    ),
-                }
-            }
-            other => {
-                bail!(
-                    "store.backend: unknown backend {other:?} (expected \"embedded\", \
-                     \"postgres\" or \"fdb\")"
-                )
-            }
-        };
+        let backend = store::backend(&raw.store)?;
         if raw.store.min_free_percent > 100 {
             bail!(
                 "store.min_free_percent: {} is not a percentage (0 to 100)",
