@@ -1,26 +1,7 @@
 //! `tern`: one Tern node. `tern serve --dev` runs a complete single-node server on the embedded
 //! store with loopback ports and demo fixtures; `tern serve --config tern.toml` runs production.
 
-mod admin;
-mod alloc;
-mod config;
-mod delivery;
-mod dev;
-mod dkim;
-mod headroom;
-mod imap;
-mod logging;
-mod metrics;
-mod net;
-mod password_check;
-mod pop3;
-mod queue;
-mod serve;
-mod shutdown;
-mod smtp;
-mod throttle;
-mod tls;
-mod trace;
+use tern_server::{alloc, config, logging, serve};
 
 use clap::{Parser, Subcommand};
 

@@ -27,13 +27,15 @@ pub fn printable(key: &[u8]) -> String {
         .collect()
 }
 
-/// The key ranges `atomic_add` may touch: mailbox change and message counters, quota usage,
+/// The key ranges `atomic_add` may touch: mailbox change and message counters, queue entry
+/// counts, quota usage,
 /// blob reference counts and the test space's counters. [`crate::Tx::atomic_add`] refuses any
 /// other key, which lets a backend that stores adds apart from values (postgres) know which
 /// keys can hold them without reading.
-pub fn counters() -> [(Vec<u8>, Vec<u8>); 5] {
+pub fn counters() -> [(Vec<u8>, Vec<u8>); 6] {
     [
         children(&("mbox_change",)),
+        children(&("queue_count",)),
         children(&("mbox_count",)),
         children(&("usage",)),
         children(&("blob", "refs")),
@@ -282,6 +284,17 @@ pub mod queue {
         key(&("queue", "held", id))
     }
 
+    /// Every held entry.
+    pub fn helds() -> (Vec<u8>, Vec<u8>) {
+        children(&("queue", "held"))
+    }
+
+    /// The id in a `held` key.
+    pub fn held_id(k: &[u8]) -> Option<String> {
+        let (_, _, id): (String, String, String) = ROOT.unpack(k).ok()?;
+        Some(id)
+    }
+
     /// Delivery state of one destination (failures, suspension).
     pub fn destination(domain: &str) -> Vec<u8> {
         key(&("queue", "dest", domain))
@@ -295,6 +308,49 @@ pub mod queue {
     /// The owner epoch of a shard (fencing token: the node that wrote it owns the shard).
     pub fn owner(shard: u16) -> Vec<u8> {
         key(&("queue", "owner", shard))
+    }
+
+    /// Every shard's owner.
+    pub fn owners() -> (Vec<u8>, Vec<u8>) {
+        children(&("queue", "owner"))
+    }
+
+    /// The shard of an `owner` key.
+    pub fn owner_shard(k: &[u8]) -> Option<u16> {
+        let (_, _, shard): (String, String, u16) = ROOT.unpack(k).ok()?;
+        Some(shard)
+    }
+
+    /// The shard count the queue was laid out with.
+    pub fn layout() -> Vec<u8> {
+        key(&("queue", "layout"))
+    }
+
+    /// Set once the per-shard counters and age index cover every entry.
+    pub fn counted() -> Vec<u8> {
+        key(&("queue", "counted"))
+    }
+
+    /// Entries of a shard in a status (`pending`, `deferred`, `held`): a counter.
+    pub fn count(shard: u16, status: &str) -> Vec<u8> {
+        key(&("queue_count", shard, status))
+    }
+
+    /// Age index: entries of a shard in a status by creation time, oldest first.
+    pub fn age(shard: u16, status: &str, created: i64, id: &str) -> Vec<u8> {
+        key(&("queue", "age", shard, status, created, id))
+    }
+
+    /// The age index of a shard and status.
+    pub fn ages(shard: u16, status: &str) -> (Vec<u8>, Vec<u8>) {
+        children(&("queue", "age", shard, status))
+    }
+
+    /// The creation time in an `age` key.
+    pub fn age_created(k: &[u8]) -> Option<i64> {
+        let (_, _, _, _, created, _): (String, String, u16, String, i64, String) =
+            ROOT.unpack(k).ok()?;
+        Some(created)
     }
 
     /// Entries of a shard due at or before `until`.

@@ -111,26 +111,32 @@ async fn queue_entries_page_hold_and_fence() {
     .await
     .expect("remove");
     assert_eq!(ops::scan(&db).await.expect("scan").len(), 4);
-    // Fencing: a newer claim makes the old epoch stale.
-    let old = db
-        .run(|tx| async move { shard::claim(&tx, 3).await })
-        .await
-        .expect("claim");
-    let new = db
-        .run(|tx| async move { shard::claim(&tx, 3).await })
-        .await
-        .expect("claim");
-    assert_eq!(new, old + 1);
+    // Fencing: a newer claim makes the old epoch stale; an older or equal one is refused.
+    let claim = |node: u64, epoch: i64| {
+        db.run(move |tx| async move { shard::claim(&tx, 3, node, epoch).await })
+    };
+    assert_eq!(claim(1, 1).await.expect("claim"), shard::Claim::Claimed);
+    assert_eq!(claim(1, 1).await.expect("again"), shard::Claim::Claimed);
+    assert_eq!(claim(2, 2).await.expect("claim"), shard::Claim::Claimed);
+    assert_eq!(
+        claim(1, 2).await.expect("stale"),
+        shard::Claim::Superseded(shard::Owner { epoch: 2, node: 2 })
+    );
     assert!(
-        !db.run(|tx| async move { shard::still_owned(&tx, 3, old).await })
+        !db.run(|tx| async move { shard::still_owned(&tx, 3, 1).await })
             .await
             .expect("check")
     );
     assert!(
-        db.run(|tx| async move { shard::still_owned(&tx, 3, new).await })
+        db.run(|tx| async move { shard::still_owned(&tx, 3, 2).await })
             .await
             .expect("check")
     );
+    let owners = db
+        .run(|tx| async move { shard::owners(&tx).await })
+        .await
+        .expect("owners");
+    assert_eq!(owners, [(3, shard::Owner { epoch: 2, node: 2 })]);
     // Destinations back to normal are forgotten.
     db.run(|tx| async move {
         let mut dst = destination::get(&tx, "down.test").await?;
@@ -191,4 +197,96 @@ async fn a_queue_id_is_never_overwritten() {
         .expect("get")
         .expect("kept");
     assert_eq!(kept.sender, "a@example.test");
+}
+
+async fn counts(db: &Db, shard_no: u16) -> Vec<(i64, Option<i64>)> {
+    let mut out = Vec::new();
+    for status in ops::STATUSES {
+        let c = db
+            .run(|tx| async move { ops::count_of(&tx, shard_no, status).await })
+            .await
+            .expect("count");
+        out.push((c.entries, c.oldest));
+    }
+    out
+}
+
+#[tokio::test]
+async fn shard_counters_follow_every_change_without_a_scan() {
+    let (_t, db) = store();
+    let staged = blob::stage(&db, BODY).await.expect("stage");
+    let staged = &staged;
+    let make = |i: i64| QueueEntry {
+        created: 100 + i,
+        ..entry(&format!("c{i}"), staged.id)
+    };
+    db.run(|tx| async move {
+        for i in 0..3 {
+            queue::enqueue(&tx, &make(i), staged).await?;
+        }
+        Ok(())
+    })
+    .await
+    .expect("enqueue");
+    let s = make(0).shard;
+    // pending, deferred, held
+    assert_eq!(counts(&db, s).await, [(3, Some(100)), (0, None), (0, None)]);
+    db.run(|tx| async move {
+        let before = ops::get(&tx, "c0").await?.expect("c0");
+        let mut after = before.clone();
+        after.attempts = 1;
+        ops::update(&tx, &before, &after)?;
+        let before = ops::get(&tx, "c1").await?.expect("c1");
+        let mut after = before.clone();
+        after.held = true;
+        ops::update(&tx, &before, &after)
+    })
+    .await
+    .expect("defer and hold");
+    assert_eq!(
+        counts(&db, s).await,
+        [(1, Some(102)), (1, Some(100)), (1, Some(101))]
+    );
+    db.run(|tx| async move {
+        let e = ops::get(&tx, "c0").await?.expect("c0");
+        ops::remove(&tx, &e)
+    })
+    .await
+    .expect("remove");
+    assert_eq!(
+        counts(&db, s).await,
+        [(1, Some(102)), (0, None), (1, Some(101))]
+    );
+    // Counting a queue from before the counters gives the same figures, once.
+    db.run(|tx| async move {
+        for st in ops::STATUSES {
+            tx.set(&tern_store::keys::queue::count(s, st), &0i64.to_le_bytes())?;
+            let (b, e) = tern_store::keys::queue::ages(s, st);
+            tx.clear_range(&b, &e)?;
+        }
+        Ok(())
+    })
+    .await
+    .expect("forget the counts");
+    assert_eq!(counts(&db, s).await, [(0, None), (0, None), (0, None)]);
+    assert!(ops::count_existing(&db, 64).await.expect("count"));
+    assert_eq!(
+        counts(&db, s).await,
+        [(1, Some(102)), (0, None), (1, Some(101))]
+    );
+    assert!(!ops::count_existing(&db, 64).await.expect("once"));
+}
+
+#[tokio::test]
+async fn the_shard_count_is_kept_from_the_first_start() {
+    let (_t, db) = store();
+    let first = db
+        .run(|tx| async move { shard::layout(&tx, 16).await })
+        .await
+        .expect("layout");
+    let later = db
+        .run(|tx| async move { shard::layout(&tx, 64).await })
+        .await
+        .expect("layout");
+    assert_eq!((first, later), (16, 16));
 }

@@ -25,11 +25,21 @@ use super::{
     AppState,
     error::{ApiError, ApiResult},
 };
-use crate::delivery::DeliverError;
+use crate::{delivery::DeliverError, queue::operator};
 
-/// `GET /queue` filters.
+/// Entries `GET /queue` returns when no `limit` is given, and at most.
+const LIST_DEFAULT: usize = 1000;
+const LIST_MAX: usize = 10_000;
+/// Entries read per transaction while listing.
+const LIST_PAGE: usize = 500;
+
+/// `GET /queue` filters and paging.
 #[derive(Deserialize, Default)]
 pub struct Filter {
+    /// Entries at most (default 1000, at most 10 000).
+    limit: Option<usize>,
+    /// Only entries after this id (the `next` of the previous answer).
+    after: Option<String>,
     domain: Option<String>,
     sender: Option<String>,
     recipient: Option<String>,
@@ -101,13 +111,15 @@ fn view(e: &QueueEntry, at: i64) -> EntryView {
 
 async fn everything(s: &AppState) -> ApiResult<(Vec<QueueEntry>, Vec<Destination>)> {
     let entries = ops::scan(s.dir.db()).await.map_err(ModelError::from)?;
-    let destinations = s
-        .dir
+    Ok((entries, destinations(s).await?))
+}
+
+async fn destinations(s: &AppState) -> ApiResult<Vec<Destination>> {
+    Ok(s.dir
         .db()
         .transact(|tx| async move { destination::all(&tx).await })
         .await
-        .map_err(ModelError::from)?;
-    Ok((entries, destinations))
+        .map_err(ModelError::from)?)
 }
 
 fn matches(e: &QueueEntry, f: &Filter, at: i64) -> bool {
@@ -128,17 +140,40 @@ fn matches(e: &QueueEntry, f: &Filter, at: i64) -> bool {
         && f.min_age_seconds.is_none_or(|m| at - e.created >= m)
 }
 
-/// `GET /queue`: entries (filtered) and the destinations' states.
+/// `GET /queue`: entries (filtered, in id order, at most `limit`, with `next` to pass as
+/// `after` when there are more) and the destinations' states. Reads page by page and stops at
+/// the limit, so a large queue is never read whole.
 pub async fn list(State(s): State<AppState>, Query(f): Query<Filter>) -> ApiResult<Json<Value>> {
-    let (entries, destinations) = everything(&s).await?;
+    let limit = f.limit.unwrap_or(LIST_DEFAULT).clamp(1, LIST_MAX);
     let at = now();
-    let entries: Vec<EntryView> = entries
-        .iter()
-        .filter(|e| matches(e, &f, at))
-        .map(|e| view(e, at))
-        .collect();
+    let mut entries: Vec<EntryView> = Vec::new();
+    let mut cursor = f.after.clone();
+    let mut next = None;
+    'pages: loop {
+        let after = cursor.as_deref();
+        let page = s
+            .dir
+            .db()
+            .transact(|tx| async move { ops::page(&tx, after, LIST_PAGE).await })
+            .await
+            .map_err(ModelError::from)?;
+        for e in &page {
+            if !matches(e, &f, at) {
+                continue;
+            }
+            if entries.len() == limit {
+                next = entries.last().map(|v| v.id.clone());
+                break 'pages;
+            }
+            entries.push(view(e, at));
+        }
+        if page.len() < LIST_PAGE {
+            break;
+        }
+        cursor = page.last().map(|e| e.id.clone());
+    }
     Ok(Json(
-        json!({ "entries": entries, "destinations": destinations }),
+        json!({ "entries": entries, "next": next, "destinations": destinations(&s).await? }),
     ))
 }
 
@@ -209,51 +244,13 @@ pub async fn show(State(s): State<AppState>, Path(id): Path<String>) -> ApiResul
     ))
 }
 
-/// Changes one entry in a transaction; 404 when it does not exist.
-async fn change(
-    s: &AppState,
-    id: &str,
-    f: impl Fn(&mut QueueEntry) + Copy,
-) -> ApiResult<QueueEntry> {
-    s.dir
-        .db()
-        .transact(|tx| async move {
-            let Some(current) = ops::get(&tx, id).await? else {
-                return Ok(None);
-            };
-            let mut after = current.clone();
-            f(&mut after);
-            ops::update(&tx, &current, &after)?;
-            Ok::<_, ModelError>(Some(after))
-        })
-        .await?
-        .ok_or_else(|| unknown(id))
-}
-
-async fn clear_suspension(s: &AppState, domain: Option<&str>) -> ApiResult<()> {
-    s.dir
-        .db()
-        .transact(|tx| async move {
-            for mut d in destination::all(&tx).await? {
-                if domain.is_none_or(|x| x.eq_ignore_ascii_case(&d.domain)) {
-                    d.failures = 0;
-                    d.suspended_until = 0;
-                    destination::put(&tx, &d)?;
-                }
-            }
-            Ok::<_, ModelError>(())
-        })
-        .await?;
-    Ok(())
-}
-
 /// `POST /queue/{id}/retry`: try now (clears the destination's suspension).
 pub async fn retry(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let at = now();
-    let e = change(&s, &id, |e| e.next_attempt = at).await?;
-    clear_suspension(&s, Some(&e.domain)).await?;
+    let e = operator::retry(&s.queue, &id)
+        .await?
+        .ok_or_else(|| unknown(&id))?;
     tracing::info!(queue_id = %id, "operator: retry now");
-    Ok(Json(json!({ "entry": view(&e, at) })))
+    Ok(Json(json!({ "entry": view(&e, now()) })))
 }
 
 /// `POST /queue/retry` with `{"domain": …}` or `{}` for everything.
@@ -267,79 +264,34 @@ pub async fn retry_all(
     State(s): State<AppState>,
     Json(r): Json<RetryAll>,
 ) -> ApiResult<Json<Value>> {
-    let at = now();
     let domain = r.domain.as_deref();
-    // Paged: a large queue is rescheduled in many small transactions, not one too large.
-    let ids: Vec<String> = ops::scan(s.dir.db())
-        .await
-        .map_err(ModelError::from)?
-        .into_iter()
-        .filter(|e| !e.held && domain.is_none_or(|d| d.eq_ignore_ascii_case(&e.domain)))
-        .map(|e| e.id)
-        .collect();
-    let mut count = 0u64;
-    for chunk in ids.chunks(500) {
-        count += s
-            .dir
-            .db()
-            .transact(|tx| async move {
-                let mut n = 0u64;
-                for id in chunk {
-                    let Some(current) = ops::get(&tx, id).await? else {
-                        continue;
-                    };
-                    if current.held {
-                        continue;
-                    }
-                    let mut after = current.clone();
-                    after.next_attempt = at;
-                    ops::update(&tx, &current, &after)?;
-                    n += 1;
-                }
-                Ok::<_, ModelError>(n)
-            })
-            .await?;
-    }
-    clear_suspension(&s, domain).await?;
+    let count = operator::retry_all(&s.queue, domain).await?;
     tracing::info!(domain = ?domain, count, "operator: retry now");
     Ok(Json(json!({ "retried": count })))
 }
 
 /// `POST /queue/{id}/hold`.
 pub async fn hold(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let e = change(&s, &id, |e| e.held = true).await?;
+    let e = operator::hold(&s.queue, &id)
+        .await?
+        .ok_or_else(|| unknown(&id))?;
     tracing::info!(queue_id = %id, "operator: hold");
     Ok(Json(json!({ "entry": view(&e, now()) })))
 }
 
 /// `POST /queue/{id}/release`: back in the queue, due now.
 pub async fn release(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let at = now();
-    let e = change(&s, &id, |e| {
-        e.held = false;
-        e.next_attempt = at;
-    })
-    .await?;
+    let e = operator::release(&s.queue, &id)
+        .await?
+        .ok_or_else(|| unknown(&id))?;
     tracing::info!(queue_id = %id, "operator: release");
-    Ok(Json(json!({ "entry": view(&e, at) })))
+    Ok(Json(json!({ "entry": view(&e, now()) })))
 }
 
 /// `DELETE /queue/{id}`: drop without notifying anyone.
 pub async fn delete(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let id = &id;
-    let removed = s
-        .dir
-        .db()
-        .transact(|tx| async move {
-            let Some(current) = ops::get(&tx, id).await? else {
-                return Ok(false);
-            };
-            ops::remove(&tx, &current)?;
-            Ok::<_, ModelError>(true)
-        })
-        .await?;
-    if !removed {
-        return Err(unknown(id));
+    if !operator::delete(&s.queue, &id).await? {
+        return Err(unknown(&id));
     }
     tracing::info!(queue_id = %id, "operator: delete");
     Ok(Json(json!({ "deleted": id })))
@@ -348,7 +300,7 @@ pub async fn delete(State(s): State<AppState>, Path(id): Path<String>) -> ApiRes
 /// `POST /queue/{id}/bounce`: fail every open recipient now and notify the sender.
 pub async fn bounce(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let entry = load(&s, &id).await?;
-    crate::queue::bounce_now(&s.queue, &entry)
+    operator::bounce(&s.queue, &entry)
         .await
         .map_err(|e| ApiError(axum::http::StatusCode::SERVICE_UNAVAILABLE, e))?;
     tracing::info!(queue_id = %id, "operator: bounce now");

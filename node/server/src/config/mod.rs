@@ -1,6 +1,7 @@
 //! Configuration in two steps (STYLE.md §11): [`raw::RawConfig`] as read from TOML and the
 //! environment, then [`Config`], validated and immutable, which the node runs on.
 
+pub mod cluster;
 pub mod imap;
 pub mod queue;
 pub mod raw;
@@ -13,7 +14,7 @@ use anyhow::{Context, anyhow, bail};
 use config::{Environment, File, FileFormat};
 
 use self::raw::{RawConfig, RawListeners};
-pub use self::{imap::ImapConfig, queue::QueueConfig};
+pub use self::{cluster::ClusterConfig, imap::ImapConfig, queue::QueueConfig};
 
 /// Which store backend the node uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,6 +175,8 @@ pub struct Config {
     pub imap: ImapConfig,
     /// Outbound queue.
     pub queue: QueueConfig,
+    /// This node among the nodes sharing the store.
+    pub cluster: ClusterConfig,
 }
 
 /// Environment variables that configure Tern look like `TERN_LISTENERS__HTTP`; other `TERN_*`
@@ -421,6 +424,7 @@ impl Config {
                 ..ImapConfig::try_from(&raw.imap)?
             },
             queue,
+            cluster: ClusterConfig::try_from(&raw.cluster)?,
             pop3,
             smtp,
             hostname,

@@ -21,6 +21,8 @@ pub struct RawQueue {
     pub delay_warning_seconds: u64,
     /// Connections at once to one destination.
     pub max_connections_per_destination: usize,
+    /// Deliveries at once on this node, over every destination.
+    pub max_concurrent_deliveries: usize,
     /// Recipients per SMTP transaction.
     pub max_recipients_per_transaction: usize,
     /// Messages sent over one connection before it is closed.
@@ -89,6 +91,7 @@ impl Default for RawQueue {
             max_lifetime_seconds: 5 * 86_400,
             delay_warning_seconds: 4 * 3600,
             max_connections_per_destination: 20,
+            max_concurrent_deliveries: 100,
             max_recipients_per_transaction: 50,
             max_messages_per_connection: 100,
             suspend_after_failures: 5,
@@ -158,6 +161,8 @@ pub struct QueueConfig {
     pub delay_warning: Option<Duration>,
     /// Connections per destination.
     pub max_connections_per_destination: usize,
+    /// Deliveries at once on the node.
+    pub max_concurrent_deliveries: usize,
     /// Recipients per transaction.
     pub max_recipients_per_transaction: usize,
     /// Messages per connection.
@@ -317,6 +322,10 @@ impl TryFrom<&RawQueue> for QueueConfig {
             max_connections_per_destination: positive(
                 "max_connections_per_destination",
                 r.max_connections_per_destination as u64,
+            )? as usize,
+            max_concurrent_deliveries: positive(
+                "max_concurrent_deliveries",
+                r.max_concurrent_deliveries as u64,
             )? as usize,
             max_recipients_per_transaction: positive(
                 "max_recipients_per_transaction",

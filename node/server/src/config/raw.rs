@@ -27,6 +27,8 @@ pub struct RawConfig {
     pub imap: super::imap::RawImap,
     /// Outbound queue.
     pub queue: super::queue::RawQueue,
+    /// `[cluster]`.
+    pub cluster: super::cluster::RawCluster,
 }
 
 /// `[server]`

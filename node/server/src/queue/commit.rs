@@ -1,7 +1,10 @@
-//! Store transactions of the queue: an attempt's outcome (entry updated or removed, with the
-//! DSNs to the sender filed in the same transaction, so a crash neither loses nor repeats
-//! them), postponing an entry while its destination is suspended, and the destination's
-//! failure count. Every transaction first checks that this node still owns the shard.
+//! Store transactions of the shard owner's delivery side: an attempt's outcome (entry updated
+//! or removed, with the DSNs to the sender filed in the same transaction, so a crash neither
+//! loses nor repeats them), postponing an entry while its destination is suspended, and the
+//! destination's failure count. Each one is fenced: it first checks, in the same transaction,
+//! that the shard's owner epoch in the store is still the one this node holds, so a node that
+//! lost the shard commits nothing there. (Operators' commands, which need no fence, are in
+//! [`super::operator`].)
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,6 +46,29 @@ pub enum Committed {
     ShardLost,
 }
 
+/// Whose write an attempt's outcome is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fence {
+    /// The shard owner's delivery: written only while this node holds the shard's epoch.
+    Owner,
+    /// An operator's command (bounce now), from any node: ordered by the entry's own read.
+    Operator,
+}
+
+/// The epoch to check for `shard`, or `Err(())` when this node does not hold it.
+fn held(ctx: &QueueContext, shard: u16) -> Result<i64, ()> {
+    ctx.held.epoch(shard).ok_or(())
+}
+
+/// Checks the fence inside a transaction; counts a refusal.
+async fn fenced(tx: &tern_store::Tx, shard: u16, epoch: i64) -> Result<bool, StoreError> {
+    if shard::still_owned(tx, shard, epoch).await? {
+        return Ok(false);
+    }
+    METRICS.fenced.inc();
+    Ok(true)
+}
+
 /// An envelope from the null sender to `to`, resolved like any recipient (DSNs, archive copies).
 async fn system_transaction(ctx: &QueueContext, to: &str) -> Option<MailTransaction> {
     let address = Address::parse(to).ok()?;
@@ -75,7 +101,15 @@ pub async fn attempt(
     results: &BTreeMap<String, outcome::Result>,
     host: &str,
     message: &[u8],
+    fence: Fence,
 ) -> Result<Committed, DeliverError> {
+    let epoch = match fence {
+        Fence::Owner => match held(ctx, before.shard) {
+            Ok(e) => Some(e),
+            Err(()) => return Ok(Committed::ShardLost),
+        },
+        Fence::Operator => None,
+    };
     let at = now();
     let planned = outcome::apply(before, results, host, &ctx.config, at);
     let mut dsns = Vec::new();
@@ -97,9 +131,6 @@ pub async fn attempt(
             delivery::prepare(&ctx.dir, ctx.config.shards, None, mail, id, raw, *skip).await?,
         );
     }
-    let Some(epoch) = ctx.epochs.get(usize::from(before.shard)).copied().flatten() else {
-        return Ok(Committed::ShardLost);
-    };
     let results = &results;
     let mut file_dsns = true;
     loop {
@@ -108,7 +139,9 @@ pub async fn attempt(
             .dir
             .db()
             .transact(|tx| async move {
-                if !shard::still_owned(&tx, before.shard, epoch).await? {
+                if let Some(epoch) = epoch
+                    && fenced(&tx, before.shard, epoch).await?
+                {
                     return Ok(Committed::ShardLost);
                 }
                 let Some(current) = ops::get(&tx, &before.id).await? else {
@@ -212,15 +245,10 @@ pub async fn postpone(ctx: &QueueContext, id: &str, until: i64) -> Result<(), Mo
             let Some(current) = ops::get(&tx, id).await? else {
                 return Ok(());
             };
-            let Some(epoch) = ctx
-                .epochs
-                .get(usize::from(current.shard))
-                .copied()
-                .flatten()
-            else {
+            let Ok(epoch) = held(ctx, current.shard) else {
                 return Ok(());
             };
-            if !shard::still_owned(&tx, current.shard, epoch).await? {
+            if fenced(&tx, current.shard, epoch).await? {
                 return Ok(());
             }
             let mut after = current.clone();
@@ -232,7 +260,8 @@ pub async fn postpone(ctx: &QueueContext, id: &str, until: i64) -> Result<(), Mo
 }
 
 /// Records a connection success (`None`) or failure, suspending the destination after too many
-/// failures in a row. Returns the state after the change.
+/// failures in a row. Returns the state after the change (unchanged when the node no longer
+/// holds the destination's shard).
 pub async fn connection_result(
     ctx: &QueueContext,
     domain: &str,
@@ -240,10 +269,15 @@ pub async fn connection_result(
 ) -> Result<Destination, StoreError> {
     let limit = ctx.config.suspend_after_failures;
     let suspend_for = ctx.config.suspend_for.as_secs() as i64;
+    let shard_no = tern_store::model::queue::shard_of(domain, ctx.config.shards);
     ctx.dir
         .db()
         .transact(|tx| async move {
             let mut d = destination::get(&tx, domain).await?;
+            match held(ctx, shard_no) {
+                Ok(epoch) if !fenced(&tx, shard_no, epoch).await? => {}
+                _ => return Ok(d),
+            }
             let before = d.clone();
             match error {
                 None => {

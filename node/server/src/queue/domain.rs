@@ -1,5 +1,6 @@
 //! The actor of one destination domain with queued mail on this node. It keeps the list of
-//! entries to deliver and runs up to `max_connections_per_destination` workers on it (each
+//! entries to deliver (shared with the manager, which takes the ids back if the actor dies or
+//! the shard moves) and runs up to `max_connections_per_destination` workers on it (each
 //! holding one SMTP connection); when the list is empty and its workers are gone it tells the
 //! manager, which stops it.
 
@@ -59,18 +60,23 @@ impl DomainState {
 impl Actor for DomainActor {
     type Msg = DomainMsg;
     type State = DomainState;
-    type Arguments = (Arc<QueueContext>, String, ActorRef<ManagerMsg>);
+    type Arguments = (
+        Arc<QueueContext>,
+        String,
+        ActorRef<ManagerMsg>,
+        Arc<Mutex<VecDeque<String>>>,
+    );
 
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        (ctx, domain, manager): Self::Arguments,
+        (ctx, domain, manager, list): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         Ok(DomainState {
             ctx,
             domain,
             manager,
-            list: Arc::new(Mutex::new(VecDeque::new())),
+            list,
             workers: 0,
         })
     }

@@ -1,22 +1,31 @@
-//! The queue manager of this node: on every tick it scans the shards this node owns for due
-//! entries and hands each one (once: it tracks what is in flight) to the actor of its
-//! destination domain, starting that actor when needed and stopping it when it runs dry.
+//! The queue manager of this node. On every tick — and at once when the ownership input
+//! changes — it first brings the shards it holds in line with the input (claiming gained
+//! shards in the store, giving up lost or superseded ones and stopping their destination
+//! actors), then scans the held shards for due entries and hands each one (once: it tracks
+//! what is in flight) to the actor of its destination domain. Destination actors are linked to
+//! the manager: one that dies is replaced at once and its queued ids are taken back, so it
+//! never stalls the other domains.
 
 use std::{
-    collections::{HashMap, HashSet},
-    sync::Arc,
+    collections::{HashMap, HashSet, VecDeque},
+    sync::{Arc, Mutex},
 };
 
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tern_store::model::{
     now,
-    queue::{destination, ops},
+    queue::{
+        destination, ops,
+        shard::{self, Claim},
+        shard_of,
+    },
 };
 
 use super::{
     QueueContext,
     domain::{DomainActor, DomainMsg},
     metrics::METRICS,
+    ownership::{self, Shards},
 };
 
 /// Due entries taken per scan.
@@ -24,7 +33,7 @@ const SCAN_BATCH: usize = 2000;
 
 /// Messages to the manager.
 pub enum ManagerMsg {
-    /// Look for due entries.
+    /// Reconcile ownership and look for due entries.
     Scan,
     /// A worker is done with this entry (delivered, deferred or skipped).
     Finished(String),
@@ -35,34 +44,116 @@ pub enum ManagerMsg {
 /// The actor kind.
 pub struct ManagerActor;
 
+/// A running destination actor and the list its workers take ids from.
+struct Domain {
+    actor: ActorRef<DomainMsg>,
+    list: Arc<Mutex<VecDeque<String>>>,
+    shard: u16,
+}
+
 /// The manager's state.
 pub struct ManagerState {
     ctx: Arc<QueueContext>,
-    domains: HashMap<String, ActorRef<DomainMsg>>,
+    domains: HashMap<String, Domain>,
     in_flight: HashMap<String, String>,
+    /// Epochs the store had already superseded when this node tried to claim them.
+    refused: Shards,
 }
 
 impl ManagerState {
-    async fn scan(&mut self, myself: &ActorRef<ManagerMsg>) -> anyhow::Result<()> {
-        let shards: Vec<u16> = self
-            .ctx
-            .epochs
+    /// Takes the ids a destination actor had not started yet back out of flight.
+    fn take_back(&mut self, domain: &Domain) {
+        let ids: Vec<String> = domain
+            .list
+            .lock()
+            .map(|mut l| l.drain(..).collect())
+            .unwrap_or_default();
+        for id in ids {
+            self.in_flight.remove(&id);
+        }
+    }
+
+    /// Stops a destination actor (its workers finish the entry they hold).
+    fn stop_domain(&mut self, name: &str) {
+        if let Some(d) = self.domains.remove(name) {
+            self.take_back(&d);
+            d.actor.stop(None);
+        }
+    }
+
+    fn release(&mut self, s: u16, why: &str, owner: Option<shard::Owner>) {
+        let epoch = self.ctx.held.epoch(s);
+        self.ctx.held.remove(s);
+        let names: Vec<String> = self
+            .domains
             .iter()
-            .enumerate()
-            .filter(|(_, e)| e.is_some())
-            .map(|(s, _)| s as u16)
+            .filter(|(_, d)| d.shard == s)
+            .map(|(n, _)| n.clone())
             .collect();
+        for n in names {
+            self.stop_domain(&n);
+        }
+        METRICS.shard_moves.with_label_values(&["lost"]).inc();
+        tracing::info!(
+            shard = s,
+            node = self.ctx.node_id,
+            epoch,
+            new_owner = owner.map(|o| o.node),
+            new_epoch = owner.map(|o| o.epoch),
+            reason = why,
+            "queue shard given up"
+        );
+    }
+
+    /// Brings the held shards in line with the ownership input.
+    async fn reconcile(&mut self) -> anyhow::Result<()> {
+        let input = self.ctx.given.borrow().clone();
+        let (gain, lose) = ownership::diff(&input, &self.ctx.held.all(), &self.refused);
+        for s in lose {
+            self.release(s, "no longer given to this node", None);
+        }
+        self.refused.retain(|s, e| input.get(s) == Some(e));
+        for (s, epoch) in gain {
+            let node = self.ctx.node_id;
+            match ownership::claim(self.ctx.dir.db(), s, node, epoch).await? {
+                Claim::Claimed => {
+                    self.ctx.held.insert(s, epoch);
+                    METRICS.shard_moves.with_label_values(&["gained"]).inc();
+                    tracing::info!(shard = s, node, epoch, "queue shard taken");
+                }
+                Claim::Superseded(owner) => {
+                    self.refused.insert(s, epoch);
+                    METRICS.fenced.inc();
+                    tracing::warn!(
+                        shard = s,
+                        node,
+                        epoch,
+                        owner_node = owner.node,
+                        owner_epoch = owner.epoch,
+                        "queue shard not taken: the store names a newer owner"
+                    );
+                }
+            }
+        }
+        METRICS.owned_shards.set(self.ctx.held.all().len() as i64);
+        Ok(())
+    }
+
+    async fn scan(&mut self, myself: &ActorRef<ManagerMsg>) -> anyhow::Result<()> {
+        self.reconcile().await?;
+        let held = self.ctx.held.all();
         let skip: HashSet<String> = self.in_flight.keys().cloned().collect();
-        let (shards, skip) = (&shards, &skip);
+        let (held_ref, skip) = (&held, &skip);
         let at = now();
-        let (entries, due, suspended) = self
+        let (entries, due, suspended, owners) = self
             .ctx
             .dir
             .db()
             .transact(|tx| async move {
+                let owners = shard::owners(&tx).await?;
                 let mut due = 0usize;
                 let mut entries = Vec::new();
-                for shard in shards {
+                for shard in held_ref.keys() {
                     if entries.len() >= SCAN_BATCH {
                         break;
                     }
@@ -81,30 +172,80 @@ impl ManagerState {
                     .iter()
                     .filter(|d| d.is_suspended(at))
                     .count();
-                Ok::<_, tern_store::StoreError>((entries, due, suspended))
+                Ok::<_, tern_store::StoreError>((entries, due, suspended, owners))
             })
             .await?;
+        // Another node claimed a shard after this one: give it up before handing anything out.
+        let mut lost = HashSet::new();
+        for (s, owner) in owners {
+            if let Some(epoch) = held.get(&s)
+                && owner.epoch != *epoch
+            {
+                self.refused.insert(s, *epoch);
+                self.release(s, "the store names a newer owner", Some(owner));
+                lost.insert(s);
+            }
+        }
+        METRICS.owned_shards.set(self.ctx.held.all().len() as i64);
         METRICS.due.set(due as i64);
         METRICS.suspended.set(suspended as i64);
+        let shards = self.ctx.config.shards;
         for (id, domain) in entries {
-            let actor = match self.domains.get(&domain) {
-                Some(a) => a.clone(),
-                None => {
-                    let (a, _) = Actor::spawn(
-                        None,
-                        DomainActor,
-                        (self.ctx.clone(), domain.clone(), myself.clone()),
-                    )
-                    .await?;
-                    self.domains.insert(domain.clone(), a.clone());
-                    a
-                }
-            };
-            actor.cast(DomainMsg::Deliver(id.clone()))?;
-            self.in_flight.insert(id, domain);
+            let s = shard_of(&domain, shards);
+            if lost.contains(&s) {
+                continue;
+            }
+            if let Err(e) = self.dispatch(myself, &id, &domain, s).await {
+                tracing::error!(queue_id = %id, domain, error = %e, "cannot hand the entry to its destination actor; it stays queued");
+            }
         }
         METRICS.in_flight.set(self.in_flight.len() as i64);
         Ok(())
+    }
+
+    /// Hands `id` to its destination's actor, starting (or replacing a dead) one as needed.
+    async fn dispatch(
+        &mut self,
+        myself: &ActorRef<ManagerMsg>,
+        id: &str,
+        domain: &str,
+        shard: u16,
+    ) -> anyhow::Result<()> {
+        for _ in 0..2 {
+            if !self.domains.contains_key(domain) {
+                let list = Arc::new(Mutex::new(VecDeque::new()));
+                let (actor, _) = Actor::spawn_linked(
+                    None,
+                    DomainActor,
+                    (
+                        self.ctx.clone(),
+                        domain.to_string(),
+                        myself.clone(),
+                        list.clone(),
+                    ),
+                    myself.get_cell(),
+                )
+                .await?;
+                self.domains
+                    .insert(domain.to_string(), Domain { actor, list, shard });
+            }
+            let d = &self.domains[domain];
+            if d.actor.cast(DomainMsg::Deliver(id.to_string())).is_ok() {
+                self.in_flight.insert(id.to_string(), domain.to_string());
+                return Ok(());
+            }
+            // Dead before its supervision event arrived: replace it now.
+            self.stop_domain(domain);
+        }
+        anyhow::bail!("the destination actor died twice in a row")
+    }
+
+    /// The domain whose actor has this id.
+    fn domain_of(&self, actor: ActorId) -> Option<String> {
+        self.domains
+            .iter()
+            .find(|(_, d)| d.actor.get_id() == actor)
+            .map(|(n, _)| n.clone())
     }
 }
 
@@ -122,6 +263,7 @@ impl Actor for ManagerActor {
             ctx,
             domains: HashMap::new(),
             in_flight: HashMap::new(),
+            refused: Shards::new(),
         })
     }
 
@@ -156,12 +298,35 @@ impl Actor for ManagerActor {
                 METRICS.in_flight.set(state.in_flight.len() as i64);
             }
             ManagerMsg::Idle(domain) => {
-                if !state.in_flight.values().any(|d| *d == domain)
-                    && let Some(actor) = state.domains.remove(&domain)
-                {
-                    actor.stop(None);
+                if !state.in_flight.values().any(|d| *d == domain) {
+                    state.stop_domain(&domain);
                 }
             }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // Actors the manager stopped itself were removed from `domains` first; anything still
+        // listed here died on its own.
+        let (cell, why) = match &event {
+            SupervisionEvent::ActorFailed(cell, e) => (cell, e.to_string()),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                (cell, reason.clone().unwrap_or_default())
+            }
+            _ => return Ok(()),
+        };
+        if let Some(domain) = state.domain_of(cell.get_id()) {
+            METRICS.actor_failures.inc();
+            tracing::error!(domain, error = %why, "destination actor died; replacing it");
+            state.stop_domain(&domain);
+            // The ids it had not started are due again: hand them to a new actor now.
+            let _ = myself.cast(ManagerMsg::Scan);
         }
         Ok(())
     }
@@ -171,30 +336,39 @@ impl Actor for ManagerActor {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        for (_, actor) in state.domains.drain() {
-            actor.stop(None);
+        for (_, d) in state.domains.drain() {
+            d.actor.stop(None);
         }
         Ok(())
     }
 }
 
-/// Starts the manager and its scan ticker; the returned task ends after shutdown.
+/// Starts the manager and its scan ticker (which also wakes it when the ownership input
+/// changes); the returned task ends after shutdown.
 pub async fn spawn(ctx: Arc<QueueContext>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let (manager, handle) = Actor::spawn(None, ManagerActor, ctx.clone()).await?;
     let interval = ctx.config.scan_interval;
     let stop = ctx.shutdown.wait();
+    let mut given = ctx.given.clone();
     Ok(tokio::spawn(async move {
         tokio::pin!(stop);
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut input_open = true;
         loop {
             tokio::select! {
                 _ = &mut stop => break,
-                _ = tick.tick() => {
-                    if manager.cast(ManagerMsg::Scan).is_err() {
-                        break;
+                _ = tick.tick() => {}
+                changed = given.changed(), if input_open => {
+                    // A closed input keeps its last value: the ticks go on.
+                    input_open = changed.is_ok();
+                    if !input_open {
+                        continue;
                     }
                 }
+            }
+            if manager.cast(ManagerMsg::Scan).is_err() {
+                break;
             }
         }
         manager.stop(None);

@@ -1,12 +1,14 @@
 //! Outbound queue metrics: attempts by result, delivery latency, DSNs sent, TLS use,
-//! suspended destinations, due entries and scan time, and the queue's size and oldest entry by
-//! shard and status (from a periodic census).
+//! suspended destinations, due entries and scan time, the queue's size and oldest entry by
+//! shard and status (from the shard counters), shards held and moved, fenced commits,
+//! destination actors that failed, and deliveries running against the node-wide cap.
 
 use std::sync::LazyLock;
 
 use prometheus::{
-    Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, register_histogram,
-    register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    register_histogram, register_int_counter, register_int_counter_vec, register_int_gauge,
+    register_int_gauge_vec,
 };
 
 /// The queue metric families.
@@ -33,6 +35,18 @@ pub struct QueueMetrics {
     pub oldest_seconds: IntGaugeVec,
     /// Seconds per scan of the owned shards for due entries.
     pub scan_seconds: Histogram,
+    /// Shards this node holds (claimed in the store).
+    pub owned_shards: IntGauge,
+    /// Shards taken or released by this node, by `direction` (`gained`, `lost`).
+    pub shard_moves: IntCounterVec,
+    /// Writes refused because the shard's epoch in the store is no longer this node's.
+    pub fenced: IntCounter,
+    /// Destination actors that died (they are replaced at once).
+    pub actor_failures: IntCounter,
+    /// Deliveries running now, against `queue.max_concurrent_deliveries`.
+    pub deliveries_active: IntGauge,
+    /// `queue.max_concurrent_deliveries`.
+    pub deliveries_limit: IntGauge,
 }
 
 /// The process-wide queue metrics.
@@ -117,11 +131,43 @@ pub static METRICS: LazyLock<QueueMetrics> = LazyLock::new(|| QueueMetrics {
         .buckets(vec![0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0])
     )
     .expect("metric registers once"),
+    owned_shards: register_int_gauge!("tern_queue_owned_shards", "Queue shards this node holds")
+        .expect("metric registers once"),
+    shard_moves: register_int_counter_vec!(
+        Opts::new(
+            "tern_queue_shard_moves_total",
+            "Queue shards this node took (gained) or gave up (lost)"
+        ),
+        &["direction"]
+    )
+    .expect("metric registers once"),
+    fenced: register_int_counter!(
+        "tern_queue_fenced_writes_total",
+        "Queue writes refused because another node holds the shard now"
+    )
+    .expect("metric registers once"),
+    actor_failures: register_int_counter!(
+        "tern_queue_destination_actor_failures_total",
+        "Destination actors that died and were replaced"
+    )
+    .expect("metric registers once"),
+    deliveries_active: register_int_gauge!(
+        "tern_queue_deliveries_active",
+        "Outbound deliveries running now"
+    )
+    .expect("metric registers once"),
+    deliveries_limit: register_int_gauge!(
+        "tern_queue_deliveries_limit",
+        "Outbound deliveries allowed at once on this node (queue.max_concurrent_deliveries)"
+    )
+    .expect("metric registers once"),
 });
 
-/// Exports every queue metric family at 0 from start, for `shards` shards.
-pub fn init(shards: u16) {
+/// Exports every queue metric family at 0 from start, for `shards` shards and a cap of `limit`
+/// deliveries at once.
+pub fn init(shards: u16, limit: usize) {
     let m = &*METRICS;
+    m.deliveries_limit.set(limit as i64);
     m.recipients.with_label_values(&["delivered", "none"]);
     for result in ["deferred", "failed"] {
         for reason in super::cause::Reason::ALL {
@@ -137,9 +183,12 @@ pub fn init(shards: u16) {
     for tls in ["yes", "no"] {
         m.tls.with_label_values(&[tls]);
     }
+    for direction in ["gained", "lost"] {
+        m.shard_moves.with_label_values(&[direction]);
+    }
     for shard in 0..shards {
         let shard = shard.to_string();
-        for status in ["pending", "deferred", "held"] {
+        for status in tern_store::model::queue::ops::STATUSES {
             m.entries.with_label_values(&[&shard, status]);
             m.oldest_seconds.with_label_values(&[&shard, status]);
         }

@@ -12,14 +12,24 @@ pub mod dsn;
 pub mod inject;
 mod manager;
 mod metrics;
+pub mod operator;
 pub mod outcome;
+pub mod ownership;
 pub mod route;
 mod tls;
 mod worker;
 
 use std::sync::Arc;
 
-use tern_store::model::{Directory, queue::shard};
+use anyhow::bail;
+use tern_store::{
+    Db,
+    model::{
+        Directory,
+        queue::{ops, shard},
+    },
+};
+use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsConnector;
 
 use crate::{config::QueueConfig, shutdown::Shutdown};
@@ -30,75 +40,71 @@ pub struct QueueContext {
     pub config: Arc<QueueConfig>,
     /// This node's name (EHLO, DSNs).
     pub hostname: String,
+    /// This node's id (`cluster.node_id`), written into the owner record of its shards.
+    pub node_id: u64,
     /// Directory and store.
     pub dir: Directory,
     /// Route resolution.
     pub router: route::Router,
     /// Outbound TLS.
     pub tls: TlsConnector,
-    /// Owner epoch held for each shard (index = shard); `None`: not owned by this node.
-    pub epochs: Vec<Option<i64>>,
+    /// The shards this node is given, with their epochs (the ownership input).
+    pub given: watch::Receiver<ownership::Shards>,
+    /// The shards this node holds, claimed in the store.
+    pub held: ownership::Held,
+    /// Deliveries at once on the node (`queue.max_concurrent_deliveries`).
+    pub deliveries: Semaphore,
     /// Node shutdown.
     pub shutdown: Shutdown,
 }
 
-/// Claims every shard (a single node owns them all; the cluster will hand out subsets), then
-/// starts the manager. Returns the shared context and the manager's task.
+/// Refuses a `queue.shards` other than the one the store's queue was laid out with (stored at
+/// the first start), and builds the shard counters of a queue from before they existed.
+pub async fn check_layout(db: &Db, shards: u16) -> anyhow::Result<()> {
+    let stored = db
+        .run(|tx| async move { shard::layout(&tx, shards).await })
+        .await?;
+    if stored != shards {
+        bail!(
+            "queue.shards: {shards} differs from the {stored} shards this store's queue was laid \
+             out with at its first start; set queue.shards = {stored} (with another count, the \
+             mail queued in the shards that no longer exist would never be delivered)"
+        );
+    }
+    if ops::count_existing(db, shards).await? {
+        tracing::info!(
+            shards,
+            "queue: shard counters built for the entries already queued"
+        );
+    }
+    Ok(())
+}
+
+/// Starts the manager on the shards `given` hands this node (it claims each one in the store
+/// before working on it). Returns the shared context and the manager's task.
 pub async fn start(
     config: QueueConfig,
     hostname: String,
+    node_id: u64,
     dir: Directory,
+    given: watch::Receiver<ownership::Shards>,
     shutdown: Shutdown,
 ) -> anyhow::Result<(Arc<QueueContext>, tokio::task::JoinHandle<()>)> {
     let config = Arc::new(config);
-    let shards = config.shards;
-    metrics::init(shards);
-    let epochs = dir
-        .db()
-        .transact(|tx| async move {
-            let mut out = Vec::with_capacity(usize::from(shards));
-            for s in 0..shards {
-                out.push(Some(shard::claim(&tx, s).await?));
-            }
-            Ok::<_, tern_store::StoreError>(out)
-        })
-        .await?;
+    metrics::init(config.shards, config.max_concurrent_deliveries);
     let ctx = Arc::new(QueueContext {
         router: route::Router::new(config.clone())?,
         tls: tls::connector(config.verify_certificates)?,
+        deliveries: Semaphore::new(config.max_concurrent_deliveries),
         config,
         hostname,
+        node_id,
         dir,
-        epochs,
+        given,
+        held: ownership::Held::default(),
         shutdown,
     });
     let handle = manager::spawn(ctx.clone()).await?;
     tokio::spawn(census::run(ctx.clone()));
     Ok((ctx, handle))
-}
-
-/// Fails every open recipient of `entry` now ("bounce now") and sends the sender a DSN.
-pub async fn bounce_now(
-    ctx: &QueueContext,
-    entry: &tern_store::model::queue::QueueEntry,
-) -> Result<(), String> {
-    let results = entry
-        .open_recipients()
-        .map(|r| {
-            (
-                r.address.clone(),
-                outcome::Result::Failed(
-                    "5.3.0 returned to the sender by the postmaster of this system".into(),
-                ),
-            )
-        })
-        .collect();
-    let message = tern_store::blob::read(ctx.dir.db(), entry.blob)
-        .await
-        .map_err(|e| e.to_string())?;
-    let body = &message[(entry.skip as usize).min(message.len())..];
-    commit::attempt(ctx, entry, &results, "", body)
-        .await
-        .map(|_| ())
-        .map_err(|e| format!("{e:?}"))
 }

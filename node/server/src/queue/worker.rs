@@ -51,8 +51,16 @@ pub async fn run(
         if ctx.shutdown.is_triggered() {
             break;
         }
+        // The node-wide cap comes before the entry is taken: while this worker waits, the
+        // entry stays in the list, where the manager can still take it back.
+        let permit = tokio::select! {
+            p = ctx.deliveries.acquire() => p,
+            _ = ctx.shutdown.wait() => break,
+        };
+        let Ok(permit) = permit else { break };
         let next = list.lock().map(|mut l| l.pop_front()).unwrap_or(None);
         let Some(id) = next else { break };
+        METRICS.deliveries_active.inc();
         // A panic in one delivery must not leave its entry marked in flight for good: it is
         // logged, the connection dropped, and the entry stays queued for the next scan.
         let attempt = AssertUnwindSafe(deliver(&ctx, &domain, &id, &mut session));
@@ -60,6 +68,8 @@ pub async fn run(
             tracing::error!(queue_id = %id, domain, "delivery panicked; the entry stays queued");
             session = None;
         }
+        METRICS.deliveries_active.dec();
+        drop(permit);
         let _ = manager.cast(ManagerMsg::Finished(id));
     }
     if let Some(s) = session {
@@ -85,7 +95,8 @@ async fn deliver(ctx: &QueueContext, domain: &str, id: &str, session: &mut Optio
         .transact(|tx| async move { ops::get(&tx, id).await })
         .await;
     let entry = match loaded {
-        Ok(Some(e)) if !e.held && e.next_attempt <= now() => e,
+        // Not due any more, or on a shard this node gave up since the scan: skipped.
+        Ok(Some(e)) if !e.held && e.next_attempt <= now() && ctx.held.epoch(e.shard).is_some() => e,
         Ok(_) => return,
         Err(e) => {
             tracing::error!(queue_id = %id, error = %e, "cannot read queue entry");
@@ -176,7 +187,7 @@ async fn deliver(ctx: &QueueContext, domain: &str, id: &str, session: &mut Optio
             .with_label_values(&[result, reason])
             .inc();
     }
-    match commit::attempt(ctx, &entry, &results, &host, body).await {
+    match commit::attempt(ctx, &entry, &results, &host, body, commit::Fence::Owner).await {
         Ok(Committed::Applied { done }) => {
             tracing::info!(queue_id = %id, attempt, domain, host = %host, done, results = ?results, "delivery attempt")
         }

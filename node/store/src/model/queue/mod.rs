@@ -224,7 +224,8 @@ pub async fn enqueue(tx: &Tx, entry: &QueueEntry, body: &Staged<'_>) -> Result<(
     }
     blob::link(tx, body).await?;
     codec::write(tx, &k::entry(&entry.id), entry)?;
-    tx.set(&k::due(entry.shard, entry.next_attempt, &entry.id), &[])
+    ops::count(tx, entry, 1)?;
+    ops::index(tx, entry)
 }
 
 #[cfg(test)]

@@ -1,0 +1,24 @@
+//! The Tern node as a library: configuration, listeners, sessions, actors, the outbound queue,
+//! metrics and the admin API. The `tern` binary is a thin command line over [`serve`]; tests
+//! build nodes in-process with [`serve::Node`].
+
+pub mod admin;
+pub mod alloc;
+pub mod config;
+pub mod delivery;
+pub mod dev;
+pub mod dkim;
+pub mod headroom;
+pub mod imap;
+pub mod logging;
+pub mod metrics;
+pub mod net;
+pub mod password_check;
+pub mod pop3;
+pub mod queue;
+pub mod serve;
+pub mod shutdown;
+pub mod smtp;
+pub mod throttle;
+pub mod tls;
+pub mod trace;

@@ -1,0 +1,358 @@
+//! One node: everything [`Node::build`] starts (store, listeners, sessions' shared contexts, the
+//! outbound queue, maintenance), and [`Node::run`], which serves the admin API until shutdown
+//! and then drains within the grace period.
+
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use tern_store::{
+    Db,
+    model::{AddressPolicy, Directory, token},
+};
+use tokio::{net::TcpListener, task::JoinHandle};
+
+use super::{maintenance, store};
+use crate::{
+    admin,
+    config::Config,
+    dev,
+    headroom::Headroom,
+    imap::{self, ImapContext, ListenerKind as ImapKind},
+    metrics,
+    net::{budget::Budget, descriptors, limits::ConnectionLimits, listener},
+    pop3::{self, ListenerKind as Pop3Kind, Pop3Context},
+    queue::{self, QueueContext},
+    shutdown::Shutdown,
+    smtp::{self, ListenerKind, SmtpContext},
+    tls::{self, TlsConfig},
+};
+
+/// The bound address of every listener of a node.
+#[derive(Debug, Clone, Default)]
+pub struct Addresses {
+    /// Admin API, metrics and health checks.
+    pub http: Option<SocketAddr>,
+    /// SMTP listeners by configuration key (`smtp`, `submission`, `submissions`).
+    pub smtp: Vec<(&'static str, SocketAddr)>,
+    /// IMAP listeners (`imap`, `imaps`).
+    pub imap: Vec<(&'static str, SocketAddr)>,
+    /// POP3 listeners (`pop3`, `pop3s`).
+    pub pop3: Vec<(&'static str, SocketAddr)>,
+}
+
+impl Addresses {
+    /// The address of the listener configured under `key` (`smtp`, `imaps`, `http`, ...).
+    pub fn get(&self, key: &str) -> Option<SocketAddr> {
+        if key == "http" {
+            return self.http;
+        }
+        self.smtp
+            .iter()
+            .chain(&self.imap)
+            .chain(&self.pop3)
+            .find(|(k, _)| *k == key)
+            .map(|(_, a)| *a)
+    }
+}
+
+/// A built node, listening and delivering; [`Node::run`] serves it until shutdown.
+pub struct Node {
+    config: Config,
+    db: Db,
+    dir: Directory,
+    shutdown: Shutdown,
+    http: TcpListener,
+    addresses: Addresses,
+    listeners: Vec<JoinHandle<()>>,
+    smtp_ctx: Arc<SmtpContext>,
+    pop3_ctx: Arc<Pop3Context>,
+    imap_ctx: Arc<ImapContext>,
+    queue_ctx: Arc<QueueContext>,
+    outbound: JoinHandle<()>,
+    gc: JoinHandle<()>,
+    headroom: Arc<Headroom>,
+}
+
+impl Node {
+    /// Opens the store, prepares certificates and fixtures, binds every listener and starts
+    /// the sessions' listeners, the outbound queue and maintenance.
+    pub async fn build(config: Config) -> anyhow::Result<Node> {
+        let started = Instant::now();
+        metrics::init();
+        crate::password_check::configure_cache(config.login_cache_ttl, config.login_cache_entries);
+        let connections = [
+            config.smtp.max_connections,
+            config.imap.max_connections,
+            config.pop3.max_connections,
+        ];
+        descriptors::prepare(connections.iter().map(|n| *n as u64).sum());
+        let db = store::open(&config).await?;
+        db.refresh_metrics();
+        if let Some(space) = db.local_space() {
+            tracing::info!(
+                free_bytes = space.free_bytes,
+                free_inodes = space.free_inodes,
+                floor_bytes = config.storage_floor.bytes_for(space.total_bytes),
+                "data filesystem"
+            );
+        }
+        let dir = Directory::new(
+            db.clone(),
+            AddressPolicy {
+                local_case_sensitive: config.local_part_case_sensitive,
+            },
+        );
+
+        queue::check_layout(&db, config.queue.shards).await?;
+
+        let (cert, key) = match &config.tls {
+            Some((c, k)) => (c.clone(), k.clone()),
+            None => {
+                let pair = tls::generate_self_signed(&config.data_dir, &config.certificate_names)?;
+                if !config.dev {
+                    let warning = format!(
+                        "no [tls] certificate configured: serving a self-signed certificate for {} \
+                         ({}); mail clients will warn and other servers may refuse it. Configure \
+                         tls.certificate and tls.private_key for production.",
+                        config.certificate_names.join(", "),
+                        pair.0.display()
+                    );
+                    eprintln!("tern: WARNING: {warning}");
+                    tracing::warn!("{warning}");
+                }
+                pair
+            }
+        };
+        tracing::info!(certificate = %cert.display(), key = %key.display(), "TLS certificate ready");
+
+        if config.dev {
+            dev::prepare(&dir, &config.data_dir).await?;
+        }
+
+        let listener = TcpListener::bind(config.listeners.http)
+            .await
+            .with_context(|| format!("listeners.http: cannot bind {}", config.listeners.http))?;
+        let http_addr = listener.local_addr()?;
+        let mut addresses = Addresses {
+            http: Some(http_addr),
+            ..Addresses::default()
+        };
+        println!("admin listening on http://{http_addr}");
+        tracing::info!(address = %http_addr, backend = db.backend().backend(), "admin API, metrics and health checks listening");
+        let shutdown = Shutdown::new();
+        let tls = Arc::new(TlsConfig::load(&cert, &key)?);
+        let headroom = Arc::new(Headroom::new(db.clone(), config.storage_floor));
+        let budget = Budget::new(config.max_buffered_bytes);
+        tracing::info!(bytes = budget.limit(), "input memory budget");
+        let smtp_ctx = Arc::new(SmtpContext {
+            limits: ConnectionLimits::new(
+                config.smtp.max_connections,
+                config.smtp.max_connections_per_ip,
+            ),
+            config: config.smtp.clone(),
+            hostname: config.hostname.clone(),
+            dir: dir.clone(),
+            tls: Some(tls.clone()),
+            shutdown: shutdown.clone(),
+            headroom: headroom.clone(),
+            budget: budget.clone(),
+        });
+        let l = &config.listeners;
+        let mut listeners = Vec::new();
+        for (addr, key, kind) in [
+            (l.smtp, "smtp", ListenerKind::Mx),
+            (l.submission, "submission", ListenerKind::Submission),
+            (l.submissions, "submissions", ListenerKind::Submissions),
+        ] {
+            let Some(addr) = addr else { continue };
+            let bound = listener::bind(addr, key).await?;
+            let local = bound.local_addr()?;
+            println!("{key} listening on {local}");
+            tracing::info!(address = %local, listener = key, "SMTP listening");
+            addresses.smtp.push((key, local));
+            listeners.push(smtp::listener::spawn(bound, kind, smtp_ctx.clone()));
+        }
+        let pop3_ctx = Arc::new(Pop3Context {
+            limits: ConnectionLimits::new(
+                config.pop3.max_connections,
+                config.pop3.max_connections_per_ip,
+            ),
+            config: config.pop3.clone(),
+            hostname: config.hostname.clone(),
+            dir: dir.clone(),
+            tls: Some(tls.clone()),
+            shutdown: shutdown.clone(),
+        });
+        for (addr, key, kind) in [
+            (l.pop3, "pop3", Pop3Kind::Pop3),
+            (l.pop3s, "pop3s", Pop3Kind::Pop3s),
+        ] {
+            let Some(addr) = addr else { continue };
+            let bound = listener::bind(addr, key).await?;
+            let local = bound.local_addr()?;
+            println!("{key} listening on {local}");
+            tracing::info!(address = %local, listener = key, "POP3 listening");
+            addresses.pop3.push((key, local));
+            listeners.push(pop3::listener::spawn(bound, kind, pop3_ctx.clone()));
+        }
+        let imap_ctx = Arc::new(ImapContext {
+            limits: ConnectionLimits::new(
+                config.imap.max_connections,
+                config.imap.max_connections_per_ip,
+            ),
+            config: config.imap.clone(),
+            hostname: config.hostname.clone(),
+            hub: imap::hub::Hub::new(db.clone()),
+            dir: dir.clone(),
+            tls: Some(tls.clone()),
+            shutdown: shutdown.clone(),
+            headroom: headroom.clone(),
+            budget: budget.clone(),
+        });
+        for (addr, key, kind) in [
+            (l.imap, "imap", ImapKind::Imap),
+            (l.imaps, "imaps", ImapKind::Imaps),
+        ] {
+            let Some(addr) = addr else { continue };
+            let bound = listener::bind(addr, key).await?;
+            let local = bound.local_addr()?;
+            println!("{key} listening on {local}");
+            tracing::info!(address = %local, listener = key, "IMAP listening");
+            addresses.imap.push((key, local));
+            listeners.push(imap::listener::spawn(bound, kind, imap_ctx.clone()));
+        }
+        let given = queue::ownership::single_node(&db, config.queue.shards)
+            .await
+            .context("reading the queue's shard owners")?;
+        let (queue_ctx, outbound) = queue::start(
+            config.queue.clone(),
+            config.hostname.clone(),
+            config.cluster.node_id,
+            dir.clone(),
+            given,
+            shutdown.clone(),
+        )
+        .await
+        .context("starting the outbound queue")?;
+        tracing::info!(shards = config.queue.shards, "outbound queue running");
+        let generated = config
+            .tls
+            .is_none()
+            .then(|| (config.data_dir.clone(), config.certificate_names.clone()));
+        tokio::spawn(maintenance::reload_tls(tls, generated, shutdown.clone()));
+        let gc = tokio::spawn(maintenance::collect_garbage(db.clone(), shutdown.clone()));
+        if !config.dev && dir.admin_token_count().await? == 0 {
+            // Issued only once everything else started, so a start that fails does not use up
+            // the one printing. Printed to the terminal only: it is not stored in clear anywhere.
+            let t = token::generate();
+            dir.add_admin_token(&t, "bootstrap").await?;
+            println!(
+                "bootstrap admin token (shown once, keep it safe): {}",
+                t.expose()
+            );
+        }
+        println!("tern ready in {} ms", started.elapsed().as_millis());
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "node ready"
+        );
+        Ok(Node {
+            config,
+            db,
+            dir,
+            shutdown,
+            http: listener,
+            addresses,
+            listeners,
+            smtp_ctx,
+            pop3_ctx,
+            imap_ctx,
+            queue_ctx,
+            outbound,
+            gc,
+            headroom,
+        })
+    }
+
+    /// Where the node listens.
+    pub fn addresses(&self) -> &Addresses {
+        &self.addresses
+    }
+
+    /// The node's shutdown switch: triggering it makes [`Node::run`] drain and return.
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Serves the admin API until shutdown is triggered, then drains: listeners stop, sessions are
+    /// told to finish and get what is left of the grace period, the queue and maintenance stop.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Node {
+            config,
+            db,
+            dir,
+            shutdown,
+            http,
+            addresses: _,
+            listeners,
+            smtp_ctx,
+            pop3_ctx,
+            imap_ctx,
+            queue_ctx,
+            outbound,
+            gc,
+            headroom,
+        } = self;
+        let app = admin::router(admin::AppState {
+            dir,
+            queue: queue_ctx,
+            headroom,
+            max_message_bytes: config.smtp.max_message_bytes,
+            backups: Default::default(),
+            hub: imap_ctx.hub.clone(),
+        });
+        let server = axum::serve(http, app).with_graceful_shutdown(shutdown.wait());
+        let server = tokio::spawn(async move { server.await });
+        shutdown.wait().await;
+        // Everything left gets one grace period in all: no slow client or stuck task holds the
+        // node past it (what is still running then is dropped when the process exits).
+        let deadline = tokio::time::Instant::now() + config.shutdown_grace;
+        match tokio::time::timeout_at(deadline, server).await {
+            Ok(Ok(result)) => result.context("admin HTTP server")?,
+            Ok(Err(e)) => tracing::error!(error = %e, "admin HTTP server task failed"),
+            Err(_) => tracing::warn!("admin HTTP connections still open after the grace period"),
+        }
+        for l in listeners {
+            let _ = tokio::time::timeout_at(deadline, l).await;
+        }
+        // Sessions were told to finish (421); give in-flight ones what is left of the grace.
+        let drained = tokio::time::timeout_at(deadline, async {
+            while smtp_ctx.limits.active() + pop3_ctx.limits.active() + imap_ctx.limits.active() > 0
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                smtp = smtp_ctx.limits.active(),
+                pop3 = pop3_ctx.limits.active(),
+                imap = imap_ctx.limits.active(),
+                "sessions still open after the grace period"
+            );
+        }
+        if tokio::time::timeout_at(deadline, outbound).await.is_err() {
+            tracing::warn!("outbound deliveries did not stop within the grace period");
+        }
+        if tokio::time::timeout_at(deadline, gc).await.is_err() {
+            tracing::warn!("background maintenance did not stop within the grace period");
+        }
+        drop(db);
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
