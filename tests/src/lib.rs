@@ -15,6 +15,7 @@ use anyhow::{Context, anyhow, bail};
 pub mod backend;
 pub mod dns;
 pub mod imap;
+pub mod inproc;
 pub mod outbound;
 pub mod peer;
 pub mod pop3;

@@ -19,6 +19,8 @@ use tokio::{
 /// A message the peer accepted.
 #[derive(Debug, Clone)]
 pub struct Accepted {
+    /// The client's EHLO name.
+    pub helo: String,
     /// MAIL FROM line as received.
     pub mail_from: String,
     /// Accepted RCPT TO addresses.
@@ -36,6 +38,8 @@ pub struct Peer {
     pub accepted: Arc<Mutex<Vec<Accepted>>>,
     /// Connections it received.
     pub connections: Arc<Mutex<usize>>,
+    /// Messages being received now, and the most at once so far.
+    pub receiving: Arc<Mutex<(usize, usize)>>,
 }
 
 impl Peer {
@@ -51,15 +55,16 @@ impl Peer {
             addr: listener.local_addr()?,
             accepted: Arc::default(),
             connections: Arc::default(),
+            receiving: Arc::default(),
         };
         let tried_later: Arc<Mutex<HashSet<String>>> = Arc::default();
         let p = peer.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 *p.connections.lock().expect("lock") += 1;
-                let (accepted, tried_later) = (p.accepted.clone(), tried_later.clone());
+                let (p, tried_later) = (p.clone(), tried_later.clone());
                 tokio::spawn(async move {
-                    let _ = session(stream, accepted, tried_later, delay).await;
+                    let _ = session(stream, p, tried_later, delay).await;
                 });
             }
         });
@@ -111,20 +116,40 @@ fn rcpt_reply(address: &str, tried_later: &Mutex<HashSet<String>>) -> &'static s
     }
 }
 
+/// Counts a message being received while it lives.
+struct Receiving(Arc<Mutex<(usize, usize)>>);
+
+impl Receiving {
+    fn start(count: &Arc<Mutex<(usize, usize)>>) -> Receiving {
+        let mut c = count.lock().expect("lock");
+        c.0 += 1;
+        c.1 = c.1.max(c.0);
+        Receiving(count.clone())
+    }
+}
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        self.0.lock().expect("lock").0 -= 1;
+    }
+}
+
 async fn session(
     stream: tokio::net::TcpStream,
-    accepted: Arc<Mutex<Vec<Accepted>>>,
+    peer: Peer,
     tried_later: Arc<Mutex<HashSet<String>>>,
     delay: Duration,
 ) -> anyhow::Result<()> {
     let (r, mut w) = stream.into_split();
     let mut lines = BufReader::new(r).lines();
     w.write_all(b"220 peer.test ESMTP scripted\r\n").await?;
+    let mut helo = String::new();
     let mut mail_from = String::new();
     let mut rcpts = Vec::new();
     while let Some(line) = lines.next_line().await? {
         let upper = line.to_ascii_uppercase();
         let reply: String = if upper.starts_with("EHLO") {
+            helo = line[4..].trim().to_string();
             "250-peer.test\r\n250-PIPELINING\r\n250-SIZE 200000\r\n250-8BITMIME\r\n250 DSN".into()
         } else if upper.starts_with("MAIL FROM:") {
             mail_from = line.clone();
@@ -154,6 +179,7 @@ async fn session(
             }
             r.into()
         } else if upper == "DATA" {
+            let _receiving = Receiving::start(&peer.receiving);
             w.write_all(b"354 go ahead\r\n").await?;
             let mut data = String::new();
             while let Some(l) = lines.next_line().await? {
@@ -164,7 +190,8 @@ async fn session(
                 data.push_str("\r\n");
             }
             tokio::time::sleep(delay).await;
-            accepted.lock().expect("lock").push(Accepted {
+            peer.accepted.lock().expect("lock").push(Accepted {
+                helo: helo.clone(),
                 mail_from: mail_from.clone(),
                 rcpts: rcpts.clone(),
                 data,

@@ -60,13 +60,15 @@ fn held(ctx: &QueueContext, shard: u16) -> Result<i64, ()> {
     ctx.held.epoch(shard).ok_or(())
 }
 
-/// Checks the fence inside a transaction; counts a refusal.
+/// Whether the store's owner epoch of `shard` is no longer `epoch` (read in the caller's
+/// transaction, so a concurrent claim aborts it).
 async fn fenced(tx: &tern_store::Tx, shard: u16, epoch: i64) -> Result<bool, StoreError> {
-    if shard::still_owned(tx, shard, epoch).await? {
-        return Ok(false);
-    }
-    METRICS.fenced.inc();
-    Ok(true)
+    Ok(!shard::still_owned(tx, shard, epoch).await?)
+}
+
+/// Counts a write the store's owner epoch refused.
+fn count_fenced(write: &str) {
+    METRICS.fenced.with_label_values(&[write]).inc();
 }
 
 /// An envelope from the null sender to `to`, resolved like any recipient (DSNs, archive copies).
@@ -167,6 +169,10 @@ pub async fn attempt(
                 file_dsns = false;
             }
             Ok(c) => {
+                if c == Committed::ShardLost {
+                    count_fenced("attempt");
+                    tracing::warn!(queue_id = %before.id, shard = before.shard, epoch, "attempt not committed: another node holds the shard now");
+                }
                 if file_dsns && c != Committed::ShardLost && c != Committed::Gone {
                     for (kind, ..) in &dsns {
                         let Some(kind) = kind else { continue };
@@ -239,24 +245,29 @@ async fn archive_copy(
 
 /// Moves an entry's next attempt to `until` without counting an attempt (suspended host).
 pub async fn postpone(ctx: &QueueContext, id: &str, until: i64) -> Result<(), ModelError> {
-    ctx.dir
+    let refused = ctx
+        .dir
         .db()
         .transact(|tx| async move {
             let Some(current) = ops::get(&tx, id).await? else {
-                return Ok(());
+                return Ok(false);
             };
             let Ok(epoch) = held(ctx, current.shard) else {
-                return Ok(());
+                return Ok(false);
             };
             if fenced(&tx, current.shard, epoch).await? {
-                return Ok(());
+                return Ok(true);
             }
             let mut after = current.clone();
             after.next_attempt = until.max(current.next_attempt);
             ops::update(&tx, &current, &after)?;
-            Ok::<_, ModelError>(())
+            Ok::<_, ModelError>(false)
         })
-        .await
+        .await?;
+    if refused {
+        count_fenced("postpone");
+    }
+    Ok(())
 }
 
 /// Records a connection success (`None`) or failure, suspending the destination after too many
@@ -270,13 +281,15 @@ pub async fn connection_result(
     let limit = ctx.config.suspend_after_failures;
     let suspend_for = ctx.config.suspend_for.as_secs() as i64;
     let shard_no = tern_store::model::queue::shard_of(domain, ctx.config.shards);
-    ctx.dir
+    let (d, refused) = ctx
+        .dir
         .db()
         .transact(|tx| async move {
             let mut d = destination::get(&tx, domain).await?;
             match held(ctx, shard_no) {
-                Ok(epoch) if !fenced(&tx, shard_no, epoch).await? => {}
-                _ => return Ok(d),
+                Ok(epoch) if fenced(&tx, shard_no, epoch).await? => return Ok((d, true)),
+                Ok(_) => {}
+                Err(()) => return Ok((d, false)),
             }
             let before = d.clone();
             match error {
@@ -296,7 +309,11 @@ pub async fn connection_result(
             if d != before {
                 destination::put(&tx, &d)?;
             }
-            Ok(d)
+            Ok((d, false))
         })
-        .await
+        .await?;
+    if refused {
+        count_fenced("connection");
+    }
+    Ok(d)
 }

@@ -58,6 +58,8 @@ pub struct ManagerState {
     in_flight: HashMap<String, String>,
     /// Epochs the store had already superseded when this node tried to claim them.
     refused: Shards,
+    /// Destination actors started so far (their registry names end in it).
+    spawned: u64,
 }
 
 impl ManagerState {
@@ -123,7 +125,7 @@ impl ManagerState {
                 }
                 Claim::Superseded(owner) => {
                     self.refused.insert(s, epoch);
-                    METRICS.fenced.inc();
+                    METRICS.fenced.with_label_values(&["claim"]).inc();
                     tracing::warn!(
                         shard = s,
                         node,
@@ -214,8 +216,10 @@ impl ManagerState {
         for _ in 0..2 {
             if !self.domains.contains_key(domain) {
                 let list = Arc::new(Mutex::new(VecDeque::new()));
+                self.spawned += 1;
+                let name = format!("{}{}", self.ctx.destination_actors(domain), self.spawned);
                 let (actor, _) = Actor::spawn_linked(
-                    None,
+                    Some(name),
                     DomainActor,
                     (
                         self.ctx.clone(),
@@ -264,6 +268,7 @@ impl Actor for ManagerActor {
             domains: HashMap::new(),
             in_flight: HashMap::new(),
             refused: Shards::new(),
+            spawned: 0,
         })
     }
 

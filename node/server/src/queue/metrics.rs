@@ -39,8 +39,9 @@ pub struct QueueMetrics {
     pub owned_shards: IntGauge,
     /// Shards taken or released by this node, by `direction` (`gained`, `lost`).
     pub shard_moves: IntCounterVec,
-    /// Writes refused because the shard's epoch in the store is no longer this node's.
-    pub fenced: IntCounter,
+    /// Writes refused because the shard's epoch in the store is no longer this node's, by
+    /// `write` (`attempt`, `postpone`, `connection`, `claim`).
+    pub fenced: IntCounterVec,
     /// Destination actors that died (they are replaced at once).
     pub actor_failures: IntCounter,
     /// Deliveries running now, against `queue.max_concurrent_deliveries`.
@@ -141,9 +142,13 @@ pub static METRICS: LazyLock<QueueMetrics> = LazyLock::new(|| QueueMetrics {
         &["direction"]
     )
     .expect("metric registers once"),
-    fenced: register_int_counter!(
-        "tern_queue_fenced_writes_total",
-        "Queue writes refused because another node holds the shard now"
+    fenced: register_int_counter_vec!(
+        Opts::new(
+            "tern_queue_fenced_writes_total",
+            "Queue writes the store's shard owner epoch refused (another node holds the shard \
+             now), by write: attempt, postpone, connection, claim"
+        ),
+        &["write"]
     )
     .expect("metric registers once"),
     actor_failures: register_int_counter!(
@@ -185,6 +190,9 @@ pub fn init(shards: u16, limit: usize) {
     }
     for direction in ["gained", "lost"] {
         m.shard_moves.with_label_values(&[direction]);
+    }
+    for write in ["attempt", "postpone", "connection", "claim"] {
+        m.fenced.with_label_values(&[write]);
     }
     for shard in 0..shards {
         let shard = shard.to_string();

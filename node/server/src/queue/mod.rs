@@ -56,6 +56,17 @@ pub struct QueueContext {
     pub deliveries: Semaphore,
     /// Node shutdown.
     pub shutdown: Shutdown,
+    /// Tells this queue's actors apart from another queue's in the same process (in-process
+    /// test nodes) in the actor registry.
+    instance: u64,
+}
+
+impl QueueContext {
+    /// The registry name prefix of `domain`'s destination actors (each one adds a sequence
+    /// number): what an operator's debugger or a test finds them by.
+    pub fn destination_actors(&self, domain: &str) -> String {
+        format!("tern-queue/{}/{domain}/", self.instance)
+    }
 }
 
 /// Refuses a `queue.shards` other than the one the store's queue was laid out with (stored at
@@ -103,6 +114,10 @@ pub async fn start(
         given,
         held: ownership::Held::default(),
         shutdown,
+        instance: {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        },
     });
     let handle = manager::spawn(ctx.clone()).await?;
     tokio::spawn(census::run(ctx.clone()));

@@ -13,7 +13,7 @@ use tern_store::{
     Db,
     model::{AddressPolicy, Directory, token},
 };
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use super::{maintenance, store};
 use crate::{
@@ -81,6 +81,15 @@ impl Node {
     /// Opens the store, prepares certificates and fixtures, binds every listener and starts
     /// the sessions' listeners, the outbound queue and maintenance.
     pub async fn build(config: Config) -> anyhow::Result<Node> {
+        Self::build_with(config, None).await
+    }
+
+    /// [`Node::build`] with the queue's shards handed out by `given` (shard → owner epoch)
+    /// instead of this node taking every shard, as the cluster does.
+    pub async fn build_with(
+        config: Config,
+        given: Option<watch::Receiver<queue::ownership::Shards>>,
+    ) -> anyhow::Result<Node> {
         let started = Instant::now();
         metrics::init();
         crate::password_check::configure_cache(config.login_cache_ttl, config.login_cache_entries);
@@ -225,9 +234,12 @@ impl Node {
             addresses.imap.push((key, local));
             listeners.push(imap::listener::spawn(bound, kind, imap_ctx.clone()));
         }
-        let given = queue::ownership::single_node(&db, config.queue.shards)
-            .await
-            .context("reading the queue's shard owners")?;
+        let given = match given {
+            Some(g) => g,
+            None => queue::ownership::single_node(&db, config.queue.shards)
+                .await
+                .context("reading the queue's shard owners")?,
+        };
         let (queue_ctx, outbound) = queue::start(
             config.queue.clone(),
             config.hostname.clone(),
@@ -281,6 +293,11 @@ impl Node {
     /// Where the node listens.
     pub fn addresses(&self) -> &Addresses {
         &self.addresses
+    }
+
+    /// The outbound queue's shared state (what it holds, its store).
+    pub fn queue(&self) -> Arc<QueueContext> {
+        self.queue_ctx.clone()
     }
 
     /// The node's shutdown switch: triggering it makes [`Node::run`] drain and return.
