@@ -391,6 +391,37 @@ async fn operators_list_hold_release_retry_delete_and_bounce() {
             .all(|m| !m.contains("b@down.test")),
         "delete sends no DSN"
     );
+
+    // Listings are paged: a limit, and where to go on from.
+    submit(&w.tern, "demo@example.test", &["x@down.test"], "ops-x").await;
+    submit(&w.tern, "demo@example.test", &["y@down.test"], "ops-y").await;
+    let first = ctl(&["queue", "list", "--domain", "down.test", "--limit", "1"]);
+    let shown = ok(&first);
+    let hint = String::from_utf8_lossy(&first.stderr).to_string();
+    let after = hint
+        .split("--after ")
+        .nth(1)
+        .map(|s| s.trim().trim_end_matches(')').to_string())
+        .expect("a hint to go on");
+    assert!(
+        shown.contains(&after),
+        "the hint names the last listed id: {shown}"
+    );
+    let rest = ok(&ctl(&[
+        "queue",
+        "list",
+        "--domain",
+        "down.test",
+        "--after",
+        &after,
+    ]));
+    assert!(!rest.contains(&after), "{rest}");
+    assert!(
+        ["x@down.test", "y@down.test"]
+            .iter()
+            .all(|r| shown.contains(r) != rest.contains(r)),
+        "each entry on exactly one page: {shown} / {rest}"
+    );
     w.tern.stop().expect("stop");
 }
 

@@ -29,6 +29,12 @@ pub enum QueueCmd {
         /// Only messages at least this many seconds old.
         #[arg(long)]
         min_age: Option<i64>,
+        /// At most this many messages (the server's default is 1000, its maximum 10000).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Only messages after this queue id (what a truncated listing says to pass).
+        #[arg(long)]
+        after: Option<String>,
     },
     /// Messages by destination and age, with suspended destinations (like qshape).
     Summary,
@@ -176,6 +182,8 @@ pub fn run(c: &Client, cmd: QueueCmd, json: bool) -> anyhow::Result<()> {
             recipient,
             status,
             min_age,
+            limit,
+            after,
         } => {
             let mut query = Vec::new();
             for (k, v) in [
@@ -184,6 +192,8 @@ pub fn run(c: &Client, cmd: QueueCmd, json: bool) -> anyhow::Result<()> {
                 ("recipient", recipient),
                 ("status", status),
                 ("min_age_seconds", min_age.map(|m| m.to_string())),
+                ("limit", limit.map(|l| l.to_string())),
+                ("after", after),
             ] {
                 if let Some(v) = v {
                     query.push(format!("{k}={}", segment(&v)));
@@ -199,6 +209,9 @@ pub fn run(c: &Client, cmd: QueueCmd, json: bool) -> anyhow::Result<()> {
                 table::print(&q, &[], true);
             } else {
                 table::print(&rows(&q["entries"]), &cols, false);
+                if let Some(next) = q["next"].as_str() {
+                    eprintln!("(more messages: run again with --after {next})");
+                }
             }
         }
         QueueCmd::Summary => {
