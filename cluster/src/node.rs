@@ -179,6 +179,28 @@ impl Cluster {
                     o.member.clone(),
                 )));
             }
+        } else {
+            // A member back at other addresses (a restart on another port or IP) tells the
+            // cluster, through any member it knows, so the leader reaches it again.
+            let membership = applied.borrow().membership.clone();
+            let known = membership
+                .nodes()
+                .find(|(id, _)| **id == o.id)
+                .map(|(_, m)| m.clone());
+            if known.as_ref() != Some(&o.member) {
+                let mut through = o.join.clone();
+                through.extend(
+                    membership
+                        .nodes()
+                        .filter(|(id, _)| **id != o.id)
+                        .map(|(_, m)| m.raft.clone()),
+                );
+                tasks.push(tokio::spawn(join(
+                    shared.clone(),
+                    through,
+                    o.member.clone(),
+                )));
+            }
         }
         let ownership = ownership_of(o.id, applied, &mut tasks);
         tasks.push(tokio::spawn(export_metrics(shared.clone())));
@@ -250,7 +272,7 @@ impl Cluster {
     }
 
     /// Stops Raft and the cluster port.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(&self) {
         for t in &self.tasks {
             t.abort();
         }
@@ -360,7 +382,7 @@ pub(crate) async fn handle_join(shared: &Shared, id: u64, member: Member) -> Res
         .nodes()
         .find(|(n, _)| **n == id)
         .map(|(_, m)| m.clone());
-    if let Some(known) = known
+    if let Some(known) = &known
         && known.raft != member.raft
     {
         let state = shared
@@ -378,17 +400,34 @@ pub(crate) async fn handle_join(shared: &Shared, id: u64, member: Member) -> Res
             ));
         }
     }
-    shared
-        .raft
-        .add_learner(id, member.clone(), true)
-        .await
-        .map_err(|e| format!("adding node {id}: {e}"))?;
+    match known {
+        // Known at other addresses: the addresses change.
+        Some(known) if known != member => {
+            shared
+                .raft
+                .change_membership(
+                    ChangeMembers::SetNodes(BTreeMap::from([(id, member.clone())])),
+                    true,
+                )
+                .await
+                .map_err(|e| format!("updating node {id}'s addresses: {e}"))?;
+        }
+        Some(_) => {}
+        None => {
+            shared
+                .raft
+                .add_learner(id, member.clone(), true)
+                .await
+                .map_err(|e| format!("adding node {id}: {e}"))?;
+        }
+    }
+    tracing::info!(node = id, raft = %member.raft, "node joins");
     shared
         .raft
         .client_write(Command::Up { id, member })
         .await
         .map_err(|e| format!("recording node {id}: {e}"))?;
-    tracing::info!(node = id, "node joined as a learner");
+    tracing::info!(node = id, "node joined");
     Ok(())
 }
 

@@ -63,6 +63,9 @@ enum Command {
     /// POP3 maildrop locks.
     #[command(subcommand)]
     Pop3(cmd::pop3::Pop3Cmd),
+    /// The cluster: status, certificates.
+    #[command(subcommand)]
+    Cluster(cmd::cluster::ClusterCmd),
     /// The node's log filter and per-session protocol trace.
     #[command(subcommand)]
     Log(cmd::log::LogCmd),
@@ -87,6 +90,7 @@ fn main() -> std::process::ExitCode {
         Command::Dkim(cmd) => cmd::dkim::run(&c, cmd, cli.json),
         Command::Queue(cmd) => cmd::queue::run(&c, cmd, cli.json),
         Command::Pop3(cmd) => cmd::pop3::run(&c, cmd, cli.json),
+        Command::Cluster(cmd) => cmd::cluster::run(&c, cmd, cli.json),
         Command::Log(cmd) => cmd::log::run(&c, cmd, cli.json),
         Command::Backup(cmd) => cmd::backup::run(&c, cmd, cli.json),
         Command::Restore(cmd) => cmd::restore::run(cmd, cli.json),

@@ -4,6 +4,7 @@ pub mod account;
 pub mod alias;
 pub mod backup;
 pub mod catchall;
+pub mod cluster;
 pub mod dkim;
 pub mod domain;
 pub mod forward;

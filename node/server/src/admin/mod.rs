@@ -2,6 +2,7 @@
 //! `/api/v1`, which requires a bearer token.
 
 mod backup;
+mod cluster;
 mod directory;
 mod dkim;
 mod error;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub backups: backup::Backups,
     /// The mailbox hub, so imported messages reach open sessions.
     pub hub: crate::imap::hub::Hub,
+    /// This node's part in the cluster, if it is in one.
+    pub cluster: Option<std::sync::Arc<tern_cluster::node::Cluster>>,
 }
 
 /// The whole HTTP router.
@@ -80,6 +83,7 @@ pub fn router(state: AppState) -> Router {
                     state.max_message_bytes / 3 * 4 + 64 * 1024,
                 )),
         )
+        .route("/cluster", get(cluster::status))
         .route("/queue", get(queue::list))
         .route("/queue/summary", get(queue::summary))
         .route("/queue/retry", post(queue::retry_all))

@@ -69,6 +69,8 @@ pub struct Listeners {
     pub pop3s: Option<SocketAddr>,
     /// Admin API and metrics.
     pub http: SocketAddr,
+    /// The cluster port (`None`: not in a cluster).
+    pub cluster: Option<SocketAddr>,
 }
 
 /// SMTP limits and policy.
@@ -268,6 +270,7 @@ impl Config {
             pop3s: addr("pop3s", &l.pop3s)?,
             http: addr("http", &l.http)?
                 .ok_or_else(|| anyhow!("listeners.http: the admin listener cannot be disabled"))?,
+            cluster: addr("cluster", &l.cluster)?,
         };
         let mut bound: Vec<(&str, SocketAddr)> = Vec::new();
         for (key, a) in [
@@ -279,6 +282,7 @@ impl Config {
             ("pop3", listeners.pop3),
             ("pop3s", listeners.pop3s),
             ("http", Some(listeners.http)),
+            ("cluster", listeners.cluster),
         ] {
             // Port 0 asks the system for a free port: never a clash.
             let Some(a) = a.filter(|a| a.port() != 0) else {
@@ -424,7 +428,7 @@ impl Config {
                 ..ImapConfig::try_from(&raw.imap)?
             },
             queue,
-            cluster: ClusterConfig::try_from(&raw.cluster)?,
+            cluster: ClusterConfig::validate(&raw.cluster, listeners.cluster.is_some())?,
             pop3,
             smtp,
             hostname,

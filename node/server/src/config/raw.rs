@@ -144,6 +144,9 @@ pub struct RawListeners {
     pub pop3s: String,
     /// Admin API, metrics and health checks.
     pub http: String,
+    /// The cluster port (Raft and cluster requests, mutual TLS); empty: this node is not in a
+    /// cluster and owns every queue shard itself.
+    pub cluster: String,
 }
 
 impl Default for RawListeners {
@@ -157,6 +160,7 @@ impl Default for RawListeners {
             pop3: "0.0.0.0:110".into(),
             pop3s: "0.0.0.0:995".into(),
             http: "127.0.0.1:8080".into(),
+            cluster: String::new(),
         }
     }
 }
@@ -173,6 +177,7 @@ impl RawListeners {
             pop3: "127.0.0.1:1110".into(),
             pop3s: "127.0.0.1:1995".into(),
             http: "127.0.0.1:8080".into(),
+            cluster: String::new(),
         }
     }
 }
@@ -198,7 +203,9 @@ pub struct RawTls {
 }
 
 /// A list of strings, written as a TOML array or as one comma-separated string.
-fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+pub(super) fn list_or_commas<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Form {

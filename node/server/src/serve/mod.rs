@@ -3,6 +3,7 @@
 //! binary triggers shutdown on SIGTERM/SIGINT; tests that start nodes in-process trigger it
 //! through [`Node::shutdown`].
 
+mod cluster;
 mod maintenance;
 mod node;
 mod store;

@@ -75,6 +75,7 @@ pub struct Node {
     outbound: JoinHandle<()>,
     gc: JoinHandle<()>,
     headroom: Arc<Headroom>,
+    cluster: Option<Arc<tern_cluster::node::Cluster>>,
 }
 
 impl Node {
@@ -234,9 +235,11 @@ impl Node {
             addresses.imap.push((key, local));
             listeners.push(imap::listener::spawn(bound, kind, imap_ctx.clone()));
         }
-        let given = match given {
-            Some(g) => g,
-            None => queue::ownership::single_node(&db, config.queue.shards)
+        let cluster = super::cluster::start(&config, &db, http_addr).await?;
+        let given = match (given, &cluster) {
+            (Some(g), _) => g,
+            (None, Some(c)) => c.ownership(),
+            (None, None) => queue::ownership::single_node(&db, config.queue.shards)
                 .await
                 .context("reading the queue's shard owners")?,
         };
@@ -287,6 +290,7 @@ impl Node {
             outbound,
             gc,
             headroom,
+            cluster,
         })
     }
 
@@ -323,6 +327,7 @@ impl Node {
             outbound,
             gc,
             headroom,
+            cluster,
         } = self;
         let app = admin::router(admin::AppState {
             dir,
@@ -331,6 +336,7 @@ impl Node {
             max_message_bytes: config.smtp.max_message_bytes,
             backups: Default::default(),
             hub: imap_ctx.hub.clone(),
+            cluster: cluster.clone(),
         });
         let server = axum::serve(http, app).with_graceful_shutdown(shutdown.wait());
         let server = tokio::spawn(async move { server.await });
@@ -367,6 +373,13 @@ impl Node {
         }
         if tokio::time::timeout_at(deadline, gc).await.is_err() {
             tracing::warn!("background maintenance did not stop within the grace period");
+        }
+        if let Some(c) = cluster
+            && tokio::time::timeout_at(deadline, c.shutdown())
+                .await
+                .is_err()
+        {
+            tracing::warn!("raft did not stop within the grace period");
         }
         drop(db);
         tracing::info!("stopped");

@@ -1,0 +1,233 @@
+//! The cluster with real `tern` processes on one PostgreSQL: three nodes form a Raft cluster
+//! over mutually authenticated TLS (certificates from `ternctl cluster certs`), `ternctl
+//! cluster status` shows them with the queue shards balanced; a member killed with SIGKILL is
+//! marked down and its shards move to the survivors; it comes back and takes its share again;
+//! the leader killed, the survivors elect another and no shard is left without an owner. A
+//! node with a certificate from another CA is refused at the TLS handshake (logged, counted),
+//! and a node id already in use is refused.
+
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use tern_store::postgres::throwaway::TempPostgres;
+use tern_tests::{Tern, ok, ternctl};
+
+const TOKEN: &str = "cluster-token";
+const PASSWORD: &str = "cluster-password";
+const SHARDS: u64 = 64;
+
+/// Starts node `id` in `workdir` on `pg`, with certificates from `certs`, joining through
+/// `join` if given.
+fn start(pg: &TempPostgres, workdir: &Path, certs: &Path, id: u64, join: Option<&str>) -> Tern {
+    let url = pg.url();
+    let file = |name: String| certs.join(name).display().to_string();
+    let id_s = id.to_string();
+    let (ca, cert, key) = (
+        file("ca.pem".into()),
+        file(format!("node-{id}.pem")),
+        file(format!("node-{id}.key")),
+    );
+    let mut env = vec![
+        ("TERN_DEV_ADMIN_TOKEN", TOKEN),
+        ("TERN_DEV_PASSWORD", PASSWORD),
+        ("TERN_STORE__BACKEND", "postgres"),
+        ("TERN_STORE__POSTGRES_URL", url.as_str()),
+        ("TERN_LISTENERS__CLUSTER", "127.0.0.1:0"),
+        ("TERN_CLUSTER__NODE_ID", id_s.as_str()),
+        ("TERN_CLUSTER__CA_FILE", ca.as_str()),
+        ("TERN_CLUSTER__CERTIFICATE", cert.as_str()),
+        ("TERN_CLUSTER__PRIVATE_KEY", key.as_str()),
+    ];
+    if let Some(j) = join {
+        env.push(("TERN_CLUSTER__JOIN", j));
+    }
+    let mut tern = Tern::start(workdir, &["--dev"], &env).expect("node starts");
+    // openraft logs each failed RPC to a peer that is gone (replication, vote requests) at
+    // ERROR level.
+    tern.expect_error("ERROR openraft::replication");
+    tern.expect_error("while requesting vote error=Unreachable");
+    tern
+}
+
+fn status(tern: &Tern) -> Value {
+    let v = tern.api(TOKEN, "/cluster").expect("cluster status");
+    assert_eq!(v["enabled"], true, "{v}");
+    v["status"].clone()
+}
+
+fn members(s: &Value) -> Vec<Value> {
+    s["members"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits up to `secs` for the status `tern` reports to satisfy `check`.
+fn wait(tern: &Tern, secs: u64, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let s = status(tern);
+        if check(&s) {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out: {what}; last status {s:#}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Every member of `ids` active with its share of the shards, and no shard without an owner.
+fn balanced(s: &Value, ids: &[u64]) -> bool {
+    let ms = members(s);
+    let share = SHARDS / ids.len() as u64;
+    s["unowned_shards"] == 0
+        && s["leader"].is_u64()
+        && ids.iter().all(|id| {
+            ms.iter().any(|m| {
+                m["id"] == *id
+                    && m["state"] == "active"
+                    && (share..=share + 1).contains(&m["shards"].as_u64().unwrap_or(0))
+            })
+        })
+}
+
+fn certs(dir: &Path, ids: &[&str]) {
+    let mut args = vec!["cluster", "certs", "--out", dir.to_str().expect("utf8")];
+    args.extend_from_slice(ids);
+    ok(&ternctl("http://127.0.0.1:1", None, &args));
+}
+
+#[test]
+fn three_nodes_form_a_cluster_survive_kills_and_balance_shards() {
+    let pg = TempPostgres::start().expect("postgres");
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let cert_dir = scratch.path().join("certs");
+    certs(&cert_dir, &["1", "2", "3"]);
+    let dirs: Vec<_> = (0..3)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    let n1 = start(&pg, dirs[0].path(), &cert_dir, 1, None);
+    let join = n1.addr("cluster").to_string();
+    let n2 = start(&pg, dirs[1].path(), &cert_dir, 2, Some(&join));
+    let n3 = start(&pg, dirs[2].path(), &cert_dir, 3, Some(&join));
+    let s = wait(&n1, 60, "three members with their shares", |s| {
+        balanced(s, &[1, 2, 3])
+            && members(s)
+                .iter()
+                .filter(|m| m["role"] == "leader" || m["role"] == "voter")
+                .count()
+                == 3
+    });
+    println!("formed: {s:#}");
+    let table = ok(&ternctl(&n2.url(), Some(TOKEN), &["cluster", "status"]));
+    assert!(
+        table.contains("leader") && table.contains("voter") && table.lines().count() >= 5,
+        "{table}"
+    );
+
+    // kill -9 of a member that is not the leader: marked down, its shards move.
+    let leader = s["leader"].as_u64().expect("leader");
+    let mut nodes = vec![Some(n1), Some(n2), Some(n3)];
+    let victim = (1..=3u64).find(|id| *id != leader).expect("a follower");
+    let killed_at = Instant::now();
+    nodes[victim as usize - 1].take().expect("node").kill();
+    let alive = nodes.iter().position(Option::is_some).expect("a survivor");
+    let rest: Vec<u64> = (1..=3).filter(|id| *id != victim).collect();
+    wait(
+        nodes[alive].as_ref().expect("alive"),
+        30,
+        "the dead member's shards moved",
+        |s| {
+            balanced(s, &rest)
+                && members(s)
+                    .iter()
+                    .any(|m| m["id"] == victim && m["state"] == "down" && m["shards"] == 0)
+        },
+    );
+    println!(
+        "follower {victim} killed: its shards owned again after {} ms",
+        killed_at.elapsed().as_millis()
+    );
+
+    // It comes back (same data directory, so same Raft log): active again, with its share.
+    nodes[victim as usize - 1] = Some(start(
+        &pg,
+        dirs[victim as usize - 1].path(),
+        &cert_dir,
+        victim,
+        None,
+    ));
+    let s = wait(
+        nodes[alive].as_ref().expect("alive"),
+        60,
+        "the member is back with its share",
+        |s| balanced(s, &[1, 2, 3]),
+    );
+
+    // kill -9 of the leader: the others elect a new one and take its shards.
+    let leader = s["leader"].as_u64().expect("leader");
+    let killed_at = Instant::now();
+    nodes[leader as usize - 1].take().expect("leader").kill();
+    let survivor = nodes.iter().flatten().next().expect("a survivor");
+    let rest: Vec<u64> = (1..=3).filter(|id| *id != leader).collect();
+    let s = wait(survivor, 30, "a new leader, every shard owned", |s| {
+        s["leader"].as_u64().is_some_and(|l| l != leader) && balanced(s, &rest)
+    });
+    println!(
+        "leader {leader} killed: new leader {} and its shards owned after {} ms",
+        s["leader"],
+        killed_at.elapsed().as_millis()
+    );
+    for n in nodes.into_iter().flatten() {
+        n.stop().expect("clean stop");
+    }
+}
+
+#[test]
+fn a_foreign_certificate_and_a_node_id_in_use_are_refused() {
+    let pg = TempPostgres::start().expect("postgres");
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let ours = scratch.path().join("ours");
+    let theirs = scratch.path().join("theirs");
+    certs(&ours, &["1", "2"]);
+    certs(&theirs, &["3"]);
+    let dirs: Vec<_> = (0..3)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    let mut n1 = start(&pg, dirs[0].path(), &ours, 1, None);
+    n1.expect_error("TLS handshake refused");
+    n1.expect_error("node id already in use");
+    let join = n1.addr("cluster").to_string();
+    wait(&n1, 30, "a one-node cluster", |s| balanced(s, &[1]));
+
+    // Another CA's certificate: refused at the handshake, logged with the peer, counted.
+    let mut foreign = start(&pg, dirs[1].path(), &theirs, 3, Some(&join));
+    foreign.expect_error("");
+    n1.wait_for_log("TLS handshake refused", Duration::from_secs(30))
+        .expect("refusal logged");
+    let (_, metrics) = n1.get("/metrics").expect("metrics");
+    let refused = metrics
+        .lines()
+        .find(|l| l.starts_with("tern_cluster_tls_failures_total "))
+        .and_then(|l| l.split(' ').nth(1)?.parse::<f64>().ok())
+        .expect("counter");
+    assert!(refused >= 1.0, "{refused}");
+    assert_eq!(status(&n1)["members"].as_array().map(Vec::len), Some(1));
+    foreign.kill();
+
+    // Node id 2 is taken by a live member: another node claiming it is refused.
+    let twin = start(&pg, dirs[2].path(), &ours, 2, Some(&join));
+    wait(&n1, 30, "node 2 joins", |s| balanced(s, &[1, 2]));
+    let clash_dir = tempfile::tempdir().expect("tempdir");
+    let mut clash = start(&pg, clash_dir.path(), &ours, 2, Some(&join));
+    clash.expect_error("");
+    clash
+        .wait_for_log("already in use", Duration::from_secs(30))
+        .expect("the joining node is told");
+    clash.kill();
+    assert!(balanced(&status(&n1), &[1, 2]), "the cluster is unchanged");
+    twin.stop().expect("clean stop");
+    n1.stop().expect("clean stop");
+}
