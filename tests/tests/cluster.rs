@@ -13,7 +13,7 @@ use std::{
 
 use serde_json::Value;
 use tern_store::postgres::throwaway::TempPostgres;
-use tern_tests::{Tern, ok, ternctl};
+use tern_tests::{Tern, ok, outbound, peer::Peer, ternctl};
 
 const TOKEN: &str = "cluster-token";
 const PASSWORD: &str = "cluster-password";
@@ -22,6 +22,17 @@ const SHARDS: u64 = 64;
 /// Starts node `id` in `workdir` on `pg`, with certificates from `certs`, joining through
 /// `join` if given.
 fn start(pg: &TempPostgres, workdir: &Path, certs: &Path, id: u64, join: Option<&str>) -> Tern {
+    start_with(pg, workdir, certs, id, join, &[])
+}
+
+fn start_with(
+    pg: &TempPostgres,
+    workdir: &Path,
+    certs: &Path,
+    id: u64,
+    join: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Tern {
     let url = pg.url();
     let file = |name: String| certs.join(name).display().to_string();
     let id_s = id.to_string();
@@ -44,6 +55,7 @@ fn start(pg: &TempPostgres, workdir: &Path, certs: &Path, id: u64, join: Option<
     if let Some(j) = join {
         env.push(("TERN_CLUSTER__JOIN", j));
     }
+    env.extend_from_slice(extra);
     let mut tern = Tern::start(workdir, &["--dev"], &env).expect("node starts");
     // openraft logs each failed RPC to a peer that is gone (replication, vote requests) at
     // ERROR level.
@@ -230,4 +242,88 @@ fn a_foreign_certificate_and_a_node_id_in_use_are_refused() {
     assert!(balanced(&status(&n1), &[1, 2]), "the cluster is unchanged");
     twin.stop().expect("clean stop");
     n1.stop().expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_nodes_queued_mail_is_delivered_by_the_survivors() {
+    let pg = TempPostgres::start().expect("postgres");
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let cert_dir = scratch.path().join("certs");
+    certs(&cert_dir, &["1", "2", "3"]);
+    // Every message goes to one slow remote server (a relay host), 400 ms per message.
+    let peer = Peer::start_slow("127.0.0.1:0", Duration::from_millis(400))
+        .await
+        .expect("peer");
+    let relay = peer.addr.to_string();
+    let queue_env = [
+        ("TERN_QUEUE__RELAY_HOST", relay.as_str()),
+        ("TERN_QUEUE__RELAY_TLS", "none"),
+        ("TERN_QUEUE__SCAN_INTERVAL_MS", "100"),
+        ("TERN_QUEUE__RETRY_INTERVALS_SECONDS", "1"),
+        ("TERN_QUEUE__MAX_CONNECTIONS_PER_DESTINATION", "2"),
+    ];
+    let dirs: Vec<_> = (0..3)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    let n1 = start_with(&pg, dirs[0].path(), &cert_dir, 1, None, &queue_env);
+    let join = n1.addr("cluster").to_string();
+    let n2 = start_with(&pg, dirs[1].path(), &cert_dir, 2, Some(&join), &queue_env);
+    let n3 = start_with(&pg, dirs[2].path(), &cert_dir, 3, Some(&join), &queue_env);
+    let s = wait(&n1, 60, "three members with their shares", |s| {
+        balanced(s, &[1, 2, 3])
+    });
+    let leader = s["leader"].as_u64().expect("leader");
+
+    // 60 messages to 30 domains, spread over the shards of all three nodes.
+    let mut c = outbound::submission(n1.addr("submission"), &n1.certificate(), PASSWORD).await;
+    let subjects: Vec<String> = (0..60).map(|i| format!("failover-{i}")).collect();
+    for (i, subject) in subjects.iter().enumerate() {
+        let rcpt = format!("user{i}@d{}.test", i % 30);
+        outbound::send(&mut c, "<demo@example.test>", &[&rcpt], subject, "body\r\n").await;
+    }
+    let _ = c.cmd("QUIT").await;
+
+    // Once deliveries run, a member that is not the leader is killed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while peer.messages().len() < 5 {
+        assert!(Instant::now() < deadline, "deliveries did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let victim = (1..=3u64).find(|id| *id != leader).expect("a follower");
+    let mut nodes = vec![Some(n1), Some(n2), Some(n3)];
+    let before = peer.messages().len();
+    let killed_at = Instant::now();
+    nodes[victim as usize - 1].take().expect("node").kill();
+
+    // Every accepted message arrives; count the ones that arrived twice.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let delivered = |subject: &str| {
+        let needle = format!("Subject: {subject}\r\n");
+        peer.messages()
+            .iter()
+            .filter(|m| m.data.contains(&needle))
+            .count()
+    };
+    while subjects.iter().any(|s| delivered(s) == 0) {
+        assert!(
+            Instant::now() < deadline,
+            "not delivered: {:?}",
+            subjects
+                .iter()
+                .filter(|s| delivered(s) == 0)
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let duplicates = subjects.iter().filter(|s| delivered(s) > 1).count();
+    println!(
+        "node {victim} killed after {before} deliveries: all 60 delivered {} ms later, {duplicates} \
+         delivered twice (sent by the dead node, which died before committing the outcome)",
+        killed_at.elapsed().as_millis()
+    );
+    for n in nodes.into_iter().flatten() {
+        let alive = n;
+        outbound::wait_queue_empty(&alive, TOKEN, 60).await;
+        alive.stop().expect("clean stop");
+    }
 }
