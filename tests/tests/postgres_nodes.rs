@@ -8,7 +8,7 @@
 use std::{collections::BTreeSet, process::Command, time::Duration};
 
 use tern_store::postgres::throwaway::TempPostgres;
-use tern_tests::{Tern, bin, imap, ok, smtp, ternctl};
+use tern_tests::{Tern, bin, imap, ok, pop3, smtp, ternctl};
 
 const TOKEN: &str = "pg-token";
 const PASSWORD: &str = "demo-password";
@@ -241,4 +241,127 @@ async fn backup_restores_into_another_database() {
     let seen = uids_and_ids(&mut c).await;
     let ids: Vec<&str> = seen.iter().map(|(_, id)| id.as_str()).collect();
     assert_eq!(ids, ["<kept-1@test>", "<kept-2@test>"]);
+}
+
+/// Reads lines until one contains `needle`, up to `within`.
+async fn line_with(c: &mut imap::Client, needle: &str, within: Duration) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        match c.line_within(left).await.expect("read") {
+            Some(l) if l.contains(needle) => return Some(l),
+            Some(_) => {}
+            None => return None,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_on_one_node_sees_what_another_node_does_and_pop3_locks_hold_across() {
+    let pg = TempPostgres::start().expect("postgres");
+    let (_a_dir, a) = node(&pg);
+    let (_b_dir, b) = node(&pg);
+    let mut idler = imap::session(&a, "demo", PASSWORD).await;
+    let selected = idler.cmd("SELECT INBOX").await.expect("select");
+    assert!(selected.ok(), "{}", selected.all());
+    let mut exists: u32 = selected
+        .untagged
+        .iter()
+        .find_map(|l| l.strip_suffix(" EXISTS")?.parse().ok())
+        .expect("EXISTS");
+    idler.send(b"i1 IDLE\r\n").await.expect("idle");
+    assert!(idler.line().await.expect("continuation").starts_with('+'));
+
+    // Deliveries through node B wake the IDLE session on node A.
+    let mut waits = Vec::new();
+    for i in 0..20 {
+        let sent = std::time::Instant::now();
+        smtp::deliver(
+            b.addr("smtp"),
+            "demo@example.test",
+            &[&format!("cross-{i}")],
+        )
+        .await
+        .expect("delivered on B");
+        exists += 1;
+        let line = line_with(
+            &mut idler,
+            &format!("* {exists} EXISTS"),
+            Duration::from_secs(10),
+        )
+        .await;
+        assert!(line.is_some(), "IDLE on A saw delivery {i} made on B");
+        waits.push(sent.elapsed());
+    }
+    waits.sort();
+    println!(
+        "IDLE on A woken by SMTP on B: p50 {} ms, max {} ms over {} deliveries",
+        waits[waits.len() / 2].as_millis(),
+        waits[waits.len() - 1].as_millis(),
+        waits.len()
+    );
+
+    // A flag set and an expunge on node B reach the IDLE session on node A too.
+    let mut other = imap::session(&b, "demo", PASSWORD).await;
+    assert!(other.cmd("SELECT INBOX").await.expect("select").ok());
+    assert!(
+        other
+            .cmd(&format!("STORE {exists} +FLAGS (\\Flagged)"))
+            .await
+            .expect("store")
+            .ok()
+    );
+    let flagged = line_with(&mut idler, "\\Flagged", Duration::from_secs(10)).await;
+    assert!(flagged.is_some_and(|l| l.contains(&format!("* {exists} FETCH"))));
+    assert!(
+        other
+            .cmd(&format!("STORE {exists} +FLAGS (\\Deleted)"))
+            .await
+            .expect("store")
+            .ok()
+    );
+    assert!(other.cmd("EXPUNGE").await.expect("expunge").ok());
+    assert!(
+        line_with(
+            &mut idler,
+            &format!("* {exists} EXPUNGE"),
+            Duration::from_secs(10)
+        )
+        .await
+        .is_some(),
+        "the expunge on B reached A"
+    );
+    idler.send(b"DONE\r\n").await.expect("done");
+    assert!(idler.until("i1").await.expect("idle ends").ok());
+
+    // POP3's maildrop lock holds across nodes.
+    let tls_a = smtp::tls_config(&a.certificate()).expect("tls");
+    let tls_b = smtp::tls_config(&b.certificate()).expect("tls");
+    let (mut first, _) = pop3::Client::connect(a.addr("pop3s"), Some(&tls_a))
+        .await
+        .expect("pop3 on A");
+    assert!(
+        first
+            .login("demo", PASSWORD)
+            .await
+            .expect("login")
+            .starts_with("+OK")
+    );
+    let (mut second, _) = pop3::Client::connect(b.addr("pop3s"), Some(&tls_b))
+        .await
+        .expect("pop3 on B");
+    let refused = second.login("demo", PASSWORD).await.expect("login");
+    assert!(refused.starts_with("-ERR [IN-USE]"), "{refused}");
+    assert!(first.cmd("QUIT").await.expect("quit").starts_with("+OK"));
+    assert!(
+        second
+            .login("demo", PASSWORD)
+            .await
+            .expect("login")
+            .starts_with("+OK"),
+        "free once A's session quit"
+    );
 }
