@@ -8,7 +8,9 @@
 // openraft's own error types are large; its traits make every storage call return them.
 #![allow(clippy::result_large_err)]
 
+mod leader;
 pub mod log_store;
+mod membership;
 pub mod metrics;
 pub mod network;
 pub mod node;

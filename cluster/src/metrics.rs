@@ -24,7 +24,8 @@ pub struct ClusterMetrics {
     pub members: IntGaugeVec,
     /// Shards this node owns in the shard map.
     pub owned_shards: IntGauge,
-    /// Shard moves the leader made, by reason (`join`, `down`, `drain`, `rebalance`).
+    /// Shard moves the leader made, by reason (`assign`: no owner before, `rebalance`: to a
+    /// member that joined, `down`, `drain`, `leave`).
     pub shard_moves: IntCounterVec,
     /// Raft RPCs to a peer that failed (heartbeats included).
     pub heartbeat_failures: IntCounter,
@@ -93,7 +94,7 @@ pub fn init() {
     for state in ["active", "draining", "down"] {
         m.members.with_label_values(&[state]);
     }
-    for reason in ["join", "down", "drain", "rebalance"] {
+    for reason in ["assign", "rebalance", "down", "drain", "leave"] {
         m.shard_moves.with_label_values(&[reason]);
     }
     for rpc in ["append", "vote", "snapshot"] {

@@ -8,29 +8,26 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::Arc,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use openraft::{ChangeMembers, Config, ServerState, SnapshotPolicy};
+use openraft::{Config, ServerState, SnapshotPolicy};
 use serde::Serialize;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{
+    leader,
     log_store::LogStore,
+    membership,
     metrics::{self, METRICS},
-    network::{self, Liveness, Network},
-    rpc::{Request, Response},
+    network::{Liveness, Network},
+    rpc::Admin,
     server,
     state::{ClusterState, MemberState, NO_NODE},
     state_machine::{Applied, StateMachine},
     tls::ClusterTls,
-    types::{Command, Member, Raft},
+    types::{Member, Raft},
 };
-
-/// How often the leader looks at members and shards.
-const DUTY_INTERVAL: Duration = Duration::from_millis(250);
-/// How long a cluster request to a peer may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Raft timing. Measured with openraft 0.9.25 on a busy 2-core machine: a 250 ms heartbeat
 /// and a 750–1500 ms election timeout elect a new leader in about 3 s; openraft's defaults
@@ -83,8 +80,8 @@ pub(crate) struct Shared {
     pub(crate) id: u64,
     pub(crate) raft: Raft,
     pub(crate) tls: ClusterTls,
-    applied: watch::Receiver<Applied>,
-    liveness: Liveness,
+    pub(crate) applied: watch::Receiver<Applied>,
+    pub(crate) liveness: Liveness,
 }
 
 /// A running cluster node.
@@ -173,44 +170,31 @@ impl Cluster {
                 raft.initialize(BTreeMap::from([(o.id, o.member.clone())]))
                     .await?;
             } else {
-                tasks.push(tokio::spawn(join(
+                tasks.push(tokio::spawn(membership::join(
                     shared.clone(),
                     o.join.clone(),
                     o.member.clone(),
                 )));
             }
         } else {
-            // A member back at other addresses (a restart on another port or IP) tells the
-            // cluster, through any member it knows, so the leader reaches it again.
-            let membership = applied.borrow().membership.clone();
-            let known = membership
-                .nodes()
-                .find(|(id, _)| **id == o.id)
-                .map(|(_, m)| m.clone());
-            if known.as_ref() != Some(&o.member) {
-                let mut through = o.join.clone();
-                through.extend(
-                    membership
-                        .nodes()
-                        .filter(|(id, _)| **id != o.id)
-                        .map(|(_, m)| m.raft.clone()),
-                );
-                tasks.push(tokio::spawn(join(
-                    shared.clone(),
-                    through,
-                    o.member.clone(),
-                )));
-            }
+            // A member starting again says so: the leader records its (maybe new) addresses and
+            // makes it active again (a drained or down member restarted is back in service).
+            tasks.push(tokio::spawn(membership::rejoin(
+                shared.clone(),
+                o.member.clone(),
+            )));
         }
         let ownership = ownership_of(o.id, applied, &mut tasks);
         tasks.push(tokio::spawn(export_metrics(shared.clone())));
-        tasks.push(tokio::spawn(duties(
+        tasks.push(tokio::spawn(leader::duties(
             shared.clone(),
-            o.member,
-            o.voters,
-            o.down_after,
-            o.shards,
-            o.floor,
+            leader::Duties {
+                member: o.member,
+                voters: o.voters,
+                down_after: o.down_after,
+                shards: o.shards,
+                floor: o.floor,
+            },
         )));
         Ok(Cluster {
             shared,
@@ -271,6 +255,11 @@ impl Cluster {
         }
     }
 
+    /// Asks the leader to drain or remove a node.
+    pub async fn admin(&self, a: Admin) -> Result<(), String> {
+        membership::handle_admin(&self.shared, a).await
+    }
+
     /// Stops Raft and the cluster port.
     pub async fn shutdown(&self) {
         for t in &self.tasks {
@@ -318,268 +307,6 @@ fn ownership_of(
         }
     }));
     rx
-}
-
-/// Asks the members in `through` to let this node join, until one says yes.
-async fn join(shared: Arc<Shared>, through: Vec<String>, member: Member) {
-    let request = Request::Join {
-        id: shared.id,
-        member,
-    };
-    loop {
-        for addr in &through {
-            match network::call(&shared.tls, addr, &request, REQUEST_TIMEOUT).await {
-                Ok(Response::Join(Ok(()))) => {
-                    tracing::info!(node = shared.id, through = %addr, "joined the cluster");
-                    return;
-                }
-                Ok(Response::Join(Err(why))) => {
-                    tracing::error!(node = shared.id, through = %addr, reason = %why, "the cluster refused this node");
-                }
-                Ok(_) => tracing::warn!(through = %addr, "unexpected answer to a join request"),
-                Err(e) => {
-                    tracing::warn!(node = shared.id, through = %addr, error = %e, "cannot reach a member to join through")
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-/// Handles a join request: on the leader, checks the id and adds the node as a learner (the
-/// duties promote it); elsewhere, forwards it to the leader.
-pub(crate) async fn handle_join(shared: &Shared, id: u64, member: Member) -> Result<(), String> {
-    let leader = shared.raft.current_leader().await;
-    if leader != Some(shared.id) {
-        let Some(leader) = leader else {
-            return Err("no leader now; try again".into());
-        };
-        let addr = shared
-            .applied
-            .borrow()
-            .membership
-            .nodes()
-            .find(|(n, _)| **n == leader)
-            .map(|(_, m)| m.raft.clone())
-            .ok_or("the leader's address is unknown here")?;
-        return match network::call(
-            &shared.tls,
-            &addr,
-            &Request::Join { id, member },
-            REQUEST_TIMEOUT,
-        )
-        .await
-        {
-            Ok(Response::Join(r)) => r,
-            Ok(_) => Err("unexpected answer from the leader".into()),
-            Err(e) => Err(format!("cannot reach the leader at {addr}: {e}")),
-        };
-    }
-    let known = shared
-        .applied
-        .borrow()
-        .membership
-        .nodes()
-        .find(|(n, _)| **n == id)
-        .map(|(_, m)| m.clone());
-    if let Some(known) = &known
-        && known.raft != member.raft
-    {
-        let state = shared
-            .applied
-            .borrow()
-            .state
-            .members
-            .get(&id)
-            .map(|m| m.state);
-        if state != Some(MemberState::Down) {
-            tracing::error!(node = id, address = %member.raft, in_use_by = %known.raft, "join refused: node id already in use");
-            return Err(format!(
-                "node id {id} is already in use by the member at {}",
-                known.raft
-            ));
-        }
-    }
-    match known {
-        // Known at other addresses: the addresses change.
-        Some(known) if known != member => {
-            shared
-                .raft
-                .change_membership(
-                    ChangeMembers::SetNodes(BTreeMap::from([(id, member.clone())])),
-                    true,
-                )
-                .await
-                .map_err(|e| format!("updating node {id}'s addresses: {e}"))?;
-        }
-        Some(_) => {}
-        None => {
-            shared
-                .raft
-                .add_learner(id, member.clone(), true)
-                .await
-                .map_err(|e| format!("adding node {id}: {e}"))?;
-        }
-    }
-    tracing::info!(node = id, raft = %member.raft, "node joins");
-    shared
-        .raft
-        .client_write(Command::Up { id, member })
-        .await
-        .map_err(|e| format!("recording node {id}: {e}"))?;
-    tracing::info!(node = id, "node joined");
-    Ok(())
-}
-
-/// The leader's duties, every [`DUTY_INTERVAL`].
-async fn duties(
-    shared: Arc<Shared>,
-    member: Member,
-    voters: usize,
-    down_after: Duration,
-    shards: u16,
-    floor: BTreeMap<u16, i64>,
-) {
-    let mut leader_since: Option<Instant> = None;
-    let mut marked_down: BTreeMap<u64, Instant> = BTreeMap::new();
-    let mut tick = tokio::time::interval(DUTY_INTERVAL);
-    loop {
-        tick.tick().await;
-        let is_leader = shared.raft.metrics().borrow().state == ServerState::Leader;
-        if !is_leader {
-            leader_since = None;
-            marked_down.clear();
-            continue;
-        }
-        let since = *leader_since.get_or_insert_with(Instant::now);
-        if let Err(e) = lead(
-            &shared,
-            &member,
-            voters,
-            down_after,
-            shards,
-            &floor,
-            since,
-            &mut marked_down,
-        )
-        .await
-        {
-            tracing::warn!(error = %e, "cluster leader duties");
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn lead(
-    shared: &Shared,
-    member: &Member,
-    voters: usize,
-    down_after: Duration,
-    shards: u16,
-    floor: &BTreeMap<u16, i64>,
-    since: Instant,
-    marked_down: &mut BTreeMap<u64, Instant>,
-) -> anyhow::Result<()> {
-    let write = |c: Command| async move { shared.raft.client_write(c).await.map(|r| r.data) };
-    let applied = shared.applied.borrow().clone();
-    let state = &applied.state;
-    if state.shard_count == 0 {
-        write(Command::Shards {
-            count: shards,
-            floor: floor.clone(),
-        })
-        .await?;
-    }
-    if state
-        .members
-        .get(&shared.id)
-        .is_none_or(|m| m.member != *member || m.state == MemberState::Down)
-    {
-        write(Command::Up {
-            id: shared.id,
-            member: member.clone(),
-        })
-        .await?;
-    }
-    // Members that stopped answering Raft's heartbeats are down; down ones that answer again
-    // are back.
-    let now = Instant::now();
-    for (id, info) in &state.members {
-        if *id == shared.id {
-            continue;
-        }
-        let last = shared.liveness.last(*id).map_or(since, |l| l.max(since));
-        match info.state {
-            MemberState::Active | MemberState::Draining
-                if now.duration_since(last) > down_after =>
-            {
-                tracing::warn!(
-                    node = id,
-                    silent_ms = now.duration_since(last).as_millis() as u64,
-                    "member stopped answering: marked down"
-                );
-                write(Command::State {
-                    id: *id,
-                    state: MemberState::Down,
-                })
-                .await?;
-                marked_down.insert(*id, now);
-            }
-            MemberState::Down => {
-                let down_at = *marked_down.entry(*id).or_insert(since);
-                if shared.liveness.last(*id).is_some_and(|l| l > down_at) {
-                    tracing::info!(node = id, "member answers again: active");
-                    write(Command::State {
-                        id: *id,
-                        state: MemberState::Active,
-                    })
-                    .await?;
-                    marked_down.remove(id);
-                }
-            }
-            _ => {}
-        }
-    }
-    // Learners become voters while fewer than wanted.
-    let current: BTreeSet<u64> = applied.membership.voter_ids().collect();
-    let promote: BTreeSet<u64> = applied
-        .membership
-        .nodes()
-        .map(|(id, _)| *id)
-        .filter(|id| !current.contains(id))
-        .filter(|id| {
-            state
-                .members
-                .get(id)
-                .is_some_and(|m| m.state == MemberState::Active)
-        })
-        .take(voters.saturating_sub(current.len()))
-        .collect();
-    if !promote.is_empty() {
-        tracing::info!(nodes = ?promote, "promoting learners to voters");
-        shared
-            .raft
-            .change_membership(ChangeMembers::AddVoterIds(promote), true)
-            .await?;
-    }
-    // Shards follow the active members.
-    let state = shared.applied.borrow().state.clone();
-    let moves = state.balance();
-    if !moves.is_empty() {
-        for (shard, to) in &moves {
-            let from = state.shards.get(shard).map(|o| o.node);
-            let reason = match from.and_then(|f| state.members.get(&f)).map(|m| m.state) {
-                Some(MemberState::Down) => "down",
-                Some(MemberState::Draining) => "drain",
-                Some(MemberState::Active) => "rebalance",
-                None => "join",
-            };
-            METRICS.shard_moves.with_label_values(&[reason]).inc();
-            tracing::info!(shard, from = ?from.filter(|f| *f != NO_NODE), to, reason, "shard moves");
-        }
-        write(Command::Assign(moves)).await?;
-    }
-    Ok(())
 }
 
 /// Keeps the Raft gauges current.

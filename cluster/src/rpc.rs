@@ -33,6 +33,17 @@ pub enum Request {
         /// Its addresses.
         member: Member,
     },
+    /// An operator's change (forwarded to the leader by any member).
+    Admin(Admin),
+}
+
+/// Operators' changes to the membership.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub enum Admin {
+    /// Hand every shard of the node to the others (before it is stopped).
+    Drain(u64),
+    /// Remove the node from the cluster.
+    Leave(u64),
 }
 
 /// The answer to a [`Request`].
@@ -46,6 +57,8 @@ pub enum Response {
     Snapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
     /// To `Join`: joined, or why not.
     Join(Result<(), String>),
+    /// To `Admin`: done, or why not.
+    Admin(Result<(), String>),
 }
 
 /// Writes one frame.

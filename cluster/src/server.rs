@@ -8,8 +8,9 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::{
+    membership::{handle_admin, handle_join},
     metrics::METRICS,
-    node::{Shared, handle_join},
+    node::Shared,
     rpc::{self, Request, Response},
 };
 
@@ -50,6 +51,7 @@ async fn connection(tcp: TcpStream, shared: &Shared) -> std::io::Result<()> {
             Request::Vote(r) => Response::Vote(shared.raft.vote(r).await),
             Request::Snapshot(r) => Response::Snapshot(shared.raft.install_snapshot(r).await),
             Request::Join { id, member } => Response::Join(handle_join(shared, id, member).await),
+            Request::Admin(a) => Response::Admin(handle_admin(shared, a).await),
         };
         rpc::write(&mut tls, &response).await?;
     }

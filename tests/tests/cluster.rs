@@ -4,7 +4,9 @@
 //! marked down and its shards move to the survivors; it comes back and takes its share again;
 //! the leader killed, the survivors elect another and no shard is left without an owner. A
 //! node with a certificate from another CA is refused at the TLS handshake (logged, counted),
-//! and a node id already in use is refused.
+//! and a node id already in use is refused; `ternctl cluster drain` empties a member of shards
+//! (not the last one) and `leave` removes it. With mail queued, a killed member's mail is
+//! delivered by the survivors.
 
 use std::{
     path::Path,
@@ -13,7 +15,7 @@ use std::{
 
 use serde_json::Value;
 use tern_store::postgres::throwaway::TempPostgres;
-use tern_tests::{Tern, ok, outbound, peer::Peer, ternctl};
+use tern_tests::{Tern, err, ok, outbound, peer::Peer, ternctl};
 
 const TOKEN: &str = "cluster-token";
 const PASSWORD: &str = "cluster-password";
@@ -240,7 +242,28 @@ fn a_foreign_certificate_and_a_node_id_in_use_are_refused() {
         .expect("the joining node is told");
     clash.kill();
     assert!(balanced(&status(&n1), &[1, 2]), "the cluster is unchanged");
-    twin.stop().expect("clean stop");
+
+    // Drain: node 2 hands its shards to node 1, and ternctl says when it can be stopped.
+    let ctl = |args: &[&str]| ternctl(&twin.url(), Some(TOKEN), args);
+    let drained = ok(&ctl(&["cluster", "drain", "2"]));
+    assert!(drained.contains("node 2 is drained"), "{drained}");
+    let s = status(&n1);
+    let m2 = members(&s)
+        .into_iter()
+        .find(|m| m["id"] == 2)
+        .expect("member 2");
+    assert_eq!(
+        (m2["state"].as_str(), m2["shards"].as_u64()),
+        (Some("draining"), Some(0))
+    );
+    // The last active member cannot be drained: its shards would have nowhere to go.
+    let refused = err(&ctl(&["cluster", "drain", "1"]));
+    assert!(refused.contains("last active member"), "{refused}");
+    // Leave: node 2 is gone from the members.
+    assert!(ok(&ctl(&["cluster", "leave", "2"])).contains("left the cluster"));
+    let s = wait(&n1, 30, "one member left", |s| members(s).len() == 1);
+    assert!(balanced(&s, &[1]), "{s}");
+    twin.kill();
     n1.stop().expect("clean stop");
 }
 

@@ -1,6 +1,7 @@
-//! `ternctl cluster status|certs`: the cluster as the node asked sees it (members with role,
-//! state, shards and replication lag; leader, term and indexes), and making a cluster CA with
-//! node certificates for a test or small setup.
+//! `ternctl cluster status|drain|leave|certs`: the cluster as the node asked sees it (members
+//! with role, state, shards and replication lag; leader, term and indexes), handing a member's
+//! shards away before it is stopped (what a Kubernetes preStop hook calls), removing a member,
+//! and making a cluster CA with node certificates for a test or small setup.
 
 use std::path::PathBuf;
 
@@ -15,6 +16,19 @@ use crate::{client::Client, table};
 pub enum ClusterCmd {
     /// Members, roles, leader, term, indexes, lag and owned shards.
     Status,
+    /// Hand every queue shard of a member to the others, then say it can be stopped.
+    Drain {
+        /// The member's node id.
+        node: u64,
+        /// Seconds to wait for its shards to move.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Remove a member from the cluster (stop it afterwards); its shards move.
+    Leave {
+        /// The member's node id.
+        node: u64,
+    },
     /// Make a cluster CA and a certificate for each node id (files `ca.pem`, `ca.key`,
     /// `node-<id>.pem`, `node-<id>.key` in `--out`; keep `ca.key` off the nodes). An existing
     /// CA in `--out` is reused, so more nodes can be added later.
@@ -75,6 +89,36 @@ pub fn run(c: &Client, cmd: ClusterCmd, json: bool) -> anyhow::Result<()> {
                 &["id", "role", "state", "shards", "lag", "raft", "admin"],
                 false,
             );
+        }
+        ClusterCmd::Drain { node, timeout } => {
+            c.post(&format!("/cluster/nodes/{node}/drain"), json!({}))?;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+            loop {
+                let v = c.get("/cluster")?;
+                let held = v["status"]["members"]
+                    .as_array()
+                    .and_then(|m| m.iter().find(|m| m["id"] == node))
+                    .and_then(|m| m["shards"].as_u64())
+                    .unwrap_or(0);
+                if held == 0 {
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    anyhow::bail!(
+                        "node {node} still holds {held} shards after {timeout} s; it is draining, \
+                         check `ternctl cluster status`"
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            table::done(
+                &format!("node {node} is drained: it holds no queue shards and can be stopped"),
+                json,
+            );
+        }
+        ClusterCmd::Leave { node } => {
+            c.post(&format!("/cluster/nodes/{node}/leave"), json!({}))?;
+            table::done(&format!("node {node} left the cluster; stop it now"), json);
         }
         ClusterCmd::Certs { out, nodes } => {
             let written = certs(&out, &nodes)?;

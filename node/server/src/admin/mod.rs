@@ -84,6 +84,10 @@ pub fn router(state: AppState) -> Router {
                 )),
         )
         .route("/cluster", get(cluster::status))
+        .route(
+            "/cluster/nodes/{id}/{change}",
+            axum::routing::post(cluster::node_change),
+        )
         .route("/queue", get(queue::list))
         .route("/queue/summary", get(queue::summary))
         .route("/queue/retry", post(queue::retry_all))
