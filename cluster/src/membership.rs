@@ -22,24 +22,44 @@ use crate::{
 /// How long a cluster request to a peer may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Tells the leader this member is up, until it has heard.
-pub(crate) async fn rejoin(shared: Arc<Shared>, member: Member) {
-    loop {
-        match handle_join(&shared, shared.id, member.clone()).await {
-            Ok(()) => return,
-            Err(why) => {
-                tracing::debug!(node = shared.id, reason = %why, "announcing this member again")
+/// Tells the leader this member is up, until it has heard: through the other members it knows
+/// (and `join`), since after a restart on other addresses neither the leader can reach it nor
+/// may its own idea of the leader be current; alone, it handles the announcement itself.
+pub(crate) async fn rejoin(shared: Arc<Shared>, mut through: Vec<String>, member: Member) {
+    through.extend(
+        shared
+            .applied
+            .borrow()
+            .membership
+            .nodes()
+            .filter(|(id, _)| **id != shared.id)
+            .map(|(_, m)| m.raft.clone()),
+    );
+    if through.is_empty() {
+        loop {
+            match handle_join(&shared, shared.id, member.clone(), true).await {
+                Ok(()) => return,
+                Err(why) => {
+                    tracing::debug!(node = shared.id, reason = %why, "announcing this member again")
+                }
             }
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    ask(shared, through, member, true).await;
 }
 
 /// Asks the members in `through` to let this node join, until one says yes.
 pub(crate) async fn join(shared: Arc<Shared>, through: Vec<String>, member: Member) {
+    ask(shared, through, member, false).await;
+}
+
+/// Sends the join (or rejoin) request to the members in `through` in turn until one accepts.
+async fn ask(shared: Arc<Shared>, through: Vec<String>, member: Member, rejoin: bool) {
     let request = Request::Join {
         id: shared.id,
         member,
+        rejoin,
     };
     loop {
         for addr in &through {
@@ -142,14 +162,21 @@ pub(crate) async fn handle_admin(shared: &Shared, a: Admin) -> Result<(), String
     }
 }
 
-/// Handles a join request: on the leader, checks the id and adds the node as a learner (the
-/// duties promote it); elsewhere, forwards it to the leader.
-pub(crate) async fn handle_join(shared: &Shared, id: u64, member: Member) -> Result<(), String> {
+/// Handles a join request: on the leader, checks the id (a new node may not take the id of a
+/// live member at other addresses; a member starting again with its Raft log may move) and adds
+/// the node as a learner (the duties promote it); elsewhere, forwards it to the leader.
+pub(crate) async fn handle_join(
+    shared: &Shared,
+    id: u64,
+    member: Member,
+    rejoin: bool,
+) -> Result<(), String> {
     if let Some(answer) = forward(
         shared,
         &Request::Join {
             id,
             member: member.clone(),
+            rejoin,
         },
     )
     .await
@@ -168,6 +195,7 @@ pub(crate) async fn handle_join(shared: &Shared, id: u64, member: Member) -> Res
         .map(|(_, m)| m.clone());
     if let Some(known) = &known
         && known.raft != member.raft
+        && !rejoin
     {
         let state = shared
             .applied

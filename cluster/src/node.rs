@@ -181,6 +181,7 @@ impl Cluster {
             // makes it active again (a drained or down member restarted is back in service).
             tasks.push(tokio::spawn(membership::rejoin(
                 shared.clone(),
+                o.join.clone(),
                 o.member.clone(),
             )));
         }

@@ -32,6 +32,9 @@ pub enum Request {
         id: u64,
         /// Its addresses.
         member: Member,
+        /// A member starting again (with its Raft log), not a new node: its addresses may
+        /// change before the old ones are known to be dead.
+        rejoin: bool,
     },
     /// An operator's change (forwarded to the leader by any member).
     Admin(Admin),

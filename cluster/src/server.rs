@@ -50,7 +50,9 @@ async fn connection(tcp: TcpStream, shared: &Shared) -> std::io::Result<()> {
             Request::Append(r) => Response::Append(shared.raft.append_entries(r).await),
             Request::Vote(r) => Response::Vote(shared.raft.vote(r).await),
             Request::Snapshot(r) => Response::Snapshot(shared.raft.install_snapshot(r).await),
-            Request::Join { id, member } => Response::Join(handle_join(shared, id, member).await),
+            Request::Join { id, member, rejoin } => {
+                Response::Join(handle_join(shared, id, member, rejoin).await)
+            }
             Request::Admin(a) => Response::Admin(handle_admin(shared, a).await),
         };
         rpc::write(&mut tls, &response).await?;

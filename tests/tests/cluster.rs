@@ -8,110 +8,15 @@
 //! (not the last one) and `leave` removes it. With mail queued, a killed member's mail is
 //! delivered by the survivors.
 
-use std::{
-    path::Path,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use tern_store::postgres::throwaway::TempPostgres;
-use tern_tests::{Tern, err, ok, outbound, peer::Peer, ternctl};
-
-const TOKEN: &str = "cluster-token";
-const PASSWORD: &str = "cluster-password";
-const SHARDS: u64 = 64;
-
-/// Starts node `id` in `workdir` on `pg`, with certificates from `certs`, joining through
-/// `join` if given.
-fn start(pg: &TempPostgres, workdir: &Path, certs: &Path, id: u64, join: Option<&str>) -> Tern {
-    start_with(pg, workdir, certs, id, join, &[])
-}
-
-fn start_with(
-    pg: &TempPostgres,
-    workdir: &Path,
-    certs: &Path,
-    id: u64,
-    join: Option<&str>,
-    extra: &[(&str, &str)],
-) -> Tern {
-    let url = pg.url();
-    let file = |name: String| certs.join(name).display().to_string();
-    let id_s = id.to_string();
-    let (ca, cert, key) = (
-        file("ca.pem".into()),
-        file(format!("node-{id}.pem")),
-        file(format!("node-{id}.key")),
-    );
-    let mut env = vec![
-        ("TERN_DEV_ADMIN_TOKEN", TOKEN),
-        ("TERN_DEV_PASSWORD", PASSWORD),
-        ("TERN_STORE__BACKEND", "postgres"),
-        ("TERN_STORE__POSTGRES_URL", url.as_str()),
-        ("TERN_LISTENERS__CLUSTER", "127.0.0.1:0"),
-        ("TERN_CLUSTER__NODE_ID", id_s.as_str()),
-        ("TERN_CLUSTER__CA_FILE", ca.as_str()),
-        ("TERN_CLUSTER__CERTIFICATE", cert.as_str()),
-        ("TERN_CLUSTER__PRIVATE_KEY", key.as_str()),
-    ];
-    if let Some(j) = join {
-        env.push(("TERN_CLUSTER__JOIN", j));
-    }
-    env.extend_from_slice(extra);
-    let mut tern = Tern::start(workdir, &["--dev"], &env).expect("node starts");
-    // openraft logs each failed RPC to a peer that is gone (replication, vote requests) at
-    // ERROR level.
-    tern.expect_error("ERROR openraft::replication");
-    tern.expect_error("while requesting vote error=Unreachable");
-    tern
-}
-
-fn status(tern: &Tern) -> Value {
-    let v = tern.api(TOKEN, "/cluster").expect("cluster status");
-    assert_eq!(v["enabled"], true, "{v}");
-    v["status"].clone()
-}
-
-fn members(s: &Value) -> Vec<Value> {
-    s["members"].as_array().cloned().unwrap_or_default()
-}
-
-/// Waits up to `secs` for the status `tern` reports to satisfy `check`.
-fn wait(tern: &Tern, secs: u64, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let s = status(tern);
-        if check(&s) {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out: {what}; last status {s:#}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Every member of `ids` active with its share of the shards, and no shard without an owner.
-fn balanced(s: &Value, ids: &[u64]) -> bool {
-    let ms = members(s);
-    let share = SHARDS / ids.len() as u64;
-    s["unowned_shards"] == 0
-        && s["leader"].is_u64()
-        && ids.iter().all(|id| {
-            ms.iter().any(|m| {
-                m["id"] == *id
-                    && m["state"] == "active"
-                    && (share..=share + 1).contains(&m["shards"].as_u64().unwrap_or(0))
-            })
-        })
-}
-
-fn certs(dir: &Path, ids: &[&str]) {
-    let mut args = vec!["cluster", "certs", "--out", dir.to_str().expect("utf8")];
-    args.extend_from_slice(ids);
-    ok(&ternctl("http://127.0.0.1:1", None, &args));
-}
+use tern_tests::{
+    cluster::{PASSWORD, TOKEN, balanced, certs, members, start, start_with, status, wait},
+    err, ok, outbound,
+    peer::Peer,
+    ternctl,
+};
 
 #[test]
 fn three_nodes_form_a_cluster_survive_kills_and_balance_shards() {
