@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod imap;
+mod log_level;
 pub mod queue;
 pub mod raw;
 pub mod show;
@@ -14,7 +15,9 @@ use anyhow::{Context, anyhow, bail};
 use config::{Environment, File, FileFormat};
 
 use self::raw::{RawConfig, RawListeners};
-pub use self::{cluster::ClusterConfig, imap::ImapConfig, queue::QueueConfig};
+pub use self::{
+    cluster::ClusterConfig, imap::ImapConfig, log_level::check_log_level, queue::QueueConfig,
+};
 
 /// Which store backend the node uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -452,29 +455,6 @@ impl Config {
             dev,
         })
     }
-}
-
-/// Levels a log filter may name.
-const LOG_LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
-
-/// Accepts `level` or `target=level` directives separated by commas (what `log.level` and
-/// `ternctl log level` take); anything else is refused, naming the directive.
-pub fn check_log_level(filter: &str) -> anyhow::Result<()> {
-    for directive in filter.split(',').map(str::trim) {
-        let level = match directive.split_once('=') {
-            Some((target, level)) if !target.trim().is_empty() => level.trim(),
-            Some(_) => bail!("log.level: {directive:?} has no module before '='"),
-            None => directive,
-        };
-        if !LOG_LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
-            bail!(
-                "log.level: {level:?} in {filter:?} is not a level (expected one of {}, or \
-                 module=level)",
-                LOG_LEVELS.join(", ")
-            );
-        }
-    }
-    Ok(())
 }
 
 /// Refuses a zero where a limit must be positive, naming `section.key`.
