@@ -44,21 +44,6 @@ pub struct Addresses {
     pub pop3: Vec<(&'static str, SocketAddr)>,
 }
 
-impl Addresses {
-    /// The address of the listener configured under `key` (`smtp`, `imaps`, `http`, ...).
-    pub fn get(&self, key: &str) -> Option<SocketAddr> {
-        if key == "http" {
-            return self.http;
-        }
-        self.smtp
-            .iter()
-            .chain(&self.imap)
-            .chain(&self.pop3)
-            .find(|(k, _)| *k == key)
-            .map(|(_, a)| *a)
-    }
-}
-
 /// A built node, listening and delivering; [`Node::run`] serves it until shutdown.
 pub struct Node {
     config: Config,
