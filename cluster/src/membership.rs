@@ -19,6 +19,9 @@ use crate::{
     types::{Command, Member},
 };
 
+/// What the refusal of a node id held by a live member says.
+const ID_IN_USE: &str = "is already in use";
+
 /// How long a cluster request to a peer may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -68,8 +71,13 @@ async fn ask(shared: Arc<Shared>, through: Vec<String>, member: Member, rejoin: 
                     tracing::info!(node = shared.id, through = %addr, "joined the cluster");
                     return;
                 }
-                Ok(Response::Join(Err(why))) => {
+                // A taken id is a refusal; anything else (no leader yet, another membership
+                // change under way) passes, and the next try gets through.
+                Ok(Response::Join(Err(why))) if why.contains(ID_IN_USE) => {
                     tracing::error!(node = shared.id, through = %addr, reason = %why, "the cluster refused this node");
+                }
+                Ok(Response::Join(Err(why))) => {
+                    tracing::warn!(node = shared.id, through = %addr, reason = %why, "join not accepted yet; trying again");
                 }
                 Ok(_) => tracing::warn!(through = %addr, "unexpected answer to a join request"),
                 Err(e) => {
@@ -207,7 +215,7 @@ pub(crate) async fn handle_join(
         if state != Some(MemberState::Down) {
             tracing::error!(node = id, address = %member.raft, in_use_by = %known.raft, "join refused: node id already in use");
             return Err(format!(
-                "node id {id} is already in use by the member at {}",
+                "node id {id} {ID_IN_USE} by the member at {}",
                 known.raft
             ));
         }
