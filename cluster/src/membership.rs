@@ -12,7 +12,6 @@ use std::{
 use openraft::ChangeMembers;
 
 use crate::{
-    network,
     node::Shared,
     rpc::{Admin, Request, Response},
     state::MemberState,
@@ -27,7 +26,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Tells the leader this member is up, until it has heard: through the other members it knows
 /// (and `join`), since after a restart on other addresses neither the leader can reach it nor
-/// may its own idea of the leader be current; alone, it handles the announcement itself.
+/// may its own idea of the leader be current. When it leads itself (alone, or a leader
+/// restarted quickly enough to resume its term, whose old address the others would forward to)
+/// it handles the announcement itself.
 pub(crate) async fn rejoin(shared: Arc<Shared>, mut through: Vec<String>, member: Member) {
     through.extend(
         shared
@@ -38,55 +39,57 @@ pub(crate) async fn rejoin(shared: Arc<Shared>, mut through: Vec<String>, member
             .filter(|(id, _)| **id != shared.id)
             .map(|(_, m)| m.raft.clone()),
     );
-    if through.is_empty() {
-        loop {
+    loop {
+        if through.is_empty() || shared.raft.current_leader().await == Some(shared.id) {
             match handle_join(&shared, shared.id, member.clone(), true).await {
                 Ok(()) => return,
                 Err(why) => {
                     tracing::debug!(node = shared.id, reason = %why, "announcing this member again")
                 }
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+        } else if ask(&shared, &through, &member, true).await {
+            return;
         }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    ask(shared, through, member, true).await;
 }
 
 /// Asks the members in `through` to let this node join, until one says yes.
 pub(crate) async fn join(shared: Arc<Shared>, through: Vec<String>, member: Member) {
-    ask(shared, through, member, false).await;
-}
-
-/// Sends the join (or rejoin) request to the members in `through` in turn until one accepts.
-async fn ask(shared: Arc<Shared>, through: Vec<String>, member: Member, rejoin: bool) {
-    let request = Request::Join {
-        id: shared.id,
-        member,
-        rejoin,
-    };
-    loop {
-        for addr in &through {
-            match network::call(&shared.tls, addr, &request, REQUEST_TIMEOUT).await {
-                Ok(Response::Join(Ok(()))) => {
-                    tracing::info!(node = shared.id, through = %addr, "joined the cluster");
-                    return;
-                }
-                // A taken id is a refusal; anything else (no leader yet, another membership
-                // change under way) passes, and the next try gets through.
-                Ok(Response::Join(Err(why))) if why.contains(ID_IN_USE) => {
-                    tracing::error!(node = shared.id, through = %addr, reason = %why, "the cluster refused this node");
-                }
-                Ok(Response::Join(Err(why))) => {
-                    tracing::warn!(node = shared.id, through = %addr, reason = %why, "join not accepted yet; trying again");
-                }
-                Ok(_) => tracing::warn!(through = %addr, "unexpected answer to a join request"),
-                Err(e) => {
-                    tracing::warn!(node = shared.id, through = %addr, error = %e, "cannot reach a member to join through")
-                }
-            }
-        }
+    while !ask(&shared, &through, &member, false).await {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// Sends the join (or rejoin) request to the members in `through` in turn; whether one
+/// accepted it.
+async fn ask(shared: &Shared, through: &[String], member: &Member, rejoin: bool) -> bool {
+    let request = Request::Join {
+        id: shared.id,
+        member: member.clone(),
+        rejoin,
+    };
+    for addr in through {
+        match shared.dialer.call(addr, &request, REQUEST_TIMEOUT).await {
+            Ok(Response::Join(Ok(()))) => {
+                tracing::info!(node = shared.id, through = %addr, "joined the cluster");
+                return true;
+            }
+            // A taken id is a refusal; anything else (no leader yet, another membership change
+            // under way) passes, and the next try gets through.
+            Ok(Response::Join(Err(why))) if why.contains(ID_IN_USE) => {
+                tracing::error!(node = shared.id, through = %addr, reason = %why, "the cluster refused this node");
+            }
+            Ok(Response::Join(Err(why))) => {
+                tracing::warn!(node = shared.id, through = %addr, reason = %why, "join not accepted yet; trying again");
+            }
+            Ok(_) => tracing::warn!(through = %addr, "unexpected answer to a join request"),
+            Err(e) => {
+                tracing::warn!(node = shared.id, through = %addr, error = %e, "cannot reach a member to join through")
+            }
+        }
+    }
+    false
 }
 
 /// Sends `request` to the leader unless this node leads (`None`: handle it here).
@@ -109,7 +112,9 @@ async fn forward(shared: &Shared, request: &Request) -> Option<Result<Response, 
         return Some(Err("the leader's address is unknown here".into()));
     };
     Some(
-        network::call(&shared.tls, &addr, request, REQUEST_TIMEOUT)
+        shared
+            .dialer
+            .call(&addr, request, REQUEST_TIMEOUT)
             .await
             .map_err(|e| format!("cannot reach the leader at {addr}: {e}")),
     )

@@ -5,6 +5,7 @@
 
 use std::{
     collections::HashMap,
+    net::{IpAddr, SocketAddr},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -18,7 +19,7 @@ use openraft::{
         InstallSnapshotResponse, VoteRequest, VoteResponse,
     },
 };
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::client::TlsStream;
 
 use crate::{
@@ -45,49 +46,84 @@ impl Liveness {
     }
 }
 
-/// Opens a connection to a peer's cluster port.
-pub async fn connect(
-    tls: &ClusterTls,
-    addr: &str,
-    timeout: Duration,
-) -> std::io::Result<TlsStream<TcpStream>> {
-    tokio::time::timeout(timeout, async {
-        let tcp = TcpStream::connect(addr).await?;
-        tcp.set_nodelay(true)?;
-        tls.connector.connect(ClusterTls::server_name(), tcp).await
-    })
-    .await
-    .map_err(|_| {
-        std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("connecting to {addr}"),
-        )
-    })?
+/// How this node opens connections to peers' cluster ports: with its TLS, and from
+/// `cluster.source_address` when one is set (the OS chooses otherwise).
+#[derive(Clone)]
+pub struct Dialer {
+    /// TLS both ways.
+    pub tls: ClusterTls,
+    /// The local address outgoing connections leave from.
+    pub source: Option<IpAddr>,
 }
 
-/// One request and its response on a fresh connection (for the rare cluster requests).
-pub async fn call(
-    tls: &ClusterTls,
-    addr: &str,
-    request: &Request,
-    timeout: Duration,
-) -> std::io::Result<Response> {
-    let mut conn = connect(tls, addr, timeout).await?;
-    tokio::time::timeout(timeout, async {
-        rpc::write(&mut conn, request).await?;
-        rpc::read(&mut conn)
-            .await?
-            .ok_or_else(|| std::io::Error::other("the peer closed the connection"))
-    })
-    .await
-    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, format!("waiting for {addr}")))?
+impl Dialer {
+    /// Opens a connection to a peer's cluster port.
+    pub async fn connect(
+        &self,
+        addr: &str,
+        timeout: Duration,
+    ) -> std::io::Result<TlsStream<TcpStream>> {
+        tokio::time::timeout(timeout, async {
+            let tcp = match self.source {
+                None => TcpStream::connect(addr).await?,
+                Some(ip) => {
+                    let target = tokio::net::lookup_host(addr)
+                        .await?
+                        .find(|a| a.is_ipv4() == ip.is_ipv4())
+                        .ok_or_else(|| {
+                            std::io::Error::other(format!(
+                                "{addr} has no address of the family of {ip}"
+                            ))
+                        })?;
+                    let socket = match ip {
+                        IpAddr::V4(_) => TcpSocket::new_v4()?,
+                        IpAddr::V6(_) => TcpSocket::new_v6()?,
+                    };
+                    socket.bind(SocketAddr::new(ip, 0))?;
+                    socket.connect(target).await?
+                }
+            };
+            tcp.set_nodelay(true)?;
+            self.tls
+                .connector
+                .connect(ClusterTls::server_name(), tcp)
+                .await
+        })
+        .await
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("connecting to {addr}"),
+            )
+        })?
+    }
+
+    /// One request and its response on a fresh connection (for the rare cluster requests).
+    pub async fn call(
+        &self,
+        addr: &str,
+        request: &Request,
+        timeout: Duration,
+    ) -> std::io::Result<Response> {
+        let mut conn = self.connect(addr, timeout).await?;
+        tokio::time::timeout(timeout, async {
+            rpc::write(&mut conn, request).await?;
+            rpc::read(&mut conn)
+                .await?
+                .ok_or_else(|| std::io::Error::other("the peer closed the connection"))
+        })
+        .await
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, format!("waiting for {addr}"))
+        })?
+    }
 }
 
 /// Makes a client per peer.
 #[derive(Clone)]
 pub struct Network {
-    /// TLS both ways.
-    pub tls: ClusterTls,
+    /// Opens the connections.
+    pub dialer: Dialer,
     /// Peers' answers.
     pub liveness: Liveness,
 }
@@ -99,7 +135,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
         Peer {
             target,
             addr: node.raft.clone(),
-            tls: self.tls.clone(),
+            dialer: self.dialer.clone(),
             liveness: self.liveness.clone(),
             conn: None,
         }
@@ -110,7 +146,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 pub struct Peer {
     target: u64,
     addr: String,
-    tls: ClusterTls,
+    dialer: Dialer,
     liveness: Liveness,
     conn: Option<TlsStream<TcpStream>>,
 }
@@ -122,7 +158,7 @@ impl Peer {
         timeout: Duration,
     ) -> std::io::Result<Response> {
         if self.conn.is_none() {
-            self.conn = Some(connect(&self.tls, &self.addr, timeout).await?);
+            self.conn = Some(self.dialer.connect(&self.addr, timeout).await?);
         }
         let Some(conn) = self.conn.as_mut() else {
             return Err(std::io::Error::other("no connection"));

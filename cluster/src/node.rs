@@ -20,7 +20,7 @@ use crate::{
     log_store::LogStore,
     membership,
     metrics::{self, METRICS},
-    network::{Liveness, Network},
+    network::{Dialer, Liveness, Network},
     rpc::Admin,
     server,
     state::{ClusterState, MemberState, NO_NODE},
@@ -61,6 +61,8 @@ pub struct Options {
     pub member: Member,
     /// Members to join through (empty: start a new cluster if this node has none).
     pub join: Vec<String>,
+    /// Start a new cluster even though `join` names members, if this node has none.
+    pub init: bool,
     /// Voters wanted (others stay learners).
     pub voters: usize,
     /// Silence after which the leader marks a member down.
@@ -71,6 +73,8 @@ pub struct Options {
     pub floor: BTreeMap<u16, i64>,
     /// TLS of the cluster port.
     pub tls: ClusterTls,
+    /// The local address connections to peers leave from (`None`: the OS chooses).
+    pub source: Option<std::net::IpAddr>,
     /// Raft timing.
     pub timing: Timing,
 }
@@ -80,6 +84,7 @@ pub(crate) struct Shared {
     pub(crate) id: u64,
     pub(crate) raft: Raft,
     pub(crate) tls: ClusterTls,
+    pub(crate) dialer: Dialer,
     pub(crate) applied: watch::Receiver<Applied>,
     pub(crate) liveness: Liveness,
 }
@@ -150,8 +155,12 @@ impl Cluster {
         }
         .validate()?;
         let liveness = Liveness::default();
-        let network = Network {
+        let dialer = Dialer {
             tls: o.tls.clone(),
+            source: o.source,
+        };
+        let network = Network {
+            dialer: dialer.clone(),
             liveness: liveness.clone(),
         };
         let raft = Raft::new(o.id, Arc::new(config), network, log, sm).await?;
@@ -159,13 +168,14 @@ impl Cluster {
             id: o.id,
             raft: raft.clone(),
             tls: o.tls.clone(),
+            dialer,
             applied: applied.clone(),
             liveness,
         });
         let mut tasks = vec![tokio::spawn(server::serve(o.listener, shared.clone()))];
 
         if !raft.is_initialized().await? {
-            if o.join.is_empty() {
+            if o.join.is_empty() || o.init {
                 tracing::info!(node = o.id, "starting a new cluster");
                 raft.initialize(BTreeMap::from([(o.id, o.member.clone())]))
                     .await?;

@@ -34,6 +34,19 @@ pub fn start_with(
     join: Option<&str>,
     extra: &[(&str, &str)],
 ) -> Tern {
+    launch(pg, workdir, certs, id, join, extra, &[])
+}
+
+/// [`start_with`] with more arguments to `tern serve --dev`.
+pub fn launch(
+    pg: &TempPostgres,
+    workdir: &Path,
+    certs: &Path,
+    id: u64,
+    join: Option<&str>,
+    extra: &[(&str, &str)],
+    args: &[&str],
+) -> Tern {
     let url = pg.url();
     let file = |name: String| certs.join(name).display().to_string();
     let id_s = id.to_string();
@@ -57,7 +70,8 @@ pub fn start_with(
         env.push(("TERN_CLUSTER__JOIN", j));
     }
     env.extend_from_slice(extra);
-    let mut tern = Tern::start(workdir, &["--dev"], &env).expect("node starts");
+    let args: Vec<&str> = ["--dev"].iter().chain(args).copied().collect();
+    let mut tern = Tern::start(workdir, &args, &env).expect("node starts");
     // openraft logs each failed RPC to a peer that is gone (replication, vote requests) at
     // ERROR level.
     tern.expect_error("ERROR openraft::replication");

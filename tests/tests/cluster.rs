@@ -5,14 +5,15 @@
 //! the leader killed, the survivors elect another and no shard is left without an owner. A
 //! node with a certificate from another CA is refused at the TLS handshake (logged, counted),
 //! and a node id already in use is refused; `ternctl cluster drain` empties a member of shards
-//! (not the last one) and `leave` removes it. With mail queued, a killed member's mail is
+//! (not the last one) and `leave` removes it. `--cluster-init` starts a cluster on a node whose
+//! join list names members. With mail queued, a killed member's mail is
 //! delivered by the survivors.
 
 use std::time::{Duration, Instant};
 
 use tern_store::postgres::throwaway::TempPostgres;
 use tern_tests::{
-    cluster::{PASSWORD, TOKEN, balanced, certs, members, start, start_with, status, wait},
+    cluster::{PASSWORD, TOKEN, balanced, certs, launch, members, start, start_with, status, wait},
     err, ok, outbound,
     peer::Peer,
     ternctl,
@@ -115,7 +116,17 @@ fn a_foreign_certificate_and_a_node_id_in_use_are_refused() {
     let dirs: Vec<_> = (0..3)
         .map(|_| tempfile::tempdir().expect("tempdir"))
         .collect();
-    let mut n1 = start(&pg, dirs[0].path(), &ours, 1, None);
+    // --cluster-init: node 1 starts a cluster although its join list names a member (one that
+    // does not exist, here).
+    let mut n1 = launch(
+        &pg,
+        dirs[0].path(),
+        &ours,
+        1,
+        Some("127.0.0.1:9"),
+        &[],
+        &["--cluster-init"],
+    );
     n1.expect_error("TLS handshake refused");
     n1.expect_error("node id already in use");
     let join = n1.addr("cluster").to_string();
@@ -126,12 +137,7 @@ fn a_foreign_certificate_and_a_node_id_in_use_are_refused() {
     foreign.expect_error("");
     n1.wait_for_log("TLS handshake refused", Duration::from_secs(30))
         .expect("refusal logged");
-    let (_, metrics) = n1.get("/metrics").expect("metrics");
-    let refused = metrics
-        .lines()
-        .find(|l| l.starts_with("tern_cluster_tls_failures_total "))
-        .and_then(|l| l.split(' ').nth(1)?.parse::<f64>().ok())
-        .expect("counter");
+    let refused = n1.metric("tern_cluster_tls_failures_total");
     assert!(refused >= 1.0, "{refused}");
     assert_eq!(status(&n1)["members"].as_array().map(Vec::len), Some(1));
     foreign.kill();
@@ -243,15 +249,18 @@ async fn a_dead_nodes_queued_mail_is_delivered_by_the_survivors() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let all_in = killed_at.elapsed().as_millis();
+    for n in nodes.iter().flatten() {
+        outbound::wait_queue_empty(n, TOKEN, 60).await;
+    }
+    // Counted once no queue holds anything more to send.
     let duplicates = subjects.iter().filter(|s| delivered(s) > 1).count();
     println!(
-        "node {victim} killed after {before} deliveries: all 60 delivered {} ms later, {duplicates} \
-         delivered twice (sent by the dead node, which died before committing the outcome)",
-        killed_at.elapsed().as_millis()
+        "node {victim} killed after {before} deliveries: all 60 delivered {all_in} ms later, \
+         {duplicates} delivered twice (sent by the dead node, which died before committing the \
+         outcome)"
     );
     for n in nodes.into_iter().flatten() {
-        let alive = n;
-        outbound::wait_queue_empty(&alive, TOKEN, 60).await;
-        alive.stop().expect("clean stop");
+        n.stop().expect("clean stop");
     }
 }

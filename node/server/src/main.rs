@@ -27,6 +27,10 @@ enum Command {
         #[cfg(feature = "postgres")]
         #[arg(long, requires = "dev")]
         dev_postgres: bool,
+        /// Start a new cluster on this node even if `cluster.join` names members (once, on the
+        /// first node; ignored when this node already belongs to a cluster).
+        #[arg(long)]
+        cluster_init: bool,
     },
     /// Validate the configuration and print it as TOML (secrets shown as "<redacted>").
     CheckConfig {
@@ -41,9 +45,14 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let (dev, file, check) = match &cli.command {
-        Command::Serve { dev, config, .. } => (*dev, config.clone(), false),
-        Command::CheckConfig { dev, config } => (*dev, config.clone(), true),
+    let (dev, file, check, init) = match &cli.command {
+        Command::Serve {
+            dev,
+            config,
+            cluster_init,
+            ..
+        } => (*dev, config.clone(), false, *cluster_init),
+        Command::CheckConfig { dev, config } => (*dev, config.clone(), true, false),
     };
     #[cfg(feature = "postgres")]
     let throwaway = match &cli.command {
@@ -67,7 +76,15 @@ fn main() -> std::process::ExitCode {
             raw.store.backend = "postgres".into();
             raw.store.postgres_url = Some(pg.url());
         }
-        let config = config::Config::validate(raw.clone(), dev)?;
+        let mut config = config::Config::validate(raw.clone(), dev)?;
+        if init {
+            match config.cluster.raft.as_mut() {
+                Some(raft) => raft.init = true,
+                None => anyhow::bail!(
+                    "--cluster-init: needs listeners.cluster (the port this node's cluster traffic uses)"
+                ),
+            }
+        }
         Ok((raw, config))
     });
     let (raw, config) = match loaded {

@@ -3,7 +3,7 @@
 //! many voters, when a silent member counts as down, the cluster's TLS files and Raft timing.
 //! As written ([`RawCluster`]) and validated ([`ClusterConfig`]).
 
-use std::{path::PathBuf, time::Duration};
+use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use anyhow::bail;
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,9 @@ pub struct RawCluster {
     /// The admin address `ternctl cluster status` shows for this node (empty:
     /// `listeners.http`).
     pub advertise_admin: String,
+    /// The local IP address this node's connections to other members leave from (empty: the
+    /// OS chooses), for hosts with a separate cluster network.
+    pub source_address: String,
     /// Raft voters wanted; further nodes stay learners.
     pub voters: usize,
     /// Milliseconds without an answer to Raft's heartbeats after which the leader marks a
@@ -52,6 +55,7 @@ impl Default for RawCluster {
             join: Vec::new(),
             advertise: String::new(),
             advertise_admin: String::new(),
+            source_address: String::new(),
             voters: 3,
             down_after_ms: 3000,
             ca_file: String::new(),
@@ -69,10 +73,15 @@ impl Default for RawCluster {
 pub struct RaftConfig {
     /// Members to join through.
     pub join: Vec<String>,
+    /// Start a new cluster even though `join` names members (`tern serve --cluster-init`), if
+    /// this node has no Raft state yet.
+    pub init: bool,
     /// This node's advertised cluster address (empty: from the bound listener).
     pub advertise: String,
     /// Advertised admin address (empty: from the bound listener).
     pub advertise_admin: String,
+    /// Where connections to peers leave from.
+    pub source: Option<IpAddr>,
     /// Voters wanted.
     pub voters: usize,
     /// Silence before a member is down.
@@ -123,6 +132,12 @@ impl ClusterConfig {
                 );
             }
         }
+        let source = match r.source_address.trim() {
+            "" => None,
+            a => Some(a.parse::<IpAddr>().map_err(|_| {
+                anyhow::anyhow!("cluster.source_address: {a:?} is not an IP address")
+            })?),
+        };
         if r.voters == 0 {
             bail!("cluster.voters: must be at least 1");
         }
@@ -147,8 +162,10 @@ impl ClusterConfig {
             node_id: r.node_id,
             raft: Some(RaftConfig {
                 join: r.join.iter().map(|j| j.trim().to_string()).collect(),
+                init: false,
                 advertise: r.advertise.trim().to_string(),
                 advertise_admin: r.advertise_admin.trim().to_string(),
+                source,
                 voters: r.voters,
                 down_after: Duration::from_millis(r.down_after_ms),
                 tls: (
@@ -183,6 +200,7 @@ mod tests {
         };
         assert!(bad(|r| r.node_id = 0, false).contains("cluster.node_id"));
         assert!(bad(|r| r.join = vec!["a:1".into()], false).contains("cluster.join"));
+        assert!(bad(|r| r.source_address = "eth0".into(), true).contains("source_address"));
         assert!(bad(|r| r.ca_file.clear(), true).contains("cluster.ca_file"));
         assert!(bad(|r| r.voters = 0, true).contains("cluster.voters"));
         assert!(bad(|r| r.heartbeat_ms = 10, true).contains("cluster.heartbeat_ms"));

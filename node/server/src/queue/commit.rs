@@ -108,7 +108,10 @@ pub async fn attempt(
     let epoch = match fence {
         Fence::Owner => match held(ctx, before.shard) {
             Ok(e) => Some(e),
-            Err(()) => return Ok(Committed::ShardLost),
+            Err(()) => {
+                count_fenced("attempt");
+                return Ok(Committed::ShardLost);
+            }
         },
         Fence::Operator => None,
     };
@@ -253,7 +256,7 @@ pub async fn postpone(ctx: &QueueContext, id: &str, until: i64) -> Result<(), Mo
                 return Ok(false);
             };
             let Ok(epoch) = held(ctx, current.shard) else {
-                return Ok(false);
+                return Ok(true);
             };
             if fenced(&tx, current.shard, epoch).await? {
                 return Ok(true);
@@ -289,7 +292,7 @@ pub async fn connection_result(
             match held(ctx, shard_no) {
                 Ok(epoch) if fenced(&tx, shard_no, epoch).await? => return Ok((d, true)),
                 Ok(_) => {}
-                Err(()) => return Ok((d, false)),
+                Err(()) => return Ok((d, true)),
             }
             let before = d.clone();
             match error {

@@ -145,8 +145,9 @@ pub static METRICS: LazyLock<QueueMetrics> = LazyLock::new(|| QueueMetrics {
     fenced: register_int_counter_vec!(
         Opts::new(
             "tern_queue_fenced_writes_total",
-            "Queue writes the store's shard owner epoch refused (another node holds the shard \
-             now), by write: attempt, postpone, connection, claim"
+            "Queue owner writes refused because another node holds the shard now (seen in the \
+             store's shard owner epoch, in the write's transaction or by an earlier scan), by \
+             write: attempt, postpone, connection, claim"
         ),
         &["write"]
     )

@@ -57,12 +57,20 @@ pub async fn start(
             raft: advertise.clone(),
             admin,
         },
-        join: raft.join.clone(),
+        // Joining through itself would wait for itself (a StatefulSet's list names every pod).
+        join: raft
+            .join
+            .iter()
+            .filter(|j| **j != advertise)
+            .cloned()
+            .collect(),
+        init: raft.init,
         voters: raft.voters,
         down_after: raft.down_after,
         shards: config.queue.shards,
         floor,
         tls,
+        source: raft.source,
         timing: Timing {
             heartbeat_ms: raft.heartbeat_ms,
             election_ms: raft.election_ms,
