@@ -101,13 +101,7 @@ impl InProcess {
         })
         .await
         .expect("metrics request");
-        body.lines()
-            .filter(|l| {
-                l.starts_with(name)
-                    && (name.ends_with('}') || l[name.len()..].starts_with([' ', '{']))
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        crate::metric_sum(&body, name)
     }
 
     /// Shuts the node down and waits for it to stop.

@@ -15,6 +15,7 @@ use anyhow::{Context, anyhow, bail};
 pub mod backend;
 pub mod cluster;
 pub mod dns;
+pub mod gate;
 pub mod imap;
 pub mod inproc;
 pub mod outbound;
@@ -323,6 +324,12 @@ impl Tern {
         Ok((resp.status().as_u16(), resp.body_mut().read_to_string()?))
     }
 
+    /// One metric's value summed over its series, from `/metrics` (see [`metric_sum`]).
+    pub fn metric(&self, name: &str) -> f64 {
+        let (_, body) = self.get("/metrics").expect("metrics");
+        metric_sum(&body, name)
+    }
+
     /// SIGTERM, then wait for a clean exit; fails on unexpected ERROR lines too.
     pub fn stop(mut self) -> anyhow::Result<()> {
         let status = Command::new("kill")
@@ -360,6 +367,17 @@ impl Drop for Tern {
             self.check_errors();
         }
     }
+}
+
+/// One metric's value summed over its series in a `/metrics` body (`name` may include the
+/// labels of one series, as exported).
+pub fn metric_sum(body: &str, name: &str) -> f64 {
+    body.lines()
+        .filter(|l| {
+            l.starts_with(name) && (name.ends_with('}') || l[name.len()..].starts_with([' ', '{']))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// Runs `ternctl` against `url` with `token`.
