@@ -3,7 +3,15 @@
 //! flushed to openraft only after fjall synced it to disk, and the vote is synced before
 //! `save_vote` returns: what Raft's safety rests on.
 
-use std::{fmt::Debug, ops::RangeBounds, path::Path, sync::Arc};
+use std::{
+    fmt::Debug,
+    ops::RangeBounds,
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use openraft::{
@@ -28,6 +36,8 @@ struct Inner {
     db: Database,
     log: Keyspace,
     meta: Keyspace,
+    /// The index of the last entry known committed (0: none), for status and metrics.
+    committed: AtomicU64,
 }
 
 fn io(e: impl std::fmt::Display) -> AnyError {
@@ -48,9 +58,28 @@ impl LogStore {
         let db = Database::builder(dir).open()?;
         let log = db.keyspace("log", KeyspaceCreateOptions::default)?;
         let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
-        Ok(LogStore {
-            inner: Arc::new(Inner { db, log, meta }),
-        })
+        let store = LogStore {
+            inner: Arc::new(Inner {
+                db,
+                log,
+                meta,
+                committed: AtomicU64::new(0),
+            }),
+        };
+        let committed = store.get_meta::<Option<LogId<u64>>>(COMMITTED)?.flatten();
+        store.note_committed(committed);
+        Ok(store)
+    }
+
+    /// The index of the last entry known committed here (0: none yet).
+    pub fn commit_index(&self) -> u64 {
+        self.inner.committed.load(Ordering::Relaxed)
+    }
+
+    fn note_committed(&self, committed: Option<LogId<u64>>) {
+        self.inner
+            .committed
+            .store(committed.map_or(0, |c| c.index), Ordering::Relaxed);
     }
 
     fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
@@ -143,7 +172,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId<u64>>) -> Result<(), StorageError> {
-        self.put_meta(COMMITTED, &committed).await
+        self.put_meta(COMMITTED, &committed).await?;
+        self.note_committed(committed);
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<u64>>, StorageError> {

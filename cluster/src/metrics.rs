@@ -18,6 +18,8 @@ pub struct ClusterMetrics {
     pub is_leader: IntGauge,
     /// Index of the last log entry.
     pub last_log_index: IntGauge,
+    /// Index of the last entry known committed.
+    pub commit_index: IntGauge,
     /// Index of the last applied entry.
     pub applied_index: IntGauge,
     /// Members by state.
@@ -44,6 +46,11 @@ pub static METRICS: LazyLock<ClusterMetrics> = LazyLock::new(|| {
     last_log_index: register_int_gauge!(
         "tern_cluster_raft_last_log_index",
         "Index of the last Raft log entry on this node"
+    )
+    .expect("registers"),
+    commit_index: register_int_gauge!(
+        "tern_cluster_raft_commit_index",
+        "Index of the last Raft log entry this node knows committed"
     )
     .expect("registers"),
     applied_index: register_int_gauge!(

@@ -85,6 +85,7 @@ pub(crate) struct Shared {
     pub(crate) raft: Raft,
     pub(crate) tls: ClusterTls,
     pub(crate) dialer: Dialer,
+    pub(crate) log: LogStore,
     pub(crate) applied: watch::Receiver<Applied>,
     pub(crate) liveness: Liveness,
 }
@@ -126,6 +127,8 @@ pub struct Status {
     pub term: u64,
     /// Last log index here.
     pub last_log_index: Option<u64>,
+    /// Index of the last entry this node knows committed (0: none yet).
+    pub commit_index: u64,
     /// Last applied index here.
     pub applied_index: Option<u64>,
     /// The queue's shard count.
@@ -163,12 +166,13 @@ impl Cluster {
             dialer: dialer.clone(),
             liveness: liveness.clone(),
         };
-        let raft = Raft::new(o.id, Arc::new(config), network, log, sm).await?;
+        let raft = Raft::new(o.id, Arc::new(config), network, log.clone(), sm).await?;
         let shared = Arc::new(Shared {
             id: o.id,
             raft: raft.clone(),
             tls: o.tls.clone(),
             dialer,
+            log: log.clone(),
             applied: applied.clone(),
             liveness,
         });
@@ -259,6 +263,7 @@ impl Cluster {
             leader: m.current_leader,
             term: m.current_term,
             last_log_index: m.last_log_index,
+            commit_index: self.shared.log.commit_index(),
             applied_index: m.last_applied.map(|l| l.index),
             shards: applied.state.shard_count,
             unowned_shards: unowned(&applied.state),
@@ -334,6 +339,7 @@ async fn export_metrics(shared: Arc<Shared>) {
             METRICS
                 .last_log_index
                 .set(r.last_log_index.unwrap_or(0) as i64);
+            METRICS.commit_index.set(shared.log.commit_index() as i64);
             METRICS
                 .applied_index
                 .set(r.last_applied.map_or(0, |l| l.index) as i64);

@@ -41,9 +41,18 @@ fn three_nodes_form_a_cluster_survive_kills_and_balance_shards() {
                 == 3
     });
     println!("formed: {s:#}");
+    // An entry is committed before it is applied.
+    let index = |k: &str| s[k].as_u64().unwrap_or(0);
+    assert!(
+        index("commit_index") >= index("applied_index") && index("applied_index") > 0,
+        "{s:#}"
+    );
     let table = ok(&ternctl(&n2.url(), Some(TOKEN), &["cluster", "status"]));
     assert!(
-        table.contains("leader") && table.contains("voter") && table.lines().count() >= 5,
+        table.contains("leader")
+            && table.contains("voter")
+            && table.contains("committed")
+            && table.lines().count() >= 5,
         "{table}"
     );
 

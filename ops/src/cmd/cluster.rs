@@ -58,11 +58,13 @@ pub fn run(c: &Client, cmd: ClusterCmd, json: bool) -> anyhow::Result<()> {
             let s = &v["status"];
             let opt = |x: &Value| x.as_u64().map_or("-".to_string(), |n| n.to_string());
             println!(
-                "node {}  leader {}  term {}  last log {}  applied {}  shards {} ({} without owner)",
+                "node {}  leader {}  term {}  last log {}  committed {}  applied {}  shards {} ({} \
+                 without owner)",
                 s["node_id"],
                 opt(&s["leader"]),
                 s["term"],
                 opt(&s["last_log_index"]),
+                opt(&s["commit_index"]),
                 opt(&s["applied_index"]),
                 s["shards"],
                 s["unowned_shards"]
