@@ -2,7 +2,8 @@
 # Starts node N (1, 2, 3, ...) of a Tern cluster on this machine, on a PostgreSQL database:
 # the development profile with every port shifted by 100 * (N - 1), the cluster port 7000 + N,
 # data in ./cluster-data/nodeN and certificates from ./certs (made once with
-# `ternctl cluster certs --out certs 1 2 3`). Node 1 starts the cluster; the others join it.
+# `ternctl cluster certs --out certs 1 2 3`). Node 1 starts the cluster; the others join it; all
+# three may start at once.
 #
 #   ops/scripts/cluster-node.sh 1 postgres://tern:PASSWORD@127.0.0.1:5432/tern
 set -euo pipefail

@@ -60,36 +60,20 @@ fn from_env(var: &str) -> Option<String> {
 
 /// Creates the dev fixtures (or brings them in line with the secrets) and prints the secrets.
 pub async fn prepare(dir: &Directory, data_dir: &Path) -> anyhow::Result<()> {
-    if dir.domain(DOMAIN).await?.is_none() {
-        dir.add_domain(DOMAIN).await?;
-    }
     let saved = saved(data_dir)?;
     let env_password = from_env("TERN_DEV_PASSWORD");
     let password = Secret::new(env_password.clone().unwrap_or(saved.password));
-    if dir.account_by_address(ACCOUNT).await?.is_none() {
-        dir.add_account(NewAccount {
-            address: ACCOUNT.into(),
-            password: password.clone(),
-            display_name: "Demo User".into(),
-            ..Default::default()
-        })
-        .await?;
-    } else if dir.authenticate(ACCOUNT, &password).await?.is_none() {
-        dir.set_password(ACCOUNT, &password).await?;
-    }
-    let postmaster = format!("postmaster@{DOMAIN}");
-    if !dir
-        .aliases(Some(DOMAIN))
-        .await?
-        .iter()
-        .any(|a| a.address == postmaster)
-    {
-        dir.set_alias(&postmaster, &[ACCOUNT.to_string()]).await?;
-    }
     let env_token = from_env("TERN_DEV_ADMIN_TOKEN");
     let admin = Secret::new(env_token.clone().unwrap_or(saved.admin_token));
-    if !dir.check_admin_token(admin.expose()).await? {
-        dir.add_admin_token(&admin, "dev").await?;
+    // Nodes of a cluster started together on a new store race to create the same fixtures:
+    // the loser finds them made on its next pass.
+    let mut pass = 1;
+    while let Err(e) = fixtures(dir, &password, &admin).await {
+        if pass == 3 {
+            return Err(e);
+        }
+        tracing::debug!(error = %e, "dev fixtures changed meanwhile; checking again");
+        pass += 1;
     }
     let kept = data_dir.join(SECRETS_FILE);
     match env_password {
@@ -103,6 +87,41 @@ pub async fn prepare(dir: &Directory, data_dir: &Path) -> anyhow::Result<()> {
     match env_token {
         Some(_) => println!("admin token: from TERN_DEV_ADMIN_TOKEN"),
         None => println!("admin token: {}", admin.expose()),
+    }
+    Ok(())
+}
+
+/// One pass over the fixtures: creates what is missing, resets the password if it differs.
+async fn fixtures(
+    dir: &Directory,
+    password: &Secret<String>,
+    admin: &Secret<String>,
+) -> anyhow::Result<()> {
+    if dir.domain(DOMAIN).await?.is_none() {
+        dir.add_domain(DOMAIN).await?;
+    }
+    if dir.account_by_address(ACCOUNT).await?.is_none() {
+        dir.add_account(NewAccount {
+            address: ACCOUNT.into(),
+            password: password.clone(),
+            display_name: "Demo User".into(),
+            ..Default::default()
+        })
+        .await?;
+    } else if dir.authenticate(ACCOUNT, password).await?.is_none() {
+        dir.set_password(ACCOUNT, password).await?;
+    }
+    let postmaster = format!("postmaster@{DOMAIN}");
+    if !dir
+        .aliases(Some(DOMAIN))
+        .await?
+        .iter()
+        .any(|a| a.address == postmaster)
+    {
+        dir.set_alias(&postmaster, &[ACCOUNT.to_string()]).await?;
+    }
+    if !dir.check_admin_token(admin.expose()).await? {
+        dir.add_admin_token(admin, "dev").await?;
     }
     Ok(())
 }
