@@ -9,10 +9,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tern_store::postgres::throwaway::TempPostgres;
 use tern_tests::{
     Tern,
-    cluster::{TOKEN, balanced, certs, members, start, status, wait},
+    cluster::{Scene, TOKEN, balanced, members, start, status, wait},
     smtp::{Client, message},
 };
 
@@ -86,21 +85,16 @@ async fn ingest(nodes: &[&Tern], seconds: u64) -> (usize, f64) {
 async fn main() {
     let kills = env_or("TERN_BENCH_KILLS", 20);
     let seconds = env_or("TERN_BENCH_SECONDS", 10);
-    let pg = TempPostgres::start().expect("postgres");
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let cert_dir = scratch.path().join("certs");
-    certs(&cert_dir, &["1", "2", "3"]);
-    let dirs: Vec<_> = (0..3)
-        .map(|_| tempfile::tempdir().expect("tempdir"))
-        .collect();
-    let first = start(&pg, dirs[0].path(), &cert_dir, 1, None);
+    let scene = Scene::new(3);
+    let (pg, cert_dir, dirs) = (&scene.pg, &scene.certs, &scene.dirs);
+    let first = start(pg, dirs[0].path(), cert_dir, 1, None);
     let join = first.addr("cluster").to_string();
     let mut nodes: Vec<Option<Tern>> = vec![Some(first)];
     for id in 2..=3u64 {
         nodes.push(Some(start(
-            &pg,
+            pg,
             dirs[id as usize - 1].path(),
-            &cert_dir,
+            cert_dir,
             id,
             Some(&join),
         )));
@@ -147,9 +141,9 @@ async fn main() {
             follower.push(took);
         }
         nodes[victim as usize - 1] = Some(start(
-            &pg,
+            pg,
             dirs[victim as usize - 1].path(),
-            &cert_dir,
+            cert_dir,
             victim,
             None,
         ));

@@ -3,7 +3,7 @@
 //! cluster status as a node reports it, and waiting for a condition on it.
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
@@ -18,6 +18,36 @@ pub const TOKEN: &str = "cluster-token";
 pub const PASSWORD: &str = "cluster-password";
 /// The queue's shard count.
 pub const SHARDS: u64 = 64;
+
+/// What a cluster test starts from: one throwaway PostgreSQL, a cluster CA with certificates
+/// for nodes 1..=n, and a data directory per node.
+pub struct Scene {
+    /// The shared store.
+    pub pg: TempPostgres,
+    /// The certificates' directory.
+    pub certs: PathBuf,
+    /// Node `id`'s data directory is `dirs[id - 1]`.
+    pub dirs: Vec<tempfile::TempDir>,
+    _scratch: tempfile::TempDir,
+}
+
+impl Scene {
+    /// Sets up a scene for `n` nodes.
+    pub fn new(n: u64) -> Scene {
+        let scratch = tempfile::tempdir().expect("tempdir");
+        let dir = scratch.path().join("certs");
+        let ids: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+        certs(&dir, &ids.iter().map(String::as_str).collect::<Vec<_>>());
+        Scene {
+            pg: TempPostgres::start().expect("postgres"),
+            certs: dir,
+            dirs: (0..n)
+                .map(|_| tempfile::tempdir().expect("tempdir"))
+                .collect(),
+            _scratch: scratch,
+        }
+    }
+}
 
 /// Starts node `id` in `workdir` on `pg`, with certificates from `certs`, joining through
 /// `join` if given.

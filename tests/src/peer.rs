@@ -76,6 +76,17 @@ impl Peer {
         self.accepted.lock().expect("lock").clone()
     }
 
+    /// How many accepted messages carry the subject `subject`.
+    pub fn with_subject(&self, subject: &str) -> usize {
+        let needle = format!("Subject: {subject}\r\n");
+        self.accepted
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|m| m.data.contains(&needle))
+            .count()
+    }
+
     /// Waits until a message for `rcpt` arrived (up to `secs`).
     pub async fn wait_for(&self, rcpt: &str, secs: u64) -> Option<Accepted> {
         for _ in 0..secs * 10 {

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use tern_store::postgres::throwaway::TempPostgres;
 use tern_tests::{
-    cluster::{PASSWORD, TOKEN, balanced, certs, launch, members, start, start_with, status, wait},
+    cluster::{
+        PASSWORD, Scene, TOKEN, balanced, certs, launch, members, start, start_with, status, wait,
+    },
     err, ok, outbound,
     peer::Peer,
     ternctl,
@@ -21,17 +23,12 @@ use tern_tests::{
 
 #[test]
 fn three_nodes_form_a_cluster_survive_kills_and_balance_shards() {
-    let pg = TempPostgres::start().expect("postgres");
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let cert_dir = scratch.path().join("certs");
-    certs(&cert_dir, &["1", "2", "3"]);
-    let dirs: Vec<_> = (0..3)
-        .map(|_| tempfile::tempdir().expect("tempdir"))
-        .collect();
-    let n1 = start(&pg, dirs[0].path(), &cert_dir, 1, None);
+    let scene = Scene::new(3);
+    let (pg, cert_dir, dirs) = (&scene.pg, &scene.certs, &scene.dirs);
+    let n1 = start(pg, dirs[0].path(), cert_dir, 1, None);
     let join = n1.addr("cluster").to_string();
-    let n2 = start(&pg, dirs[1].path(), &cert_dir, 2, Some(&join));
-    let n3 = start(&pg, dirs[2].path(), &cert_dir, 3, Some(&join));
+    let n2 = start(pg, dirs[1].path(), cert_dir, 2, Some(&join));
+    let n3 = start(pg, dirs[2].path(), cert_dir, 3, Some(&join));
     let s = wait(&n1, 60, "three members with their shares", |s| {
         balanced(s, &[1, 2, 3])
             && members(s)
@@ -82,9 +79,9 @@ fn three_nodes_form_a_cluster_survive_kills_and_balance_shards() {
 
     // It comes back (same data directory, so same Raft log): active again, with its share.
     nodes[victim as usize - 1] = Some(start(
-        &pg,
+        pg,
         dirs[victim as usize - 1].path(),
-        &cert_dir,
+        cert_dir,
         victim,
         None,
     ));
@@ -116,7 +113,7 @@ fn three_nodes_form_a_cluster_survive_kills_and_balance_shards() {
 
 #[test]
 fn a_foreign_certificate_and_a_node_id_in_use_are_refused() {
-    let pg = TempPostgres::start().expect("postgres");
+    let pg = &TempPostgres::start().expect("postgres");
     let scratch = tempfile::tempdir().expect("tempdir");
     let ours = scratch.path().join("ours");
     let theirs = scratch.path().join("theirs");
@@ -128,7 +125,7 @@ fn a_foreign_certificate_and_a_node_id_in_use_are_refused() {
     // --cluster-init: node 1 starts a cluster although its join list names a member (one that
     // does not exist, here).
     let mut n1 = launch(
-        &pg,
+        pg,
         dirs[0].path(),
         &ours,
         1,
@@ -142,7 +139,7 @@ fn a_foreign_certificate_and_a_node_id_in_use_are_refused() {
     wait(&n1, 30, "a one-node cluster", |s| balanced(s, &[1]));
 
     // Another CA's certificate: refused at the handshake, logged with the peer, counted.
-    let mut foreign = start(&pg, dirs[1].path(), &theirs, 3, Some(&join));
+    let mut foreign = start(pg, dirs[1].path(), &theirs, 3, Some(&join));
     foreign.expect_error("");
     n1.wait_for_log("TLS handshake refused", Duration::from_secs(30))
         .expect("refusal logged");
@@ -152,10 +149,10 @@ fn a_foreign_certificate_and_a_node_id_in_use_are_refused() {
     foreign.kill();
 
     // Node id 2 is taken by a live member: another node claiming it is refused.
-    let twin = start(&pg, dirs[2].path(), &ours, 2, Some(&join));
+    let twin = start(pg, dirs[2].path(), &ours, 2, Some(&join));
     wait(&n1, 30, "node 2 joins", |s| balanced(s, &[1, 2]));
     let clash_dir = tempfile::tempdir().expect("tempdir");
-    let mut clash = start(&pg, clash_dir.path(), &ours, 2, Some(&join));
+    let mut clash = start(pg, clash_dir.path(), &ours, 2, Some(&join));
     clash.expect_error("");
     clash
         .wait_for_log("already in use", Duration::from_secs(30))
@@ -189,10 +186,8 @@ fn a_foreign_certificate_and_a_node_id_in_use_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dead_nodes_queued_mail_is_delivered_by_the_survivors() {
-    let pg = TempPostgres::start().expect("postgres");
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let cert_dir = scratch.path().join("certs");
-    certs(&cert_dir, &["1", "2", "3"]);
+    let scene = Scene::new(3);
+    let (pg, cert_dir, dirs) = (&scene.pg, &scene.certs, &scene.dirs);
     // Every message goes to one slow remote server (a relay host), 400 ms per message.
     let peer = Peer::start_slow("127.0.0.1:0", Duration::from_millis(400))
         .await
@@ -205,13 +200,10 @@ async fn a_dead_nodes_queued_mail_is_delivered_by_the_survivors() {
         ("TERN_QUEUE__RETRY_INTERVALS_SECONDS", "1"),
         ("TERN_QUEUE__MAX_CONNECTIONS_PER_DESTINATION", "2"),
     ];
-    let dirs: Vec<_> = (0..3)
-        .map(|_| tempfile::tempdir().expect("tempdir"))
-        .collect();
-    let n1 = start_with(&pg, dirs[0].path(), &cert_dir, 1, None, &queue_env);
+    let n1 = start_with(pg, dirs[0].path(), cert_dir, 1, None, &queue_env);
     let join = n1.addr("cluster").to_string();
-    let n2 = start_with(&pg, dirs[1].path(), &cert_dir, 2, Some(&join), &queue_env);
-    let n3 = start_with(&pg, dirs[2].path(), &cert_dir, 3, Some(&join), &queue_env);
+    let n2 = start_with(pg, dirs[1].path(), cert_dir, 2, Some(&join), &queue_env);
+    let n3 = start_with(pg, dirs[2].path(), cert_dir, 3, Some(&join), &queue_env);
     let s = wait(&n1, 60, "three members with their shares", |s| {
         balanced(s, &[1, 2, 3])
     });
@@ -240,13 +232,7 @@ async fn a_dead_nodes_queued_mail_is_delivered_by_the_survivors() {
 
     // Every accepted message arrives; count the ones that arrived twice.
     let deadline = Instant::now() + Duration::from_secs(120);
-    let delivered = |subject: &str| {
-        let needle = format!("Subject: {subject}\r\n");
-        peer.messages()
-            .iter()
-            .filter(|m| m.data.contains(&needle))
-            .count()
-    };
+    let delivered = |subject: &str| peer.with_subject(subject);
     while subjects.iter().any(|s| delivered(s) == 0) {
         assert!(
             Instant::now() < deadline,

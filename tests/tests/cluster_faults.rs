@@ -8,9 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use tern_store::postgres::throwaway::TempPostgres;
 use tern_tests::{
-    cluster::{PASSWORD, TOKEN, balanced, certs, members, start_with, status, wait},
+    cluster::{PASSWORD, Scene, TOKEN, balanced, members, start_with, status, wait},
     gate::Gate,
     outbound,
     peer::Peer,
@@ -27,10 +26,8 @@ async fn until(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_member_cut_off_from_raft_cannot_commit_on_shards_that_moved() {
-    let pg = TempPostgres::start().expect("postgres");
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let cert_dir = scratch.path().join("certs");
-    certs(&cert_dir, &["1", "2", "3"]);
+    let scene = Scene::new(3);
+    let (pg, cert_dir, dirs) = (&scene.pg, &scene.certs, &scene.dirs);
     // The remote server answers each message's end of data after 10 s: a delivery the cut-off
     // member started is still running when its shards move.
     let peer = Peer::start_slow("127.0.0.1:0", Duration::from_secs(10))
@@ -38,9 +35,6 @@ async fn a_member_cut_off_from_raft_cannot_commit_on_shards_that_moved() {
         .expect("peer");
     let relay = peer.addr.to_string();
     let gates: Vec<Gate> = (0..3).map(|_| Gate::open().expect("gate")).collect();
-    let dirs: Vec<_> = (0..3)
-        .map(|_| tempfile::tempdir().expect("tempdir"))
-        .collect();
     // Each member is reached by the others only through its gate, and connects to them from
     // an address of its own.
     let source = |i: usize| std::net::IpAddr::from([127, 0, 0, 11 + i as u8]);
@@ -56,7 +50,7 @@ async fn a_member_cut_off_from_raft_cannot_commit_on_shards_that_moved() {
             ("TERN_QUEUE__RETRY_INTERVALS_SECONDS", "1"),
             ("TERN_QUEUE__MAX_CONNECTIONS_PER_DESTINATION", "20"),
         ];
-        let n = start_with(&pg, dirs[i].path(), &cert_dir, i as u64 + 1, join, &env);
+        let n = start_with(pg, dirs[i].path(), cert_dir, i as u64 + 1, join, &env);
         gates[i].forward_to(n.addr("cluster"));
         n
     };
@@ -133,13 +127,7 @@ async fn a_member_cut_off_from_raft_cannot_commit_on_shards_that_moved() {
     );
 
     // The survivors deliver everything.
-    let delivered = |subject: &str| {
-        let needle = format!("Subject: {subject}\r\n");
-        peer.messages()
-            .iter()
-            .filter(|m| m.data.contains(&needle))
-            .count()
-    };
+    let delivered = |subject: &str| peer.with_subject(subject);
     until(120, "every message delivered", || {
         subjects.iter().all(|s| delivered(s) > 0)
     })

@@ -19,10 +19,9 @@ use std::{
 };
 
 use anyhow::{bail, ensure};
-use tern_store::postgres::throwaway::TempPostgres;
 use tern_tests::{
     Tern,
-    cluster::{PASSWORD, balanced, certs, members, start, wait},
+    cluster::{PASSWORD, Scene, balanced, members, start, wait},
     imap,
     smtp::{self, message},
 };
@@ -275,19 +274,14 @@ async fn grows(accepted: &Mutex<Vec<String>>, more: usize, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rolling_restart_under_smtp_and_imap_load_loses_nothing() {
-    let pg = TempPostgres::start().expect("postgres");
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let cert_dir = scratch.path().join("certs");
-    certs(&cert_dir, &["1", "2", "3"]);
-    let dirs: Vec<_> = (0..3)
-        .map(|_| tempfile::tempdir().expect("tempdir"))
-        .collect();
-    let n1 = start(&pg, dirs[0].path(), &cert_dir, 1, None);
+    let scene = Scene::new(3);
+    let (pg, cert_dir, dirs) = (&scene.pg, &scene.certs, &scene.dirs);
+    let n1 = start(pg, dirs[0].path(), cert_dir, 1, None);
     let join = n1.addr("cluster").to_string();
     let mut nodes = vec![
         Some(n1),
-        Some(start(&pg, dirs[1].path(), &cert_dir, 2, Some(&join))),
-        Some(start(&pg, dirs[2].path(), &cert_dir, 3, Some(&join))),
+        Some(start(pg, dirs[1].path(), cert_dir, 2, Some(&join))),
+        Some(start(pg, dirs[2].path(), cert_dir, 3, Some(&join))),
     ];
     let first = nodes[0].as_ref().expect("node 1");
     wait(first, 60, "three members with their shares", |s| {
@@ -312,7 +306,7 @@ async fn a_rolling_restart_under_smtp_and_imap_load_loses_nothing() {
         book.lock().expect("lock")[i] = None;
         let restarted_at = Instant::now();
         nodes[i].take().expect("node").stop().expect("clean stop");
-        let again = start(&pg, dirs[i].path(), &cert_dir, id, None);
+        let again = start(pg, dirs[i].path(), cert_dir, id, None);
         // Its own view from before the stop would look balanced already: wait for the one
         // the leader wrote since, with its new cluster address.
         let raft = again.addr("cluster").to_string();
