@@ -77,6 +77,11 @@ impl Client {
             Some(config) => tls(stream, config).await?,
             None => stream,
         };
+        Self::over(stream).await
+    }
+
+    /// Reads the greeting on an open connection (after a PROXY header and TLS, say).
+    pub async fn over(stream: Box<dyn Io>) -> anyhow::Result<(Client, String)> {
         let mut c = Client {
             io: BufReader::new(stream),
             next: 1,

@@ -5,12 +5,13 @@ use std::{net::SocketAddr, path::Path, sync::Arc};
 
 use anyhow::{Context, bail};
 use base64::{Engine, engine::general_purpose::STANDARD};
-use rustls_pki_types::{CertificateDer, ServerName, pem::PemObject};
+use rustls_pki_types::{CertificateDer, pem::PemObject};
 use tokio::{
-    io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader},
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
     net::TcpStream,
 };
-use tokio_rustls::{TlsConnector, client::TlsStream};
+
+use crate::stream::{Io, tls};
 
 /// A reply: its code and its full text (all lines).
 #[derive(Debug, Clone)]
@@ -20,9 +21,6 @@ pub struct Reply {
     /// Every line, joined with newlines.
     pub text: String,
 }
-
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// One SMTP connection.
 pub struct Client {
@@ -45,16 +43,6 @@ pub fn tls_config(cert_pem: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> 
     ))
 }
 
-async fn handshake(
-    stream: Box<dyn Io>,
-    config: &Arc<rustls::ClientConfig>,
-) -> anyhow::Result<TlsStream<Box<dyn Io>>> {
-    let name = ServerName::try_from("localhost")?;
-    Ok(TlsConnector::from(config.clone())
-        .connect(name, stream)
-        .await?)
-}
-
 impl Client {
     /// Connects in clear text and reads the greeting.
     pub async fn connect(
@@ -62,24 +50,28 @@ impl Client {
         tls: Option<Arc<rustls::ClientConfig>>,
     ) -> anyhow::Result<(Client, Reply)> {
         let stream = TcpStream::connect(addr).await.context("connect")?;
-        let mut c = Client {
-            io: BufReader::new(Box::new(stream)),
-            tls_roots: tls,
-        };
-        let greeting = c.read().await?;
-        Ok((c, greeting))
+        Self::over(Box::new(stream), tls).await
     }
 
     /// Connects with TLS from the first byte (port 465) and reads the greeting.
     pub async fn connect_tls(
         addr: SocketAddr,
-        tls: Arc<rustls::ClientConfig>,
+        config: Arc<rustls::ClientConfig>,
     ) -> anyhow::Result<(Client, Reply)> {
         let stream = TcpStream::connect(addr).await.context("connect")?;
-        let tls_stream = handshake(Box::new(stream), &tls).await?;
+        let stream = tls(Box::new(stream), &config).await?;
+        Self::over(stream, Some(config)).await
+    }
+
+    /// Reads the greeting on an open connection (after a PROXY header, say); `tls` is for a
+    /// later STARTTLS.
+    pub async fn over(
+        stream: Box<dyn Io>,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> anyhow::Result<(Client, Reply)> {
         let mut c = Client {
-            io: BufReader::new(Box::new(tls_stream)),
-            tls_roots: Some(tls),
+            io: BufReader::new(stream),
+            tls_roots: tls,
         };
         let greeting = c.read().await?;
         Ok((c, greeting))
@@ -144,9 +136,8 @@ impl Client {
         c.expect("STARTTLS", 220).await?;
         let config = c.tls_roots.clone().context("no TLS configuration")?;
         let inner = c.io.into_inner();
-        let tls = handshake(inner, &config).await?;
         Ok(Client {
-            io: BufReader::new(Box::new(tls)),
+            io: BufReader::new(tls(inner, &config).await?),
             tls_roots: Some(config),
         })
     }

@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod imap;
 mod log_level;
+pub mod proxy;
 pub mod queue;
 pub mod raw;
 pub mod show;
@@ -16,7 +17,8 @@ use config::{Environment, File, FileFormat};
 
 use self::raw::{RawConfig, RawListeners};
 pub use self::{
-    cluster::ClusterConfig, imap::ImapConfig, log_level::check_log_level, queue::QueueConfig,
+    cluster::ClusterConfig, imap::ImapConfig, log_level::check_log_level, proxy::ProxyConfig,
+    queue::QueueConfig,
 };
 
 /// Which store backend the node uses.
@@ -182,6 +184,8 @@ pub struct Config {
     pub queue: QueueConfig,
     /// This node among the nodes sharing the store.
     pub cluster: ClusterConfig,
+    /// PROXY protocol per mail listener.
+    pub proxy: ProxyConfig,
 }
 
 /// Environment variables that configure Tern look like `TERN_LISTENERS__HTTP`; other `TERN_*`
@@ -432,6 +436,7 @@ impl Config {
             },
             queue,
             cluster: ClusterConfig::validate(&raw.cluster, listeners.cluster.is_some())?,
+            proxy: ProxyConfig::validate(&raw.proxy)?,
             pop3,
             smtp,
             hostname,

@@ -29,6 +29,8 @@ pub struct RawConfig {
     pub queue: super::queue::RawQueue,
     /// `[cluster]`.
     pub cluster: super::cluster::RawCluster,
+    /// `[proxy]`.
+    pub proxy: super::proxy::RawProxy,
 }
 
 /// `[server]`

@@ -11,14 +11,21 @@ use crate::net::{
     actor,
     limits::Refusal,
     listener::{self, ListenerSpec},
+    proxy::ProxyPolicy,
 };
 
-/// Serves `listener` until shutdown.
-pub fn spawn(listener: TcpListener, kind: ListenerKind, ctx: Arc<ImapContext>) -> JoinHandle<()> {
+/// Serves `listener` until shutdown, with the PROXY protocol `proxy`.
+pub fn spawn(
+    listener: TcpListener,
+    kind: ListenerKind,
+    ctx: Arc<ImapContext>,
+    proxy: Option<ProxyPolicy>,
+) -> JoinHandle<()> {
     let spec = ListenerSpec {
         label: kind.label(),
         implicit_tls: kind == ListenerKind::Imaps,
         limits: ctx.limits.clone(),
+        proxy,
         tls: ctx.tls.clone(),
         shutdown: ctx.shutdown.clone(),
         refusal: Box::new(|r| {

@@ -23,7 +23,7 @@ pub struct ImapMetrics {
     pub mailbox_actors: IntGauge,
     /// Seconds from a change being seen committed to the untagged response being written.
     pub notify_latency: Histogram,
-    /// Connections refused by limits, by reason.
+    /// Connections refused before a session (limits, PROXY protocol), by reason.
     pub refused: IntCounterVec,
 }
 
@@ -67,7 +67,7 @@ pub static METRICS: LazyLock<ImapMetrics> = LazyLock::new(|| ImapMetrics {
     refused: register_int_counter_vec!(
         Opts::new(
             "tern_imap_connections_refused_total",
-            "IMAP connections refused by limits"
+            "IMAP connections refused before a session (limits, PROXY protocol)"
         ),
         &["reason"]
     )
@@ -81,7 +81,8 @@ pub fn init() {
         m.sessions_active.with_label_values(&[listener]);
         m.sessions.with_label_values(&[listener]);
     }
-    for reason in ["per_ip", "node", "descriptors"] {
+    let proxy = crate::net::proxy::REFUSALS;
+    for reason in ["per_ip", "node", "descriptors"].iter().chain(&proxy) {
         m.refused.with_label_values(&[reason]);
     }
     for command in [

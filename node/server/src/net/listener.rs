@@ -1,8 +1,9 @@
-//! The accept loop shared by the mail protocols: binds, accepts until shutdown, applies the
-//! connection limits (answering the protocol's own refusal before closing; also when the
-//! process is out of descriptors, through the spare one), performs the implicit-TLS handshake
-//! where the port needs one, then starts the protocol's session. Refusals are logged at most
-//! once per ten seconds per listener.
+//! The accept loop shared by the mail protocols: binds, accepts until shutdown, reads a trusted
+//! load balancer's PROXY header where the listener takes one (the client it names is the peer
+//! from then on), applies the connection limits (answering the protocol's own refusal before
+//! closing; also when the process is out of descriptors, through the spare one), performs the
+//! implicit-TLS handshake where the port needs one, then starts the protocol's session.
+//! Refusals are logged at most once per ten seconds per listener.
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -16,6 +17,7 @@ use tokio::{
 use super::{
     descriptors,
     limits::{ConnectionLimits, Refusal, Slot},
+    proxy::{self, ProxyPolicy},
     stream::MaybeTls,
 };
 use crate::{shutdown::Shutdown, throttle::Throttle, tls::TlsConfig};
@@ -33,6 +35,8 @@ pub struct ListenerSpec {
     pub implicit_tls: bool,
     /// The limits to apply.
     pub limits: ConnectionLimits,
+    /// The PROXY protocol (`None`: off).
+    pub proxy: Option<ProxyPolicy>,
     /// TLS configuration.
     pub tls: Option<Arc<TlsConfig>>,
     /// Node shutdown.
@@ -94,7 +98,7 @@ where
             };
             let (spec, start) = (spec.clone(), start.clone());
             tokio::spawn(async move {
-                if let Some((io, slot)) = admit(stream, peer, &spec).await {
+                if let Some((io, peer, slot)) = admit(stream, peer, &spec).await {
                     start(io, peer, slot).await;
                 }
             });
@@ -125,12 +129,30 @@ async fn refuse(
     }
 }
 
+/// Admits a connection: the stream, the client's address (from a PROXY header where one is
+/// taken) and its slot under the limits.
 async fn admit(
-    stream: TcpStream,
-    peer: SocketAddr,
+    mut stream: TcpStream,
+    mut peer: SocketAddr,
     spec: &ListenerSpec,
-) -> Option<(MaybeTls<TcpStream>, Slot)> {
+) -> Option<(MaybeTls<TcpStream>, SocketAddr, Slot)> {
     let _ = stream.set_nodelay(true);
+    if let Some(policy) = &spec.proxy {
+        match proxy::accept(&mut stream, peer, policy, spec.label, spec.implicit_tls).await {
+            Ok(client) => peer = client,
+            Err(refused) => {
+                (spec.count_refusal)(refused.label());
+                if let Some(suppressed) = spec.log.allow() {
+                    let detail = match &refused {
+                        proxy::Refused::Invalid(why) => why.as_str(),
+                        _ => "",
+                    };
+                    tracing::warn!(peer = %peer, listener = spec.label, reason = refused.label(), detail, suppressed, "connection refused: PROXY protocol");
+                }
+                return None;
+            }
+        }
+    }
     let slot = match spec.limits.acquire(peer.ip()) {
         Ok(slot) => slot,
         Err(refusal) => {
@@ -143,11 +165,11 @@ async fn admit(
         }
     };
     if !spec.implicit_tls {
-        return Some((MaybeTls::Plain(stream), slot));
+        return Some((MaybeTls::Plain(stream), peer, slot));
     }
     let tls = spec.tls.clone()?;
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await {
-        Ok(Ok(s)) => Some((MaybeTls::Tls(Box::new(s)), slot)),
+        Ok(Ok(s)) => Some((MaybeTls::Tls(Box::new(s)), peer, slot)),
         Ok(Err(e)) => {
             tracing::info!(peer = %peer, listener = spec.label, error = %e, "TLS handshake failed");
             None

@@ -1,5 +1,6 @@
-//! What every mail listener shares: connection limits, the plain-or-TLS stream, and the accept
-//! loop that applies limits and implicit TLS before handing a connection to its protocol.
+//! What every mail listener shares: connection limits, the plain-or-TLS stream, the PROXY
+//! protocol, and the accept loop that reads a trusted balancer's header, applies limits and
+//! implicit TLS before handing a connection to its protocol.
 
 pub mod actor;
 pub mod budget;
@@ -8,4 +9,5 @@ pub mod descriptors;
 pub mod limits;
 pub mod listener;
 pub mod pace;
+pub mod proxy;
 pub mod stream;

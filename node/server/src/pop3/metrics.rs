@@ -21,7 +21,7 @@ pub struct Pop3Metrics {
     pub bytes_sent: IntCounter,
     /// Messages deleted in UPDATE.
     pub deleted: IntCounter,
-    /// Connections refused by limits, by reason.
+    /// Connections refused before a session (limits, PROXY protocol), by reason.
     pub refused: IntCounterVec,
 }
 
@@ -60,7 +60,7 @@ pub static METRICS: LazyLock<Pop3Metrics> = LazyLock::new(|| Pop3Metrics {
     refused: register_int_counter_vec!(
         Opts::new(
             "tern_pop3_connections_refused_total",
-            "POP3 connections refused by limits"
+            "POP3 connections refused before a session (limits, PROXY protocol)"
         ),
         &["reason"]
     )
@@ -74,7 +74,8 @@ pub fn init() {
         m.sessions_active.with_label_values(&[listener]);
         m.sessions.with_label_values(&[listener]);
     }
-    for reason in ["per_ip", "node", "descriptors"] {
+    let proxy = crate::net::proxy::REFUSALS;
+    for reason in ["per_ip", "node", "descriptors"].iter().chain(&proxy) {
         m.refused.with_label_values(&[reason]);
     }
     for command in [

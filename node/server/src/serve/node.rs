@@ -23,7 +23,7 @@ use crate::{
     headroom::Headroom,
     imap::{self, ImapContext, ListenerKind as ImapKind},
     metrics,
-    net::{budget::Budget, descriptors, limits::ConnectionLimits, listener},
+    net::{budget::Budget, descriptors, limits::ConnectionLimits, listener, proxy::ProxyPolicy},
     pop3::{self, ListenerKind as Pop3Kind, Pop3Context},
     queue::{self, QueueContext},
     shutdown::Shutdown,
@@ -169,7 +169,12 @@ impl Node {
             println!("{key} listening on {local}");
             tracing::info!(address = %local, listener = key, "SMTP listening");
             addresses.smtp.push((key, local));
-            listeners.push(smtp::listener::spawn(bound, kind, smtp_ctx.clone()));
+            listeners.push(smtp::listener::spawn(
+                bound,
+                kind,
+                smtp_ctx.clone(),
+                ProxyPolicy::of(&config.proxy, key),
+            ));
         }
         let pop3_ctx = Arc::new(Pop3Context {
             limits: ConnectionLimits::new(
@@ -192,7 +197,12 @@ impl Node {
             println!("{key} listening on {local}");
             tracing::info!(address = %local, listener = key, "POP3 listening");
             addresses.pop3.push((key, local));
-            listeners.push(pop3::listener::spawn(bound, kind, pop3_ctx.clone()));
+            listeners.push(pop3::listener::spawn(
+                bound,
+                kind,
+                pop3_ctx.clone(),
+                ProxyPolicy::of(&config.proxy, key),
+            ));
         }
         let imap_ctx = Arc::new(ImapContext {
             limits: ConnectionLimits::new(
@@ -218,7 +228,12 @@ impl Node {
             println!("{key} listening on {local}");
             tracing::info!(address = %local, listener = key, "IMAP listening");
             addresses.imap.push((key, local));
-            listeners.push(imap::listener::spawn(bound, kind, imap_ctx.clone()));
+            listeners.push(imap::listener::spawn(
+                bound,
+                kind,
+                imap_ctx.clone(),
+                ProxyPolicy::of(&config.proxy, key),
+            ));
         }
         let cluster = super::cluster::start(&config, &db, http_addr).await?;
         let given = match (given, &cluster) {

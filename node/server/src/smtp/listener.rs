@@ -11,15 +11,22 @@ use crate::net::{
     actor,
     limits::Refusal,
     listener::{self, ListenerSpec},
+    proxy::ProxyPolicy,
 };
 
-/// Serves `listener` until shutdown.
-pub fn spawn(listener: TcpListener, kind: ListenerKind, ctx: Arc<SmtpContext>) -> JoinHandle<()> {
+/// Serves `listener` until shutdown, with the PROXY protocol `proxy`.
+pub fn spawn(
+    listener: TcpListener,
+    kind: ListenerKind,
+    ctx: Arc<SmtpContext>,
+    proxy: Option<ProxyPolicy>,
+) -> JoinHandle<()> {
     let host = ctx.hostname.clone();
     let spec = ListenerSpec {
         label: kind.label(),
         implicit_tls: kind == ListenerKind::Submissions,
         limits: ctx.limits.clone(),
+        proxy,
         tls: ctx.tls.clone(),
         shutdown: ctx.shutdown.clone(),
         refusal: Box::new(move |r| {

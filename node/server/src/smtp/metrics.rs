@@ -14,7 +14,7 @@ pub struct SmtpMetrics {
     pub sessions_active: IntGaugeVec,
     /// Sessions opened, by listener.
     pub sessions: IntCounterVec,
-    /// Connections refused before a session (limits), by reason.
+    /// Connections refused before a session (limits, PROXY protocol), by reason.
     pub refused: IntCounterVec,
     /// Commands by verb and reply class (2, 3, 4, 5).
     pub commands: IntCounterVec,
@@ -43,7 +43,7 @@ pub static METRICS: LazyLock<SmtpMetrics> = LazyLock::new(|| SmtpMetrics {
     refused: register_int_counter_vec!(
         Opts::new(
             "tern_smtp_connections_refused_total",
-            "SMTP connections refused by limits"
+            "SMTP connections refused before a session (limits, PROXY protocol)"
         ),
         &["reason"]
     )
@@ -92,7 +92,8 @@ pub fn init() {
         m.sessions.with_label_values(&[listener]);
         m.ingest_seconds.with_label_values(&[listener]);
     }
-    for reason in ["per_ip", "node", "descriptors"] {
+    let proxy = crate::net::proxy::REFUSALS;
+    for reason in ["per_ip", "node", "descriptors"].iter().chain(&proxy) {
         m.refused.with_label_values(&[reason]);
     }
     for verb in ["EHLO", "MAIL", "RCPT", "DATA", "AUTH"] {
