@@ -331,19 +331,32 @@ impl Tern {
     }
 
     /// SIGTERM, then wait for a clean exit; fails on unexpected ERROR lines too.
-    pub fn stop(mut self) -> anyhow::Result<()> {
+    pub fn stop(self) -> anyhow::Result<()> {
+        self.terminate()?;
+        self.wait_stopped(Duration::from_secs(30)).map(|_| ())
+    }
+
+    /// Sends SIGTERM and returns at once.
+    pub fn terminate(&self) -> anyhow::Result<()> {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()?;
         if !status.success() {
             bail!("kill -TERM failed");
         }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
+        Ok(())
+    }
+
+    /// Waits up to `within` for a clean exit after [`Tern::terminate`]; fails on unexpected
+    /// ERROR lines too. How long it took.
+    pub fn wait_stopped(mut self, within: Duration) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        while started.elapsed() < within {
             if let Some(code) = self.child.try_wait()? {
                 if !code.success() {
                     bail!("tern exited with {code} on SIGTERM");
                 }
+                let took = started.elapsed();
                 // Let the log reader take the last lines.
                 std::thread::sleep(Duration::from_millis(50));
                 let unexpected = self.unexpected_errors();
@@ -351,11 +364,11 @@ impl Tern {
                     bail!("tern logged unexpected errors:\n{}", unexpected.join("\n"));
                 }
                 self.checked = true;
-                return Ok(());
+                return Ok(took);
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
-        bail!("tern did not stop within 30 s of SIGTERM")
+        bail!("tern did not stop within {within:?} of SIGTERM")
     }
 }
 

@@ -42,6 +42,8 @@ pub struct AppState {
     pub hub: crate::imap::hub::Hub,
     /// This node's part in the cluster, if it is in one.
     pub cluster: Option<std::sync::Arc<tern_cluster::node::Cluster>>,
+    /// The node's shutdown: once triggered the node drains and `/readyz` fails.
+    pub shutdown: crate::shutdown::Shutdown,
 }
 
 /// The whole HTTP router.
@@ -178,6 +180,9 @@ async fn metrics_page(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    if state.shutdown.is_triggered() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_string());
+    }
     if let Err(why) = state.dir.db().health() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

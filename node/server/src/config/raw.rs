@@ -66,7 +66,7 @@ impl Default for RawServer {
             hostname: String::new(),
             postmaster: String::new(),
             data_dir: "/var/lib/tern".into(),
-            shutdown_grace_seconds: 30,
+            shutdown_grace_seconds: 25,
             max_buffered_bytes: 0,
             write_timeout_seconds: 300,
             login_cache_seconds: 300,

@@ -337,18 +337,24 @@ impl Node {
             backups: Default::default(),
             hub: imap_ctx.hub.clone(),
             cluster: cluster.clone(),
+            shutdown: shutdown.clone(),
         });
-        let server = axum::serve(http, app).with_graceful_shutdown(shutdown.wait());
+        // The admin endpoint outlives the drain, so probes see `/readyz` fail and `ternctl`
+        // still reaches the node; it stops last.
+        let http_stop = Shutdown::new();
+        let server = axum::serve(http, app).with_graceful_shutdown(http_stop.wait());
         let server = tokio::spawn(async move { server.await });
         shutdown.wait().await;
+        tracing::info!(
+            grace_seconds = config.shutdown_grace.as_secs(),
+            "draining: not ready, listeners closed, sessions told to finish"
+        );
         // Everything left gets one grace period in all: no slow client or stuck task holds the
         // node past it (what is still running then is dropped when the process exits).
         let deadline = tokio::time::Instant::now() + config.shutdown_grace;
-        match tokio::time::timeout_at(deadline, server).await {
-            Ok(Ok(result)) => result.context("admin HTTP server")?,
-            Ok(Err(e)) => tracing::error!(error = %e, "admin HTTP server task failed"),
-            Err(_) => tracing::warn!("admin HTTP connections still open after the grace period"),
-        }
+        let hand_off = cluster
+            .clone()
+            .map(|c| tokio::spawn(hand_off(c, config.cluster.node_id, deadline)));
         for l in listeners {
             let _ = tokio::time::timeout_at(deadline, l).await;
         }
@@ -374,6 +380,15 @@ impl Node {
         if tokio::time::timeout_at(deadline, gc).await.is_err() {
             tracing::warn!("background maintenance did not stop within the grace period");
         }
+        if let Some(h) = hand_off {
+            let _ = tokio::time::timeout_at(deadline, h).await;
+        }
+        http_stop.trigger();
+        match tokio::time::timeout_at(deadline, server).await {
+            Ok(Ok(result)) => result.context("admin HTTP server")?,
+            Ok(Err(e)) => tracing::error!(error = %e, "admin HTTP server task failed"),
+            Err(_) => tracing::warn!("admin HTTP connections still open after the grace period"),
+        }
         if let Some(c) = cluster
             && tokio::time::timeout_at(deadline, c.shutdown())
                 .await
@@ -385,4 +400,45 @@ impl Node {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Hands this member's queue shards to the others before it stops (a cluster drain of itself),
+/// waiting until the shard map gives it none, at most until `deadline`. The last active member,
+/// or one that cannot reach a leader, keeps its shards: the others take them once it is down.
+async fn hand_off(
+    cluster: Arc<tern_cluster::node::Cluster>,
+    id: u64,
+    deadline: tokio::time::Instant,
+) {
+    let owned = || {
+        cluster
+            .status()
+            .members
+            .iter()
+            .find(|m| m.id == id)
+            .map_or(0, |m| m.shards)
+    };
+    if owned() == 0 {
+        return;
+    }
+    let asked =
+        tokio::time::timeout_at(deadline, cluster.admin(tern_cluster::rpc::Admin::Drain(id))).await;
+    match asked {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => {
+            tracing::info!(node = id, reason = %why, "shards not handed off before stopping");
+            return;
+        }
+        Err(_) => return,
+    }
+    let started = std::time::Instant::now();
+    while owned() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tracing::info!(
+        node = id,
+        left = owned(),
+        ms = started.elapsed().as_millis() as u64,
+        "queue shards handed off before stopping"
+    );
 }
