@@ -13,7 +13,7 @@ use tern_store::postgres::throwaway::TempPostgres;
 use crate::{Tern, ok, ternctl};
 
 /// The admin token of every node.
-pub const TOKEN: &str = "cluster-token";
+pub const TOKEN: &str = "cluster-admin-token-0123456789";
 /// The dev account's password on every node.
 pub const PASSWORD: &str = "cluster-password";
 /// The queue's shard count.

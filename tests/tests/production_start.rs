@@ -1,7 +1,8 @@
 //! A node's identity across starts: the dev profile's secrets stay, the generated certificate
 //! names what was configured, production refuses to start without a public host name or a
-//! certificate decision, a failed first start keeps the bootstrap token, and `check-config`
-//! prints TOML without secrets.
+//! certificate decision, a failed first start keeps the bootstrap token, a token given in
+//! `TERN_BOOTSTRAP_ADMIN_TOKEN` (a Kubernetes Secret) is the admin token and too short a one
+//! is refused, and `check-config` prints TOML without secrets.
 
 use std::{
     net::TcpListener,
@@ -200,6 +201,61 @@ fn a_failed_first_start_keeps_the_bootstrap_token_for_the_next() {
     let token = printed(&tern, "bootstrap admin token (shown once, keep it safe): ");
     ok(&ternctl(&tern.url(), Some(&token), &["domain", "list"]));
     tern.stop().expect("stop");
+}
+
+#[test]
+fn a_bootstrap_token_from_the_environment_is_the_admin_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data = data.to_str().expect("utf8");
+    let token = "k8s-secret-token-0123456789abcdef";
+    let mut env = vec![
+        ("TERN_SERVER__DATA_DIR", data),
+        ("TERN_SERVER__HOSTNAME", "mx.example.org"),
+        ("TERN_TLS__ALLOW_SELF_SIGNED", "true"),
+        ("TERN_BOOTSTRAP_ADMIN_TOKEN", "too-short"),
+    ];
+    let out = serve(dir.path(), &env);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("TERN_BOOTSTRAP_ADMIN_TOKEN: at least 24 characters"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("too-short"),
+        "the token is not echoed: {stderr}"
+    );
+    env.pop();
+    env.push(("TERN_BOOTSTRAP_ADMIN_TOKEN", token));
+    // Twice, as every member of a new cluster starts with it: no token printed, the given one
+    // works, a wrong one does not.
+    for _ in 0..2 {
+        let tern = Tern::start(dir.path(), &[], &env).expect("start");
+        assert!(
+            !tern
+                .banner
+                .iter()
+                .any(|l| l.contains("bootstrap admin token")),
+            "{:?}",
+            tern.banner
+        );
+        ok(&ternctl(&tern.url(), Some(token), &["domain", "list"]));
+        assert!(
+            !ternctl(
+                &tern.url(),
+                Some("k8s-secret-token-wrong-0000000"),
+                &["domain", "list"]
+            )
+            .status
+            .success()
+        );
+        assert!(
+            !tern.log().iter().any(|l| l.contains(token)),
+            "the token is not logged"
+        );
+        tern.stop().expect("stop");
+    }
 }
 
 #[test]

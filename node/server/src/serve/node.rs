@@ -260,7 +260,24 @@ impl Node {
             .then(|| (config.data_dir.clone(), config.certificate_names.clone()));
         tokio::spawn(maintenance::reload_tls(tls, generated, shutdown.clone()));
         let gc = tokio::spawn(maintenance::collect_garbage(db.clone(), shutdown.clone()));
-        if !config.dev && dir.admin_token_count().await? == 0 {
+        let given = std::env::var("TERN_BOOTSTRAP_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty());
+        if let (false, Some(t)) = (config.dev, given) {
+            // A token the deployment holds (a Kubernetes Secret): every node of a new cluster
+            // may start with it at once; it is stored hashed, like any other.
+            let t = tern_proto::Secret::new(t.trim().to_string());
+            if t.expose().len() < 24 {
+                anyhow::bail!(
+                    "TERN_BOOTSTRAP_ADMIN_TOKEN: at least 24 characters (a random token, e.g. from \
+                     `openssl rand -hex 32`)"
+                );
+            }
+            if !dir.check_admin_token(t.expose()).await? {
+                dir.add_admin_token(&t, "bootstrap").await?;
+                tracing::info!("admin token from TERN_BOOTSTRAP_ADMIN_TOKEN added");
+            }
+        } else if !config.dev && dir.admin_token_count().await? == 0 {
             // Issued only once everything else started, so a start that fails does not use up
             // the one printing. Printed to the terminal only: it is not stored in clear anywhere.
             let t = token::generate();
