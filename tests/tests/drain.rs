@@ -1,9 +1,10 @@
 //! SIGTERM drains a real `tern` within `server.shutdown_grace_seconds` (5 s here): `/readyz`
 //! fails at once while the admin endpoint stays up, the listeners close, a message whose DATA
 //! was under way is still accepted and survives the restart, then SMTP hears `421 4.3.2`, an
-//! IDLE session `* BYE [UNAVAILABLE]` and POP3 `-ERR [SYS/TEMP]`; with a delivery stuck at a
-//! slow remote server the process still exits in time, and the message is delivered after the
-//! restart. In a cluster, a member stopped with SIGTERM hands its queue shards to the others
+//! IDLE session `* BYE [UNAVAILABLE]` and POP3 `-ERR [SYS/TEMP]`; a delivery under way finishes
+//! and its outcome is committed before the exit (not sent again after the restart), while one
+//! stuck at a slow remote server does not hold the exit past the grace and is delivered after
+//! the restart. In a cluster, a member stopped with SIGTERM hands its queue shards to the others
 //! before it exits.
 
 use std::{
@@ -62,18 +63,8 @@ async fn sigterm_finishes_what_was_acknowledged_and_tells_every_client() {
     let (mut p, _) = pop3::Client::connect(t.addr("pop3s"), Some(&tls))
         .await
         .expect("pop3");
-    assert!(
-        p.cmd(&format!("USER {USER}"))
-            .await
-            .expect("user")
-            .starts_with("+OK")
-    );
-    assert!(
-        p.cmd(&format!("PASS {PASSWORD}"))
-            .await
-            .expect("pass")
-            .starts_with("+OK")
-    );
+    let pass = p.login(USER, PASSWORD).await.expect("login");
+    assert!(pass.starts_with("+OK"), "{pass}");
 
     let signalled = Instant::now();
     t.terminate().expect("SIGTERM");
@@ -142,17 +133,7 @@ async fn a_delivery_stuck_at_a_slow_server_does_not_hold_the_exit_and_is_retried
         .await
         .expect("slow peer");
     let dir = tempfile::tempdir().expect("tempdir");
-    let relay = |p: &Peer| p.addr.to_string();
-    let slow_relay = relay(&slow);
-    let queue = |host: &str| {
-        vec![
-            ("TERN_QUEUE__RELAY_HOST", host.to_string()),
-            ("TERN_QUEUE__RELAY_TLS", "none".to_string()),
-            ("TERN_QUEUE__SCAN_INTERVAL_MS", "100".to_string()),
-            ("TERN_QUEUE__RETRY_INTERVALS_SECONDS", "1".to_string()),
-        ]
-    };
-    let env = queue(&slow_relay);
+    let env = relaying(&slow);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let t = start_in(dir.path(), &env);
     let mut c = outbound::submission(t.addr("submission"), &t.certificate(), PASSWORD).await;
@@ -181,7 +162,7 @@ async fn a_delivery_stuck_at_a_slow_server_does_not_hold_the_exit_and_is_retried
 
     // After the restart the message goes out (to a server that answers, this time).
     let fast = Peer::start("127.0.0.1:0").await.expect("peer");
-    let env = queue(&relay(&fast));
+    let env = relaying(&fast);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let t = start_in(dir.path(), &env);
     assert!(
@@ -189,6 +170,61 @@ async fn a_delivery_stuck_at_a_slow_server_does_not_hold_the_exit_and_is_retried
         "the message stuck at the exit was not delivered after the restart"
     );
     t.stop().expect("clean stop");
+}
+
+/// The queue settings of a node relaying everything to `relay`.
+fn relaying(relay: &Peer) -> Vec<(&'static str, String)> {
+    vec![
+        ("TERN_QUEUE__RELAY_HOST", relay.addr.to_string()),
+        ("TERN_QUEUE__RELAY_TLS", "none".to_string()),
+        ("TERN_QUEUE__SCAN_INTERVAL_MS", "100".to_string()),
+        ("TERN_QUEUE__RETRY_INTERVALS_SECONDS", "1".to_string()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_under_way_finishes_within_the_grace_and_is_not_sent_again() {
+    let peer = Peer::start_slow("127.0.0.1:0", Duration::from_secs(2))
+        .await
+        .expect("peer");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = relaying(&peer);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let t = start_in(dir.path(), &env);
+    let mut c = outbound::submission(t.addr("submission"), &t.certificate(), PASSWORD).await;
+    outbound::send(
+        &mut c,
+        "<demo@example.test>",
+        &["someone@far.test"],
+        "finishes-in-grace",
+        "body\r\n",
+    )
+    .await;
+    let _ = c.cmd("QUIT").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while peer.receiving.lock().expect("lock").0 == 0 {
+        assert!(Instant::now() < deadline, "the delivery never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    t.terminate().expect("SIGTERM");
+    let took = t
+        .wait_stopped(GRACE + Duration::from_secs(3))
+        .expect("exits within the grace");
+    println!(
+        "SIGTERM to exit with a 2 s delivery under way: {} ms",
+        took.as_millis()
+    );
+    assert_eq!(peer.with_subject("finishes-in-grace"), 1);
+    // Its outcome was committed before the exit: nothing is left to send.
+    let t = start_in(dir.path(), &env);
+    let queue = t.api(TOKEN, "/queue").expect("queue");
+    assert_eq!(
+        queue["entries"].as_array().map(Vec::len),
+        Some(0),
+        "{queue}"
+    );
+    t.stop().expect("clean stop");
+    assert_eq!(peer.with_subject("finishes-in-grace"), 1, "sent again");
 }
 
 #[test]

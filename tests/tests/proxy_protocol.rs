@@ -195,18 +195,8 @@ async fn the_client_a_trusted_balancer_names_is_the_client_everywhere() {
     let s = tls_through(&t, LB, "pop3s", &v1("198.51.100.12:50004")).await;
     let (mut p, g) = pop3::Client::over(s).await.expect("greeting");
     assert!(g.starts_with("+OK"), "{g}");
-    assert!(
-        p.cmd(&format!("USER {USER}"))
-            .await
-            .expect("user")
-            .starts_with("+OK")
-    );
-    assert!(
-        p.cmd(&format!("PASS {PASSWORD}"))
-            .await
-            .expect("pass")
-            .starts_with("+OK")
-    );
+    let pass = p.login(USER, PASSWORD).await.expect("login");
+    assert!(pass.starts_with("+OK"), "{pass}");
     let s = through(LB, t.addr("pop3"), &v2("198.51.100.13:50005")).await;
     let (mut p, g) = pop3::Client::over(Box::new(s)).await.expect("greeting");
     assert!(g.starts_with("+OK"), "{g}");

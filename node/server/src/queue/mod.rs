@@ -67,6 +67,11 @@ impl QueueContext {
     pub fn destination_actors(&self, domain: &str) -> String {
         format!("tern-queue/{}/{domain}/", self.instance)
     }
+
+    /// Deliveries running now (each holds one of the node-wide permits).
+    pub fn deliveries_running(&self) -> usize {
+        self.config.max_concurrent_deliveries - self.deliveries.available_permits()
+    }
 }
 
 /// Refuses a `queue.shards` other than the one the store's queue was laid out with (stored at

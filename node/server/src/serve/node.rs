@@ -348,7 +348,7 @@ impl Node {
         } = self;
         let app = admin::router(admin::AppState {
             dir,
-            queue: queue_ctx,
+            queue: queue_ctx.clone(),
             headroom,
             max_message_bytes: config.smtp.max_message_bytes,
             backups: Default::default(),
@@ -392,7 +392,21 @@ impl Node {
             );
         }
         if tokio::time::timeout_at(deadline, outbound).await.is_err() {
-            tracing::warn!("outbound deliveries did not stop within the grace period");
+            tracing::warn!("the outbound queue did not stop within the grace period");
+        }
+        // Each delivery under way ends (its worker takes no other), so the remote's answer is
+        // committed rather than the message sent again after the restart.
+        let delivered = tokio::time::timeout_at(deadline, async {
+            while queue_ctx.deliveries_running() > 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        if delivered.is_err() {
+            tracing::warn!(
+                running = queue_ctx.deliveries_running(),
+                "outbound deliveries still under way after the grace period: retried after the restart"
+            );
         }
         if tokio::time::timeout_at(deadline, gc).await.is_err() {
             tracing::warn!("background maintenance did not stop within the grace period");
