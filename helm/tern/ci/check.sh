@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the chart offline: `helm lint --strict` and `helm template` for every value set in
 # this directory, each rendering validated against Kubernetes' schemas (kubernetes-validate
-# --strict; CRD kinds are checked by kind only), and the value sets under refused/ must make
+# --strict; CRD kinds are checked by kind only, but a FoundationDBCluster against the operator's
+# CRD in ci/crds), and the value sets under refused/ must make
 # `helm lint` fail; checkov scans each rendering, and fails on any finding but the skipped
 # ones below (each a decision, see the chart's README). HELM names the helm binary (default: helm on PATH). With TERN_CHART_RENDERED
 # set to a directory, the tern.toml each value set renders is written there as <set>.toml (the
@@ -9,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 helm=${HELM:-helm}
+crd=ci/crds/apps.foundationdb.org_foundationdbclusters.yaml
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for values in ci/*-values.yaml; do
@@ -25,6 +27,20 @@ for d in yaml.safe_load_all(open(sys.argv[1])):
     if d and d["kind"] == "ConfigMap" and "tern.toml" in d["data"]:
         open(sys.argv[2], "w").write(d["data"]["tern.toml"])' "$out/$name.yaml" "$TERN_CHART_RENDERED/$name.toml"
   fi
+  # The FoundationDBCluster against the operator's CRD (v1beta2).
+  python3 - "$out/$name.yaml" "$crd" <<'PY' || exit 1
+import sys, yaml, jsonschema
+crd = yaml.safe_load(open(sys.argv[2]))
+schema = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta2")["schema"]["openAPIV3Schema"]
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d["kind"] == "FoundationDBCluster":
+        errors = list(jsonschema.Draft7Validator(schema).iter_errors(d))
+        for e in errors:
+            print(f"chart: FoundationDBCluster {d['metadata']['name']}: {e.message} at {list(e.path)}")
+        if errors:
+            sys.exit(1)
+        print(f"chart: FoundationDBCluster {d['metadata']['name']} matches the operator's CRD")
+PY
   # CKV_K8S_11 CPU limits (throttling costs mail latency; requests are set), CKV_K8S_15 pull
   # policy Always and CKV_K8S_43 image digests (the operator's choice of tag or digest),
   # CKV_K8S_35 secrets as files (tern reads the store URL and admin token from the environment).

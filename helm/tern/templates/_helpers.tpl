@@ -51,3 +51,17 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 {{- join "," $peers -}}
 {{- end -}}
+
+{{/* The ConfigMap holding the FoundationDB cluster file. */}}
+{{- define "tern.fdbConfigMap" -}}
+{{- if .Values.store.fdb.createCluster -}}
+{{- printf "%s-fdb-config" (include "tern.fullname" .) -}}
+{{- else -}}
+{{- .Values.store.fdb.clusterFileConfigMap -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The image libfdb_c.so is copied from: the FoundationDB server image of the cluster's version. */}}
+{{- define "tern.fdbClientImage" -}}
+{{- default (printf "foundationdb/foundationdb:%s" .Values.store.fdb.cluster.version) .Values.store.fdb.clientImage -}}
+{{- end -}}
