@@ -13,7 +13,7 @@ use tern_tests::{
 const TOKEN: &str = "obs-token";
 const PASSWORD: &str = "obs-password-1";
 
-fn metric(text: &str, series: &str) -> Option<u64> {
+fn metric<T: std::str::FromStr>(text: &str, series: &str) -> Option<T> {
     text.lines()
         .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
 }
@@ -40,6 +40,45 @@ async fn metrics_logs_and_traces() {
             "{series} at 0 from start"
         );
     }
+    // What the alert rules compare against: readiness, shards, session limits, the data
+    // filesystem and the certificate's end (the dev certificate is valid for a year).
+    for (series, expected) in [
+        ("tern_node_ready", 1),
+        ("tern_queue_shards", 64),
+        ("tern_queue_suspended_longest_seconds", 0),
+    ] {
+        assert_eq!(metric::<u64>(&metrics, series), Some(expected), "{series}");
+    }
+    for series in [
+        "tern_sessions_limit{protocol=\"smtp\"}",
+        "tern_sessions_limit{protocol=\"imap\"}",
+        "tern_sessions_limit{protocol=\"pop3\"}",
+        "tern_data_filesystem_bytes{kind=\"size\"}",
+        "tern_data_filesystem_inodes{kind=\"free\"}",
+    ] {
+        assert!(
+            metric::<u64>(&metrics, series).is_some_and(|v| v > 0),
+            "{series}"
+        );
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let expiry = metric::<u64>(
+        &metrics,
+        "tern_tls_certificate_expiry_seconds{certificate=\"mail\"}",
+    )
+    .expect("certificate expiry");
+    assert!(
+        (now + 300 * 86400..now + 400 * 86400).contains(&expiry),
+        "the dev certificate ends in about a year: {expiry}"
+    );
+    let clock = metric::<f64>(&metrics, "tern_node_time_seconds").expect("node time");
+    assert!(
+        (clock - now as f64).abs() < 60.0,
+        "{clock} is the node's clock"
+    );
     assert!(
         tern.log().iter().all(|l| !l.contains('\u{1b}')),
         "no colours in a piped log"

@@ -311,6 +311,23 @@ async fn null_sender_gets_no_bounce_and_unreachable_hosts_are_suspended() {
         "{d}"
     );
     assert_eq!(entry["attempts"], 2, "no attempts while suspended: {entry}");
+    // The run of failures is dated from its first one, and the metric the "suspended for long"
+    // alert reads counts from there.
+    let since = d["failing_since"].as_i64().unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    assert!(since > 0 && since <= now, "{d}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while w.tern.metric("tern_queue_suspended_longest_seconds") < 1.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tern_queue_suspended_longest_seconds counts the suspended destination's failing time"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(w.tern.metric("tern_queue_suspended_destinations"), 1.0);
     w.tern.stop().expect("stop");
 }
 

@@ -44,6 +44,8 @@ pub struct AppState {
     pub cluster: Option<std::sync::Arc<tern_cluster::node::Cluster>>,
     /// The node's shutdown: once triggered the node drains and `/readyz` fails.
     pub shutdown: crate::shutdown::Shutdown,
+    /// `server.data_dir`, whose filesystem the metrics report.
+    pub data_dir: std::path::PathBuf,
 }
 
 /// The whole HTTP router.
@@ -173,6 +175,10 @@ async fn count_requests(request: Request, next: Next) -> Response {
 
 async fn metrics_page(State(state): State<AppState>) -> impl IntoResponse {
     state.dir.db().refresh_metrics();
+    metrics::NODE_READY.set(i64::from(
+        !state.shutdown.is_triggered() && state.dir.db().health().is_ok(),
+    ));
+    metrics::refresh_data_filesystem(&state.data_dir);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         metrics::render(),

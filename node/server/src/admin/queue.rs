@@ -210,6 +210,7 @@ pub async fn summary(State(s): State<AppState>) -> ApiResult<Json<Value>> {
                 "total": counts.iter().sum::<u64>(),
                 "by_age": labels.iter().cloned().zip(counts).collect::<BTreeMap<_, _>>(),
                 "suspended_until": d.map(|d| d.suspended_until),
+                "failing_since": d.map(|d| d.failing_since),
                 "last_error": d.map(|d| d.last_error.clone()),
             })
         })

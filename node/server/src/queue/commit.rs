@@ -299,9 +299,13 @@ pub async fn connection_result(
                 None => {
                     d.failures = 0;
                     d.suspended_until = 0;
+                    d.failing_since = 0;
                     d.last_error.clear();
                 }
                 Some(e) => {
+                    if d.failures == 0 {
+                        d.failing_since = now();
+                    }
                     d.failures += 1;
                     d.last_error = e.to_string();
                     if d.failures >= limit && suspend_for > 0 {

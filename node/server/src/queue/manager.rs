@@ -169,11 +169,12 @@ impl ManagerState {
                         }
                     }
                 }
-                let suspended = destination::all(&tx)
+                let suspended: Vec<i64> = destination::all(&tx)
                     .await?
                     .iter()
                     .filter(|d| d.is_suspended(at))
-                    .count();
+                    .map(|d| d.failing_for(at))
+                    .collect();
                 Ok::<_, tern_store::StoreError>((entries, due, suspended, owners))
             })
             .await?;
@@ -190,7 +191,10 @@ impl ManagerState {
         }
         METRICS.owned_shards.set(self.ctx.held.all().len() as i64);
         METRICS.due.set(due as i64);
-        METRICS.suspended.set(suspended as i64);
+        METRICS.suspended.set(suspended.len() as i64);
+        METRICS
+            .suspended_longest
+            .set(suspended.into_iter().max().unwrap_or(0));
         let shards = self.ctx.config.shards;
         for (id, domain) in entries {
             let s = shard_of(&domain, shards);

@@ -23,8 +23,12 @@ pub struct QueueMetrics {
     pub dsn: IntCounterVec,
     /// Sessions by TLS use (`yes`, `no`).
     pub tls: IntCounterVec,
-    /// Destinations suspended by this node's workers, now.
+    /// Destinations suspended now (the store's view: the same on every node).
     pub suspended: IntGauge,
+    /// Seconds the longest-failing suspended destination has been failing.
+    pub suspended_longest: IntGauge,
+    /// `queue.shards`: the shards the queue is split into.
+    pub shards: IntGauge,
     /// Entries due at the last scan.
     pub due: IntGauge,
     /// Entries being delivered now.
@@ -101,6 +105,16 @@ pub static METRICS: LazyLock<QueueMetrics> = LazyLock::new(|| QueueMetrics {
         "Destinations suspended after connection failures"
     )
     .expect("metric registers once"),
+    suspended_longest: register_int_gauge!(
+        "tern_queue_suspended_longest_seconds",
+        "Seconds the longest-failing suspended destination has been failing (0: none suspended)"
+    )
+    .expect("metric registers once"),
+    shards: register_int_gauge!(
+        "tern_queue_shards",
+        "Shards the outbound queue is split into (queue.shards)"
+    )
+    .expect("metric registers once"),
     due: register_int_gauge!(
         "tern_queue_due_entries",
         "Queue entries due at the last scan"
@@ -174,6 +188,7 @@ pub static METRICS: LazyLock<QueueMetrics> = LazyLock::new(|| QueueMetrics {
 pub fn init(shards: u16, limit: usize) {
     let m = &*METRICS;
     m.deliveries_limit.set(limit as i64);
+    m.shards.set(i64::from(shards));
     m.recipients.with_label_values(&["delivered", "none"]);
     for result in ["deferred", "failed"] {
         for reason in super::cause::Reason::ALL {

@@ -154,6 +154,7 @@ pub async fn clear_suspension(ctx: &QueueContext, domain: Option<&str>) -> Resul
                 if domain.is_none_or(|x| x.eq_ignore_ascii_case(&d.domain)) {
                     d.failures = 0;
                     d.suspended_until = 0;
+                    d.failing_since = 0;
                     destination::put(&tx, &d)?;
                 }
             }

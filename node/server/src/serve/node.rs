@@ -85,6 +85,11 @@ impl Node {
             config.pop3.max_connections,
         ];
         descriptors::prepare(connections.iter().map(|n| *n as u64).sum());
+        for (protocol, limit) in ["smtp", "imap", "pop3"].into_iter().zip(connections) {
+            metrics::SESSIONS_LIMIT
+                .with_label_values(&[protocol])
+                .set(limit as i64);
+        }
         let db = store::open(&config).await?;
         db.refresh_metrics();
         if let Some(space) = db.local_space() {
@@ -355,6 +360,7 @@ impl Node {
             hub: imap_ctx.hub.clone(),
             cluster: cluster.clone(),
             shutdown: shutdown.clone(),
+            data_dir: config.data_dir.clone(),
         });
         // The admin endpoint outlives the drain, so probes see `/readyz` fail and `ternctl`
         // still reaches the node; it stops last.

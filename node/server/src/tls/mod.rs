@@ -40,6 +40,7 @@ pub fn load_server_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::Ser
     if certs.is_empty() {
         anyhow::bail!("tls.certificate: no certificate in {}", cert.display());
     }
+    let end = not_after(&certs[0]);
     let key = PrivateKeyDer::from_pem_file(key)
         .with_context(|| format!("tls.private_key: reading {}", key.display()))?;
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
@@ -49,7 +50,23 @@ pub fn load_server_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::Ser
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .context("tls: certificate and private key do not match")?;
+    match end {
+        Some(end) => crate::metrics::CERTIFICATE_EXPIRY
+            .with_label_values(&["mail"])
+            .set(end),
+        None => {
+            tracing::warn!(certificate = %cert.display(), "cannot read the certificate's end date; tern_tls_certificate_expiry_seconds is not set")
+        }
+    }
     Ok(config)
+}
+
+/// When `cert` ends (Unix seconds), from its DER.
+fn not_after(cert: &rustls_pki_types::CertificateDer<'_>) -> Option<i64> {
+    use x509_cert::der::Decode;
+    let parsed = x509_cert::Certificate::from_der(cert.as_ref()).ok()?;
+    let end = parsed.tbs_certificate.validity.not_after.to_unix_duration();
+    i64::try_from(end.as_secs()).ok()
 }
 
 impl TlsConfig {
@@ -116,5 +133,25 @@ mod tests {
             TlsConfig::load(&cert, &key).is_err(),
             "but refuses it at startup"
         );
+    }
+
+    #[test]
+    fn the_end_date_is_read_from_the_certificate() {
+        use rustls_pki_types::{CertificateDer, pem::PemObject};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (cert, _) = generate_self_signed(dir.path(), &["one.test".into()]).expect("pair");
+        let der = CertificateDer::pem_file_iter(&cert)
+            .expect("read")
+            .next()
+            .expect("one certificate")
+            .expect("parses");
+        let now = chrono::Utc::now().timestamp();
+        let end = not_after(&der).expect("an end date");
+        // The generated certificate is valid for a year.
+        assert!(
+            (now + 360 * 86400..now + 370 * 86400).contains(&end),
+            "{end} is about a year after {now}"
+        );
+        assert_eq!(not_after(&CertificateDer::from(vec![0x30, 0x03])), None);
     }
 }

@@ -17,12 +17,24 @@ pub struct Destination {
     pub suspended_until: i64,
     /// The last connection or DNS error.
     pub last_error: String,
+    /// Unix seconds of the first failure of the current run (0: not failing).
+    #[serde(default)]
+    pub failing_since: i64,
 }
 
 impl Destination {
     /// Suspended at `now`.
     pub fn is_suspended(&self, now: i64) -> bool {
         self.suspended_until > now
+    }
+
+    /// Seconds it has been failing at `now` (0 when not failing).
+    pub fn failing_for(&self, now: i64) -> i64 {
+        if self.failing_since > 0 {
+            (now - self.failing_since).max(0)
+        } else {
+            0
+        }
     }
 }
 
