@@ -21,6 +21,7 @@ pub mod inproc;
 pub mod outbound;
 pub mod peer;
 pub mod pop3;
+pub mod prometheus;
 pub mod smtp;
 pub mod store;
 pub mod stream;
