@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Checks the chart offline: `helm lint --strict` and `helm template` for every value set in
 # this directory, each rendering validated against Kubernetes' schemas (kubernetes-validate
-# --strict; CRD kinds are checked by kind only, but a FoundationDBCluster against the operator's
-# CRD in ci/crds), and the value sets under refused/ must make
+# --strict for built-in kinds; a FoundationDBCluster against the operator's CRD in ci/crds, and
+# ServiceMonitor, PrometheusRule and Certificate against theirs through the kubernetes-models
+# npm packages, installed here unless TERN_CHART_MODELS names a directory that has them), the
+# copy of the alert rules in files/ is the same as ops/alerts', and the value sets under refused/ must make
 # `helm lint` fail; checkov scans each rendering, and fails on any finding but the skipped
 # ones below (each a decision, see the chart's README). HELM names the helm binary (default: helm on PATH). With TERN_CHART_RENDERED
 # set to a directory, the tern.toml each value set renders is written there as <set>.toml (the
@@ -13,6 +15,16 @@ helm=${HELM:-helm}
 crd=ci/crds/apps.foundationdb.org_foundationdbclusters.yaml
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+cmp files/tern.rules.yml ../../ops/alerts/tern.rules.yml \
+  || { echo "chart: files/tern.rules.yml differs from ops/alerts/tern.rules.yml; copy it" >&2; exit 1; }
+models=${TERN_CHART_MODELS:-$out/models}
+if [ ! -d "$models/node_modules/@kubernetes-models/prometheus-operator" ]; then
+  npm install --silent --no-audit --no-fund --prefix "$models" \
+    @kubernetes-models/prometheus-operator@6.0.0 @kubernetes-models/cert-manager@6.0.0 \
+    kubernetes-models@5.1.0 yaml@2.9.1 >/dev/null
+fi
+# Node resolves the script's imports from its own directory.
+cp ci/validate-crds.mjs "$models/validate-crds.mjs"
 for values in ci/*-values.yaml; do
   name=$(basename "$values" -values.yaml)
   "$helm" lint --strict -f "$values" . >"$out/$name.lint" 2>&1 || { cat "$out/$name.lint"; exit 1; }
@@ -41,6 +53,7 @@ for d in yaml.safe_load_all(open(sys.argv[1])):
             sys.exit(1)
         print(f"chart: FoundationDBCluster {d['metadata']['name']} matches the operator's CRD")
 PY
+  node "$models/validate-crds.mjs" "$out/$name.yaml"
   # CKV_K8S_11 CPU limits (throttling costs mail latency; requests are set), CKV_K8S_15 pull
   # policy Always and CKV_K8S_43 image digests (the operator's choice of tag or digest),
   # CKV_K8S_35 secrets as files (tern reads the store URL and admin token from the environment).
