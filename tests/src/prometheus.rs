@@ -96,6 +96,29 @@ impl Prometheus {
         v["data"].clone()
     }
 
+    /// Runs an instant query; `Err` with Prometheus' error when it refuses it.
+    pub fn query(&self, expr: &str) -> Result<Value, String> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut resp = agent
+            .get(format!("http://{}/api/v1/query", self.addr))
+            .query("query", expr)
+            .call()
+            .map_err(|e| e.to_string())?;
+        let body = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        let v: Value = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
+        if v["status"] == "success" {
+            Ok(v["data"].clone())
+        } else {
+            Err(format!("{}: {}", v["errorType"], v["error"]))
+        }
+    }
+
     /// Scrape targets that are up.
     pub fn targets_up(&self) -> usize {
         self.api("/api/v1/targets")["activeTargets"]

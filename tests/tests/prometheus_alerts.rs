@@ -1,6 +1,7 @@
-//! The alert rules on a real Prometheus (Debian's `prometheus` package) scraping a real
-//! three-member cluster on PostgreSQL: every metric the rules read is scraped, every rule
-//! evaluates without error, nothing is active on a healthy cluster, and the right alerts go
+//! The alert rules and dashboards on a real Prometheus (Debian's `prometheus` package) scraping
+//! a real three-member cluster on PostgreSQL and a single node on the embedded store: every metric the rules and the dashboards' panels
+//! read is scraped, every panel's query runs, every rule evaluates without error, nothing is
+//! active on a healthy cluster, and the right alerts go
 //! pending when the store stops (TernStoreUnhealthy on each member) and when a member is
 //! killed (TernNodeDown for it, TernClusterMemberDown). Pending is the state each rule reaches
 //! at once; firing follows after its `for`, which `promtool test rules` covers.
@@ -9,19 +10,53 @@ use std::{collections::BTreeSet, path::PathBuf};
 
 use serde_json::Value;
 use tern_tests::{
+    Tern,
     cluster::{Scene, balanced, start, status, wait},
     prometheus::Prometheus,
 };
 
-fn rules_file() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ops/alerts/tern.rules.yml")
+fn ops() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ops")
 }
 
-/// The `tern_*` metric names the rules read.
-fn rule_metrics() -> BTreeSet<String> {
-    let text = std::fs::read_to_string(rules_file()).expect("rules file");
+fn rules_file() -> PathBuf {
+    ops().join("alerts/tern.rules.yml")
+}
+
+/// Every panel query of the dashboards: (dashboard, panel, expression with Grafana's
+/// variables replaced).
+fn dashboard_queries() -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let dir = ops().join("dashboards");
+    for entry in std::fs::read_dir(&dir).expect("dashboards") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let board: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+        for panel in board["panels"].as_array().into_iter().flatten() {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let expr = target["expr"].as_str().expect("expr");
+                out.push((
+                    path.file_name()
+                        .expect("name")
+                        .to_string_lossy()
+                        .into_owned(),
+                    panel["title"].as_str().unwrap_or_default().to_string(),
+                    expr.replace("$__rate_interval", "1m")
+                        .replace("$instance", ".*"),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The `tern_*` metric names in `text`.
+fn metric_names(text: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    let mut rest = text.as_str();
+    let mut rest = text;
     while let Some(at) = rest.find("tern_") {
         let tail = &rest[at..];
         let end = tail
@@ -31,6 +66,11 @@ fn rule_metrics() -> BTreeSet<String> {
         rest = &tail[end..];
     }
     names
+}
+
+/// The `tern_*` metric names the rules read.
+fn rule_metrics() -> BTreeSet<String> {
+    metric_names(&std::fs::read_to_string(rules_file()).expect("rules file"))
 }
 
 /// The active alerts named `name` in `state` (`pending` or `firing`).
@@ -55,9 +95,11 @@ fn alert_rules_on_a_real_prometheus_go_pending_when_the_store_stops_and_a_member
     wait(&nodes[0], 60, "three members with their shares", |s| {
         balanced(s, &[1, 2, 3])
     });
-    let targets: Vec<_> = nodes.iter().map(|n| n.http).collect();
+    // And a single node on the embedded store, whose store families differ.
+    let (_single_dir, single) = Tern::dev("single-node-admin-token", "single-password", &[]);
+    let targets: Vec<_> = nodes.iter().chain([&single]).map(|n| n.http).collect();
     let prom = Prometheus::start(&targets, &rules_file());
-    prom.wait(60, "three targets up", |p| p.targets_up() == 3);
+    prom.wait(60, "four targets up", |p| p.targets_up() == 4);
 
     // Every metric the rules read is in the scrape (cluster families included).
     prom.wait(30, "the scrape holds every tern family", |p| {
@@ -73,6 +115,25 @@ fn alert_rules_on_a_real_prometheus_go_pending_when_the_store_stops_and_a_member
         missing.is_empty(),
         "rules read metrics tern does not export: {missing:?}"
     );
+
+    // Every dashboard panel reads exported metrics, and Prometheus runs its query.
+    let panels = dashboard_queries();
+    assert!(panels.len() >= 60, "{} panel queries", panels.len());
+    for (board, panel, expr) in &panels {
+        let names = metric_names(expr);
+        assert!(
+            !names.is_empty(),
+            "{board} / {panel} reads no tern metric: {expr}"
+        );
+        let missing: Vec<_> = names.difference(&scraped).collect();
+        assert!(
+            missing.is_empty(),
+            "{board} / {panel} reads {missing:?}, not exported"
+        );
+        if let Err(e) = prom.query(expr) {
+            panic!("{board} / {panel}: Prometheus refuses {expr}: {e}");
+        }
+    }
 
     // Every rule loaded and evaluates on the live data without error.
     prom.wait(30, "every rule evaluated", |p| {
