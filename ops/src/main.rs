@@ -66,6 +66,9 @@ enum Command {
     /// The cluster: status, certificates.
     #[command(subcommand)]
     Cluster(cmd::cluster::ClusterCmd),
+    /// Check DNS, the certificate, disk, store, queue and cluster; say what is wrong and how to
+    /// fix it (exits non-zero on errors).
+    Doctor(cmd::doctor::DoctorCmd),
     /// The node's log filter and per-session protocol trace.
     #[command(subcommand)]
     Log(cmd::log::LogCmd),
@@ -91,6 +94,7 @@ fn main() -> std::process::ExitCode {
         Command::Queue(cmd) => cmd::queue::run(&c, cmd, cli.json),
         Command::Pop3(cmd) => cmd::pop3::run(&c, cmd, cli.json),
         Command::Cluster(cmd) => cmd::cluster::run(&c, cmd, cli.json),
+        Command::Doctor(cmd) => cmd::doctor::run(&c, cmd, cli.json),
         Command::Log(cmd) => cmd::log::run(&c, cmd, cli.json),
         Command::Backup(cmd) => cmd::backup::run(&c, cmd, cli.json),
         Command::Restore(cmd) => cmd::restore::run(cmd, cli.json),

@@ -8,6 +8,8 @@ pub mod config;
 pub mod delivery;
 pub mod dev;
 pub mod dkim;
+pub mod dns;
+pub mod doctor;
 pub mod headroom;
 pub mod imap;
 pub mod logging;

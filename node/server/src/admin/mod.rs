@@ -5,6 +5,7 @@ mod backup;
 mod cluster;
 mod directory;
 mod dkim;
+mod doctor;
 mod error;
 mod log;
 mod mail;
@@ -44,8 +45,9 @@ pub struct AppState {
     pub cluster: Option<std::sync::Arc<tern_cluster::node::Cluster>>,
     /// The node's shutdown: once triggered the node drains and `/readyz` fails.
     pub shutdown: crate::shutdown::Shutdown,
-    /// `server.data_dir`, whose filesystem the metrics report.
-    pub data_dir: std::path::PathBuf,
+    /// The troubleshooter's view of the node (its data directory is the one the metrics
+    /// report the filesystem of).
+    pub doctor: std::sync::Arc<crate::doctor::Doctor>,
 }
 
 /// The whole HTTP router.
@@ -88,6 +90,7 @@ pub fn router(state: AppState) -> Router {
                 )),
         )
         .route("/cluster", get(cluster::status))
+        .route("/doctor", get(doctor::run))
         .route(
             "/cluster/nodes/{id}/{change}",
             axum::routing::post(cluster::node_change),
@@ -178,7 +181,7 @@ async fn metrics_page(State(state): State<AppState>) -> impl IntoResponse {
     metrics::NODE_READY.set(i64::from(
         !state.shutdown.is_triggered() && state.dir.db().health().is_ok(),
     ));
-    metrics::refresh_data_filesystem(&state.data_dir);
+    metrics::refresh_data_filesystem(&state.doctor.data_dir);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         metrics::render(),

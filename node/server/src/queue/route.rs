@@ -9,12 +9,7 @@ use std::{
     sync::Arc,
 };
 
-use hickory_resolver::{
-    TokioResolver,
-    config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts},
-    net::runtime::TokioRuntimeProvider,
-    proto::rr::RData,
-};
+use hickory_resolver::{TokioResolver, proto::rr::RData};
 
 use crate::config::queue::{QueueConfig, Relay, RelayTls};
 
@@ -51,28 +46,8 @@ pub struct Router {
 impl Router {
     /// A router using the configured DNS server, or the system's.
     pub fn new(config: Arc<QueueConfig>) -> anyhow::Result<Router> {
-        let mut builder = match config.dns_server {
-            Some(addr) => {
-                let conn = |mut c: ConnectionConfig| {
-                    c.port = addr.port();
-                    c
-                };
-                let ns = NameServerConfig::new(
-                    addr.ip(),
-                    true,
-                    vec![conn(ConnectionConfig::udp()), conn(ConnectionConfig::tcp())],
-                );
-                TokioResolver::builder_with_config(
-                    ResolverConfig::from_parts(None, vec![], vec![ns]),
-                    TokioRuntimeProvider::default(),
-                )
-            }
-            None => TokioResolver::builder_tokio()?,
-        };
-        let opts: &mut ResolverOpts = builder.options_mut();
-        opts.ndots = 0;
         Ok(Router {
-            resolver: builder.build()?,
+            resolver: crate::dns::resolver(config.dns_server)?,
             config,
         })
     }

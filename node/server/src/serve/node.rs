@@ -351,6 +351,19 @@ impl Node {
             headroom,
             cluster,
         } = self;
+        let Some(tls) = smtp_ctx.tls.clone() else {
+            anyhow::bail!("the node was built without its certificate");
+        };
+        let doctor = Arc::new(crate::doctor::Doctor {
+            dir: dir.clone(),
+            hostname: config.hostname.clone(),
+            data_dir: config.data_dir.clone(),
+            floor: config.storage_floor,
+            dns_server: config.queue.dns_server,
+            tls,
+            queue: queue_ctx.clone(),
+            cluster: cluster.clone(),
+        });
         let app = admin::router(admin::AppState {
             dir,
             queue: queue_ctx.clone(),
@@ -360,7 +373,7 @@ impl Node {
             hub: imap_ctx.hub.clone(),
             cluster: cluster.clone(),
             shutdown: shutdown.clone(),
-            data_dir: config.data_dir.clone(),
+            doctor,
         });
         // The admin endpoint outlives the drain, so probes see `/readyz` fail and `ternctl`
         // still reaches the node; it stops last.

@@ -2,6 +2,7 @@
 //! data directory (the dev profile, and production until a real certificate is configured).
 
 mod generated;
+mod inspect;
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +10,8 @@ use anyhow::Context;
 
 pub(crate) use self::generated::write_private;
 pub use self::generated::{generate_self_signed, renew_if_due};
+pub use self::inspect::Facts;
+use self::inspect::not_after;
 
 /// The node's TLS server configuration, swapped atomically when the certificate files change
 /// (checked periodically) so renewals need no restart.
@@ -61,14 +64,6 @@ pub fn load_server_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::Ser
     Ok(config)
 }
 
-/// When `cert` ends (Unix seconds), from its DER.
-fn not_after(cert: &rustls_pki_types::CertificateDer<'_>) -> Option<i64> {
-    use x509_cert::der::Decode;
-    let parsed = x509_cert::Certificate::from_der(cert.as_ref()).ok()?;
-    let end = parsed.tbs_certificate.validity.not_after.to_unix_duration();
-    i64::try_from(end.as_secs()).ok()
-}
-
 impl TlsConfig {
     /// Loads the pair once; startup fails on a bad pair.
     pub fn load(cert: &Path, key: &Path) -> anyhow::Result<Self> {
@@ -78,6 +73,15 @@ impl TlsConfig {
             current: std::sync::RwLock::new((config, modified(&paths))),
             paths,
         })
+    }
+
+    /// What the certificate being served says of itself (read from its file).
+    pub fn facts(&self) -> anyhow::Result<Facts> {
+        use rustls_pki_types::{CertificateDer, pem::PemObject};
+        let cert = CertificateDer::pem_file_iter(&self.paths.0)?
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("no certificate in {}", self.paths.0.display()))??;
+        inspect::facts(&cert, &self.paths.0)
     }
 
     /// The configuration for the next handshake.

@@ -1,0 +1,108 @@
+//! The built-in troubleshooter (`GET /api/v1/doctor`, `ternctl doctor`): checks of each served
+//! domain's DNS, the certificate, the data filesystem, the store, the queue and the cluster,
+//! each finding with its severity, what it means and how to fix it.
+
+mod cluster;
+mod dns;
+mod local;
+mod queue;
+mod tls;
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use serde::Serialize;
+
+use crate::{queue::QueueContext, tls::TlsConfig};
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Checked and right.
+    Ok,
+    /// Worth knowing; nothing is wrong yet.
+    Info,
+    /// Mail may be delayed, refused by some receivers, or soon affected.
+    Warning,
+    /// Mail is lost to senders, refused, or stuck now.
+    Error,
+}
+
+/// One result of one check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// The check (`dns.mx`, `tls.expiry`, ...).
+    pub check: &'static str,
+    /// How bad it is.
+    pub severity: Severity,
+    /// What was checked (a domain, a host name, a path).
+    pub subject: String,
+    /// What was found and what it means.
+    pub message: String,
+    /// What to do (empty when nothing is to be done).
+    pub fix: String,
+}
+
+impl Finding {
+    fn new(check: &'static str, severity: Severity, subject: &str, message: String) -> Finding {
+        Finding {
+            check,
+            severity,
+            subject: subject.to_string(),
+            message,
+            fix: String::new(),
+        }
+    }
+
+    fn ok(check: &'static str, subject: &str, message: String) -> Finding {
+        Finding::new(check, Severity::Ok, subject, message)
+    }
+
+    fn warning(check: &'static str, subject: &str, message: String, fix: String) -> Finding {
+        Finding {
+            fix,
+            ..Finding::new(check, Severity::Warning, subject, message)
+        }
+    }
+
+    fn error(check: &'static str, subject: &str, message: String, fix: String) -> Finding {
+        Finding {
+            fix,
+            ..Finding::new(check, Severity::Error, subject, message)
+        }
+    }
+}
+
+/// What the checks look at.
+pub struct Doctor {
+    /// The directory on the store.
+    pub dir: tern_store::model::Directory,
+    /// `server.hostname`: the MX host and EHLO name.
+    pub hostname: String,
+    /// `server.data_dir`.
+    pub data_dir: PathBuf,
+    /// The store's free-space floor.
+    pub floor: tern_store::space::Floor,
+    /// The DNS server the node resolves with (`None`: the system's).
+    pub dns_server: Option<SocketAddr>,
+    /// The served certificate.
+    pub tls: Arc<TlsConfig>,
+    /// The outbound queue.
+    pub queue: Arc<QueueContext>,
+    /// This node's part in the cluster.
+    pub cluster: Option<Arc<tern_cluster::node::Cluster>>,
+}
+
+impl Doctor {
+    /// Runs every check; findings in check order.
+    pub async fn examine(&self) -> Vec<Finding> {
+        let mut out = Vec::new();
+        out.extend(local::store(self).await);
+        out.extend(local::space(self));
+        out.extend(tls::certificate(self));
+        out.extend(dns::domains(self).await);
+        out.extend(queue::state(self).await);
+        out.extend(cluster::health(self));
+        out
+    }
+}

@@ -1,0 +1,208 @@
+//! `ternctl doctor` against a DNS zone the test serves (hickory-server) with one domain set up
+//! right and one set up wrong, and a certificate that ends tomorrow: each finding is reported
+//! with its severity and fix, a DKIM key that is not published is an error until the record
+//! appears, and errors make the command exit non-zero.
+
+use std::process::Command;
+
+use serde_json::Value;
+use tern_tests::{
+    Tern,
+    dns::{self, Rr},
+    ok, ternctl,
+};
+
+const TOKEN: &str = "doctor-admin-token";
+const PASSWORD: &str = "doctor-password-1";
+
+/// Runs `ternctl --json doctor`: (succeeded, the report).
+fn doctor(tern: &Tern) -> (bool, Value) {
+    let out = ternctl(&tern.url(), Some(TOKEN), &["--json", "doctor"]);
+    let report = serde_json::from_slice(&out.stdout).expect("doctor prints JSON");
+    (out.status.success(), report)
+}
+
+/// The findings of `check` about `subject`.
+fn findings<'a>(report: &'a Value, check: &str, subject: &str) -> Vec<&'a Value> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| {
+            f["check"] == check && f["subject"].as_str().is_some_and(|s| s.contains(subject))
+        })
+        .collect()
+}
+
+/// The one finding of `check` about `subject`, which must have `severity`.
+fn expect<'a>(report: &'a Value, check: &str, subject: &str, severity: &str) -> &'a Value {
+    let found = findings(report, check, subject);
+    assert_eq!(
+        found.len(),
+        1,
+        "one {check} finding for {subject}: {report:#}"
+    );
+    assert_eq!(
+        found[0]["severity"], severity,
+        "{check} {subject}: {:#}",
+        found[0]
+    );
+    if severity != "ok" {
+        assert!(
+            !found[0]["fix"].as_str().unwrap_or_default().is_empty(),
+            "{check} {subject} says how to fix it"
+        );
+    }
+    found[0]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_reports_dns_certificate_and_node_findings_with_fixes() {
+    let zone = dns::serve(
+        "test.",
+        &[
+            Rr::Mx("example.test.", 10, "mx.example.test."),
+            Rr::A("mx.example.test.", [127, 0, 0, 1]),
+            Rr::Mx("broken.test.", 10, "mx.elsewhere.test."),
+        ],
+    )
+    .await
+    .expect("dns");
+    zone.add_txt("example.test.", "v=spf1 mx -all").await;
+    zone.add_txt("_dmarc.example.test.", "v=DMARC1; p=reject")
+        .await;
+    zone.add_txt("broken.test.", "v=spf1 mx -all").await;
+    zone.add_txt("broken.test.", "v=spf1 a ~all").await;
+
+    // A certificate for the host name that ends tomorrow.
+    let certs = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=mx.example.test"])
+        .args(["-addext", "subjectAltName=DNS:mx.example.test"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (installed by .ci/run)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+
+    let dns_addr = zone.addr.to_string();
+    let (cert_s, key_s) = (cert.display().to_string(), key.display().to_string());
+    let (_dir, tern) = Tern::dev(
+        TOKEN,
+        PASSWORD,
+        &[
+            ("TERN_SERVER__HOSTNAME", "mx.example.test"),
+            ("TERN_QUEUE__DNS_SERVER", dns_addr.as_str()),
+            ("TERN_TLS__CERTIFICATE", cert_s.as_str()),
+            ("TERN_TLS__PRIVATE_KEY", key_s.as_str()),
+        ],
+    );
+    ok(&ternctl(
+        &tern.url(),
+        Some(TOKEN),
+        &["domain", "add", "broken.test"],
+    ));
+    ok(&ternctl(
+        &tern.url(),
+        Some(TOKEN),
+        &["dkim", "set", "example.test", "--selector", "s1"],
+    ));
+
+    let (succeeded, report) = doctor(&tern);
+    assert!(!succeeded, "errors make doctor exit non-zero");
+    assert!(report["errors"].as_u64().unwrap_or(0) >= 2, "{report:#}");
+
+    // The domain set up right.
+    expect(&report, "dns.host", "mx.example.test", "ok");
+    expect(&report, "dns.mx", "example.test", "ok");
+    expect(&report, "dns.spf", "example.test", "ok");
+    expect(&report, "dns.dmarc", "example.test", "ok");
+    // Its DKIM key is configured but not published.
+    let dkim = expect(&report, "dns.dkim", "example.test", "error");
+    assert!(
+        dkim["fix"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("s1._domainkey.example.test")
+    );
+
+    // The domain set up wrong.
+    let mx = expect(&report, "dns.mx", "broken.test", "warning");
+    assert!(
+        mx["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("mx.elsewhere.test"),
+        "{mx}"
+    );
+    let spf = expect(&report, "dns.spf", "broken.test", "error");
+    assert!(
+        spf["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("2 SPF records"),
+        "{spf}"
+    );
+    expect(&report, "dns.dmarc", "broken.test", "warning");
+
+    // The certificate: ends within a day, names the host, signed by itself.
+    let expiry = expect(&report, "tls.expiry", "cert.pem", "warning");
+    assert!(
+        expiry["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("in 0 days"),
+        "{expiry}"
+    );
+    expect(&report, "tls.names", "cert.pem", "ok");
+    expect(&report, "tls.issuer", "cert.pem", "warning");
+
+    // The node: store, disk, queue; no cluster findings on a single node.
+    expect(&report, "store.health", "embedded", "ok");
+    assert_eq!(findings(&report, "disk.space", "").len(), 1);
+    let queue = expect(&report, "queue.oldest", "queue", "ok");
+    assert_eq!(queue["message"], "no message waits");
+    assert!(findings(&report, "cluster.leader", "").is_empty());
+
+    // Publishing the DKIM record fixes that finding.
+    let show = ok(&ternctl(
+        &tern.url(),
+        Some(TOKEN),
+        &["--json", "dkim", "show", "example.test"],
+    ));
+    let record: Value = serde_json::from_str(&show).expect("json");
+    zone.add_txt(
+        "s1._domainkey.example.test.",
+        record["dns_txt"].as_str().expect("dns_txt"),
+    )
+    .await;
+    let (_, report) = doctor(&tern);
+    expect(&report, "dns.dkim", "example.test", "ok");
+
+    // Without --json: one block per finding, its fix, and a summary line.
+    let text = ternctl(&tern.url(), Some(TOKEN), &["doctor"]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(!text.status.success());
+    assert!(stdout.contains("ERROR    dns.spf"), "{stdout}");
+    assert!(stdout.contains("fix: merge them into one"), "{stdout}");
+    assert!(stdout.contains(" passed"), "{stdout}");
+    assert!(
+        String::from_utf8_lossy(&text.stderr).contains("error"),
+        "the exit says why"
+    );
+}
