@@ -69,6 +69,8 @@ enum Command {
     /// Check DNS, the certificate, disk, store, queue and cluster; say what is wrong and how to
     /// fix it (exits non-zero on errors).
     Doctor(cmd::doctor::DoctorCmd),
+    /// The conditions postmaster notices were mailed about (active ones first).
+    Notices,
     /// The node's log filter and per-session protocol trace.
     #[command(subcommand)]
     Log(cmd::log::LogCmd),
@@ -95,6 +97,7 @@ fn main() -> std::process::ExitCode {
         Command::Pop3(cmd) => cmd::pop3::run(&c, cmd, cli.json),
         Command::Cluster(cmd) => cmd::cluster::run(&c, cmd, cli.json),
         Command::Doctor(cmd) => cmd::doctor::run(&c, cmd, cli.json),
+        Command::Notices => cmd::notices::run(&c, cli.json),
         Command::Log(cmd) => cmd::log::run(&c, cmd, cli.json),
         Command::Backup(cmd) => cmd::backup::run(&c, cmd, cli.json),
         Command::Restore(cmd) => cmd::restore::run(cmd, cli.json),

@@ -15,6 +15,7 @@ pub mod imap;
 pub mod logging;
 pub mod metrics;
 pub mod net;
+pub mod notices;
 pub mod password_check;
 pub mod pop3;
 pub mod queue;

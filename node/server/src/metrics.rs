@@ -118,6 +118,7 @@ pub fn init() {
     LazyLock::force(&tern_store::metrics::METRICS);
     crate::headroom::init();
     crate::net::budget::init();
+    crate::notices::init();
     crate::password_check::init();
     crate::smtp::metrics::init();
     crate::pop3::metrics::init();

@@ -254,6 +254,21 @@ pub mod directory {
     }
 }
 
+/// Postmaster notices: one record per condition.
+pub mod notices {
+    use super::*;
+
+    /// The notice about condition `id`.
+    pub fn notice(id: &str) -> Vec<u8> {
+        key(&("notice", id))
+    }
+
+    /// Every notice.
+    pub fn all() -> (Vec<u8>, Vec<u8>) {
+        children(&("notice",))
+    }
+}
+
 /// The outbound queue, sharded by destination domain.
 pub mod queue {
     use super::*;

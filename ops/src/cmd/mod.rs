@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod domain;
 pub mod forward;
 pub mod log;
+pub mod notices;
 pub mod pop3;
 pub mod queue;
 pub mod recover;

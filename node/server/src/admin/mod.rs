@@ -10,6 +10,7 @@ mod error;
 mod log;
 mod mail;
 mod messages;
+mod notices;
 mod pop3;
 mod queue;
 
@@ -91,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/cluster", get(cluster::status))
         .route("/doctor", get(doctor::run))
+        .route("/notices", get(notices::list))
         .route(
             "/cluster/nodes/{id}/{change}",
             axum::routing::post(cluster::node_change),

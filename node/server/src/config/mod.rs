@@ -153,6 +153,9 @@ pub struct Config {
     pub login_cache_ttl: Duration,
     /// Verified logins cached at most.
     pub login_cache_entries: usize,
+    /// Postmaster notices: (the same condition's notices at most this often, conditions
+    /// evaluated this often); `None`: off.
+    pub notices: Option<(Duration, Duration)>,
     /// Store backend.
     pub backend: Backend,
     /// Disk headroom below which new mail is refused.
@@ -213,6 +216,8 @@ impl Config {
                 .set_default("server.hostname", "localhost")?
                 // Few clients on a laptop; keeps the descriptor need under common limits.
                 .set_default("imap.max_connections", 1000)?
+                // No postmaster notices: the demo inbox holds only what is sent to it.
+                .set_default("server.notice_interval_seconds", 0)?
                 .set_default("log.format", "text")?;
             let l = RawListeners::dev();
             for (k, v) in [
@@ -444,6 +449,16 @@ impl Config {
             shutdown_grace: Duration::from_secs(raw.server.shutdown_grace_seconds),
             login_cache_ttl: Duration::from_secs(raw.server.login_cache_seconds),
             login_cache_entries: raw.server.login_cache_entries,
+            notices: match (
+                raw.server.notice_interval_seconds,
+                raw.server.notice_check_seconds,
+            ) {
+                (0, _) => None,
+                (_, 0) => bail!(
+                    "server.notice_check_seconds: 0 is not an interval (turn notices off with notice_interval_seconds = 0)"
+                ),
+                (every, check) => Some((Duration::from_secs(every), Duration::from_secs(check))),
+            },
             max_buffered_bytes: match raw.server.max_buffered_bytes {
                 0 => crate::net::budget::Budget::default_limit(),
                 n => n,

@@ -58,6 +58,11 @@ pub struct RawServer {
     pub login_cache_seconds: u64,
     /// Verified logins the cache holds at most.
     pub login_cache_entries: usize,
+    /// Seconds before a postmaster notice about the same condition is mailed again; 0: no
+    /// notices are mailed.
+    pub notice_interval_seconds: u64,
+    /// Seconds between evaluations of the conditions notices are about.
+    pub notice_check_seconds: u64,
 }
 
 impl Default for RawServer {
@@ -71,6 +76,8 @@ impl Default for RawServer {
             write_timeout_seconds: 300,
             login_cache_seconds: 300,
             login_cache_entries: 10_000,
+            notice_interval_seconds: 86_400,
+            notice_check_seconds: 300,
         }
     }
 }

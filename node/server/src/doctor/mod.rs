@@ -58,18 +58,25 @@ impl Finding {
         Finding::new(check, Severity::Ok, subject, message)
     }
 
-    fn warning(check: &'static str, subject: &str, message: String, fix: String) -> Finding {
+    fn with_severity(
+        severity: Severity,
+        check: &'static str,
+        subject: &str,
+        message: String,
+        fix: String,
+    ) -> Finding {
         Finding {
             fix,
-            ..Finding::new(check, Severity::Warning, subject, message)
+            ..Finding::new(check, severity, subject, message)
         }
     }
 
+    fn warning(check: &'static str, subject: &str, message: String, fix: String) -> Finding {
+        Finding::with_severity(Severity::Warning, check, subject, message, fix)
+    }
+
     fn error(check: &'static str, subject: &str, message: String, fix: String) -> Finding {
-        Finding {
-            fix,
-            ..Finding::new(check, Severity::Error, subject, message)
-        }
+        Finding::with_severity(Severity::Error, check, subject, message, fix)
     }
 }
 
@@ -96,13 +103,32 @@ pub struct Doctor {
 impl Doctor {
     /// Runs every check; findings in check order.
     pub async fn examine(&self) -> Vec<Finding> {
-        let mut out = Vec::new();
-        out.extend(local::store(self).await);
-        out.extend(local::space(self));
-        out.extend(tls::certificate(self));
+        let mut out = self.node().await;
         out.extend(dns::domains(self).await);
         out.extend(queue::state(self).await);
         out.extend(cluster::health(self));
+        out
+    }
+
+    /// The conditions postmaster notices are about: this node's store, disk and certificate
+    /// end, and the queue's and cluster's state (not DNS, nor how the certificate was issued:
+    /// those are set up once, not conditions that arise).
+    pub async fn conditions(&self) -> Vec<Finding> {
+        let mut out: Vec<Finding> = self
+            .node()
+            .await
+            .into_iter()
+            .filter(|f| f.check != "tls.names" && f.check != "tls.issuer")
+            .collect();
+        out.extend(queue::state(self).await);
+        out.extend(cluster::health(self));
+        out
+    }
+
+    async fn node(&self) -> Vec<Finding> {
+        let mut out = local::store(self).await;
+        out.extend(local::space(self));
+        out.extend(tls::certificate(self));
         out
     }
 }

@@ -9,10 +9,12 @@ use tern_store::model::{
     },
 };
 
-use super::{Doctor, Finding};
+use super::{Doctor, Finding, Severity};
 
 /// A message waiting longer than this is reported.
 const OLD_SECONDS: i64 = 6 * 3600;
+/// A destination failing longer than this is a warning (before, information).
+const LONG_FAILING_SECONDS: i64 = 3600;
 
 /// Findings on the queue.
 pub async fn state(d: &Doctor) -> Vec<Finding> {
@@ -43,7 +45,14 @@ pub async fn state(d: &Doctor) -> Vec<Finding> {
     let at = now();
     let mut out = Vec::new();
     for dest in destinations.iter().filter(|x| x.is_suspended(at)) {
-        out.push(Finding::warning(
+        // Suspended for a while is routine (a host down for maintenance); for long, not.
+        let severity = if dest.failing_for(at) >= LONG_FAILING_SECONDS {
+            Severity::Warning
+        } else {
+            Severity::Info
+        };
+        out.push(Finding::with_severity(
+            severity,
             "queue.suspended",
             &dest.domain,
             format!(

@@ -364,6 +364,18 @@ impl Node {
             queue: queue_ctx.clone(),
             cluster: cluster.clone(),
         });
+        if let Some((interval, every)) = config.notices {
+            tokio::spawn(crate::notices::run(
+                crate::notices::Notices {
+                    doctor: doctor.clone(),
+                    postmaster: config.smtp.postmaster.clone(),
+                    node: format!("node-{}", config.cluster.node_id),
+                    interval,
+                    every,
+                },
+                shutdown.clone(),
+            ));
+        }
         let app = admin::router(admin::AppState {
             dir,
             queue: queue_ctx.clone(),

@@ -11,7 +11,7 @@ pub mod listener;
 mod mail;
 pub mod metrics;
 mod noop;
-mod postmaster;
+pub(crate) mod postmaster;
 mod quit;
 mod rcpt;
 mod received;

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod lock;
 pub mod mailbox;
 pub mod message;
+pub mod notice;
 pub mod password;
 pub mod queue;
 pub mod resolve;
