@@ -71,6 +71,8 @@ enum Command {
     Doctor(cmd::doctor::DoctorCmd),
     /// The conditions postmaster notices were mailed about (active ones first).
     Notices,
+    /// Where a message went: acceptance, mailboxes, queue, each delivery attempt, bounce.
+    Trace(cmd::trace::TraceCmd),
     /// The node's log filter and per-session protocol trace.
     #[command(subcommand)]
     Log(cmd::log::LogCmd),
@@ -98,6 +100,7 @@ fn main() -> std::process::ExitCode {
         Command::Cluster(cmd) => cmd::cluster::run(&c, cmd, cli.json),
         Command::Doctor(cmd) => cmd::doctor::run(&c, cmd, cli.json),
         Command::Notices => cmd::notices::run(&c, cli.json),
+        Command::Trace(cmd) => cmd::trace::run(&c, cmd, cli.json),
         Command::Log(cmd) => cmd::log::run(&c, cmd, cli.json),
         Command::Backup(cmd) => cmd::backup::run(&c, cmd, cli.json),
         Command::Restore(cmd) => cmd::restore::run(cmd, cli.json),

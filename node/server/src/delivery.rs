@@ -102,6 +102,12 @@ pub struct Prepared<'a> {
     names: BTreeMap<u64, String>,
     local: BTreeSet<u64>,
     received_at: i64,
+    /// The acceptance queue id, envelope sender and recipients (for tracking).
+    id: String,
+    sender: String,
+    recipients: Vec<String>,
+    /// Where it came from: with it, filing records tracking events.
+    pub origin: Option<crate::tracking::Origin>,
 }
 
 /// Parses a message's summary, on a blocking thread when it is large.
@@ -145,6 +151,10 @@ pub async fn prepare<'a>(
         names,
         local,
         received_at: now(),
+        id: id.to_string(),
+        sender: mail.from.clone(),
+        recipients: mail.recipients.iter().map(|r| r.address.clone()).collect(),
+        origin: None,
     })
 }
 
@@ -156,11 +166,28 @@ pub async fn file(tx: &Tx, p: &Prepared<'_>) -> Result<(), DeliverError> {
     for entry in &p.entries {
         queue::enqueue(tx, entry, &p.staged).await?;
     }
+    if let Some(origin) = &p.origin {
+        let filing = crate::tracking::Filing {
+            id: &p.id,
+            message_id: p.summary.envelope.message_id.as_deref().unwrap_or(""),
+            sender: &p.sender,
+            recipients: p.recipients.clone(),
+            local: p
+                .local
+                .iter()
+                .filter_map(|a| p.names.get(a).cloned())
+                .collect(),
+            entries: &p.entries,
+        };
+        crate::tracking::filed(tx, origin, &filing)?;
+    }
     Ok(())
 }
 
 /// Prepares and files a message from a client (SMTP, re-injection) in its own transaction,
-/// refusing one that nests MIME parts deeper than `MAX_MIME_DEPTH`.
+/// refusing one that nests MIME parts deeper than `MAX_MIME_DEPTH`; `origin` is what tracking
+/// records of where it came from.
+#[allow(clippy::too_many_arguments)]
 pub async fn store(
     dir: &Directory,
     shards: u16,
@@ -169,8 +196,10 @@ pub async fn store(
     id: &str,
     raw: &[u8],
     skip: u32,
+    origin: crate::tracking::Origin,
 ) -> Result<(), DeliverError> {
-    let prepared = prepare(dir, shards, submitted_by, mail, id, raw, skip).await?;
+    let mut prepared = prepare(dir, shards, submitted_by, mail, id, raw, skip).await?;
+    prepared.origin = Some(origin);
     if prepared.summary.too_deep() {
         return Err(DeliverError::TooDeep(prepared.summary.depth));
     }

@@ -25,3 +25,4 @@ pub mod smtp;
 pub mod throttle;
 pub mod tls;
 pub mod trace;
+pub mod tracking;

@@ -254,6 +254,46 @@ pub mod directory {
     }
 }
 
+/// Message tracking: events by time, and an index by message id, queue id and address.
+pub mod tracking {
+    use super::*;
+
+    /// Event `uid` at `at` (Unix microseconds).
+    pub fn event(at: i64, uid: u64) -> Vec<u8> {
+        key(&("track", "ev", at, uid))
+    }
+
+    /// The time and uid in an event key.
+    pub fn event_parts(k: &[u8]) -> Option<(i64, u64)> {
+        let (_, _, at, uid): (String, String, i64, u64) = ROOT.unpack(k).ok()?;
+        Some((at, uid))
+    }
+
+    /// Events before `at`.
+    pub fn events_before(at: i64) -> (Vec<u8>, Vec<u8>) {
+        (children(&("track", "ev")).0, key(&("track", "ev", at)))
+    }
+
+    /// The index entry of event `uid` under `lookup` (lowercase).
+    pub fn index(lookup: &str, at: i64, uid: u64) -> Vec<u8> {
+        key(&("track", "ix", lookup, at, uid))
+    }
+
+    /// Index entries under `lookup` from `since` on.
+    pub fn indexed(lookup: &str, since: i64) -> (Vec<u8>, Vec<u8>) {
+        (
+            key(&("track", "ix", lookup, since)),
+            children(&("track", "ix", lookup)).1,
+        )
+    }
+
+    /// The time and uid in an index key.
+    pub fn index_parts(k: &[u8]) -> Option<(i64, u64)> {
+        let (_, _, _, at, uid): (String, String, String, i64, u64) = ROOT.unpack(k).ok()?;
+        Some((at, uid))
+    }
+}
+
 /// Postmaster notices: one record per condition.
 pub mod notices {
     use super::*;

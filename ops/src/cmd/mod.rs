@@ -15,4 +15,5 @@ pub mod pop3;
 pub mod queue;
 pub mod recover;
 pub mod restore;
+pub mod trace;
 pub mod transfer;

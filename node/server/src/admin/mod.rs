@@ -13,6 +13,7 @@ mod messages;
 mod notices;
 mod pop3;
 mod queue;
+mod tracking;
 
 use axum::{
     Json, Router,
@@ -93,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .route("/cluster", get(cluster::status))
         .route("/doctor", get(doctor::run))
         .route("/notices", get(notices::list))
+        .route("/trace", get(tracking::find))
         .route(
             "/cluster/nodes/{id}/{change}",
             axum::routing::post(cluster::node_change),

@@ -344,7 +344,15 @@ pub async fn inject(State(s): State<AppState>, Json(body): Json<Inject>) -> ApiR
             format!("insufficient system storage ({why}); nothing was queued"),
         ));
     }
-    match crate::queue::inject::inject(&s.queue, &file, body.from, body.to).await {
+    match crate::queue::inject::inject(
+        &s.queue,
+        &file,
+        body.from,
+        body.to,
+        "injected through the admin API (ternctl queue inject)",
+    )
+    .await
+    {
         Ok(id) => Ok(Json(json!({ "id": id }))),
         Err(crate::queue::inject::InjectError::Envelope(e)) => {
             Err(ApiError(axum::http::StatusCode::BAD_REQUEST, e))

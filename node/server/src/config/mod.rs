@@ -156,6 +156,8 @@ pub struct Config {
     /// Postmaster notices: (the same condition's notices at most this often, conditions
     /// evaluated this often); `None`: off.
     pub notices: Option<(Duration, Duration)>,
+    /// How long message tracking keeps its events (zero: off).
+    pub tracking_retention: Duration,
     /// Store backend.
     pub backend: Backend,
     /// Disk headroom below which new mail is refused.
@@ -449,6 +451,9 @@ impl Config {
             shutdown_grace: Duration::from_secs(raw.server.shutdown_grace_seconds),
             login_cache_ttl: Duration::from_secs(raw.server.login_cache_seconds),
             login_cache_entries: raw.server.login_cache_entries,
+            tracking_retention: Duration::from_secs(
+                raw.server.tracking_retention_days.saturating_mul(86_400),
+            ),
             notices: match (
                 raw.server.notice_interval_seconds,
                 raw.server.notice_check_seconds,

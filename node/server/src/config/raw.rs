@@ -63,6 +63,8 @@ pub struct RawServer {
     pub notice_interval_seconds: u64,
     /// Seconds between evaluations of the conditions notices are about.
     pub notice_check_seconds: u64,
+    /// Days message tracking events are kept; 0: none are recorded.
+    pub tracking_retention_days: u64,
 }
 
 impl Default for RawServer {
@@ -78,6 +80,7 @@ impl Default for RawServer {
             login_cache_entries: 10_000,
             notice_interval_seconds: 86_400,
             notice_check_seconds: 300,
+            tracking_retention_days: 7,
         }
     }
 }

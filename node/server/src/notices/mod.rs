@@ -223,7 +223,10 @@ impl Notices {
             format!("{} minutes", (secs / 60).max(1))
         };
         let raw = message::build(n, &self.doctor.hostname, &to, &self.node, &every);
-        match crate::queue::inject::inject(q, &raw, Some(String::new()), vec![to.clone()]).await {
+        let why = format!("postmaster notice about {}", n.id);
+        match crate::queue::inject::inject(q, &raw, Some(String::new()), vec![to.clone()], &why)
+            .await
+        {
             Ok(id) => {
                 METRICS.sent.with_label_values(&[n.severity.as_str()]).inc();
                 tracing::info!(notice = %n.id, queue_id = %id, to = %to, "postmaster notice sent");

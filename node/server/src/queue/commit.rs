@@ -131,10 +131,30 @@ pub async fn attempt(
         dsns.push(archive);
     }
     let mut prepared = Vec::with_capacity(dsns.len());
-    for (_, mail, raw, skip, id) in &dsns {
-        prepared.push(
-            delivery::prepare(&ctx.dir, ctx.config.shards, None, mail, id, raw, *skip).await?,
-        );
+    for (kind, mail, raw, skip, id) in &dsns {
+        let mut p =
+            delivery::prepare(&ctx.dir, ctx.config.shards, None, mail, id, raw, *skip).await?;
+        p.origin = Some(crate::tracking::Origin {
+            kind: if kind.is_some() {
+                "bounced"
+            } else {
+                "archived"
+            },
+            detail: match kind {
+                Some(ReportKind::Failure) => {
+                    format!("failure notice (DSN {id}) sent to {}", before.sender)
+                }
+                Some(ReportKind::Delay) => {
+                    format!("delay notice (DSN {id}) sent to {}", before.sender)
+                }
+                Some(ReportKind::Success) => {
+                    format!("success notice (DSN {id}) sent to {}", before.sender)
+                }
+                None => format!("archive copy {id}"),
+            },
+            about: Some(before.id.clone()),
+        });
+        prepared.push(p);
     }
     let results = &results;
     let mut file_dsns = true;
@@ -158,6 +178,7 @@ pub async fn attempt(
                 } else {
                     ops::update(&tx, &current, &applied.entry)?;
                 }
+                crate::tracking::attempt(&tx, &current, host, results)?;
                 if file_dsns {
                     for p in prepared {
                         delivery::file(&tx, p).await?;

@@ -73,12 +73,14 @@ pub enum InjectError {
     Store(delivery::DeliverError),
 }
 
-/// Files `file` with the given envelope (or the file's own); returns the queue id.
+/// Files `file` with the given envelope (or the file's own); returns the queue id. `why` is
+/// what message tracking records of where it came from.
 pub async fn inject(
     ctx: &super::QueueContext,
     file: &[u8],
     from: Option<String>,
     to: Vec<String>,
+    why: &str,
 ) -> Result<String, InjectError> {
     let header = parse_envelope(file);
     let message = &file[header.start..];
@@ -151,6 +153,11 @@ pub async fn inject(
         &id,
         &raw,
         return_path.len() as u32,
+        crate::tracking::Origin {
+            kind: "injected",
+            detail: why.to_string(),
+            about: None,
+        },
     )
     .await
     .map_err(InjectError::Store)?;

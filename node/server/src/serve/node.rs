@@ -79,6 +79,10 @@ impl Node {
         let started = Instant::now();
         metrics::init();
         crate::password_check::configure_cache(config.login_cache_ttl, config.login_cache_entries);
+        crate::tracking::configure(
+            format!("node-{}", config.cluster.node_id),
+            config.tracking_retention,
+        );
         let connections = [
             config.smtp.max_connections,
             config.imap.max_connections,
@@ -364,6 +368,7 @@ impl Node {
             queue: queue_ctx.clone(),
             cluster: cluster.clone(),
         });
+        tokio::spawn(crate::tracking::expire(db.clone(), shutdown.clone()));
         if let Some((interval, every)) = config.notices {
             tokio::spawn(crate::notices::run(
                 crate::notices::Notices {

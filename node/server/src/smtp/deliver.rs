@@ -53,6 +53,26 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Session<S>
     let skip = return_path.len() as u32;
 
     let submitted_by = s.state.account.as_ref().map(|a| a.id);
+    let origin = crate::tracking::Origin {
+        kind: "accepted",
+        detail: format!(
+            "accepted from {} (HELO {}) on {}{}: {}",
+            s.peer.ip(),
+            s.state.helo.as_deref().unwrap_or("unknown"),
+            s.kind.label(),
+            s.state
+                .account
+                .as_ref()
+                .map(|a| format!(", authenticated as {}", a.address))
+                .unwrap_or_default(),
+            {
+                let mut wire = Vec::new();
+                reply::queued(&id).encode(&mut wire);
+                String::from_utf8_lossy(&wire).trim_end().to_string()
+            },
+        ),
+        about: None,
+    };
     let outcome = delivery::store(
         &s.ctx.dir,
         s.ctx.config.queue_shards,
@@ -61,6 +81,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Session<S>
         &id,
         &raw,
         skip,
+        origin,
     )
     .await;
     let elapsed = started.elapsed().as_secs_f64();

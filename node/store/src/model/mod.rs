@@ -16,6 +16,7 @@ pub mod queue;
 pub mod resolve;
 pub mod summary;
 pub mod token;
+pub mod tracking;
 
 use thiserror::Error;
 
