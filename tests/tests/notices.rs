@@ -2,13 +2,10 @@
 //! it (auto-generated, from MAILER-DAEMON, with what to do), not again at later evaluations
 //! within the interval, and `ternctl notices` lists the condition as active.
 
-use std::{
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tern_tests::{Tern, imap, ok, smtp, ternctl};
+use tern_tests::{Tern, certs, imap, ok, smtp, ternctl};
 
 const TOKEN: &str = "notices-admin-token";
 const PASSWORD: &str = "notices-password-1";
@@ -24,31 +21,8 @@ async fn until(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_certificate_ending_tomorrow_is_mailed_to_the_postmaster_once() {
-    let certs = tempfile::tempdir().expect("tempdir");
-    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl (installed by .ci/run)");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = certs::self_signed(tmp.path(), "localhost", 1);
     let (cert_s, key_s) = (cert.display().to_string(), key.display().to_string());
     // Notices are off in the dev profile; on here, evaluated every second, at most hourly.
     let (_dir, tern) = Tern::dev(

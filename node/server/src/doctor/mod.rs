@@ -28,6 +28,18 @@ pub enum Severity {
     Error,
 }
 
+impl Severity {
+    /// The lowercase name, as in JSON.
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Ok => "ok",
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
 /// One result of one check.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {

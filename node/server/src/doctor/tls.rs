@@ -32,15 +32,16 @@ pub fn certificate(d: &Doctor) -> Vec<Finding> {
             "install a renewed certificate (picked up within a minute, no restart); see ops/runbooks/TernCertificateExpired.md".into(),
         ));
     } else if left < SOON_DAYS * 86400 {
-        let hours = left / 3600;
+        let (days, hours) = (left / 86400, left % 86400 / 3600);
+        let within = if days == 0 {
+            format!("{hours} hours")
+        } else {
+            format!("{days} days {hours} hours")
+        };
         out.push(Finding::warning(
             "tls.expiry",
             &subject,
-            format!(
-                "the certificate ends on {end}, in {} days {} hours, and has not been renewed",
-                hours / 24,
-                hours % 24
-            ),
+            format!("the certificate ends on {end}, in {within}, and has not been renewed"),
             "renew it now; see ops/runbooks/TernCertificateExpiringSoon.md".into(),
         ));
     } else {

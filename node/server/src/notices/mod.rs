@@ -137,11 +137,7 @@ impl Notices {
     /// is committed with the sighting, so one node sends it).
     async fn record(&self, id: &str, f: &Finding) -> anyhow::Result<Option<Notice>> {
         let interval = self.interval.as_secs() as i64;
-        let severity = serde_json::to_value(f.severity)?
-            .as_str()
-            .unwrap_or("warning")
-            .to_string();
-        let (id, severity) = (id, severity.as_str());
+        let severity = f.severity.label();
         let notice = self
             .doctor
             .dir
