@@ -7,7 +7,7 @@ use serde_json::Value;
 use tern_tests::{
     Tern, certs,
     dns::{self, Rr},
-    ok, ternctl,
+    ok, smtp, ternctl,
 };
 
 const TOKEN: &str = "doctor-admin-token";
@@ -98,6 +98,15 @@ async fn doctor_reports_dns_certificate_and_node_findings_with_fixes() {
         Some(TOKEN),
         &["dkim", "set", "example.test", "--selector", "s1"],
     ));
+    // The demo account at 2 of its 2 messages.
+    ok(&ternctl(
+        &tern.url(),
+        Some(TOKEN),
+        &["account", "quota", "demo@example.test", "--messages", "2"],
+    ));
+    smtp::deliver(tern.addr("smtp"), "demo@example.test", &["one", "two"])
+        .await
+        .expect("deliver");
 
     let (succeeded, report) = doctor(&tern);
     assert!(!succeeded, "errors make doctor exit non-zero");
@@ -154,6 +163,29 @@ async fn doctor_reports_dns_certificate_and_node_findings_with_fixes() {
     let queue = expect(&report, "queue.oldest", "queue", "ok");
     assert_eq!(queue["message"], "no message waits");
     assert!(findings(&report, "cluster.leader", "").is_empty());
+    let ports: Vec<(&str, &str)> = findings(&report, "ports.listening", "")
+        .iter()
+        .filter_map(|f| Some((f["subject"].as_str()?, f["severity"].as_str()?)))
+        .collect();
+    for key in [
+        "smtp",
+        "submission",
+        "submissions",
+        "imap",
+        "imaps",
+        "pop3",
+        "pop3s",
+    ] {
+        assert!(ports.contains(&(key, "ok")), "{key} listening: {ports:?}");
+    }
+    let quota = expect(&report, "account.quota", "demo@example.test", "error");
+    assert!(
+        quota["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("uses 2 of its 2 messages (100 %)"),
+        "{quota}"
+    );
 
     // Publishing the DKIM record fixes that finding.
     let show = ok(&ternctl(

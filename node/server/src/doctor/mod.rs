@@ -2,9 +2,11 @@
 //! domain's DNS, the certificate, the data filesystem, the store, the queue and the cluster,
 //! each finding with its severity, what it means and how to fix it.
 
+mod accounts;
 mod cluster;
 mod dns;
 mod local;
+mod ports;
 mod queue;
 mod tls;
 
@@ -110,14 +112,18 @@ pub struct Doctor {
     pub queue: Arc<QueueContext>,
     /// This node's part in the cluster.
     pub cluster: Option<Arc<tern_cluster::node::Cluster>>,
+    /// The mail listeners bound, by configuration key.
+    pub listeners: Vec<(&'static str, SocketAddr)>,
 }
 
 impl Doctor {
     /// Runs every check; findings in check order.
     pub async fn examine(&self) -> Vec<Finding> {
         let mut out = self.node().await;
+        out.extend(ports::listening(self));
         out.extend(dns::domains(self).await);
         out.extend(queue::state(self).await);
+        out.extend(accounts::quotas(self).await);
         out.extend(cluster::health(self));
         out
     }

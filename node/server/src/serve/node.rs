@@ -344,7 +344,7 @@ impl Node {
             dir,
             shutdown,
             http,
-            addresses: _,
+            addresses,
             listeners,
             smtp_ctx,
             pop3_ctx,
@@ -367,6 +367,13 @@ impl Node {
             tls,
             queue: queue_ctx.clone(),
             cluster: cluster.clone(),
+            listeners: addresses
+                .smtp
+                .iter()
+                .chain(&addresses.imap)
+                .chain(&addresses.pop3)
+                .copied()
+                .collect(),
         });
         tokio::spawn(crate::tracking::expire(db.clone(), shutdown.clone()));
         if let Some((interval, every)) = config.notices {
