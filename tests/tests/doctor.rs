@@ -187,6 +187,12 @@ async fn doctor_reports_dns_certificate_and_node_findings_with_fixes() {
         "{quota}"
     );
 
+    assert_eq!(
+        tern.metric("tern_doctor_findings{severity=\"error\"}"),
+        report["errors"].as_f64().expect("errors"),
+        "the last run's errors are exported"
+    );
+
     // Publishing the DKIM record fixes that finding.
     let show = ok(&ternctl(
         &tern.url(),

@@ -119,6 +119,8 @@ pub fn init() {
     crate::headroom::init();
     crate::net::budget::init();
     crate::notices::init();
+    crate::tracking::init();
+    crate::admin::doctor::init();
     crate::password_check::init();
     crate::smtp::metrics::init();
     crate::pop3::metrics::init();

@@ -3,7 +3,13 @@
 //! and the retention (`server.tracking_retention_days`, 0: off) set once at start, and the
 //! hourly expiry of old events. `GET /api/v1/trace` and `ternctl trace` read them.
 
-use std::{collections::BTreeMap, sync::OnceLock, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::{LazyLock, OnceLock},
+    time::Duration,
+};
+
+use prometheus::{IntCounter, register_int_counter};
 
 use tern_store::{
     Db, StoreError, Tx,
@@ -24,6 +30,20 @@ pub struct Origin {
     pub detail: String,
     /// The queue id a DSN is about, so tracing the original finds its bounce.
     pub about: Option<String>,
+}
+
+/// `tern_tracking_expired_total`: events removed after the retention.
+static EXPIRED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "tern_tracking_expired_total",
+        "Message tracking events removed after server.tracking_retention_days"
+    )
+    .expect("metric registers once")
+});
+
+/// Exports the family at 0 from start.
+pub fn init() {
+    LazyLock::force(&EXPIRED);
 }
 
 struct Settings {
@@ -179,7 +199,10 @@ pub async fn expire(db: Db, shutdown: Shutdown) {
                 .await
             {
                 Ok(0) => break,
-                Ok(n) => removed += n,
+                Ok(n) => {
+                    removed += n;
+                    EXPIRED.inc_by(n as u64);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "message tracking: expiring old events failed");
                     break;

@@ -5,7 +5,7 @@ mod backup;
 mod cluster;
 mod directory;
 mod dkim;
-mod doctor;
+pub(crate) mod doctor;
 mod error;
 mod log;
 mod mail;

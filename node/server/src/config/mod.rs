@@ -542,6 +542,28 @@ mod tests {
     }
 
     #[test]
+    fn notices_and_tracking_settings() {
+        let c = toml("").expect("defaults");
+        assert_eq!(
+            c.notices,
+            Some((Duration::from_secs(86_400), Duration::from_secs(300)))
+        );
+        assert_eq!(c.tracking_retention, Duration::from_secs(7 * 86_400));
+        let e = toml("[server]\nhostname = \"mx.example.org\"\nnotice_check_seconds = 0\n")
+            .expect_err("no interval");
+        assert!(
+            format!("{e:#}").contains("server.notice_check_seconds: 0 is not an interval"),
+            "{e:#}"
+        );
+        let off = toml("[server]\nhostname = \"mx.example.org\"\nnotice_interval_seconds = 0\ntracking_retention_days = 0\n")
+            .expect("off");
+        assert_eq!(off.notices, None);
+        assert!(off.tracking_retention.is_zero());
+        // The dev profile sends no notices.
+        assert_eq!(Config::load(None, true).expect("dev").notices, None);
+    }
+
+    #[test]
     fn validation_catches_what_would_fail_later() {
         let e = toml("[tls]\ncertificate = \"/nonexistent/cert.pem\"\nprivate_key = \"/nonexistent/key.pem\"\n")
             .expect_err("missing files");
