@@ -35,23 +35,30 @@ async fn a_certificate_ending_tomorrow_is_mailed_to_the_postmaster_once() {
             ("TERN_SERVER__NOTICE_CHECK_SECONDS", "1"),
         ],
     );
-    // Mail to postmaster reaches the demo account in the dev profile.
-    let inbox = || {
-        tern.mailbox_count(TOKEN, "demo@example.test", "INBOX")
-            .expect("mailbox")
+    // Other conditions of the machine running the test (a data filesystem under 10 % free)
+    // may add notices of their own: count only the certificate's, through `ternctl notices`
+    // and the postmaster's mailbox (mail to postmaster reaches the demo account in dev).
+    let tls_sent = || -> Option<u64> {
+        let listed = ok(&ternctl(&tern.url(), Some(TOKEN), &["--json", "notices"]));
+        let notices: Value = serde_json::from_str(&listed).expect("json");
+        notices
+            .as_array()
+            .expect("array")
+            .iter()
+            .find(|n| n["check"] == "tls.expiry")
+            .and_then(|n| n["sent"].as_u64())
     };
-    until(30, "a notice in the postmaster's inbox", || inbox() >= 1).await;
+    until(30, "a certificate notice sent", || tls_sent() == Some(1)).await;
     let evaluated = tern.metric("tern_notices_evaluations_total");
     until(30, "three more evaluations", || {
         tern.metric("tern_notices_evaluations_total") >= evaluated + 3.0
     })
     .await;
     assert_eq!(
-        inbox(),
-        1,
+        tls_sent(),
+        Some(1),
         "one notice within the interval, however often it is seen"
     );
-    assert_eq!(tern.metric("tern_notices_active"), 1.0);
 
     let tls = smtp::tls_config(&cert).expect("tls config");
     let (mut c, _) = imap::Client::connect(tern.addr("imaps"), Some(&tls))
@@ -64,8 +71,26 @@ async fn a_certificate_ending_tomorrow_is_mailed_to_the_postmaster_once() {
             .ok()
     );
     assert!(c.cmd("SELECT INBOX").await.expect("select").ok());
+    let found = c
+        .cmd("SEARCH SUBJECT \"warning: tls.expiry\"")
+        .await
+        .expect("search");
+    let hits: Vec<String> = found
+        .lines("SEARCH")
+        .iter()
+        .flat_map(|l| l.split_whitespace().skip(1).map(str::to_string))
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "one certificate notice mailed: {}",
+        found.all()
+    );
     let fetched = c
-        .cmd("FETCH 1 (BODY[HEADER.FIELDS (FROM SUBJECT AUTO-SUBMITTED)] BODY[TEXT])")
+        .cmd(&format!(
+            "FETCH {} (BODY[HEADER.FIELDS (FROM SUBJECT AUTO-SUBMITTED)] BODY[TEXT])",
+            hits[0]
+        ))
         .await
         .expect("fetch");
     let text = fetched.all();
@@ -81,8 +106,12 @@ async fn a_certificate_ending_tomorrow_is_mailed_to_the_postmaster_once() {
     let listed = ok(&ternctl(&tern.url(), Some(TOKEN), &["--json", "notices"]));
     let notices: Value = serde_json::from_str(&listed).expect("json");
     let notices = notices.as_array().expect("array");
-    assert_eq!(notices.len(), 1, "{notices:?}");
-    let n = &notices[0];
+    let active = notices.iter().filter(|n| n["state"] == "active").count();
+    assert_eq!(tern.metric("tern_notices_active"), active as f64);
+    let n = notices
+        .iter()
+        .find(|n| n["check"] == "tls.expiry")
+        .expect("the certificate notice");
     assert_eq!(n["check"], "tls.expiry");
     assert_eq!(n["severity"], "warning");
     assert_eq!(n["state"], "active");
