@@ -21,7 +21,7 @@ use crate::{
     membership,
     metrics::{self, METRICS},
     network::{Dialer, Liveness, Network},
-    rpc::Admin,
+    rpc::{Admin, Request, Response},
     server,
     state::{ClusterState, MemberState, NO_NODE},
     state_machine::{Applied, StateMachine},
@@ -77,7 +77,14 @@ pub struct Options {
     pub source: Option<std::net::IpAddr>,
     /// Raft timing.
     pub timing: Timing,
+    /// Answers the node's own requests from peers ([`Cluster::ask_peers`]).
+    pub requests: Option<NodeRequests>,
 }
+
+/// The node's handler of its peers' requests: a document in, a document (or why not) out.
+/// It must answer at once (it runs on the cluster port's connection task).
+pub type NodeRequests =
+    Arc<dyn Fn(serde_json::Value) -> Result<serde_json::Value, String> + Send + Sync>;
 
 /// What the server and the duties share.
 pub(crate) struct Shared {
@@ -88,6 +95,7 @@ pub(crate) struct Shared {
     pub(crate) log: LogStore,
     pub(crate) applied: watch::Receiver<Applied>,
     pub(crate) liveness: Liveness,
+    pub(crate) requests: Option<NodeRequests>,
 }
 
 /// A running cluster node.
@@ -175,6 +183,7 @@ impl Cluster {
             log: log.clone(),
             applied: applied.clone(),
             liveness,
+            requests: o.requests,
         });
         let mut tasks = vec![tokio::spawn(server::serve(o.listener, shared.clone()))];
 
@@ -274,6 +283,46 @@ impl Cluster {
     /// Asks the leader to drain or remove a node.
     pub async fn admin(&self, a: Admin) -> Result<(), String> {
         membership::handle_admin(&self.shared, a).await
+    }
+
+    /// Sends `request` to every other member at once and collects each answer (or why there
+    /// is none: a member marked down is not asked; one that does not answer within `timeout`
+    /// is reported so).
+    pub async fn ask_peers(
+        &self,
+        request: serde_json::Value,
+        timeout: Duration,
+    ) -> Vec<(u64, Result<serde_json::Value, String>)> {
+        let applied = self.shared.applied.borrow().clone();
+        let mut asks = tokio::task::JoinSet::new();
+        let mut out = Vec::new();
+        for (id, member) in applied.membership.nodes() {
+            if *id == self.shared.id {
+                continue;
+            }
+            let state = applied.state.members.get(id).map(|i| i.state);
+            if state == Some(MemberState::Down) {
+                out.push((*id, Err("the member is down".to_string())));
+                continue;
+            }
+            let (id, addr) = (*id, member.raft.clone());
+            let (dialer, request) = (self.shared.dialer.clone(), request.clone());
+            asks.spawn(async move {
+                let answer = match dialer.call(&addr, &Request::Node(request), timeout).await {
+                    Ok(Response::Node(r)) => r,
+                    Ok(_) => Err("the member answered another request".into()),
+                    Err(e) => Err(format!("no answer from {addr}: {e}")),
+                };
+                (id, answer)
+            });
+        }
+        while let Some(done) = asks.join_next().await {
+            if let Ok(answer) = done {
+                out.push(answer);
+            }
+        }
+        out.sort_by_key(|(id, _)| *id);
+        out
     }
 
     /// Stops Raft and the cluster port.

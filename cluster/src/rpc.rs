@@ -1,6 +1,7 @@
 //! The cluster port's wire format: one request, one response, each a JSON document behind a
-//! four-byte big-endian length, over a mutually authenticated TLS connection. Raft's three RPCs
-//! and the cluster's own requests (join, liveness) share it.
+//! four-byte big-endian length, over a mutually authenticated TLS connection. Raft's three RPCs,
+//! the cluster's own requests (join, operators' changes) and the node's requests to its peers
+//! (an opaque document the server defines: live sessions, kicks) share it.
 
 use openraft::{
     error::{InstallSnapshotError, RaftError},
@@ -38,6 +39,9 @@ pub enum Request {
     },
     /// An operator's change (forwarded to the leader by any member).
     Admin(Admin),
+    /// A request of the node's own (the server defines the document), answered by the
+    /// handler the node registered.
+    Node(serde_json::Value),
 }
 
 /// Operators' changes to the membership.
@@ -62,6 +66,8 @@ pub enum Response {
     Join(Result<(), String>),
     /// To `Admin`: done, or why not.
     Admin(Result<(), String>),
+    /// To `Node`: the handler's answer, or why there is none.
+    Node(Result<serde_json::Value, String>),
 }
 
 /// Writes one frame.

@@ -1,7 +1,7 @@
 //! The server side of the cluster port: accepts mutually authenticated TLS connections (a peer
 //! whose certificate the cluster CA did not sign is refused, logged with its address and
 //! counted) and answers each request in turn: Raft's RPCs go to openraft, join requests to the
-//! join handler.
+//! join handler, the node's own requests to the handler it registered.
 
 use std::sync::Arc;
 
@@ -54,6 +54,10 @@ async fn connection(tcp: TcpStream, shared: &Shared) -> std::io::Result<()> {
                 Response::Join(handle_join(shared, id, member, rejoin).await)
             }
             Request::Admin(a) => Response::Admin(handle_admin(shared, a).await),
+            Request::Node(r) => Response::Node(match &shared.requests {
+                Some(handle) => handle(r),
+                None => Err("this node answers no node requests".into()),
+            }),
         };
         rpc::write(&mut tls, &response).await?;
     }

@@ -191,6 +191,8 @@ def imap_pop3():
                                     (rate("tern_pop3_connections_refused_total", by="reason"), "POP3 {{reason}}")], unit="reqps")
     b.graph("Session limit used", [(f"sum by (instance) ({m('tern_imap_sessions_active')}) / on (instance) group_left {m('tern_sessions_limit', protocol='imap')}", "IMAP {{instance}}"),
                                    (f"sum by (instance) ({m('tern_pop3_sessions_active')}) / on (instance) group_left {m('tern_sessions_limit', protocol='pop3')}", "POP3 {{instance}}")], unit="percentunit")
+    b.graph("Sessions ended by operators", [(f"sum by (protocol) (increase({m('tern_sessions_kicked_total')}[$__rate_interval]))", "{{protocol}}")],
+            description="ternctl sessions kick, by protocol.")
     b.row("POP3")
     b.graph("Open sessions", [(f"sum by (listener) ({m('tern_pop3_sessions_active')})", "{{listener}}")])
     b.graph("Commands", [(rate("tern_pop3_commands_total", by="command, result"), "{{command}} {{result}}")], unit="reqps")
@@ -219,6 +221,8 @@ def queue():
                             (rate("tern_queue_sessions_total", by="tls"), "sessions tls={{tls}}")], unit="reqps")
     b.graph("Deliveries running", [(f"sum by (instance) ({m('tern_queue_deliveries_active')})", "{{instance}}"),
                                    (f"max({m('tern_queue_deliveries_limit')})", "limit per node")])
+    b.graph("Outbound connections open", [(f"sum by (instance) ({m('tern_queue_connections_open')})", "{{instance}}")],
+            description="SMTP connections the queue holds open (ternctl queue connections lists them).")
     b.graph("DSNs", [(rate("tern_queue_dsn_total", by="kind"), "{{kind}}")], unit="reqps")
     b.graph("Suspended destinations", [(f"max({m('tern_queue_suspended_destinations')})", "suspended"),
                                        (f"max({m('tern_queue_suspended_longest_seconds')}) / 60", "longest failing (minutes)")])

@@ -57,12 +57,16 @@ enum Command {
     /// DKIM signing keys of local domains.
     #[command(subcommand)]
     Dkim(DkimCmd),
-    /// The outbound queue: list, summary, show, retry, hold, release, delete, bounce.
+    /// The outbound queue: list, summary, show, retry, hold, release, delete, bounce, inject,
+    /// connections.
     #[command(subcommand)]
     Queue(QueueCmd),
     /// POP3 maildrop locks.
     #[command(subcommand)]
     Pop3(cmd::pop3::Pop3Cmd),
+    /// Client sessions on every node: list, kick.
+    #[command(subcommand)]
+    Sessions(cmd::sessions::SessionsCmd),
     /// The cluster: status, certificates.
     #[command(subcommand)]
     Cluster(cmd::cluster::ClusterCmd),
@@ -97,6 +101,7 @@ fn main() -> std::process::ExitCode {
         Command::Dkim(cmd) => cmd::dkim::run(&c, cmd, cli.json),
         Command::Queue(cmd) => cmd::queue::run(&c, cmd, cli.json),
         Command::Pop3(cmd) => cmd::pop3::run(&c, cmd, cli.json),
+        Command::Sessions(cmd) => cmd::sessions::run(&c, cmd, cli.json),
         Command::Cluster(cmd) => cmd::cluster::run(&c, cmd, cli.json),
         Command::Doctor(cmd) => cmd::doctor::run(&c, cmd, cli.json),
         Command::Notices => cmd::notices::run(&c, cli.json),

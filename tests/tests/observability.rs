@@ -33,6 +33,8 @@ async fn metrics_logs_and_traces() {
         "tern_queue_recipients_total{reason=\"block_list\",result=\"failed\"}",
         "tern_queue_dsn_total{kind=\"failure\"}",
         "tern_login_cache_lookups_total{result=\"hit\"}",
+        "tern_sessions_kicked_total{protocol=\"imap\"}",
+        "tern_queue_connections_open",
     ] {
         assert_eq!(
             metric(&metrics, series),

@@ -12,6 +12,7 @@ pub mod dns;
 pub mod doctor;
 pub mod headroom;
 pub mod imap;
+pub mod live;
 pub mod logging;
 pub mod metrics;
 pub mod net;

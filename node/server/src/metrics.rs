@@ -119,6 +119,7 @@ pub fn init() {
     crate::headroom::init();
     crate::net::budget::init();
     crate::notices::init();
+    crate::live::init();
     crate::tracking::init();
     crate::admin::doctor::init();
     crate::password_check::init();

@@ -15,5 +15,6 @@ pub mod pop3;
 pub mod queue;
 pub mod recover;
 pub mod restore;
+pub mod sessions;
 pub mod trace;
 pub mod transfer;

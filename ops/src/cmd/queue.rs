@@ -1,5 +1,5 @@
-//! `ternctl queue list|summary|show|retry|hold|release|delete|bounce|inject`: the outbound queue as
-//! operators steer it.
+//! `ternctl queue list|summary|show|retry|hold|release|delete|bounce|inject|connections`: the
+//! outbound queue as operators steer it, and the SMTP connections it holds open.
 
 use clap::Subcommand;
 use serde_json::{Value, json};
@@ -38,6 +38,8 @@ pub enum QueueCmd {
     },
     /// Messages by destination and age, with suspended destinations (like qshape).
     Summary,
+    /// The outbound SMTP connections open on every node, by destination.
+    Connections,
     /// One message with every delivery attempt.
     Show { id: String },
     /// Try again now: one message, every message of `--domain` (clearing its suspension), or `--all`.
@@ -250,6 +252,40 @@ pub fn run(c: &Client, cmd: QueueCmd, json: bool) -> anyhow::Result<()> {
                     .collect();
                 columns.extend(["suspended_until", "last_error"]);
                 table::print(&Value::Array(flat), &columns, false);
+            }
+        }
+        QueueCmd::Connections => {
+            let r = c.get("/queue/connections")?;
+            crate::cmd::sessions::warn_unanswered(&r);
+            if json {
+                table::print(&r["connections"], &[], true);
+            } else {
+                let now = human::now();
+                let rows: Vec<Value> = r["connections"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| {
+                        json!({
+                            "domain": c["domain"],
+                            "host": c["host"],
+                            "address": c["address"],
+                            "node": c["node"],
+                            "tls": if c["tls"] == true { "yes" } else { "no" },
+                            "open": human::age(now - c["since"].as_i64().unwrap_or(now)),
+                            "messages": c["messages"],
+                            "sending": c["sending"].as_str().unwrap_or("-"),
+                        })
+                    })
+                    .collect();
+                table::print(
+                    &Value::Array(rows),
+                    &[
+                        "domain", "host", "address", "node", "tls", "open", "messages", "sending",
+                    ],
+                    false,
+                );
             }
         }
         QueueCmd::Show { id } => {

@@ -251,6 +251,11 @@ pub fn shutting_down() -> Reply {
     Reply::err("[SYS/TEMP] Server shutting down")
 }
 
+/// An operator ended the session.
+pub fn kicked() -> Reply {
+    Reply::err("Session ended by the administrator")
+}
+
 /// Appends `body` as a multi-line payload: CRLF line endings, leading dots doubled, ended by
 /// `.` on its own line. A body without a final line ending gets one.
 pub fn encode_multiline(body: &[u8], out: &mut Vec<u8>) {

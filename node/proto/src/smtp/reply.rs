@@ -166,6 +166,15 @@ pub fn shutting_down(host: &str) -> Reply {
     )
 }
 
+/// An operator ended the session.
+pub fn kicked(host: &str) -> Reply {
+    Reply::new(
+        421,
+        Some("4.7.0"),
+        format!("{host} Session ended by the administrator"),
+    )
+}
+
 /// Idle or data timeout.
 pub fn timeout(host: &str) -> Reply {
     Reply::new(

@@ -3,6 +3,7 @@
 
 mod backup;
 mod cluster;
+mod connections;
 mod directory;
 mod dkim;
 pub(crate) mod doctor;
@@ -13,6 +14,7 @@ mod messages;
 mod notices;
 mod pop3;
 mod queue;
+mod sessions;
 mod tracking;
 
 use axum::{
@@ -50,6 +52,8 @@ pub struct AppState {
     /// The troubleshooter's view of the node (its data directory is the one the metrics
     /// report the filesystem of).
     pub doctor: std::sync::Arc<crate::doctor::Doctor>,
+    /// The node's running sessions and outbound connections.
+    pub live: crate::live::Live,
 }
 
 /// The whole HTTP router.
@@ -101,6 +105,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/queue", get(queue::list))
         .route("/queue/summary", get(queue::summary))
+        .route("/queue/connections", get(connections::list))
+        .route("/sessions", get(sessions::list))
+        .route("/sessions/kick", post(sessions::kick))
         .route("/queue/retry", post(queue::retry_all))
         .route(
             "/queue/inject",

@@ -4,7 +4,7 @@
 
 use tern_proto::imap::{
     reader::{Event, Mode},
-    response::{self, Extra},
+    response,
     types::core::Tag,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -31,8 +31,10 @@ pub async fn handle_idle<S: AsyncRead + AsyncWrite + Unpin + Send>(
     METRICS.idle.inc();
     s.reader.mode = Mode::Idle;
     let mut rx = s.selected.as_ref().map(|sel| sel.sub.rx.clone());
-    let shutdown = s.ctx.shutdown.wait();
-    tokio::pin!(shutdown);
+    let mailbox = s.selected.as_ref().map(|sel| sel.mailbox.name.as_str());
+    s.live.state(&format!("idle {}", mailbox.unwrap_or("")));
+    let stopped = s.live.stopped(&s.ctx.shutdown);
+    tokio::pin!(stopped);
     let flow = loop {
         let changed = async {
             match rx.as_mut() {
@@ -79,8 +81,8 @@ pub async fn handle_idle<S: AsyncRead + AsyncWrite + Unpin + Send>(
                     Err(e) => tracing::warn!(session = %s.id, error = %e, "IDLE sync failed"),
                 }
             }
-            _ = &mut shutdown => {
-                response::bye(s.conn.out(), Some(Extra::Unavailable.code()), "server shutting down, please reconnect");
+            stop = &mut stopped => {
+                s.goodbye(stop);
                 break Flow::Close;
             }
         }

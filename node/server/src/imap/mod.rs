@@ -77,6 +77,8 @@ pub struct ImapContext {
     pub tls: Option<Arc<TlsConfig>>,
     /// Node shutdown.
     pub shutdown: Shutdown,
+    /// The node's running sessions (this protocol's register here).
+    pub sessions: crate::live::sessions::Sessions,
     /// Connection counts.
     pub limits: ConnectionLimits,
     /// The node's mailbox actors.

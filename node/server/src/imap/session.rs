@@ -29,6 +29,7 @@ use super::{
     sort, starttls, status, store, subscribe,
 };
 use crate::{
+    live::sessions::{Entry, Stop},
     net::{
         conn::{Conn, ReadError},
         pace::Pace,
@@ -75,11 +76,17 @@ pub struct Session<S> {
     pub(super) errors: u32,
     pub(super) command: &'static str,
     started: Instant,
+    /// What the node's session list shows of it; how a kick reaches it.
+    pub(super) live: Arc<Entry>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> crate::net::actor::Connection
     for Session<S>
 {
+    fn entry(&self) -> Arc<Entry> {
+        self.live.clone()
+    }
+
     async fn run(self) {
         Session::run(self).await;
     }
@@ -101,13 +108,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         let reader = Reader::with_budget(limits, ctx.budget.clone());
         let conn = Conn::new(io, ctx.config.write_timeout);
+        let id = format!("{:016x}", rand::random::<u64>());
+        let live = Entry::new(&id, "imap", kind.label(), peer, conn.wire());
+        live.state("not authenticated");
         Self {
+            live,
             ctx,
             kind,
             conn,
             reader,
             peer,
-            id: format!("{:016x}", rand::random::<u64>()),
+            id,
             account: None,
             selected: None,
             reporting: Reporting::default(),
@@ -128,13 +139,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let caps = capability::code(&self);
         let greeting = format!("{} Tern IMAP ready", self.ctx.hostname);
         response::greeting(self.conn.out(), Some(caps), &greeting);
-        let shutdown = self.ctx.shutdown.wait();
-        tokio::pin!(shutdown);
+        let stopped = self.live.stopped(&self.ctx.shutdown);
+        tokio::pin!(stopped);
         loop {
             let event = tokio::select! {
                 e = self.next_event() => e,
-                _ = &mut shutdown => {
-                    response::bye(self.conn.out(), Some(Extra::Unavailable.code()), "server shutting down, please reconnect");
+                stop = &mut stopped => {
+                    self.goodbye(stop);
                     break;
                 }
             };
@@ -155,6 +166,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             if flow == Flow::Close || !self.conn.flush_if_large().await {
                 break;
             }
+            self.publish();
             if self.errors >= self.ctx.config.max_errors {
                 response::bye(self.conn.out(), None, "too many bad commands, closing");
                 break;
@@ -164,6 +176,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.conn.close().await;
         METRICS.sessions_active.with_label_values(&[label]).dec();
         tracing::info!(session = %self.id, seconds = self.started.elapsed().as_secs_f64(), "IMAP session ended");
+    }
+
+    /// The `BYE` of a session the node stops.
+    pub(super) fn goodbye(&mut self, stop: Stop) {
+        match stop {
+            Stop::Shutdown => response::bye(
+                self.conn.out(),
+                Some(Extra::Unavailable.code()),
+                "server shutting down, please reconnect",
+            ),
+            Stop::Kicked => {
+                response::bye(self.conn.out(), None, "session ended by the administrator")
+            }
+        }
+    }
+
+    /// Shows the account and state in the node's session list.
+    fn publish(&self) {
+        let account = self.account.as_ref().map(|a| a.address.as_str());
+        match (&self.selected, account) {
+            (Some(s), _) => self
+                .live
+                .show(account, &format!("selected {}", s.mailbox.name)),
+            (None, Some(_)) => self.live.show(account, "authenticated"),
+            (None, None) => self.live.show(None, "not authenticated"),
+        }
     }
 
     /// The next framing event, reading as needed. The client may be silent `idle_timeout`

@@ -1,9 +1,16 @@
 //! A buffered connection for line protocols: unconsumed input, queued output flushed before
 //! every blocking read (so pipelining clients are never left waiting), reads against a
 //! deadline, writes that must make progress within the write timeout (a client that never
-//! reads is dropped), raw lines with a cap, and the in-place upgrade to TLS.
+//! reads is dropped), raw lines with a cap, and the in-place upgrade to TLS. Bytes each way and
+//! whether TLS is on are kept where the node's live session list can read them.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
@@ -22,6 +29,34 @@ pub enum ReadError {
     Closed,
 }
 
+/// What another task may read of a connection while it runs: bytes each way and TLS.
+#[derive(Debug, Default)]
+pub struct Wire {
+    /// Bytes received.
+    pub bytes_in: AtomicU64,
+    /// Bytes sent.
+    pub bytes_out: AtomicU64,
+    /// Whether TLS is active.
+    pub tls: AtomicBool,
+}
+
+impl Wire {
+    /// Bytes received.
+    pub fn received(&self) -> u64 {
+        self.bytes_in.load(Ordering::Relaxed)
+    }
+
+    /// Bytes sent.
+    pub fn sent(&self) -> u64 {
+        self.bytes_out.load(Ordering::Relaxed)
+    }
+
+    /// Whether TLS is active.
+    pub fn is_tls(&self) -> bool {
+        self.tls.load(Ordering::Relaxed)
+    }
+}
+
 /// The connection.
 pub struct Conn<S> {
     io: MaybeTls<S>,
@@ -29,18 +64,27 @@ pub struct Conn<S> {
     pos: usize,
     out: Vec<u8>,
     write_timeout: Duration,
+    wire: Arc<Wire>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     /// Wraps a stream; a write that makes no progress for `write_timeout` fails.
     pub fn new(io: MaybeTls<S>, write_timeout: Duration) -> Self {
+        let wire = Arc::new(Wire::default());
+        wire.tls.store(io.is_tls(), Ordering::Relaxed);
         Self {
             io,
             input: Vec::with_capacity(4096),
             pos: 0,
             out: Vec::with_capacity(1024),
             write_timeout,
+            wire,
         }
+    }
+
+    /// Bytes each way and TLS, readable by other tasks.
+    pub fn wire(&self) -> Arc<Wire> {
+        self.wire.clone()
     }
 
     /// Input received and not yet consumed.
@@ -71,6 +115,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 return Err(std::io::ErrorKind::WriteZero.into());
             }
             written += n;
+            self.wire.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
         }
         self.out.clear();
         tokio::time::timeout(self.write_timeout, self.io.flush())
@@ -99,6 +144,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             Ok(Err(_)) | Ok(Ok(0)) => return Err(ReadError::Closed),
             Ok(Ok(n)) => n,
         };
+        self.wire.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
         self.input.extend_from_slice(&chunk[..n]);
         Ok(n)
     }
@@ -175,6 +221,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         };
         let stream = acceptor.accept(plain).await?;
         self.io = MaybeTls::Tls(Box::new(stream));
+        self.wire.tls.store(true, Ordering::Relaxed);
         Ok(())
     }
 

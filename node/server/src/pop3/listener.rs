@@ -38,6 +38,6 @@ pub fn spawn(
     };
     listener::spawn(listener, spec, move |io, peer, slot| {
         let session = Session::new(ctx.clone(), kind, io, peer);
-        actor::run(session, slot, peer)
+        actor::run(session, slot, peer, ctx.sessions.clone())
     })
 }

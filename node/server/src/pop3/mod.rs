@@ -63,6 +63,8 @@ pub struct Pop3Context {
     pub tls: Option<Arc<TlsConfig>>,
     /// Node shutdown.
     pub shutdown: Shutdown,
+    /// The node's running sessions (this protocol's register here).
+    pub sessions: crate::live::sessions::Sessions,
     /// Connection counts.
     pub limits: ConnectionLimits,
 }

@@ -25,6 +25,7 @@ use crate::net::{
     stream::MaybeTls,
 };
 use crate::{
+    live::sessions::{Entry, Stop},
     password_check,
     trace::{self, Protocol},
 };
@@ -70,11 +71,17 @@ pub struct Session<S> {
     reader: CommandReader,
     command: &'static str,
     started: Instant,
+    /// What the node's session list shows of it; how a kick reaches it.
+    live: Arc<Entry>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> crate::net::actor::Connection
     for Session<S>
 {
+    fn entry(&self) -> Arc<Entry> {
+        self.live.clone()
+    }
+
     async fn run(self) {
         Session::run(self).await;
     }
@@ -98,12 +105,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         peer: SocketAddr,
     ) -> Self {
         let conn = Conn::new(io, ctx.config.write_timeout);
+        let id = format!("{:016x}", rand::random::<u64>());
+        let live = Entry::new(&id, "pop3", kind.label(), peer, conn.wire());
+        live.state("authorization");
         Self {
+            live,
             ctx,
             kind,
             conn,
             peer,
-            id: format!("{:016x}", rand::random::<u64>()),
+            id,
             phase: Phase::Authorization { user: None },
             errors: 0,
             auth_failures: 0,
@@ -121,8 +132,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         tracing::info!(session = %self.id, peer = %self.peer, listener = label, tls = self.conn.is_tls(), "POP3 session started");
         let host = self.ctx.hostname.clone();
         self.reply(reply::greeting(&host));
-        let shutdown = self.ctx.shutdown.wait();
-        tokio::pin!(shutdown);
+        let stopped = self.live.stopped(&self.ctx.shutdown);
+        tokio::pin!(stopped);
         loop {
             let watch_lock = match &self.phase {
                 Phase::Transaction { lock, .. } => Some(lock.lost.clone()),
@@ -130,8 +141,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             };
             let next = tokio::select! {
                 next = self.next_command() => next,
-                _ = &mut shutdown => {
-                    self.reply(reply::shutting_down());
+                stop = &mut stopped => {
+                    self.reply(match stop {
+                        Stop::Shutdown => reply::shutting_down(),
+                        Stop::Kicked => reply::kicked(),
+                    });
                     break;
                 }
                 _ = lost(watch_lock) => {
@@ -149,6 +163,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             };
             if flow == Flow::Close || !self.conn.flush_if_large().await {
                 break;
+            }
+            match &self.phase {
+                Phase::Transaction { maildrop, .. } => self
+                    .live
+                    .show(Some(&maildrop.account.address), "transaction"),
+                Phase::Authorization { .. } => self.live.show(None, "authorization"),
             }
             if self.errors >= self.ctx.config.max_errors {
                 self.reply(reply::too_many_errors());

@@ -64,6 +64,7 @@ async fn context(bodies: &[&str]) -> (tempfile::TempDir, Arc<Pop3Context>) {
         dir,
         tls: None,
         shutdown: Shutdown::new(),
+        sessions: crate::live::sessions::Sessions::new(0),
     };
     (tmp, Arc::new(ctx))
 }

@@ -137,6 +137,8 @@ pub struct Client {
     ehlo: EhloResponse<String>,
     /// The host name or address connected to (for logs and DSNs).
     pub host: String,
+    /// Its address.
+    pub addr: SocketAddr,
 }
 
 impl Client {
@@ -164,6 +166,7 @@ impl Client {
             timeout,
             ehlo: EhloResponse::default(),
             host: host.to_string(),
+            addr,
         };
         let greeting = client.reply().await?;
         if greeting.code != 220 {
@@ -231,6 +234,7 @@ impl Client {
             timeout: self.timeout,
             ehlo: EhloResponse::default(),
             host: self.host,
+            addr: self.addr,
         };
         client.hello(helo_name).await?;
         Ok(client)

@@ -32,7 +32,7 @@ use tern_store::{
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsConnector;
 
-use crate::{config::QueueConfig, shutdown::Shutdown};
+use crate::{config::QueueConfig, live::outbound::Outbound, shutdown::Shutdown};
 
 /// What every queue actor and worker shares.
 pub struct QueueContext {
@@ -54,6 +54,8 @@ pub struct QueueContext {
     pub held: ownership::Held,
     /// Deliveries at once on the node (`queue.max_concurrent_deliveries`).
     pub deliveries: Semaphore,
+    /// The open outbound connections, as `ternctl queue connections` lists them.
+    pub connections: Outbound,
     /// Node shutdown.
     pub shutdown: Shutdown,
     /// Tells this queue's actors apart from another queue's in the same process (in-process
@@ -104,6 +106,7 @@ pub async fn start(
     node_id: u64,
     dir: Directory,
     given: watch::Receiver<ownership::Shards>,
+    connections: Outbound,
     shutdown: Shutdown,
 ) -> anyhow::Result<(Arc<QueueContext>, tokio::task::JoinHandle<()>)> {
     let config = Arc::new(config);
@@ -118,6 +121,7 @@ pub async fn start(
         dir,
         given,
         held: ownership::Held::default(),
+        connections,
         shutdown,
         instance: {
             static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);

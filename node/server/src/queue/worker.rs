@@ -31,12 +31,14 @@ use super::{
     outcome::Result as Outcome,
     route::{RouteError, Target},
 };
-use crate::config::queue::StartTls;
+use crate::{config::queue::StartTls, live::outbound::Registered};
 
-/// An open connection and how many messages it carried.
+/// An open connection, how many messages it carried, and its place in the node's list of
+/// open connections.
 struct Session {
     client: Client,
     sent: usize,
+    listed: Registered,
 }
 
 /// Runs until the list is empty or the node stops.
@@ -257,7 +259,14 @@ async fn connected(
                 if let Err(e) = commit::connection_result(ctx, domain, None).await {
                     tracing::error!(domain, error = %e, "cannot record destination state");
                 }
-                *session = Some(Session { client, sent: 0 });
+                let listed =
+                    ctx.connections
+                        .opened(domain, &client.host, client.addr, client.is_tls());
+                *session = Some(Session {
+                    client,
+                    sent: 0,
+                    listed,
+                });
                 return Ok(false);
             }
             Err(e) => {
@@ -390,6 +399,7 @@ async fn send(
         }),
         envid: entry.envid.as_deref(),
     };
+    s.listed.sending(Some(&entry.id));
     let mut results = BTreeMap::new();
     let mut broken = None;
     for chunk in open.chunks(ctx.config.max_recipients_per_transaction) {
@@ -453,6 +463,8 @@ async fn send(
         *session = None;
     } else if let Some(s) = session.as_mut() {
         s.sent += 1;
+        s.listed.sent();
+        s.listed.sending(None);
     }
     (results, host)
 }

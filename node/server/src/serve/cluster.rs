@@ -6,7 +6,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use tern_cluster::{
-    node::{Cluster, Options, Timing},
+    node::{Cluster, NodeRequests, Options, Timing},
     tls::ClusterTls,
     types::Member,
 };
@@ -20,6 +20,7 @@ pub async fn start(
     config: &Config,
     db: &Db,
     http: SocketAddr,
+    requests: NodeRequests,
 ) -> anyhow::Result<Option<Arc<Cluster>>> {
     let (Some(addr), Some(raft)) = (config.listeners.cluster, &config.cluster.raft) else {
         return Ok(None);
@@ -75,6 +76,7 @@ pub async fn start(
             heartbeat_ms: raft.heartbeat_ms,
             election_ms: raft.election_ms,
         },
+        requests: Some(requests),
     })
     .await
     .context("starting the cluster")?;

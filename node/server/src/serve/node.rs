@@ -22,6 +22,7 @@ use crate::{
     dev,
     headroom::Headroom,
     imap::{self, ImapContext, ListenerKind as ImapKind},
+    live::{self, Live},
     metrics,
     net::{budget::Budget, descriptors, limits::ConnectionLimits, listener, proxy::ProxyPolicy},
     pop3::{self, ListenerKind as Pop3Kind, Pop3Context},
@@ -61,6 +62,7 @@ pub struct Node {
     gc: JoinHandle<()>,
     headroom: Arc<Headroom>,
     cluster: Option<Arc<tern_cluster::node::Cluster>>,
+    live: Live,
 }
 
 impl Node {
@@ -151,6 +153,7 @@ impl Node {
         let tls = Arc::new(TlsConfig::load(&cert, &key)?);
         let headroom = Arc::new(Headroom::new(db.clone(), config.storage_floor));
         let budget = Budget::new(config.max_buffered_bytes);
+        let live = Live::new(config.cluster.node_id);
         tracing::info!(bytes = budget.limit(), "input memory budget");
         let smtp_ctx = Arc::new(SmtpContext {
             limits: ConnectionLimits::new(
@@ -162,6 +165,7 @@ impl Node {
             dir: dir.clone(),
             tls: Some(tls.clone()),
             shutdown: shutdown.clone(),
+            sessions: live.sessions.clone(),
             headroom: headroom.clone(),
             budget: budget.clone(),
         });
@@ -195,6 +199,7 @@ impl Node {
             dir: dir.clone(),
             tls: Some(tls.clone()),
             shutdown: shutdown.clone(),
+            sessions: live.sessions.clone(),
         });
         for (addr, key, kind) in [
             (l.pop3, "pop3", Pop3Kind::Pop3),
@@ -224,6 +229,7 @@ impl Node {
             dir: dir.clone(),
             tls: Some(tls.clone()),
             shutdown: shutdown.clone(),
+            sessions: live.sessions.clone(),
             headroom: headroom.clone(),
             budget: budget.clone(),
         });
@@ -244,7 +250,9 @@ impl Node {
                 ProxyPolicy::of(&config.proxy, key),
             ));
         }
-        let cluster = super::cluster::start(&config, &db, http_addr).await?;
+        let cluster =
+            super::cluster::start(&config, &db, http_addr, live::ask::handler(live.clone()))
+                .await?;
         let given = match (given, &cluster) {
             (Some(g), _) => g,
             (None, Some(c)) => c.ownership(),
@@ -258,6 +266,7 @@ impl Node {
             config.cluster.node_id,
             dir.clone(),
             given,
+            live.outbound.clone(),
             shutdown.clone(),
         )
         .await
@@ -317,6 +326,7 @@ impl Node {
             gc,
             headroom,
             cluster,
+            live,
         })
     }
 
@@ -354,6 +364,7 @@ impl Node {
             gc,
             headroom,
             cluster,
+            live,
         } = self;
         let Some(tls) = smtp_ctx.tls.clone() else {
             anyhow::bail!("the node was built without its certificate");
@@ -398,6 +409,7 @@ impl Node {
             cluster: cluster.clone(),
             shutdown: shutdown.clone(),
             doctor,
+            live,
         });
         // The admin endpoint outlives the drain, so probes see `/readyz` fail and `ternctl`
         // still reaches the node; it stops last.

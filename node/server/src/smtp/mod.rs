@@ -69,6 +69,8 @@ pub struct SmtpContext {
     pub tls: Option<Arc<TlsConfig>>,
     /// Node shutdown.
     pub shutdown: Shutdown,
+    /// The node's running sessions (this protocol's register here).
+    pub sessions: crate::live::sessions::Sessions,
     /// Connection counts.
     pub limits: ConnectionLimits,
     /// Disk headroom for new mail.

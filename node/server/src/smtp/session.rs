@@ -14,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use crate::net::conn::ReadError;
 use crate::{
+    live::sessions::{Entry, Stop},
     net::{conn::Conn, pace::Pace, stream::MaybeTls},
     trace::{self, Protocol},
 };
@@ -115,11 +116,17 @@ pub struct Session<S> {
     reader: RequestReader,
     verb: &'static str,
     started: Instant,
+    /// What the node's session list shows of it; how a kick reaches it.
+    live: Arc<Entry>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> crate::net::actor::Connection
     for Session<S>
 {
+    fn entry(&self) -> Arc<Entry> {
+        self.live.clone()
+    }
+
     async fn run(self) {
         Session::run(self).await;
     }
@@ -134,16 +141,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         peer: SocketAddr,
     ) -> Self {
         let conn = Conn::new(io, ctx.config.write_timeout);
+        let id = format!("{:016x}", rand::random::<u64>());
+        let live = Entry::new(&id, "smtp", kind.label(), peer, conn.wire());
         Self {
             ctx,
             kind,
             conn,
             peer,
-            id: format!("{:016x}", rand::random::<u64>()),
+            id,
             state: State::default(),
             reader: RequestReader::default(),
             verb: "GREETING",
             started: Instant::now(),
+            live,
         }
     }
 
@@ -156,13 +166,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let host = self.ctx.hostname.clone();
         self.reply(reply::greeting(&host));
         let deadline = tokio::time::Instant::from_std(self.started + self.ctx.config.max_session);
-        let shutdown = self.ctx.shutdown.wait();
-        tokio::pin!(shutdown);
+        let stopped = self.live.stopped(&self.ctx.shutdown);
+        tokio::pin!(stopped);
         loop {
             let next = tokio::select! {
                 next = self.next_request() => next,
-                _ = &mut shutdown => {
-                    self.reply(reply::shutting_down(&host));
+                stop = &mut stopped => {
+                    self.reply(match stop {
+                        Stop::Shutdown => reply::shutting_down(&host),
+                        Stop::Kicked => reply::kicked(&host),
+                    });
                     break;
                 }
                 _ = tokio::time::sleep_until(deadline) => {
@@ -181,6 +194,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             if self.dispatch(parsed).await == Flow::Close {
                 break;
             }
+            self.publish();
             if self.state.errors >= self.ctx.config.max_errors {
                 tracing::warn!(session = %self.id, errors = self.state.errors, "closing after too many errors");
                 self.reply(reply::too_many_errors(&host));
@@ -190,6 +204,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.conn.close().await;
         METRICS.sessions_active.with_label_values(&[label]).dec();
         tracing::info!(session = %self.id, seconds = self.started.elapsed().as_secs_f64(), "SMTP session ended");
+    }
+
+    /// Shows the account and the transaction's progress in the node's session list.
+    fn publish(&self) {
+        let state = match (&self.state.mail, &self.state.helo) {
+            (Some(_), _) => "mail",
+            (None, Some(_)) => "ready",
+            (None, None) => "greeting",
+        };
+        let account = self.state.account.as_ref().map(|a| a.address.as_str());
+        self.live.show(account, state);
     }
 
     async fn dispatch(&mut self, parsed: Parsed) -> Flow {

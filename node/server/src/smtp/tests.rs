@@ -46,6 +46,7 @@ async fn context() -> (tempfile::TempDir, Arc<SmtpContext>) {
         dir,
         tls: None,
         shutdown: Shutdown::new(),
+        sessions: crate::live::sessions::Sessions::new(0),
         headroom,
         budget: crate::net::budget::Budget::new(64 << 20),
     };
