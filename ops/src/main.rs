@@ -7,6 +7,7 @@ mod cmd;
 mod human;
 mod maildir;
 mod mbox;
+mod probe;
 mod table;
 
 use clap::{Parser, Subcommand};

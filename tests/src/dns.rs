@@ -1,11 +1,13 @@
 //! A DNS server for tests (hickory-server on a loopback UDP port) serving one authoritative zone
-//! built from A and MX records (TXT records can be added while it runs), so the queue's MX resolution runs against real DNS answers.
+//! built from A and MX records (TXT records can be added while it runs), and the reverse zone
+//! `in-addr.arpa.` with any PTR records, so the queue's MX resolution and the doctor's checks
+//! run against real DNS answers.
 
 use std::{net::SocketAddr, str::FromStr, sync::Arc};
 
 use hickory_proto::rr::{
     LowerName, Name, RData, Record,
-    rdata::{A, MX, SOA, TXT},
+    rdata::{A, MX, PTR, SOA, TXT},
 };
 use hickory_server::{
     Server,
@@ -20,6 +22,8 @@ pub enum Rr {
     A(&'static str, [u8; 4]),
     /// `name MX preference exchange` (`.` for a null MX).
     Mx(&'static str, u16, &'static str),
+    /// `reverse-name PTR target`, e.g. `("1.0.0.127.in-addr.arpa.", "mx.example.test.")`.
+    Ptr(&'static str, &'static str),
 }
 
 fn name(s: &str) -> Name {
@@ -47,11 +51,10 @@ impl Dns {
     }
 }
 
-/// Serves `origin` (e.g. `test.`) with `records` until the test ends.
-pub async fn serve(origin: &str, records: &[Rr]) -> anyhow::Result<Dns> {
-    let origin_name = name(origin);
+/// An empty primary zone for `origin` with its SOA.
+fn zone(origin: &Name) -> InMemoryZoneHandler<TokioRuntimeProvider> {
     let mut zone = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
-        origin_name.clone(),
+        origin.clone(),
         ZoneType::Primary,
         AxfrPolicy::Deny,
     );
@@ -64,24 +67,38 @@ pub async fn serve(origin: &str, records: &[Rr]) -> anyhow::Result<Dns> {
         86_400,
         60,
     );
-    zone.upsert_mut(
-        Record::from_rdata(origin_name.clone(), 60, RData::SOA(soa)),
-        1,
-    );
+    zone.upsert_mut(Record::from_rdata(origin.clone(), 60, RData::SOA(soa)), 1);
+    zone
+}
+
+/// Serves `origin` (e.g. `test.`) with `records`, and `in-addr.arpa.` with the PTR records,
+/// until the test ends.
+pub async fn serve(origin: &str, records: &[Rr]) -> anyhow::Result<Dns> {
+    let origin_name = name(origin);
+    let reverse_name = name("in-addr.arpa.");
+    let mut forward = zone(&origin_name);
+    let mut reverse = zone(&reverse_name);
     for rr in records {
-        let record = match rr {
-            Rr::A(host, ip) => {
-                Record::from_rdata(name(host), 60, RData::A(A::new(ip[0], ip[1], ip[2], ip[3])))
-            }
-            Rr::Mx(domain, pref, exchange) => {
-                Record::from_rdata(name(domain), 60, RData::MX(MX::new(*pref, name(exchange))))
-            }
+        let (zone, record) = match rr {
+            Rr::A(host, ip) => (
+                &mut forward,
+                Record::from_rdata(name(host), 60, RData::A(A::new(ip[0], ip[1], ip[2], ip[3]))),
+            ),
+            Rr::Mx(domain, pref, exchange) => (
+                &mut forward,
+                Record::from_rdata(name(domain), 60, RData::MX(MX::new(*pref, name(exchange)))),
+            ),
+            Rr::Ptr(reverse_host, target) => (
+                &mut reverse,
+                Record::from_rdata(name(reverse_host), 60, RData::PTR(PTR(name(target)))),
+            ),
         };
         anyhow::ensure!(zone.upsert_mut(record, 1), "record not added");
     }
-    let zone = Arc::new(zone);
+    let zone = Arc::new(forward);
     let mut catalog = Catalog::new();
     catalog.upsert(LowerName::new(&origin_name), vec![zone.clone()]);
+    catalog.upsert(LowerName::new(&reverse_name), vec![Arc::new(reverse)]);
     let mut server = Server::new(catalog);
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
     let addr = socket.local_addr()?;

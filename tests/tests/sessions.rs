@@ -4,7 +4,7 @@
 //! ends each with its protocol's goodbye (`* BYE`, `-ERR`, `421`), by id or every session of an
 //! account, and an unknown id is refused; `queue connections` shows the outbound connection a
 //! delivery holds open with the message it is sending. In a cluster, any node lists and kicks
-//! the sessions of the others.
+//! the sessions of the others, and the doctor compares the members' clocks.
 
 use std::time::{Duration, Instant};
 
@@ -294,5 +294,20 @@ async fn any_member_lists_and_kicks_the_sessions_of_another() {
     assert_eq!(
         n2.metric("tern_sessions_kicked_total{protocol=\"imap\"}"),
         1.0
+    );
+
+    // The doctor compares the members' clocks over the same port.
+    let out = ternctl(&n1.url(), Some(cluster::TOKEN), &["--json", "doctor"]);
+    let report: Value = serde_json::from_slice(&out.stdout).expect("doctor prints JSON");
+    let clock: Vec<&Value> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["check"] == "cluster.clock")
+        .collect();
+    assert_eq!(clock.len(), 1, "{report:#}");
+    assert_eq!(
+        (&clock[0]["subject"], &clock[0]["severity"]),
+        (&"node 2".into(), &"ok".into())
     );
 }

@@ -55,6 +55,15 @@ pub struct RawQueue {
     pub scan_interval_ms: u64,
     /// Receives a copy of every outgoing message once a remote server accepted it (empty: off).
     pub archive_address: String,
+    /// The addresses receivers see this node's mail come from (behind NAT or an egress
+    /// gateway, not the node's own): what the doctor checks reverse DNS, SPF and block lists
+    /// of. A list, or one string separated by commas.
+    #[serde(deserialize_with = "super::raw::list_or_commas")]
+    pub public_addresses: Vec<String>,
+    /// DNS block lists (zones such as `bl.spamcop.net`) the doctor looks the public addresses
+    /// up in. A list, or one string separated by commas.
+    #[serde(deserialize_with = "super::raw::list_or_commas")]
+    pub blocklists: Vec<String>,
     /// Static routes by destination domain (`[queue.routes."example.org"]`).
     pub routes: BTreeMap<String, RawRoute>,
 }
@@ -108,6 +117,8 @@ impl Default for RawQueue {
             relay_password: String::new(),
             scan_interval_ms: 1000,
             archive_address: String::new(),
+            public_addresses: Vec::new(),
+            blocklists: Vec::new(),
             routes: BTreeMap::new(),
         }
     }
@@ -191,6 +202,10 @@ pub struct QueueConfig {
     pub archive_address: Option<String>,
     /// Static routes by destination domain (lowercase).
     pub routes: BTreeMap<String, Route>,
+    /// The addresses receivers see this node's mail come from.
+    pub public_addresses: Vec<std::net::IpAddr>,
+    /// DNS block list zones the doctor checks them against (lowercase, no trailing dot).
+    pub blocklists: Vec<String>,
 }
 
 /// A static route: where a domain's mail goes, and its own retry schedule.
@@ -363,6 +378,26 @@ impl TryFrom<&RawQueue> for QueueConfig {
                         .to_string(),
                 ),
             },
+            public_addresses: r
+                .public_addresses
+                .iter()
+                .map(|a| {
+                    a.trim().parse().with_context(|| {
+                        format!("queue.public_addresses: {a:?} is not an IP address")
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?,
+            blocklists: r
+                .blocklists
+                .iter()
+                .map(|z| z.trim().trim_end_matches('.').to_ascii_lowercase())
+                .map(|z| {
+                    if z.is_empty() || z.contains(char::is_whitespace) {
+                        bail!("queue.blocklists: {z:?} is not a DNS zone")
+                    }
+                    Ok(z)
+                })
+                .collect::<anyhow::Result<_>>()?,
         })
     }
 }
@@ -394,6 +429,23 @@ mod tests {
         assert!(bad(|r| r.relay_host = "nohostport".into()).contains("queue.relay_host"));
         assert!(bad(|r| r.shards = 0).contains("queue.shards"));
         assert!(bad(|r| r.dns_server = "dns".into()).contains("queue.dns_server"));
+        assert!(
+            bad(|r| r.public_addresses = vec!["mx.example.org".into()])
+                .contains("queue.public_addresses")
+        );
+        assert!(bad(|r| r.blocklists = vec!["bad zone".into()]).contains("queue.blocklists"));
+    }
+
+    #[test]
+    fn public_addresses_and_block_lists_are_normalised() {
+        let r = RawQueue {
+            public_addresses: vec![" 192.0.2.1".into(), "2001:db8::1".into()],
+            blocklists: vec!["BL.Example.".into()],
+            ..RawQueue::default()
+        };
+        let q = QueueConfig::try_from(&r).expect("valid");
+        assert_eq!(q.public_addresses.len(), 2);
+        assert_eq!(q.blocklists, vec!["bl.example".to_string()]);
     }
 
     #[test]

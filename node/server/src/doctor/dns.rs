@@ -1,13 +1,14 @@
 //! Each served domain in DNS, as the senders and receivers of its mail see it: MX records that
 //! point at this server (`server.hostname`), an address for that host, one SPF record, a DMARC
-//! record, and the DKIM key published as configured; and the resolver itself answering.
+//! record, the DKIM key published as configured, and MTA-STS and TLS reporting where announced;
+//! and the resolver itself answering. The lookup helpers are shared with the other DNS checks.
 
 use hickory_resolver::{TokioResolver, net::NetError, proto::rr::RData};
 
 use super::{Doctor, Finding};
 
 /// What a lookup gave.
-enum Answer<T> {
+pub(super) enum Answer<T> {
     Found(T),
     /// The name or the record type does not exist.
     Missing,
@@ -15,7 +16,7 @@ enum Answer<T> {
     Failed(String),
 }
 
-fn classify<T>(r: Result<T, NetError>) -> Answer<T> {
+pub(super) fn classify<T>(r: Result<T, NetError>) -> Answer<T> {
     match r {
         Ok(v) => Answer::Found(v),
         Err(e) if e.is_nx_domain() || e.is_no_records_found() => Answer::Missing,
@@ -23,11 +24,11 @@ fn classify<T>(r: Result<T, NetError>) -> Answer<T> {
     }
 }
 
-fn fqdn(name: &str) -> String {
+pub(super) fn fqdn(name: &str) -> String {
     format!("{}.", name.trim_end_matches('.'))
 }
 
-async fn txt(r: &TokioResolver, name: &str) -> Answer<Vec<String>> {
+pub(super) async fn txt(r: &TokioResolver, name: &str) -> Answer<Vec<String>> {
     match classify(r.txt_lookup(fqdn(name).as_str()).await) {
         Answer::Found(l) => Answer::Found(
             l.answers()
@@ -48,7 +49,7 @@ async fn txt(r: &TokioResolver, name: &str) -> Answer<Vec<String>> {
     }
 }
 
-fn resolver_failed(check: &'static str, subject: &str, what: &str, e: &str) -> Finding {
+pub(super) fn resolver_failed(check: &'static str, subject: &str, what: &str, e: &str) -> Finding {
     Finding::error(
         check,
         subject,
@@ -57,27 +58,28 @@ fn resolver_failed(check: &'static str, subject: &str, what: &str, e: &str) -> F
     )
 }
 
+/// The node's resolver, or the finding that there is none.
+pub fn resolver(d: &Doctor) -> Result<TokioResolver, Finding> {
+    crate::dns::resolver(d.dns_server).map_err(|e| {
+        Finding::error(
+            "dns.resolver",
+            "resolver",
+            format!("no DNS resolver could be set up: {e:#}"),
+            "check queue.dns_server or /etc/resolv.conf".into(),
+        )
+    })
+}
+
 /// Findings for every served domain and for `server.hostname`.
-pub async fn domains(d: &Doctor) -> Vec<Finding> {
-    let resolver = match crate::dns::resolver(d.dns_server) {
-        Ok(r) => r,
-        Err(e) => {
-            return vec![Finding::error(
-                "dns.resolver",
-                "resolver",
-                format!("no DNS resolver could be set up: {e:#}"),
-                "check queue.dns_server or /etc/resolv.conf".into(),
-            )];
-        }
-    };
+pub async fn domains(d: &Doctor, resolver: &TokioResolver) -> Vec<Finding> {
     let mut out = Vec::new();
-    out.extend(host(d, &resolver).await);
+    out.extend(host(d, resolver).await);
     let domains = match d.dir.domains().await {
         Ok(list) => list,
         Err(_) => return out, // the store check reports it
     };
     for domain in domains {
-        out.extend(domain_records(d, &resolver, &domain.name).await);
+        out.extend(domain_records(d, resolver, &domain.name).await);
     }
     out
 }
@@ -118,9 +120,9 @@ async fn domain_records(d: &Doctor, r: &TokioResolver, domain: &str) -> Vec<Find
     let mut out = vec![mx(d, r, domain).await];
     out.push(spf(r, domain).await);
     out.push(dmarc(r, domain).await);
-    if let Some(f) = dkim(d, r, domain).await {
-        out.push(f);
-    }
+    out.extend(dkim(d, r, domain).await);
+    out.extend(super::policy::mta_sts(r, domain).await);
+    out.extend(super::policy::tls_rpt(r, domain).await);
     out
 }
 

@@ -1,16 +1,23 @@
 //! The built-in troubleshooter (`GET /api/v1/doctor`, `ternctl doctor`): checks of each served
-//! domain's DNS, the certificate, the data filesystem, the store, the queue and the cluster,
-//! each finding with its severity, what it means and how to fix it.
+//! domain's DNS, the addresses the node's mail comes from, the certificate, the data
+//! filesystem, the store, the queue and the cluster (clocks too), each finding with its
+//! severity, what it means and how to fix it.
 
 mod accounts;
 mod cluster;
 mod dns;
 mod local;
+mod outbound;
+mod policy;
 mod ports;
 mod queue;
 mod tls;
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    sync::Arc,
+};
 
 use serde::Serialize;
 
@@ -114,6 +121,10 @@ pub struct Doctor {
     pub cluster: Option<Arc<tern_cluster::node::Cluster>>,
     /// The mail listeners bound, by configuration key.
     pub listeners: Vec<(&'static str, SocketAddr)>,
+    /// `queue.public_addresses`.
+    pub public_addresses: Vec<IpAddr>,
+    /// `queue.blocklists`.
+    pub blocklists: Vec<String>,
 }
 
 impl Doctor {
@@ -121,10 +132,17 @@ impl Doctor {
     pub async fn examine(&self) -> Vec<Finding> {
         let mut out = self.node().await;
         out.extend(ports::listening(self));
-        out.extend(dns::domains(self).await);
+        match dns::resolver(self) {
+            Ok(r) => {
+                out.extend(dns::domains(self, &r).await);
+                out.extend(outbound::identity(self, &r).await);
+            }
+            Err(finding) => out.push(finding),
+        }
         out.extend(queue::state(self).await);
         out.extend(accounts::quotas(self).await);
         out.extend(cluster::health(self));
+        out.extend(cluster::clocks(self).await);
         out
     }
 
@@ -140,6 +158,7 @@ impl Doctor {
             .collect();
         out.extend(queue::state(self).await);
         out.extend(cluster::health(self));
+        out.extend(cluster::clocks(self).await);
         out
     }
 

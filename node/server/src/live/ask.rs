@@ -13,7 +13,7 @@ use super::{
 };
 
 /// How long a member has to answer.
-const PEER_TIMEOUT: Duration = Duration::from_secs(3);
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A question for every node.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,6 +24,8 @@ pub enum Ask {
     Kick(Target),
     /// Its open outbound connections.
     Outbound,
+    /// Its wall clock (the doctor compares the members').
+    Clock,
 }
 
 /// One node's answer.
@@ -35,6 +37,8 @@ pub enum Answer {
     Kicked(Vec<Info>),
     /// Outbound connections.
     Outbound(Vec<outbound::Info>),
+    /// Wall clock, Unix milliseconds.
+    Clock(i64),
 }
 
 /// A member that did not answer, and why.
@@ -53,6 +57,7 @@ impl Live {
             Ask::Sessions(f) => Answer::Sessions(self.sessions.list(f)),
             Ask::Kick(t) => Answer::Kicked(self.sessions.kick(t)),
             Ask::Outbound => Answer::Outbound(self.outbound.list()),
+            Ask::Clock => Answer::Clock(chrono::Utc::now().timestamp_millis()),
         }
     }
 }

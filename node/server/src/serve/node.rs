@@ -385,6 +385,8 @@ impl Node {
                 .chain(&addresses.pop3)
                 .copied()
                 .collect(),
+            public_addresses: config.queue.public_addresses.clone(),
+            blocklists: config.queue.blocklists.clone(),
         });
         tokio::spawn(crate::tracking::expire(db.clone(), shutdown.clone()));
         if let Some((interval, every)) = config.notices {
