@@ -11,24 +11,32 @@ use super::{
     dns::{Answer, classify, fqdn, resolver_failed, txt},
 };
 
-/// The records of `name` that start with `version` (case-insensitively).
-async fn records(
+/// The one record of `name` that starts with `version` (case-insensitively): `Ok(None)` when
+/// there is none, the finding `many` makes of their count when there are several, or the
+/// resolver's failure.
+async fn the_record(
     r: &TokioResolver,
     name: &str,
     version: &str,
-    check: &'static str,
-    domain: &str,
-) -> Result<Vec<String>, Finding> {
-    match txt(r, name).await {
-        Answer::Found(t) => Ok(t
+    (check, domain): (&'static str, &str),
+    many: impl FnOnce(usize) -> Finding,
+) -> Result<Option<String>, Finding> {
+    let mut found: Vec<String> = match txt(r, name).await {
+        Answer::Found(t) => t
             .into_iter()
             .filter(|t| {
                 t.get(..version.len())
                     .is_some_and(|v| v.eq_ignore_ascii_case(version))
             })
-            .collect()),
-        Answer::Missing => Ok(Vec::new()),
-        Answer::Failed(e) => Err(resolver_failed(check, domain, &format!("TXT {name}"), &e)),
+            .collect(),
+        Answer::Missing => Vec::new(),
+        Answer::Failed(e) => {
+            return Err(resolver_failed(check, domain, &format!("TXT {name}"), &e));
+        }
+    };
+    match found.len() {
+        0 | 1 => Ok(found.pop()),
+        n => Err(many(n)),
     }
 }
 
@@ -43,26 +51,22 @@ fn tag<'a>(record: &'a str, tag: &str) -> Option<&'a str> {
 /// MTA-STS of `domain`, if it publishes one.
 pub async fn mta_sts(r: &TokioResolver, domain: &str) -> Option<Finding> {
     let name = format!("_mta-sts.{domain}");
-    let found = match records(r, &name, "v=STSv1", "dns.mta_sts", domain).await {
-        Ok(f) => f,
+    let many = |n| {
+        Finding::error(
+            "dns.mta_sts",
+            domain,
+            format!(
+                "{name} has {n} MTA-STS records: senders then ignore the policy (RFC 8461 §3.1)"
+            ),
+            "keep one `v=STSv1; id=…` record".into(),
+        )
+    };
+    let record = match the_record(r, &name, "v=STSv1", ("dns.mta_sts", domain), many).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return None,
         Err(finding) => return Some(finding),
     };
-    let record = match found.as_slice() {
-        [] => return None,
-        [one] => one,
-        _ => {
-            return Some(Finding::error(
-                "dns.mta_sts",
-                domain,
-                format!(
-                    "{name} has {} MTA-STS records: senders then ignore the policy (RFC 8461 §3.1)",
-                    found.len()
-                ),
-                "keep one `v=STSv1; id=…` record".into(),
-            ));
-        }
-    };
-    let id_ok = tag(record, "id").is_some_and(|id| {
+    let id_ok = tag(&record, "id").is_some_and(|id| {
         (1..=32).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric())
     });
     if !id_ok {
@@ -103,26 +107,20 @@ pub async fn mta_sts(r: &TokioResolver, domain: &str) -> Option<Finding> {
 /// SMTP TLS reporting of `domain`, if it publishes it.
 pub async fn tls_rpt(r: &TokioResolver, domain: &str) -> Option<Finding> {
     let name = format!("_smtp._tls.{domain}");
-    let found = match records(r, &name, "v=TLSRPTv1", "dns.tls_rpt", domain).await {
-        Ok(f) => f,
+    let many = |n| {
+        Finding::warning(
+            "dns.tls_rpt",
+            domain,
+            format!("{name} has {n} TLS-RPT records: senders send no reports (RFC 8460 §3)"),
+            "keep one `v=TLSRPTv1; rua=…` record".into(),
+        )
+    };
+    let record = match the_record(r, &name, "v=TLSRPTv1", ("dns.tls_rpt", domain), many).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return None,
         Err(finding) => return Some(finding),
     };
-    let record = match found.as_slice() {
-        [] => return None,
-        [one] => one,
-        _ => {
-            return Some(Finding::warning(
-                "dns.tls_rpt",
-                domain,
-                format!(
-                    "{name} has {} TLS-RPT records: senders send no reports (RFC 8460 §3)",
-                    found.len()
-                ),
-                "keep one `v=TLSRPTv1; rua=…` record".into(),
-            ));
-        }
-    };
-    let rua_ok = tag(record, "rua").is_some_and(|rua| {
+    let rua_ok = tag(&record, "rua").is_some_and(|rua| {
         rua.split(',').all(|u| {
             let u = u.trim();
             u.starts_with("mailto:") || u.starts_with("https:")
