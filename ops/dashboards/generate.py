@@ -252,6 +252,10 @@ def store():
     b.graph("Data filesystem free", [(f"{m('tern_data_filesystem_bytes', kind='free')} / ignoring (kind) {m('tern_data_filesystem_bytes', kind='size')}", "bytes {{instance}}"),
                                      (f"{m('tern_data_filesystem_inodes', kind='free')} / ignoring (kind) {m('tern_data_filesystem_inodes', kind='size')}", "inodes {{instance}}")], unit="percentunit")
     b.graph("Store size on disk", [(f"sum by (instance) ({m('tern_store_disk_bytes')})", "{{instance}}")], unit="bytes")
+    b.graph("Deleted mail reclaimed", [(f"max({m('tern_store_reclaim_backlog')})", "backlog (references)"),
+                                       (rate("tern_store_reclaimed_blobs_total"), "bodies removed / s"),
+                                       (rate("tern_store_reclaim_failures_total"), "failed pages / s")],
+            description="Bodies of expunged mail waiting for the reclaimer, and its pace.")
     b.graph("Watches and buffered input", [(f"sum by (instance) ({m('tern_store_watches')})", "watches {{instance}}"),
                                            (f"sum by (instance) ({m('tern_input_buffered_bytes')}) / 1048576", "input MiB {{instance}}")])
     return b

@@ -413,7 +413,10 @@ async fn idle_and_session_time_limits_close_with_421() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn connections_per_ip_are_limited() {
-    let (_d, tern) = start(&[("TERN_SMTP__MAX_CONNECTIONS_PER_IP", "2")]);
+    let (_d, tern) = start(&[
+        ("TERN_SMTP__MAX_CONNECTIONS_PER_IP", "2"),
+        ("TERN_SMTP__TRUSTED_NETWORKS", "127.0.0.2/32"),
+    ]);
     let _a = ehlo(tern.addr("smtp")).await;
     let _b = ehlo(tern.addr("smtp")).await;
     let (mut third, greeting) = Client::connect(tern.addr("smtp"), None)
@@ -431,6 +434,20 @@ async fn connections_per_ip_are_limited() {
         metrics.contains("tern_smtp_connections_refused_total{reason=\"per_ip\"} 1"),
         "{metrics}"
     );
+    // A relay in smtp.trusted_networks is not held to the per-IP limit.
+    let mut relay = Vec::new();
+    for _ in 0..3 {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind("127.0.0.2:0".parse().expect("addr"))
+            .expect("bind");
+        let stream = socket.connect(tern.addr("smtp")).await.expect("connect");
+        let (c, greeting) = Client::over(Box::new(stream), None)
+            .await
+            .expect("greeting");
+        assert_eq!(greeting.code, 220, "{greeting:?}");
+        relay.push(c);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

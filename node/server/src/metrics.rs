@@ -120,6 +120,7 @@ pub fn init() {
     crate::net::budget::init();
     crate::notices::init();
     crate::live::init();
+    crate::serve::reclaim::init();
     crate::tracking::init();
     crate::admin::doctor::init();
     crate::password_check::init();

@@ -3,7 +3,7 @@
 //! Small bodies are written inside the transaction that links them. Larger ones are uploaded
 //! first, in transactions of their own under a `pending` marker, and then linked by a small
 //! transaction, so a body bigger than one transaction's 10 MB is safe. Blobs count their
-//! references; [`collect_garbage`] removes unlinked uploads and unreferenced blobs.
+//! references; [`crate::reclaim`] removes unlinked uploads and unreferenced blobs.
 
 use std::time::Duration;
 
@@ -48,8 +48,8 @@ impl std::fmt::Debug for BlobId {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Meta {
-    size: u64,
+pub(crate) struct Meta {
+    pub(crate) size: u64,
     chunks: u32,
 }
 
@@ -66,7 +66,7 @@ fn chunk_count(size: usize) -> u32 {
     size.div_ceil(CHUNK_BYTES) as u32
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     crate::clock::now().max(0) as u64
 }
 
@@ -140,7 +140,7 @@ pub async fn link(tx: &Tx, staged: &Staged<'_>) -> Result<BlobId> {
 /// Drops one reference; the collector removes the blob once none is left.
 pub fn unlink(tx: &Tx, id: BlobId) -> Result<()> {
     tx.atomic_add(&k::refs(&id.0), -1)?;
-    tx.set(&k::unreferenced(&id.0), &[])
+    crate::reclaim::mark(tx, &id.0)
 }
 
 /// Reads a whole blob, in as many transactions as its size needs.
@@ -184,89 +184,4 @@ pub async fn read(db: &Db, id: BlobId) -> Result<Vec<u8>> {
         });
     }
     Ok(body)
-}
-
-/// What one collection pass removed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct GcStats {
-    /// Uploads never linked, removed with their chunks.
-    pub abandoned_uploads: usize,
-    /// Blobs whose last reference went away, removed.
-    pub unreferenced: usize,
-}
-
-/// Removes uploads unlinked for longer than `pending_ttl` and blobs without references.
-pub async fn collect_garbage(db: &Db, pending_ttl: Duration) -> Result<GcStats> {
-    let mut stats = GcStats::default();
-    let cutoff = now_secs().saturating_sub(pending_ttl.as_secs());
-    let pending = db
-        .run(|tx| async move {
-            tx.get_prefix(
-                &k::all_pending(),
-                RangeOptions::all().limit(1000).snapshot(),
-            )
-            .await
-        })
-        .await?;
-    for kv in pending {
-        let Some(hash) = k::hash_of(&kv.key) else {
-            continue;
-        };
-        let removed = db
-            .run(|tx| async move {
-                let Some(at) = tx.get(&k::pending(&hash)).await? else {
-                    return Ok(false);
-                };
-                let at = u64::from_le_bytes(
-                    at.get(..8)
-                        .and_then(|b| b.try_into().ok())
-                        .unwrap_or([0; 8]),
-                );
-                if at > cutoff {
-                    return Ok(false);
-                }
-                tx.clear(&k::pending(&hash))?;
-                if tx.get(&k::meta(&hash)).await?.is_none() {
-                    tx.clear_prefix(&k::chunks(&hash))?;
-                    return Ok(true);
-                }
-                Ok(false)
-            })
-            .await?;
-        stats.abandoned_uploads += usize::from(removed);
-    }
-    let unref = db
-        .run(|tx| async move {
-            tx.get_prefix(
-                &k::all_unreferenced(),
-                RangeOptions::all().limit(1000).snapshot(),
-            )
-            .await
-        })
-        .await?;
-    for kv in unref {
-        let Some(hash) = k::hash_of(&kv.key) else {
-            continue;
-        };
-        let removed = db
-            .run(|tx| {
-                async move {
-                    tx.clear(&k::unreferenced(&hash))?;
-                    // An upload of the same content in progress keeps its chunks.
-                    if tx.get_counter(&k::refs(&hash)).await? > 0
-                        || tx.get(&k::pending(&hash)).await?.is_some()
-                    {
-                        return Ok(false);
-                    }
-                    tx.clear(&k::meta(&hash))?;
-                    tx.clear(&k::refs(&hash))?;
-                    tx.clear(&k::summary(&hash))?;
-                    tx.clear_prefix(&k::chunks(&hash))?;
-                    Ok(true)
-                }
-            })
-            .await?;
-        stats.unreferenced += usize::from(removed);
-    }
-    Ok(stats)
 }

@@ -10,6 +10,7 @@ use crate::{
     Db, RangeOptions, StoreError, blob,
     keys::scratch,
     limits::{MAX_KEY_BYTES, MAX_TRANSACTION_AGE, MAX_VALUE_BYTES},
+    reclaim,
 };
 
 fn k(i: u64) -> Vec<u8> {
@@ -478,26 +479,33 @@ pub async fn blob_chunking(db: &Db) {
         db.run(|tx| async move { blob::unlink(&tx, id) })
             .await
             .expect("unlink");
-        let stats = blob::collect_garbage(db, blob::PENDING_TTL)
+        let stats = reclaim::collect_garbage(db, blob::PENDING_TTL)
             .await
             .expect("gc");
-        assert_eq!(stats.unreferenced, 0, "one reference is left");
+        assert_eq!(stats.blobs, 0, "one reference is left");
         assert!(blob::read(db, id).await.is_ok());
         db.run(|tx| async move { blob::unlink(&tx, id) })
             .await
             .expect("unlink");
-        let stats = blob::collect_garbage(db, blob::PENDING_TTL)
+        let stats = reclaim::collect_garbage(db, blob::PENDING_TTL)
             .await
             .expect("gc");
-        assert_eq!(stats.unreferenced, 1);
+        assert_eq!(stats.blobs, 1);
         assert!(blob::read(db, id).await.is_err(), "collected");
+        assert_eq!(
+            reclaim::backlog(db).await.expect("backlog"),
+            0,
+            "every dropped reference examined"
+        );
     }
     // An upload that is never linked is collected after its time to live.
     let staged = blob::stage(db, &large[..3 * 1024 * 1024])
         .await
         .expect("stage");
-    let stats = blob::collect_garbage(db, Duration::ZERO).await.expect("gc");
-    assert_eq!(stats.abandoned_uploads, 1);
+    let stats = reclaim::collect_garbage(db, Duration::ZERO)
+        .await
+        .expect("gc");
+    assert_eq!(stats.abandoned, 1);
     let staged = &staged;
     let lost = db
         .run(|tx| async move { blob::link(&tx, staged).await })

@@ -29,16 +29,18 @@ pub fn printable(key: &[u8]) -> String {
 
 /// The key ranges `atomic_add` may touch: mailbox change and message counters, queue entry
 /// counts, quota usage,
-/// blob reference counts and the test space's counters. [`crate::Tx::atomic_add`] refuses any
+/// blob reference counts, the collector's markers and backlog, and the test space's counters. [`crate::Tx::atomic_add`] refuses any
 /// other key, which lets a backend that stores adds apart from values (postgres) know which
 /// keys can hold them without reading.
-pub fn counters() -> [(Vec<u8>, Vec<u8>); 6] {
+pub fn counters() -> [(Vec<u8>, Vec<u8>); 8] {
     [
         children(&("mbox_change",)),
         children(&("queue_count",)),
         children(&("mbox_count",)),
         children(&("usage",)),
         children(&("blob", "refs")),
+        children(&("blob", "unref")),
+        children(&("blob", "backlog")),
         children(&("scratch", "counters")),
     ]
 }
@@ -137,9 +139,14 @@ pub mod blob {
         children(&("blob", "pending"))
     }
 
-    /// A blob whose reference count dropped to zero, waiting for the collector.
+    /// A blob that lost references, waiting for the collector (a counter of the drops).
     pub fn unreferenced(hash: &[u8; 32]) -> Vec<u8> {
         key(&("blob", "unref", &hash[..]))
+    }
+
+    /// One shard of the count of dropped references the collector has not examined.
+    pub fn backlog(shard: u8) -> Vec<u8> {
+        key(&("blob", "backlog", i64::from(shard)))
     }
 
     /// Every unreferenced blob.

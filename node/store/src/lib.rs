@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod model;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod reclaim;
 pub mod space;
 mod tx;
 mod watch;

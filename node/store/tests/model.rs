@@ -8,6 +8,7 @@ use tern_store::{
         message::{self, NewMessage},
         resolve::Recipient,
     },
+    reclaim,
 };
 
 fn dir(case_sensitive: bool) -> (tempfile::TempDir, Directory) {
@@ -354,13 +355,10 @@ async fn messages_get_uids_modseqs_and_counters() {
     d.remove_account("ann@example.test")
         .await
         .expect("remove account with mail");
-    let stats = blob::collect_garbage(d.db(), blob::PENDING_TTL)
+    let stats = reclaim::collect_garbage(d.db(), blob::PENDING_TTL)
         .await
         .expect("gc");
-    assert_eq!(
-        stats.unreferenced, 1,
-        "the shared body goes with its last message"
-    );
+    assert_eq!(stats.blobs, 1, "the shared body goes with its last message");
 }
 
 #[tokio::test]

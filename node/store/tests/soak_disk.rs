@@ -10,6 +10,7 @@ use tern_store::{
         AddressPolicy, Directory, Flags, NewAccount, Summary,
         message::{self, NewMessage},
     },
+    reclaim,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,13 +76,10 @@ async fn disk_use_stays_bounded_under_expunge_churn() {
         })
         .await
         .expect("expunge");
-        let stats = blob::collect_garbage(&db, blob::PENDING_TTL)
+        let stats = reclaim::collect_garbage(&db, blob::PENDING_TTL)
             .await
             .expect("gc");
-        assert_eq!(
-            stats.unreferenced, PER_ROUND,
-            "every expunged body is collected"
-        );
+        assert_eq!(stats.blobs, PER_ROUND, "every expunged body is collected");
         let used = db.disk_usage().expect("embedded reports disk use");
         samples.push(used);
         println!(

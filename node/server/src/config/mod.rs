@@ -85,6 +85,8 @@ pub struct SmtpConfig {
     pub max_connections: usize,
     /// Connections at once per IP.
     pub max_connections_per_ip: usize,
+    /// Networks exempt from the per-IP limit.
+    pub trusted_networks: Vec<ipnet::IpNet>,
     /// Silence allowed between commands.
     pub idle_timeout: Duration,
     /// Time allowed for a body on top of what its bytes earn at `min_data_rate`.
@@ -375,6 +377,11 @@ impl Config {
         let smtp = SmtpConfig {
             max_connections: r.max_connections,
             max_connections_per_ip: r.max_connections_per_ip,
+            trusted_networks: r
+                .trusted_networks
+                .iter()
+                .map(|n| proxy::network("smtp.trusted_networks", n.trim()))
+                .collect::<anyhow::Result<_>>()?,
             idle_timeout: Duration::from_secs(positive(
                 "idle_timeout_seconds",
                 r.idle_timeout_seconds,

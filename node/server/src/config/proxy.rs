@@ -112,7 +112,7 @@ impl ProxyConfig {
         let trusted = r
             .trusted_networks
             .iter()
-            .map(|n| network(n.trim()))
+            .map(|n| network("proxy.trusted_networks", n.trim()))
             .collect::<anyhow::Result<Vec<_>>>()?;
         if let Some((key, _)) = modes.iter().find(|(_, m)| *m != ProxyMode::Off)
             && trusted.is_empty()
@@ -144,14 +144,12 @@ impl ProxyConfig {
     }
 }
 
-/// A CIDR network, or one address as a network of its own.
-fn network(text: &str) -> anyhow::Result<IpNet> {
+/// A CIDR network, or one address as a network of its own; errors name `key`.
+pub(super) fn network(key: &str, text: &str) -> anyhow::Result<IpNet> {
     match text.parse::<IpNet>() {
         Ok(n) => Ok(n.trunc()),
         Err(_) => text.parse::<IpAddr>().map(IpNet::from).with_context(|| {
-            format!(
-                "proxy.trusted_networks: {text:?} is not a network (like 10.0.0.0/8) or an address"
-            )
+            format!("{key}: {text:?} is not a network (like 10.0.0.0/8) or an address")
         }),
     }
 }

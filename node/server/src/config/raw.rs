@@ -276,8 +276,13 @@ impl Default for RawLog {
 pub struct RawSmtp {
     /// Connections at once on the node, all SMTP listeners together.
     pub max_connections: usize,
-    /// Connections at once from one IP address.
+    /// Connections at once from one IP address (Postfix's default is 50).
     pub max_connections_per_ip: usize,
+    /// Networks exempt from `max_connections_per_ip` (relays and MTAs of one's own that send
+    /// with many sessions at once): CIDRs or addresses; a list, or one string separated by
+    /// commas.
+    #[serde(deserialize_with = "list_or_commas")]
+    pub trusted_networks: Vec<String>,
     /// Seconds a client may stay silent between commands (RFC 5321: at least 300).
     pub idle_timeout_seconds: u64,
     /// Seconds a client may take to send a message body, on top of one second for every
@@ -307,7 +312,8 @@ impl Default for RawSmtp {
     fn default() -> Self {
         Self {
             max_connections: 1000,
-            max_connections_per_ip: 20,
+            max_connections_per_ip: 50,
+            trusted_networks: Vec::new(),
             idle_timeout_seconds: 300,
             data_timeout_seconds: 180,
             min_data_rate: 1024,

@@ -1,5 +1,5 @@
-//! Connection limits: a node-wide maximum and a per-IP maximum, held by a guard for the life of
-//! the connection.
+//! Connection limits: a node-wide maximum and a per-IP maximum (which trusted networks are
+//! exempt from), held by a guard for the life of the connection.
 
 use std::{
     collections::HashMap,
@@ -27,6 +27,7 @@ struct Counts {
 pub struct ConnectionLimits {
     max_total: usize,
     max_per_ip: usize,
+    exempt: Arc<Vec<ipnet::IpNet>>,
     counts: Arc<Mutex<Counts>>,
 }
 
@@ -42,8 +43,15 @@ impl ConnectionLimits {
         Self {
             max_total,
             max_per_ip,
+            exempt: Arc::default(),
             counts: Arc::default(),
         }
+    }
+
+    /// The same limits, with connections from `networks` exempt from the per-IP one.
+    pub fn exempting(mut self, networks: Vec<ipnet::IpNet>) -> Self {
+        self.exempt = Arc::new(networks);
+        self
     }
 
     /// Connections open now.
@@ -58,7 +66,7 @@ impl ConnectionLimits {
             return Err(Refusal::Node);
         }
         let n = counts.per_ip.entry(ip).or_default();
-        if *n >= self.max_per_ip {
+        if *n >= self.max_per_ip && !self.exempt.iter().any(|net| net.contains(&ip)) {
             return Err(Refusal::Ip);
         }
         *n += 1;
@@ -99,5 +107,20 @@ mod tests {
         assert_eq!(limits.acquire(b).err(), Some(Refusal::Node));
         drop(s1);
         assert!(limits.acquire(a).is_ok(), "a slot frees on drop");
+    }
+
+    #[test]
+    fn trusted_networks_skip_the_per_ip_limit_not_the_total() {
+        let trusted: ipnet::IpNet = "10.1.0.0/16".parse().expect("net");
+        let limits = ConnectionLimits::new(4, 1).exempting(vec![trusted]);
+        let relay: IpAddr = "10.1.2.3".parse().expect("ip");
+        let other: IpAddr = "192.0.2.1".parse().expect("ip");
+        let _o = limits.acquire(other).expect("first from other");
+        assert_eq!(limits.acquire(other).err(), Some(Refusal::Ip));
+        let held: Vec<Slot> = (0..3)
+            .map(|_| limits.acquire(relay).expect("exempt"))
+            .collect();
+        assert_eq!(limits.acquire(relay).err(), Some(Refusal::Node));
+        drop(held);
     }
 }

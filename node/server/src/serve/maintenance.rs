@@ -1,17 +1,13 @@
-//! Background maintenance of a running node: certificate reloads and renewal, and blob garbage
-//! collection.
+//! Background maintenance of a running node: certificate reloads and renewal (deleted mail is
+//! reclaimed by [`super::reclaim`]).
 
 use std::{sync::Arc, time::Duration};
-
-use tern_store::{Db, blob};
 
 use crate::{
     shutdown::Shutdown,
     tls::{self, TlsConfig},
 };
 
-/// How often unreferenced blobs and abandoned uploads are collected.
-const GC_INTERVAL: Duration = Duration::from_secs(600);
 /// How often the certificate files are checked for renewal.
 const TLS_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -36,26 +32,5 @@ pub async fn reload_tls(
                 tls.reload_if_changed();
             }
         }
-    }
-}
-
-/// Collects unreferenced blobs and abandoned uploads every ten minutes until shutdown.
-pub async fn collect_garbage(db: Db, shutdown: Shutdown) {
-    let stop = shutdown.wait();
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = tokio::time::sleep(GC_INTERVAL) => {}
-        }
-        match blob::collect_garbage(&db, blob::PENDING_TTL).await {
-            Ok(stats) => tracing::info!(
-                abandoned = stats.abandoned_uploads,
-                unreferenced = stats.unreferenced,
-                "blob collection pass"
-            ),
-            Err(e) => tracing::error!(error = %e, "blob collection failed"),
-        }
-        db.refresh_metrics();
     }
 }

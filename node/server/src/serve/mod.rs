@@ -6,6 +6,7 @@
 mod cluster;
 mod maintenance;
 mod node;
+pub(crate) mod reclaim;
 mod store;
 
 pub use node::{Addresses, Node};

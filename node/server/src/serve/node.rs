@@ -159,7 +159,8 @@ impl Node {
             limits: ConnectionLimits::new(
                 config.smtp.max_connections,
                 config.smtp.max_connections_per_ip,
-            ),
+            )
+            .exempting(config.smtp.trusted_networks.clone()),
             config: config.smtp.clone(),
             hostname: config.hostname.clone(),
             dir: dir.clone(),
@@ -277,7 +278,7 @@ impl Node {
             .is_none()
             .then(|| (config.data_dir.clone(), config.certificate_names.clone()));
         tokio::spawn(maintenance::reload_tls(tls, generated, shutdown.clone()));
-        let gc = tokio::spawn(maintenance::collect_garbage(db.clone(), shutdown.clone()));
+        let gc = tokio::spawn(super::reclaim::run(db.clone(), shutdown.clone()));
         let given = std::env::var("TERN_BOOTSTRAP_ADMIN_TOKEN")
             .ok()
             .filter(|t| !t.trim().is_empty());
