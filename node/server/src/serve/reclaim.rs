@@ -88,7 +88,12 @@ pub async fn run(db: Db, shutdown: Shutdown) {
             }
             Err(e) => {
                 m.failures.inc();
-                tracing::error!(error = %e, "reclaiming deleted mail failed");
+                if e.refuses_writes() {
+                    // Out of space (and recovering): the next pass, once it takes writes again.
+                    tracing::warn!(error = %e, "reclaiming deleted mail skipped: the store takes no writes now");
+                } else {
+                    tracing::error!(error = %e, "reclaiming deleted mail failed");
+                }
             }
         }
         if Instant::now() >= abandoned_due {
@@ -102,7 +107,7 @@ pub async fn run(db: Db, shutdown: Shutdown) {
                 }
                 Err(e) => {
                     m.failures.inc();
-                    tracing::error!(error = %e, "removing abandoned uploads failed");
+                    tracing::warn!(error = %e, "removing abandoned uploads failed; retried in ten minutes");
                 }
             }
         }
