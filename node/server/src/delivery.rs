@@ -158,10 +158,66 @@ pub async fn prepare<'a>(
     })
 }
 
+impl Prepared<'_> {
+    /// The same, owning its body (for the filer's lanes).
+    pub fn into_owned(self) -> Prepared<'static> {
+        Prepared {
+            staged: self.staged.into_owned(),
+            summary: self.summary,
+            entries: self.entries,
+            names: self.names,
+            local: self.local,
+            received_at: self.received_at,
+            id: self.id,
+            sender: self.sender,
+            recipients: self.recipients,
+            origin: self.origin,
+        }
+    }
+
+    /// The first local account it is filed for (what the filer picks a lane by).
+    pub fn first_account(&self) -> Option<u64> {
+        self.local.first().copied()
+    }
+
+    /// Bytes its filing writes besides metadata (a small body is written with it).
+    pub fn inline_len(&self) -> usize {
+        self.staged.inline_len()
+    }
+
+    /// Whether its MIME parts nest deeper than `MAX_MIME_DEPTH`.
+    pub fn too_deep(&self) -> Option<u32> {
+        self.summary.too_deep().then_some(self.summary.depth)
+    }
+}
+
 /// Writes a prepared message in the caller's transaction.
 pub async fn file(tx: &Tx, p: &Prepared<'_>) -> Result<(), DeliverError> {
+    let inboxes = check(tx, p).await?;
+    write(tx, p, &inboxes).await
+}
+
+/// Reads what filing needs and refuses a full mailbox, writing nothing: the INBOX of each
+/// local recipient.
+pub async fn check(tx: &Tx, p: &Prepared<'_>) -> Result<Vec<(u64, u64)>, DeliverError> {
+    let mut inboxes = Vec::with_capacity(p.local.len());
     for account in &p.local {
-        file_into_inbox(tx, *account, p).await?;
+        inboxes.push((*account, inbox_with_room(tx, *account, p).await?));
+    }
+    Ok(inboxes)
+}
+
+/// Writes a message [`check`] passed: into each INBOX, the queue, tracking.
+pub async fn write(tx: &Tx, p: &Prepared<'_>, inboxes: &[(u64, u64)]) -> Result<(), DeliverError> {
+    for (account, inbox) in inboxes {
+        let new = NewMessage {
+            body: &p.staged,
+            summary: Some(&p.summary),
+            flags: Flags::default(),
+            keywords: Vec::new(),
+            internal_date: p.received_at,
+        };
+        message::append(tx, *account, *inbox, &new).await?;
     }
     for entry in &p.entries {
         queue::enqueue(tx, entry, &p.staged).await?;
@@ -184,12 +240,14 @@ pub async fn file(tx: &Tx, p: &Prepared<'_>) -> Result<(), DeliverError> {
     Ok(())
 }
 
-/// Prepares and files a message from a client (SMTP, re-injection) in its own transaction,
+/// Prepares and files a message from a client (SMTP, re-injection) — through `filer` when one
+/// is given (batched with other deliveries to the same mailboxes), else in its own transaction —
 /// refusing one that nests MIME parts deeper than `MAX_MIME_DEPTH`; `origin` is what tracking
 /// records of where it came from.
 #[allow(clippy::too_many_arguments)]
 pub async fn store(
     dir: &Directory,
+    filer: Option<&crate::filer::Filer>,
     shards: u16,
     submitted_by: Option<u64>,
     mail: &MailTransaction,
@@ -200,8 +258,11 @@ pub async fn store(
 ) -> Result<(), DeliverError> {
     let mut prepared = prepare(dir, shards, submitted_by, mail, id, raw, skip).await?;
     prepared.origin = Some(origin);
-    if prepared.summary.too_deep() {
-        return Err(DeliverError::TooDeep(prepared.summary.depth));
+    if let Some(depth) = prepared.too_deep() {
+        return Err(DeliverError::TooDeep(depth));
+    }
+    if let Some(filer) = filer {
+        return filer.file(prepared.into_owned()).await;
     }
     let prepared = &prepared;
     dir.db()
@@ -209,7 +270,8 @@ pub async fn store(
         .await
 }
 
-async fn file_into_inbox(tx: &Tx, account_id: u64, p: &Prepared<'_>) -> Result<(), DeliverError> {
+/// The INBOX of `account_id`, if the message fits its quota.
+async fn inbox_with_room(tx: &Tx, account_id: u64, p: &Prepared<'_>) -> Result<u64, DeliverError> {
     // Quota is checked again inside the transaction, against the real size.
     let account = tern_store::model::account::get(tx, account_id)
         .await?
@@ -226,15 +288,7 @@ async fn file_into_inbox(tx: &Tx, account_id: u64, p: &Prepared<'_>) -> Result<(
     let inbox = mailbox::by_name(tx, account_id, "INBOX")
         .await?
         .ok_or_else(|| ModelError::NotFound(format!("INBOX of account {account_id}")))?;
-    let new = NewMessage {
-        body: &p.staged,
-        summary: Some(&p.summary),
-        flags: Flags::default(),
-        keywords: Vec::new(),
-        internal_date: p.received_at,
-    };
-    message::append(tx, account_id, inbox.id, &new).await?;
-    Ok(())
+    Ok(inbox.id)
 }
 
 /// One queue entry per destination domain of the remote recipients.

@@ -10,6 +10,7 @@ pub mod dev;
 pub mod dkim;
 pub mod dns;
 pub mod doctor;
+pub mod filer;
 pub mod headroom;
 pub mod imap;
 pub mod live;

@@ -120,6 +120,7 @@ pub fn init() {
     crate::net::budget::init();
     crate::notices::init();
     crate::live::init();
+    crate::filer::init();
     crate::serve::reclaim::init();
     crate::tracking::init();
     crate::admin::doctor::init();

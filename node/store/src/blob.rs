@@ -59,7 +59,23 @@ pub struct Staged<'a> {
     pub id: BlobId,
     /// Its length in bytes.
     pub size: u64,
-    inline: Option<&'a [u8]>,
+    inline: Option<std::borrow::Cow<'a, [u8]>>,
+}
+
+impl Staged<'_> {
+    /// The same, owning its in-memory body (to hand it to another task).
+    pub fn into_owned(self) -> Staged<'static> {
+        Staged {
+            id: self.id,
+            size: self.size,
+            inline: self.inline.map(|b| std::borrow::Cow::Owned(b.into_owned())),
+        }
+    }
+
+    /// Bytes the linking transaction writes for it (its body when small, else none).
+    pub fn inline_len(&self) -> usize {
+        self.inline.as_ref().map_or(0, |b| b.len())
+    }
 }
 
 fn chunk_count(size: usize) -> u32 {
@@ -79,7 +95,7 @@ pub async fn stage<'a>(db: &Db, body: &'a [u8]) -> Result<Staged<'a>> {
         return Ok(Staged {
             id,
             size,
-            inline: Some(body),
+            inline: Some(std::borrow::Cow::Borrowed(body)),
         });
     }
     let chunks: Vec<&[u8]> = body.chunks(CHUNK_BYTES).collect();
@@ -108,7 +124,7 @@ pub async fn link(tx: &Tx, staged: &Staged<'_>) -> Result<BlobId> {
     let id = staged.id;
     let exists = tx.get(&k::meta(&id.0)).await?.is_some();
     if !exists {
-        match staged.inline {
+        match &staged.inline {
             Some(body) => {
                 for (i, chunk) in body.chunks(CHUNK_BYTES).enumerate() {
                     tx.set(&k::chunk(&id.0, i as u32), chunk)?;

@@ -147,6 +147,7 @@ pub async fn inject(
     };
     delivery::store(
         &ctx.dir,
+        None,
         ctx.config.shards,
         None,
         &mail,

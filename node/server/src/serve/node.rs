@@ -32,6 +32,10 @@ use crate::{
     tls::{self, TlsConfig},
 };
 
+/// Lanes of the filer: deliveries to one mailbox share a lane (and are batched there); the
+/// lanes run their transactions side by side.
+const FILER_LANES: usize = 8;
+
 /// The bound address of every listener of a node.
 #[derive(Debug, Clone, Default)]
 pub struct Addresses {
@@ -167,6 +171,7 @@ impl Node {
             tls: Some(tls.clone()),
             shutdown: shutdown.clone(),
             sessions: live.sessions.clone(),
+            filer: crate::filer::Filer::start(db.clone(), FILER_LANES),
             headroom: headroom.clone(),
             budget: budget.clone(),
         });

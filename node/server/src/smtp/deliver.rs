@@ -75,6 +75,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Session<S>
     };
     let outcome = delivery::store(
         &s.ctx.dir,
+        Some(&s.ctx.filer),
         s.ctx.config.queue_shards,
         submitted_by,
         &mail,

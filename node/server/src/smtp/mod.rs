@@ -69,6 +69,8 @@ pub struct SmtpContext {
     pub tls: Option<Arc<TlsConfig>>,
     /// Node shutdown.
     pub shutdown: Shutdown,
+    /// Files accepted mail, batching deliveries to the same mailboxes.
+    pub filer: crate::filer::Filer,
     /// The node's running sessions (this protocol's register here).
     pub sessions: crate::live::sessions::Sessions,
     /// Connection counts.

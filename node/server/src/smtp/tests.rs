@@ -39,6 +39,7 @@ async fn context() -> (tempfile::TempDir, Arc<SmtpContext>) {
             percent: 0,
         },
     ));
+    let filer = crate::filer::Filer::start(dir.db().clone(), 2);
     let ctx = SmtpContext {
         limits: ConnectionLimits::new(10, 10),
         config,
@@ -47,6 +48,7 @@ async fn context() -> (tempfile::TempDir, Arc<SmtpContext>) {
         tls: None,
         shutdown: Shutdown::new(),
         sessions: crate::live::sessions::Sessions::new(0),
+        filer,
         headroom,
         budget: crate::net::budget::Budget::new(64 << 20),
     };
