@@ -143,9 +143,13 @@ fn alert_rules_on_a_real_prometheus_go_pending_when_the_store_stops_and_a_member
     for (name, _, error) in prom.rules() {
         assert!(error.is_empty(), "{name}: {error}");
     }
-    // A healthy cluster raises nothing.
+    // A healthy cluster raises nothing — apart from what the machine running the test may
+    // really have: a data filesystem (the host's) under 10 % free.
     prom.wait(60, "no alert on a healthy cluster", |p| {
-        p.alerts().is_empty()
+        p.alerts().iter().all(|a| {
+            ["TernDiskSpaceLow", "TernInodesLow"]
+                .contains(&a["labels"]["alertname"].as_str().unwrap_or(""))
+        })
     });
 
     // The store stops: each member reports it failed.
