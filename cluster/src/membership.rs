@@ -41,10 +41,24 @@ pub(crate) async fn rejoin(shared: Arc<Shared>, mut through: Vec<String>, member
     );
     loop {
         if through.is_empty() || shared.raft.current_leader().await == Some(shared.id) {
-            match handle_join(&shared, shared.id, member.clone(), true).await {
-                Ok(()) => return,
-                Err(why) => {
+            // Bounded: a leader that resumed its term and then lost it to a newer one waits for
+            // its uncommitted address change until the new leader overwrites it, which needs
+            // the new address: the others must be asked instead.
+            match tokio::time::timeout(
+                REQUEST_TIMEOUT,
+                handle_join(&shared, shared.id, member.clone(), true),
+            )
+            .await
+            {
+                Ok(Ok(())) => return,
+                Ok(Err(why)) => {
                     tracing::debug!(node = shared.id, reason = %why, "announcing this member again")
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        node = shared.id,
+                        "announcing this member by itself did not commit (leadership lost?); asking the other members"
+                    )
                 }
             }
         } else if ask(&shared, &through, &member, true).await {

@@ -2,7 +2,8 @@
 //! over mutually authenticated TLS (certificates from `ternctl cluster certs`), `ternctl
 //! cluster status` shows them with the queue shards balanced; a member killed with SIGKILL is
 //! marked down and its shards move to the survivors; it comes back and takes its share again;
-//! the leader killed, the survivors elect another and no shard is left without an owner. A
+//! the leader killed, the survivors elect another and no shard is left without an owner; the
+//! old leader restarted on other ports is back with its share. A
 //! node with a certificate from another CA is refused at the TLS handshake (logged, counted),
 //! and a node id already in use is refused; `ternctl cluster drain` empties a member of shards
 //! (not the last one) and `leave` removes it. `--cluster-init` starts a cluster on a node whose
@@ -106,6 +107,25 @@ fn three_nodes_form_a_cluster_survive_kills_and_balance_shards() {
         s["leader"],
         killed_at.elapsed().as_millis()
     );
+
+    // It comes back on other ports: it resumes leading its old term at start, loses it to the
+    // newer one, and must still get its new addresses to the others (through them, since the
+    // change it made itself can commit only once the new leader reaches it).
+    nodes[leader as usize - 1] = Some(start(
+        pg,
+        dirs[leader as usize - 1].path(),
+        cert_dir,
+        leader,
+        None,
+    ));
+    let survivor = nodes
+        .iter()
+        .enumerate()
+        .find_map(|(i, n)| n.as_ref().filter(|_| i != leader as usize - 1))
+        .expect("a survivor");
+    wait(survivor, 60, "the old leader is back with its share", |s| {
+        balanced(s, &[1, 2, 3])
+    });
     for n in nodes.into_iter().flatten() {
         n.stop().expect("clean stop");
     }
