@@ -125,6 +125,7 @@ pub fn init() {
     crate::tracking::init();
     crate::admin::doctor::init();
     crate::password_check::init();
+    crate::tls::resumption::init();
     crate::smtp::metrics::init();
     crate::pop3::metrics::init();
     crate::imap::metrics::init();

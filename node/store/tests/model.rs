@@ -119,6 +119,56 @@ async fn domains_accounts_and_logins() {
 }
 
 #[tokio::test]
+async fn a_password_is_hashed_at_the_directorys_cost_and_rehashed_only_if_unchanged() {
+    use tern_store::model::password::{self, Hashing};
+    let (_t, d) = dir(false);
+    let cheap = Hashing {
+        memory_kib: 7_168,
+        iterations: 5,
+        parallelism: 1,
+    };
+    let d = d.with_hashing(cheap);
+    d.add_domain("example.test").await.expect("domain");
+    let a = d
+        .add_account(account("ann@example.test"))
+        .await
+        .expect("account");
+    assert!(
+        a.password_hash.contains("m=7168,t=5,p=1"),
+        "{}",
+        a.password_hash
+    );
+    assert!(Hashing::default().outdated(&a.password_hash));
+    assert!(!cheap.outdated(&a.password_hash));
+
+    let new = Hashing::default()
+        .hash(&Secret::new("correct horse".into()))
+        .expect("hash");
+    assert!(
+        !d.rehash_password(a.id, "another hash", &new)
+            .await
+            .expect("rehash"),
+        "a hash that is no longer the stored one is not replaced"
+    );
+    assert!(
+        d.rehash_password(a.id, &a.password_hash, &new)
+            .await
+            .expect("rehash")
+    );
+    let stored = d.account(a.id).await.expect("read").expect("account");
+    assert_eq!(stored.password_hash, new);
+    assert!(password::verify(
+        &Secret::new("correct horse".into()),
+        &stored.password_hash
+    ));
+    assert!(
+        !d.rehash_password(u64::MAX, &new, &new)
+            .await
+            .expect("no account")
+    );
+}
+
+#[tokio::test]
 async fn local_parts_are_exact_by_default() {
     let (_t, d) = dir(true);
     d.add_domain("example.test").await.expect("domain");

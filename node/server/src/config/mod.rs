@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod imap;
 mod log_level;
+mod passwords;
 pub mod proxy;
 pub mod queue;
 pub mod raw;
@@ -193,6 +194,8 @@ pub struct Config {
     pub cluster: ClusterConfig,
     /// PROXY protocol per mail listener.
     pub proxy: ProxyConfig,
+    /// The Argon2id cost of password hashes.
+    pub password_hashing: tern_store::model::password::Hashing,
 }
 
 /// Environment variables that configure Tern look like `TERN_LISTENERS__HTTP`; other `TERN_*`
@@ -451,6 +454,7 @@ impl Config {
             queue,
             cluster: ClusterConfig::validate(&raw.cluster, listeners.cluster.is_some())?,
             proxy: ProxyConfig::validate(&raw.proxy)?,
+            password_hashing: passwords::validate(&raw.passwords)?,
             pop3,
             smtp,
             hostname,

@@ -31,6 +31,8 @@ pub struct RawConfig {
     pub cluster: super::cluster::RawCluster,
     /// `[proxy]`.
     pub proxy: super::proxy::RawProxy,
+    /// `[passwords]`.
+    pub passwords: super::passwords::RawPasswords,
 }
 
 /// `[server]`

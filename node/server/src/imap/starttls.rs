@@ -27,7 +27,7 @@ pub async fn handle_starttls<S: AsyncRead + AsyncWrite + Unpin + Send>(
     }
     s.conn.discard_input();
     s.reader.reset();
-    match s.conn.start_tls(tls.acceptor()).await {
+    match s.conn.start_tls(&tls).await {
         Ok(()) => Flow::Continue,
         Err(e) => {
             tracing::info!(session = %s.id, error = %e, "STARTTLS handshake failed");

@@ -16,7 +16,6 @@ use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     time::Instant,
 };
-use tokio_rustls::TlsAcceptor;
 
 use super::stream::MaybeTls;
 
@@ -215,11 +214,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     }
 
     /// Upgrades to TLS in place; on failure the connection is unusable.
-    pub async fn start_tls(&mut self, acceptor: TlsAcceptor) -> std::io::Result<()> {
+    pub async fn start_tls(&mut self, tls: &crate::tls::TlsConfig) -> std::io::Result<()> {
         let MaybeTls::Plain(plain) = std::mem::replace(&mut self.io, MaybeTls::Upgrading) else {
             return Err(std::io::Error::other("TLS is already active"));
         };
-        let stream = acceptor.accept(plain).await?;
+        let stream = tls.accept(plain).await?;
         self.io = MaybeTls::Tls(Box::new(stream));
         self.wire.tls.store(true, Ordering::Relaxed);
         Ok(())

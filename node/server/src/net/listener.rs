@@ -168,7 +168,7 @@ async fn admit(
         return Some((MaybeTls::Plain(stream), peer, slot));
     }
     let tls = spec.tls.clone()?;
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
         Ok(Ok(s)) => Some((MaybeTls::Tls(Box::new(s)), peer, slot)),
         Ok(Err(e)) => {
             tracing::info!(peer = %peer, listener = spec.label, error = %e, "TLS handshake failed");

@@ -5,7 +5,9 @@
 //! verified) and is refused the same way, so neither timing nor answer tells a client which
 //! accounts exist; protocols answer a failed bare local part with [`FULL_ADDRESS_HINT`] whatever
 //! the directory holds. A verified-credential cache ([`cache`]) spares a client that logs in
-//! again with the right password (webmail opens a session per click) another Argon2id run.
+//! again with the right password (webmail opens a session per click) another Argon2id run. A
+//! matching password whose stored hash was made at another cost than `[passwords]` asks is
+//! hashed again in the background and stored unless the password changed meanwhile.
 
 mod cache;
 mod fair;
@@ -18,7 +20,10 @@ use std::{
 
 use prometheus::{IntCounterVec, IntGauge, register_int_counter_vec, register_int_gauge};
 use tern_proto::Secret;
-use tern_store::model::{Account, Directory, LoginMatch, ModelError, password};
+use tern_store::model::{
+    Account, Directory, LoginMatch, ModelError,
+    password::{self, Hashing},
+};
 
 use self::{cache::CredentialCache, fair::FairPool};
 
@@ -32,11 +37,28 @@ static POOL: LazyLock<Arc<FairPool>> = LazyLock::new(|| {
     FairPool::new(cores, (cores / 4).max(1), MAX_WAITING_PER_ADDRESS)
 });
 
-/// A hash of a random password with the parameters real ones use, verified for logins that
-/// match no account so that they take as long as a wrong password.
-static DUMMY: LazyLock<String> = LazyLock::new(|| {
+/// A hash of a random password at the cost real ones are made at, verified for logins that
+/// match no account so that they take as long as a wrong password ([`configure`] sets it).
+static DUMMY: OnceLock<String> = OnceLock::new();
+
+fn dummy_hash(hashing: Hashing) -> String {
     let random = format!("{:032x}", rand::random::<u128>());
-    password::hash(&Secret::new(random)).unwrap_or_default()
+    hashing.hash(&Secret::new(random)).unwrap_or_default()
+}
+
+fn dummy() -> String {
+    DUMMY.get_or_init(|| dummy_hash(Hashing::default())).clone()
+}
+
+static REHASHES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "tern_password_rehashes_total",
+        "Passwords hashed again at login because their stored hash was made at another cost \
+         than [passwords] asks, by outcome (stored; skipped: the password changed meanwhile; \
+         failed)",
+        &["outcome"]
+    )
+    .expect("metric registers once")
 });
 
 static CHECKS: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -78,13 +100,16 @@ pub fn init() {
     for result in ["hit", "miss"] {
         CACHE_LOOKUPS.with_label_values(&[result]);
     }
+    for outcome in ["stored", "skipped", "failed"] {
+        REHASHES.with_label_values(&[outcome]);
+    }
     LazyLock::force(&WAITING);
-    LazyLock::force(&DUMMY);
 }
 
-/// Turns the verified-credential cache on: entries live `ttl`, at most `max_entries` (either
-/// 0: off). Call once at start.
-pub fn configure_cache(ttl: Duration, max_entries: usize) {
+/// Computes the dummy hash at the node's cost and turns the verified-credential cache on:
+/// entries live `ttl`, at most `max_entries` (either 0: off). Call once at start.
+pub fn configure(hashing: Hashing, ttl: Duration, max_entries: usize) {
+    let _ = DUMMY.set(dummy_hash(hashing));
     let _ = CACHE.set(CredentialCache::new(ttl, max_entries));
 }
 
@@ -133,9 +158,10 @@ pub async fn check(
         CACHE_LOOKUPS.with_label_values(&["miss"]).inc();
     }
     let presented = cache.map(|_| password.clone());
+    let password_for_rehash = password.clone();
     let phc = match &found {
         LoginMatch::Found(account) => account.password_hash.clone(),
-        LoginMatch::Ambiguous(_) | LoginMatch::Unknown => DUMMY.clone(),
+        LoginMatch::Ambiguous(_) | LoginMatch::Unknown => dummy(),
     };
     let Some(matched) = verify(peer, password, phc).await else {
         CHECKS.with_label_values(&["shed"]).inc();
@@ -151,6 +177,9 @@ pub async fn check(
                     Instant::now(),
                 );
             }
+            if dir.hashing().outdated(&account.password_hash) {
+                rehash(dir.clone(), &account, password_for_rehash);
+            }
             (Outcome::Accepted(Box::new(account)), "match")
         }
         LoginMatch::Found(_) => (Outcome::Refused, "mismatch"),
@@ -158,6 +187,37 @@ pub async fn check(
     };
     CHECKS.with_label_values(&[label]).inc();
     Ok(outcome)
+}
+
+/// Hashes `password` again at the directory's cost, off the async threads, and stores it if the
+/// account still holds the hash it was verified against.
+fn rehash(dir: Directory, account: &Account, password: Secret<String>) {
+    let (id, old) = (account.id, account.password_hash.clone());
+    tokio::spawn(async move {
+        let hashing = dir.hashing();
+        let outcome = match tokio::task::spawn_blocking(move || hashing.hash(&password)).await {
+            Ok(Ok(new)) => dir.rehash_password(id, &old, &new).await,
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(ModelError::Invalid(format!("hashing task: {e}"))),
+        };
+        let label = match outcome {
+            Ok(true) => {
+                tracing::info!(
+                    account = id,
+                    memory_kib = hashing.memory_kib,
+                    iterations = hashing.iterations,
+                    "password hashed again at the configured cost"
+                );
+                "stored"
+            }
+            Ok(false) => "skipped",
+            Err(e) => {
+                tracing::warn!(account = id, error = %e, "cannot store the password hashed again; the old hash stays");
+                "failed"
+            }
+        };
+        REHASHES.with_label_values(&[label]).inc();
+    });
 }
 
 /// Whether `password` matches the PHC string, or `None` when `peer` has too many checks

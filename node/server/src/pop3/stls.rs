@@ -16,7 +16,7 @@ pub async fn handle_stls<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Sessi
         return Flow::Close;
     }
     s.conn.discard_input();
-    match s.conn.start_tls(tls.acceptor()).await {
+    match s.conn.start_tls(&tls).await {
         Ok(()) => {
             s.phase = Phase::Authorization { user: None };
             Flow::Continue

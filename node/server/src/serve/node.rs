@@ -84,7 +84,11 @@ impl Node {
     ) -> anyhow::Result<Node> {
         let started = Instant::now();
         metrics::init();
-        crate::password_check::configure_cache(config.login_cache_ttl, config.login_cache_entries);
+        crate::password_check::configure(
+            config.password_hashing,
+            config.login_cache_ttl,
+            config.login_cache_entries,
+        );
         crate::tracking::configure(
             format!("node-{}", config.cluster.node_id),
             config.tracking_retention,
@@ -115,7 +119,8 @@ impl Node {
             AddressPolicy {
                 local_case_sensitive: config.local_part_case_sensitive,
             },
-        );
+        )
+        .with_hashing(config.password_hashing);
 
         queue::check_layout(&db, config.queue.shards).await?;
 

@@ -22,7 +22,7 @@ pub async fn handle_starttls<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut S
     if dropped > 0 {
         tracing::warn!(session = %s.id, bytes = dropped, "discarded data pipelined after STARTTLS");
     }
-    match s.conn.start_tls(tls.acceptor()).await {
+    match s.conn.start_tls(&tls).await {
         Ok(()) => {
             // RFC 3207 §4.2: forget everything learnt before the handshake.
             s.state = State {

@@ -3,6 +3,7 @@
 
 mod generated;
 mod inspect;
+pub mod resumption;
 
 use std::path::{Path, PathBuf};
 
@@ -11,12 +12,13 @@ use anyhow::Context;
 pub(crate) use self::generated::write_private;
 pub use self::generated::{generate_self_signed, renew_if_due};
 pub use self::inspect::Facts;
-use self::inspect::not_after;
+use self::{inspect::not_after, resumption::Resumption};
 
 /// The node's TLS server configuration, swapped atomically when the certificate files change
-/// (checked periodically) so renewals need no restart.
+/// (checked periodically) so renewals need no restart; session resumption survives the swap.
 pub struct TlsConfig {
     paths: (PathBuf, PathBuf),
+    resumption: Resumption,
     current: std::sync::RwLock<(
         std::sync::Arc<rustls::ServerConfig>,
         Option<std::time::SystemTime>,
@@ -68,9 +70,12 @@ impl TlsConfig {
     /// Loads the pair once; startup fails on a bad pair.
     pub fn load(cert: &Path, key: &Path) -> anyhow::Result<Self> {
         let paths = (cert.to_path_buf(), key.to_path_buf());
-        let config = std::sync::Arc::new(load_server_config(cert, key)?);
+        let resumption = Resumption::new()?;
+        let mut config = load_server_config(cert, key)?;
+        resumption.apply(&mut config);
         Ok(Self {
-            current: std::sync::RwLock::new((config, modified(&paths))),
+            current: std::sync::RwLock::new((std::sync::Arc::new(config), modified(&paths))),
+            resumption,
             paths,
         })
     }
@@ -84,10 +89,19 @@ impl TlsConfig {
         inspect::facts(&cert, &self.paths.0)
     }
 
-    /// The configuration for the next handshake.
-    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
-        let current = self.current.read().expect("tls config lock");
-        tokio_rustls::TlsAcceptor::from(current.0.clone())
+    /// The server side of a handshake on `io` with the current configuration, counted by kind
+    /// (full or resumed) once complete.
+    pub async fn accept<IO>(&self, io: IO) -> std::io::Result<tokio_rustls::server::TlsStream<IO>>
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let acceptor = {
+            let current = self.current.read().expect("tls config lock");
+            tokio_rustls::TlsAcceptor::from(current.0.clone())
+        };
+        let stream = acceptor.accept(io).await?;
+        resumption::count(stream.get_ref().1.handshake_kind());
+        Ok(stream)
     }
 
     /// Reloads when the files changed; a bad new pair is logged and the old one kept.
@@ -97,7 +111,8 @@ impl TlsConfig {
             return;
         }
         match load_server_config(&self.paths.0, &self.paths.1) {
-            Ok(config) => {
+            Ok(mut config) => {
+                self.resumption.apply(&mut config);
                 *self.current.write().expect("tls config lock") =
                     (std::sync::Arc::new(config), stamp);
                 tracing::info!(certificate = %self.paths.0.display(), "TLS certificate reloaded");

@@ -85,7 +85,7 @@ impl Directory {
     /// Creates an account with its Inbox, Sent, Drafts, Trash, Junk and Archive mailboxes.
     pub async fn add_account(&self, new: NewAccount) -> ModelResult<Account> {
         let address = Address::parse(&new.address)?;
-        let hash = password::hash(&new.password)?;
+        let hash = self.hashing.hash(&new.password)?;
         let local = address.lookup_local(self.policy.local_case_sensitive);
         let (address, local, hash, new) = (&address, &local, &hash, &new);
         self.db
@@ -217,11 +217,30 @@ impl Directory {
 
     /// Replaces an account's password.
     pub async fn set_password(&self, address: &str, password: &Secret<String>) -> ModelResult<()> {
-        let hash = password::hash(password)?;
+        let hash = self.hashing.hash(password)?;
         let hash = &hash;
         self.update_account(address, |a| a.password_hash = hash.clone())
             .await
             .map(|_| ())
+    }
+
+    /// Stores `new` as the password hash of account `id` if it still holds `old` (a rehash of
+    /// the same password at another cost: a password changed meanwhile is left alone).
+    /// Whether it was stored.
+    pub async fn rehash_password(&self, id: u64, old: &str, new: &str) -> ModelResult<bool> {
+        self.db
+            .transact(|tx| async move {
+                let Some(mut account) = get(&tx, id).await? else {
+                    return Ok(false);
+                };
+                if account.password_hash != old {
+                    return Ok(false);
+                }
+                account.password_hash = new.to_string();
+                codec::write(&tx, &k::account(id), &account)?;
+                Ok(true)
+            })
+            .await
     }
 
     /// Sets an account's quota (`None`: unlimited).

@@ -89,12 +89,28 @@ impl Default for AddressPolicy {
 pub struct Directory {
     db: Db,
     policy: AddressPolicy,
+    hashing: password::Hashing,
 }
 
 impl Directory {
-    /// A directory on `db` comparing local parts by `policy`.
+    /// A directory on `db` comparing local parts by `policy`, hashing passwords at the default
+    /// cost.
     pub fn new(db: Db, policy: AddressPolicy) -> Self {
-        Self { db, policy }
+        Self {
+            db,
+            policy,
+            hashing: password::Hashing::default(),
+        }
+    }
+
+    /// The same, hashing new passwords at `hashing`.
+    pub fn with_hashing(self, hashing: password::Hashing) -> Self {
+        Self { hashing, ..self }
+    }
+
+    /// The cost new passwords are hashed at.
+    pub fn hashing(&self) -> password::Hashing {
+        self.hashing
     }
 
     /// The store underneath.
