@@ -19,6 +19,28 @@ use tokio::{
 
 use super::stream::MaybeTls;
 
+/// Room made for one read.
+const READ: usize = 16 * 1024;
+
+/// Room made for a read after [`Conn::release_buffers`] (a waiting client's next command).
+const IDLE_READ: usize = 1024;
+
+/// Runs an I/O step that must finish within `limit`, arming the timer only when the step does
+/// not finish at once (a write to a socket with room, most of them).
+async fn within<T>(
+    limit: Duration,
+    step: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    use futures::FutureExt;
+    let mut step = std::pin::pin!(step);
+    if let Some(done) = (&mut step).now_or_never() {
+        return done;
+    }
+    tokio::time::timeout(limit, step)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "client not reading"))?
+}
+
 /// Why reading stopped.
 #[derive(Debug)]
 pub enum ReadError {
@@ -104,12 +126,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     /// Sends what is queued. Each write must make progress within the write timeout, so a
     /// client that stops reading cannot hold the session (and its memory) forever.
     pub async fn flush(&mut self) -> std::io::Result<()> {
-        let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "client not reading");
         let mut written = 0;
         while written < self.out.len() {
-            let n = tokio::time::timeout(self.write_timeout, self.io.write(&self.out[written..]))
-                .await
-                .map_err(|_| timed_out())??;
+            let n = within(self.write_timeout, self.io.write(&self.out[written..])).await?;
             if n == 0 {
                 return Err(std::io::ErrorKind::WriteZero.into());
             }
@@ -117,9 +136,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             self.wire.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
         }
         self.out.clear();
-        tokio::time::timeout(self.write_timeout, self.io.flush())
-            .await
-            .map_err(|_| timed_out())?
+        within(self.write_timeout, self.io.flush()).await
     }
 
     /// Sends the queued output once it is large, so a client pipelining commands whose answers
@@ -137,14 +154,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             self.input.drain(..self.pos);
             self.pos = 0;
         }
-        let mut chunk = [0u8; 16 * 1024];
-        let n = match tokio::time::timeout_at(deadline, self.io.read(&mut chunk)).await {
+        // Straight into the input's spare room (never zeroed, never a buffer in the session's
+        // future): a little after `release_buffers` (an IDLE client sends `DONE`), a read's
+        // worth otherwise.
+        let room = if self.input.capacity() == 0 {
+            IDLE_READ
+        } else {
+            READ
+        };
+        self.input.reserve(room);
+        let n = match tokio::time::timeout_at(deadline, self.io.read_buf(&mut self.input)).await
+        {
             Err(_) => return Err(ReadError::Timeout),
             Ok(Err(_)) | Ok(Ok(0)) => return Err(ReadError::Closed),
             Ok(Ok(n)) => n,
         };
         self.wire.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-        self.input.extend_from_slice(&chunk[..n]);
         Ok(n)
     }
 
@@ -248,7 +273,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         self.close().await;
         self.discard_input();
         let deadline = Instant::now() + wait;
-        let mut chunk = [0u8; 16 * 1024];
+        let mut chunk = vec![0u8; READ];
         let mut dropped = 0;
         while dropped < max {
             match tokio::time::timeout_at(deadline, self.io.read(&mut chunk)).await {
