@@ -2,7 +2,8 @@
 //! session's flag change and expunge; expunges held back during FETCH/STORE/SEARCH by
 //! sequence number and given at the next NOOP; CONDSTORE (MODSEQ, CHANGEDSINCE,
 //! UNCHANGEDSINCE → MODIFIED, SEARCH MODSEQ) and QRESYNC (SELECT with VANISHED (EARLIER),
-//! UID FETCH VANISHED, VANISHED instead of EXPUNGE).
+//! UID FETCH VANISHED, VANISHED instead of EXPUNGE); searches answered from the mailbox's
+//! in-memory index still see every committed change.
 
 use std::time::Duration;
 
@@ -246,4 +247,101 @@ async fn condstore_and_qresync_resync() {
         .expect("status");
     assert!(r.lines("STATUS")[0].contains("MESSAGES 2"), "{}", r.all());
     tern.stop().expect("stop");
+}
+
+/// The numbers of `SEARCH criteria`.
+async fn search(c: &mut imap::Client, criteria: &str) -> Vec<u32> {
+    let r = c.cmd(&format!("SEARCH {criteria}")).await.expect("search");
+    assert!(r.ok(), "SEARCH {criteria}: {}", r.all());
+    r.lines("SEARCH")
+        .first()
+        .map(|l| {
+            l.split(' ')
+                .skip(1)
+                .map(|n| n.parse().expect("number"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Searches on flags, keywords and sizes (and fetches of flags) come from the open mailbox's
+/// in-memory index, and still see every change committed before them: the session's own
+/// STORE, another session's STORE and EXPUNGE, a new delivery.
+#[tokio::test(flavor = "multi_thread")]
+async fn searches_from_the_index_see_every_committed_change() {
+    let (_dir, tern) = Tern::dev(TOKEN, PASSWORD, &[]);
+    let subjects: Vec<String> = (1..=30).map(|i| format!("message {i}")).collect();
+    let subjects: Vec<&str> = subjects.iter().map(String::as_str).collect();
+    smtp::deliver(tern.addr("smtp"), "demo@example.test", &subjects)
+        .await
+        .expect("deliver");
+    let indexed = "tern_imap_searches_total{source=\"index\"}";
+    assert_eq!(tern.metric(indexed), 0.0, "exported at 0 from start");
+    let mut a = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    let mut b = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    assert!(a.cmd("SELECT INBOX").await.expect("select").ok());
+    assert!(b.cmd("SELECT INBOX").await.expect("select").ok());
+    let range = |from: u32, to: u32| (from..=to).collect::<Vec<u32>>();
+    assert_eq!(search(&mut a, "UNSEEN").await, range(1, 30));
+    assert!(tern.metric(indexed) >= 1.0, "answered from the index");
+
+    // Its own change, at once.
+    assert!(
+        a.cmd("STORE 1:10 +FLAGS.SILENT (\\Seen)")
+            .await
+            .expect("store")
+            .ok()
+    );
+    assert_eq!(search(&mut a, "UNSEEN").await, range(11, 30));
+    assert_eq!(search(&mut a, "SEEN").await, range(1, 10));
+    // Another session's, at once (the index or the store, never an older state).
+    assert!(
+        b.cmd("STORE 11:15 +FLAGS.SILENT (\\Seen)")
+            .await
+            .expect("store")
+            .ok()
+    );
+    assert_eq!(search(&mut a, "UNSEEN").await, range(16, 30));
+    assert!(
+        b.cmd("STORE 20 +FLAGS.SILENT ($Label1)")
+            .await
+            .expect("store")
+            .ok()
+    );
+    assert_eq!(search(&mut a, "KEYWORD $Label1").await, vec![20]);
+    let r = a.cmd("UID FETCH 1:* (FLAGS)").await.expect("fetch");
+    let seen: std::collections::BTreeSet<&str> = r
+        .lines("")
+        .iter()
+        .filter(|l| l.contains("FETCH") && l.contains("\\Seen"))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert_eq!(seen.len(), 15, "{}", r.all());
+    let labelled = r.lines("20 FETCH");
+    assert!(
+        !labelled.is_empty() && labelled.iter().all(|l| l.contains("$Label1")),
+        "{}",
+        r.all()
+    );
+    // A delivery: in the search once the session knows of it.
+    smtp::deliver(tern.addr("smtp"), "demo@example.test", &["thirty-one"])
+        .await
+        .expect("deliver");
+    let r = a.cmd("NOOP").await.expect("noop");
+    assert!(r.lines("31 EXISTS").len() == 1, "{}", r.all());
+    assert_eq!(search(&mut a, "UNSEEN").await, range(16, 31));
+    assert_eq!(search(&mut a, "LARGER 1 UID 31:*").await, vec![31]);
+    // Another session's expunge: gone from the search after the session is told.
+    assert!(
+        b.cmd("STORE 16 +FLAGS.SILENT (\\Deleted)")
+            .await
+            .expect("store")
+            .ok()
+    );
+    assert!(b.cmd("EXPUNGE").await.expect("expunge").ok());
+    assert!(a.cmd("NOOP").await.expect("noop").ok());
+    assert_eq!(search(&mut a, "DELETED").await, Vec::<u32>::new());
+    assert_eq!(search(&mut a, "UNSEEN").await, range(16, 30));
+    assert!(tern.metric(indexed) >= 5.0, "most came from the index");
+    tern.stop().expect("clean stop");
 }

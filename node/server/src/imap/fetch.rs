@@ -1,7 +1,8 @@
 //! FETCH and UID FETCH: flags, dates, sizes, ENVELOPE and BODYSTRUCTURE from the cached
 //! summary, BODY[section]<partial> / BODY.PEEK / RFC822.* / BINARY from the body, UID and
 //! MODSEQ; CHANGEDSINCE and VANISHED (CONDSTORE/QRESYNC). Messages are read in batches and
-//! responses flushed as they grow, so a large FETCH does not hold the mailbox in memory.
+//! responses flushed as they grow, so a large FETCH does not hold the mailbox in memory; a
+//! FETCH of record items only (flags, UID, MODSEQ, sizes, dates) reads the mailbox's index.
 
 use std::num::{NonZeroU32, NonZeroU64};
 
@@ -23,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
     convert::{body_structure, date_time, envelope, fetch_flags, literal, nz},
-    section,
+    index, section,
     session::{Flow, Session},
 };
 
@@ -263,42 +264,65 @@ pub async fn handle_fetch<S: AsyncRead + AsyncWrite + Unpin + Send>(
     };
     let mut marked_seen = 0usize;
     let mut unknown_cte = false;
+    // Records only (flags, UID, MODSEQ, size, date): from the mailbox's index when current.
+    let published = s
+        .selected
+        .as_ref()
+        .and_then(|sel| sel.sub.rx.borrow().index.clone());
+    let index = match published {
+        Some(published) if !wants.summary && !wants.body && !wants.marks_seen => {
+            match index::current(&db, mailbox, Some(published)).await {
+                Ok(index) => index,
+                Err(e) => return s.fail(&tag, e.into()),
+            }
+        }
+        _ => None,
+    };
     for chunk in positions.chunks(BATCH) {
         let batch: Vec<u32> = chunk.iter().map(|i| uids[*i]).collect();
         let batch = &batch;
         let with_summary = wants.summary;
         let marks_seen = wants.marks_seen;
-        let read = db
-            .run(|tx| async move {
-                let mut out = Vec::with_capacity(batch.len());
-                for &uid in batch {
-                    let Some(mut meta) = message::get(&tx, mailbox, uid).await? else {
-                        continue;
-                    };
-                    if changed_since.is_some_and(|n| meta.modseq <= n) {
-                        continue;
-                    }
-                    let mut newly_seen = false;
-                    if marks_seen && !meta.flags.contains(Flags::SEEN) {
-                        let flags = meta.flags.union(Flags::SEEN);
-                        if let Some(m) =
-                            message::set_flags(&tx, mailbox, uid, flags, meta.keywords.clone())
-                                .await?
-                        {
-                            meta = m;
-                            newly_seen = true;
+        let read = match &index {
+            Some(index) => Ok(batch
+                .iter()
+                .filter_map(|uid| index.get(*uid))
+                .filter(|m| changed_since.is_none_or(|n| m.modseq > n))
+                .map(|m| (m.clone(), None, false))
+                .collect()),
+            None => {
+                db.run(|tx| async move {
+                    let mut out = Vec::with_capacity(batch.len());
+                    for &uid in batch {
+                        let Some(mut meta) = message::get(&tx, mailbox, uid).await? else {
+                            continue;
+                        };
+                        if changed_since.is_some_and(|n| meta.modseq <= n) {
+                            continue;
                         }
+                        let mut newly_seen = false;
+                        if marks_seen && !meta.flags.contains(Flags::SEEN) {
+                            let flags = meta.flags.union(Flags::SEEN);
+                            if let Some(m) =
+                                message::set_flags(&tx, mailbox, uid, flags, meta.keywords.clone())
+                                    .await?
+                            {
+                                meta = m;
+                                newly_seen = true;
+                            }
+                        }
+                        let summary = if with_summary {
+                            message::summary(&tx, meta.blob).await?
+                        } else {
+                            None
+                        };
+                        out.push((meta, summary, newly_seen));
                     }
-                    let summary = if with_summary {
-                        message::summary(&tx, meta.blob).await?
-                    } else {
-                        None
-                    };
-                    out.push((meta, summary, newly_seen));
-                }
-                Ok(out)
-            })
-            .await;
+                    Ok(out)
+                })
+                .await
+            }
+        };
         let read = match read {
             Ok(r) => r,
             Err(e) => return s.fail(&tag, e.into()),

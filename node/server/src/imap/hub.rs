@@ -6,7 +6,8 @@
 //! view and speak to their client (so each keeps its own sequence numbers). Local sessions
 //! also poke the actor after they commit, so they need not wait for the watch. The [`Hub`] is
 //! the node's registry: it starts an actor on first use and the actor stops with its last
-//! session.
+//! session. The actor also keeps the mailbox's [`Index`] current from the same deltas and
+//! publishes it with each change.
 
 use std::{collections::HashMap, sync::Arc, time::Instant};
 
@@ -18,7 +19,7 @@ use tern_store::{
 };
 use tokio::sync::{Mutex, watch};
 
-use super::metrics::METRICS;
+use super::{index::Index, metrics::METRICS};
 
 /// What changed in a mailbox between two MODSEQs, read once by the actor for all its sessions.
 #[derive(Debug, Default)]
@@ -42,6 +43,8 @@ pub struct Change {
     pub seen: Instant,
     /// What changed, when the actor could read it.
     pub delta: Option<Arc<Delta>>,
+    /// The mailbox's records after the change, when the actor has them.
+    pub index: Option<Arc<Index>>,
 }
 
 /// Messages to a mailbox actor.
@@ -64,6 +67,7 @@ pub struct MailboxState {
     hub: Arc<HubInner>,
     tx: watch::Sender<Change>,
     modseq: u64,
+    index: Option<Arc<Index>>,
     write: Arc<Mutex<()>>,
     members: usize,
     watcher: tokio::task::JoinHandle<()>,
@@ -78,6 +82,18 @@ async fn read_counter(db: &Db, mailbox: u64) -> Option<(i64, u64)> {
     })
     .await
     .ok()
+}
+
+/// Every record of the mailbox, in one transaction (`None` when the store cannot say now).
+async fn load_index(db: &Db, mailbox: u64) -> Option<Arc<Index>> {
+    db.run(|tx| async move {
+        let modseq = mailbox::highest_modseq(&tx, mailbox).await?;
+        let metas = message::list(&tx, mailbox, 1, None).await?;
+        Ok(Index::new(modseq, metas))
+    })
+    .await
+    .ok()
+    .map(Arc::new)
 }
 
 async fn read_delta(db: &Db, mailbox: u64, from: u64) -> Option<Delta> {
@@ -137,10 +153,14 @@ impl Actor for MailboxActor {
         (id, db, hub): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let (counter, modseq) = read_counter(&db, id).await.unwrap_or((0, 0));
+        // Loaded after the counter: at least as current, and the next delta (from `modseq`)
+        // applies to it again harmlessly.
+        let index = load_index(&db, id).await;
         let (tx, _) = watch::channel(Change {
             counter,
             seen: Instant::now(),
             delta: None,
+            index: index.clone(),
         });
         let watcher = watch_store(db.clone(), id, myself);
         let write = hub.permit_lock(id);
@@ -151,6 +171,7 @@ impl Actor for MailboxActor {
             hub,
             tx,
             modseq,
+            index,
             write,
             members: 0,
             watcher,
@@ -188,6 +209,18 @@ impl Actor for MailboxActor {
                 }
                 let seen = Instant::now();
                 let delta = read_delta(&state.db, state.id, state.modseq).await;
+                // The published change lets go of the index first, so that it is copied only
+                // when a session is searching it right now.
+                state.tx.send_if_modified(|c| {
+                    c.index = None;
+                    false
+                });
+                match (&delta, state.index.as_mut()) {
+                    (Some(d), Some(index)) => Arc::make_mut(index).apply(d),
+                    // A change the index missed: it is read again whole.
+                    (None, _) => state.index = None,
+                    (Some(_), None) => state.index = load_index(&state.db, state.id).await,
+                }
                 if let Some(d) = &delta {
                     state.modseq = d.to;
                 }
@@ -195,6 +228,7 @@ impl Actor for MailboxActor {
                     counter,
                     seen,
                     delta: delta.map(Arc::new),
+                    index: state.index.clone(),
                 });
             }
         }

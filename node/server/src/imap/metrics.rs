@@ -25,6 +25,8 @@ pub struct ImapMetrics {
     pub notify_latency: Histogram,
     /// Connections refused before a session (limits, PROXY protocol), by reason.
     pub refused: IntCounterVec,
+    /// Searches by where the records came from (`index`: the mailbox actor's; `store`).
+    pub search_sources: IntCounterVec,
 }
 
 /// The process-wide IMAP metrics.
@@ -72,11 +74,24 @@ pub static METRICS: LazyLock<ImapMetrics> = LazyLock::new(|| ImapMetrics {
         &["reason"]
     )
     .expect("metric registers once"),
+    search_sources: register_int_counter_vec!(
+        Opts::new(
+            "tern_imap_searches_total",
+            "IMAP searches by where the message records came from (index: the open mailbox's \
+             in-memory index, for criteria on flags, keywords, sizes, dates, sets and MODSEQ; \
+             store: read record by record)"
+        ),
+        &["source"]
+    )
+    .expect("metric registers once"),
 });
 
 /// Exports every IMAP metric family at 0 from start.
 pub fn init() {
     let m = &*METRICS;
+    for source in ["index", "store"] {
+        m.search_sources.with_label_values(&[source]);
+    }
     for listener in ["imap", "imaps"] {
         m.sessions_active.with_label_values(&[listener]);
         m.sessions.with_label_values(&[listener]);

@@ -18,6 +18,7 @@ pub(crate) mod filing;
 pub mod hub;
 mod id;
 mod idle;
+pub mod index;
 mod list;
 pub mod listener;
 mod login;

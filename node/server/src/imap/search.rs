@@ -1,7 +1,9 @@
 //! SEARCH and UID SEARCH with the RFC 9051 criteria: flags, keywords, sizes, internal and sent
 //! dates, envelope addresses and subject (from the cached summary), HEADER, BODY and TEXT
 //! (from the body, read only when a criterion needs it), sequence and UID sets, NOT / OR /
-//! AND, and MODSEQ (CONDSTORE, which also reports the highest MODSEQ of the matches).
+//! AND, and MODSEQ (CONDSTORE, which also reports the highest MODSEQ of the matches). A search
+//! that needs no summary or body is answered from the mailbox actor's index when it is
+//! current, without reading each record.
 
 use std::num::{NonZeroU32, NonZeroU64};
 
@@ -21,7 +23,11 @@ use tern_store::{
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::session::{Flow, Session};
+use super::{
+    index,
+    metrics::METRICS,
+    session::{Flow, Session},
+};
 
 /// What evaluating a key needs besides the message record.
 #[derive(Default, Clone, Copy)]
@@ -276,6 +282,36 @@ pub async fn matching<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let last_uid = uids.last().copied().unwrap_or(0);
     let db = s.ctx.dir.db().clone();
     let mut hits = Vec::new();
+    let published = sel.sub.rx.borrow().index.clone();
+    if !need.summary
+        && !need.body
+        && let Some(index) = index::current(&db, mailbox, published).await?
+    {
+        for (i, &uid) in uids.iter().enumerate() {
+            let Some(meta) = index.get(uid) else {
+                continue;
+            };
+            let seq = i as u32 + 1;
+            let c = Candidate {
+                seq,
+                count,
+                last_uid,
+                meta,
+                summary: None,
+                raw: None,
+            };
+            if eval(&key, &c) {
+                hits.push(Hit {
+                    seq,
+                    meta: meta.clone(),
+                    summary: None,
+                });
+            }
+        }
+        METRICS.search_sources.with_label_values(&["index"]).inc();
+        return Ok(hits);
+    }
+    METRICS.search_sources.with_label_values(&["store"]).inc();
     for (chunk_no, chunk) in uids.chunks(500).enumerate() {
         let read = db
             .run(|tx| async move {

@@ -163,8 +163,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             READ
         };
         self.input.reserve(room);
-        let n = match tokio::time::timeout_at(deadline, self.io.read_buf(&mut self.input)).await
-        {
+        let n = match tokio::time::timeout_at(deadline, self.io.read_buf(&mut self.input)).await {
             Err(_) => return Err(ReadError::Timeout),
             Ok(Err(_)) | Ok(Ok(0)) => return Err(ReadError::Closed),
             Ok(Ok(n)) => n,
