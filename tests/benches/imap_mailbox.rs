@@ -1,7 +1,8 @@
 //! IMAP benchmark on a release `tern serve --dev`.
 //! 1. A 10 000-message INBOX (2 KiB messages, APPENDed over 8 connections): prints the time of
-//!    SELECT, FETCH 1:* (FLAGS ENVELOPE), FETCH 1:* (BODY.PEEK[]), UID FETCH 1:* (FLAGS) and
-//!    SEARCHes on flags, envelope fields and the body text.
+//!    SELECT, FETCH 1:* (FLAGS ENVELOPE), FETCH 1:* (BODY.PEEK[]), UID FETCH 1:* (FLAGS),
+//!    SEARCHes on flags, sizes, envelope fields and the body text, STATUS and a STORE on every
+//!    message.
 //! 2. Idle connections: opens N sessions over implicit TLS from 127.0.0.10-.19, each logged in
 //!    with INBOX selected and in IDLE; prints the server's RSS per idle connection, then how
 //!    long each of `TERN_BENCH_WAKES` (default 10) SMTP deliveries, one after the other, takes
@@ -138,7 +139,10 @@ async fn main() {
     .await;
     timed(&mut c, "UID FETCH 1:* (FLAGS)", "UID FETCH 1:* (FLAGS)").await;
     timed(&mut c, "FETCH 1:* (BODY.PEEK[])", "FETCH 1:* (BODY.PEEK[])").await;
+    timed(&mut c, "SEARCH ALL", "SEARCH ALL").await;
     timed(&mut c, "SEARCH UNSEEN", "SEARCH UNSEEN").await;
+    timed(&mut c, "SEARCH LARGER 2050", "SEARCH LARGER 2050").await;
+    timed(&mut c, "SEARCH UNSEEN, again", "SEARCH UNSEEN").await;
     timed(&mut c, "SEARCH FROM sender7", "SEARCH FROM sender7").await;
     timed(
         &mut c,
@@ -156,6 +160,19 @@ async fn main() {
         "  BODY needle matched: {}",
         r.lines("SEARCH")[0].split(' ').count() - 1
     );
+    timed(
+        &mut c,
+        "STATUS INBOX (MESSAGES UNSEEN)",
+        "STATUS INBOX (MESSAGES UNSEEN)",
+    )
+    .await;
+    timed(
+        &mut c,
+        "STORE 1:* +FLAGS.SILENT (\\Flagged)",
+        "STORE 1:* +FLAGS.SILENT (\\Flagged)",
+    )
+    .await;
+    timed(&mut c, "SEARCH FLAGGED", "SEARCH FLAGGED").await;
     println!("server RSS after the mailbox work: {:.0} MB", rss_mb(&tern));
     c.cmd("LOGOUT").await.expect("logout");
     drop(c);
