@@ -52,6 +52,11 @@ impl Index {
             .map(|i| &self.metas[i])
     }
 
+    /// Every record, by UID.
+    pub fn metas(&self) -> &[MessageMeta] {
+        &self.metas
+    }
+
     /// Messages indexed.
     pub fn len(&self) -> usize {
         self.metas.len()

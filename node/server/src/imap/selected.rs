@@ -53,7 +53,7 @@ pub struct Selected {
 }
 
 impl Selected {
-    /// Loads the mailbox as it is now.
+    /// Loads the mailbox as it is now (from the mailbox actor's index when it is current).
     pub async fn open(
         db: &Db,
         mailbox: Mailbox,
@@ -61,16 +61,28 @@ impl Selected {
         sub: Subscription,
     ) -> Result<Selected, StoreError> {
         let id = mailbox.id;
-        let (metas, status) = db
+        let published = sub.rx.borrow().index.clone();
+        let indexed_at = published.as_ref().map(|ix| ix.modseq);
+        // The records come from the mailbox actor's index when it is exactly at the state the
+        // status describes, else from the store in the status's transaction.
+        let (status, read) = db
             .run(|tx| {
                 let mailbox = &mailbox;
                 async move {
                     let status = mailbox::status(&tx, mailbox).await?;
+                    if indexed_at == Some(status.highest_modseq) {
+                        return Ok((status, None));
+                    }
                     let metas = message::list(&tx, id, 1, None).await?;
-                    Ok((metas, status))
+                    Ok((status, Some(metas)))
                 }
             })
             .await?;
+        let metas = match (&read, &published) {
+            (Some(read), _) => &read[..],
+            (None, Some(ix)) => ix.metas(),
+            (None, None) => &[],
+        };
         let uids: Vec<u32> = metas.iter().map(|m| m.uid).collect();
         Ok(Selected {
             first_unseen: metas

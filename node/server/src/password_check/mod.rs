@@ -157,8 +157,7 @@ pub async fn check(
         }
         CACHE_LOOKUPS.with_label_values(&["miss"]).inc();
     }
-    let presented = cache.map(|_| password.clone());
-    let password_for_rehash = password.clone();
+    let presented = password.clone();
     let phc = match &found {
         LoginMatch::Found(account) => account.password_hash.clone(),
         LoginMatch::Ambiguous(_) | LoginMatch::Unknown => dummy(),
@@ -169,7 +168,7 @@ pub async fn check(
     };
     let (outcome, label) = match found {
         LoginMatch::Found(account) if matched => {
-            if let (Some(cache), Some(presented)) = (cache, presented) {
+            if let Some(cache) = cache {
                 cache.insert(
                     account.id,
                     &account.password_hash,
@@ -178,7 +177,7 @@ pub async fn check(
                 );
             }
             if dir.hashing().outdated(&account.password_hash) {
-                rehash(dir.clone(), &account, password_for_rehash);
+                rehash(dir.clone(), &account, presented);
             }
             (Outcome::Accepted(Box::new(account)), "match")
         }
