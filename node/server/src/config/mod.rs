@@ -5,10 +5,12 @@ pub mod cluster;
 pub mod imap;
 mod log_level;
 mod passwords;
+mod pop3;
 pub mod proxy;
 pub mod queue;
 pub mod raw;
 pub mod show;
+mod smtp;
 mod store;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -18,8 +20,8 @@ use config::{Environment, File, FileFormat};
 
 use self::raw::{RawConfig, RawListeners};
 pub use self::{
-    cluster::ClusterConfig, imap::ImapConfig, log_level::check_log_level, proxy::ProxyConfig,
-    queue::QueueConfig,
+    cluster::ClusterConfig, imap::ImapConfig, log_level::check_log_level, pop3::Pop3Config,
+    proxy::ProxyConfig, queue::QueueConfig, smtp::SmtpConfig,
 };
 
 /// Which store backend the node uses.
@@ -77,68 +79,6 @@ pub struct Listeners {
     pub http: SocketAddr,
     /// The cluster port (`None`: not in a cluster).
     pub cluster: Option<SocketAddr>,
-}
-
-/// SMTP limits and policy.
-#[derive(Debug, Clone)]
-pub struct SmtpConfig {
-    /// Connections at once on the node.
-    pub max_connections: usize,
-    /// Connections at once per IP.
-    pub max_connections_per_ip: usize,
-    /// Networks exempt from the per-IP limit.
-    pub trusted_networks: Vec<ipnet::IpNet>,
-    /// Silence allowed between commands.
-    pub idle_timeout: Duration,
-    /// Time allowed for a body on top of what its bytes earn at `min_data_rate`.
-    pub data_timeout: Duration,
-    /// Bytes per second a body must average beyond `data_timeout`.
-    pub min_data_rate: u64,
-    /// Total session time.
-    pub max_session: Duration,
-    /// A write making no progress this long drops the session.
-    pub write_timeout: Duration,
-    /// Errors before 421.
-    pub max_errors: u32,
-    /// AUTH failures before 421.
-    pub max_auth_failures: u32,
-    /// AUTH needs TLS.
-    pub auth_requires_tls: bool,
-    /// Largest message.
-    pub max_message_bytes: usize,
-    /// Most recipients.
-    pub max_recipients: usize,
-    /// A full mailbox is refused permanently (552 5.2.2) rather than temporarily (452 4.2.2).
-    pub quota_permanent: bool,
-    /// Authenticated users may send as anyone.
-    pub allow_any_sender: bool,
-    /// Where the bare `postmaster` goes (`None`: postmaster@ the primary domain).
-    pub postmaster: Option<String>,
-    /// Outbound queue shards (from `[queue]`).
-    pub queue_shards: u16,
-}
-
-/// POP3 limits and locking.
-#[derive(Debug, Clone)]
-pub struct Pop3Config {
-    /// Connections at once on the node.
-    pub max_connections: usize,
-    /// Connections at once per IP.
-    pub max_connections_per_ip: usize,
-    /// Autologout timer.
-    pub idle_timeout: Duration,
-    /// Mailbox lock lease.
-    pub lock_lease: Duration,
-    /// Bad commands before closing.
-    pub max_errors: u32,
-    /// Failed logins before closing.
-    pub max_auth_failures: u32,
-    /// Delay per failed login.
-    pub auth_failure_delay: Duration,
-    /// USER/PASS and AUTH need TLS.
-    pub plaintext_requires_tls: bool,
-    /// A write making no progress this long drops the session.
-    pub write_timeout: Duration,
 }
 
 /// The validated runtime configuration.
@@ -370,82 +310,14 @@ impl Config {
             "write_timeout_seconds",
             raw.server.write_timeout_seconds,
         )?);
-        let r = &raw.smtp;
-        let positive = |key: &str, v: u64| require_positive("smtp", key, v);
-        positive("max_connections", r.max_connections as u64)?;
-        positive("max_connections_per_ip", r.max_connections_per_ip as u64)?;
-        positive("max_message_bytes", r.max_message_bytes as u64)?;
-        positive("max_recipients", r.max_recipients as u64)?;
         let queue = QueueConfig::try_from(&raw.queue)?;
-        let smtp = SmtpConfig {
-            max_connections: r.max_connections,
-            max_connections_per_ip: r.max_connections_per_ip,
-            trusted_networks: r
-                .trusted_networks
-                .iter()
-                .map(|n| proxy::network("smtp.trusted_networks", n.trim()))
-                .collect::<anyhow::Result<_>>()?,
-            idle_timeout: Duration::from_secs(positive(
-                "idle_timeout_seconds",
-                r.idle_timeout_seconds,
-            )?),
-            data_timeout: Duration::from_secs(positive(
-                "data_timeout_seconds",
-                r.data_timeout_seconds,
-            )?),
-            min_data_rate: positive("min_data_rate", r.min_data_rate)?,
-            max_session: Duration::from_secs(positive(
-                "max_session_seconds",
-                r.max_session_seconds,
-            )?),
+        let smtp = smtp::validate(
+            &raw.smtp,
+            &raw.server.postmaster,
             write_timeout,
-            max_errors: positive("max_errors", u64::from(r.max_errors))? as u32,
-            max_auth_failures: positive("max_auth_failures", u64::from(r.max_auth_failures))?
-                as u32,
-            auth_requires_tls: r.auth_requires_tls,
-            max_message_bytes: r.max_message_bytes,
-            max_recipients: r.max_recipients,
-            quota_permanent: match r.quota_failure.as_str() {
-                "temporary" => false,
-                "permanent" => true,
-                other => {
-                    bail!("smtp.quota_failure: {other:?} (expected \"temporary\" or \"permanent\")")
-                }
-            },
-            allow_any_sender: r.allow_any_sender,
-            postmaster: match raw.server.postmaster.trim() {
-                "" => None,
-                a => Some(
-                    tern_proto::Address::parse(a)
-                        .map_err(|e| anyhow!("server.postmaster: {a:?} is not an address: {e}"))?
-                        .to_string(),
-                ),
-            },
-            queue_shards: queue.shards,
-        };
-        let p = &raw.pop3;
-        let pop3_positive = |key: &str, v: u64| require_positive("pop3", key, v);
-        let pop3 = Pop3Config {
-            max_connections: pop3_positive("max_connections", p.max_connections as u64)? as usize,
-            max_connections_per_ip: pop3_positive(
-                "max_connections_per_ip",
-                p.max_connections_per_ip as u64,
-            )? as usize,
-            idle_timeout: Duration::from_secs(pop3_positive(
-                "idle_timeout_seconds",
-                p.idle_timeout_seconds,
-            )?),
-            lock_lease: Duration::from_secs(pop3_positive(
-                "lock_lease_seconds",
-                p.lock_lease_seconds,
-            )?),
-            max_errors: pop3_positive("max_errors", u64::from(p.max_errors))? as u32,
-            max_auth_failures: pop3_positive("max_auth_failures", u64::from(p.max_auth_failures))?
-                as u32,
-            auth_failure_delay: Duration::from_millis(p.auth_failure_delay_ms),
-            plaintext_requires_tls: p.plaintext_requires_tls,
-            write_timeout,
-        };
+            queue.shards,
+        )?;
+        let pop3 = pop3::validate(&raw.pop3, write_timeout)?;
         Ok(Config {
             imap: ImapConfig {
                 write_timeout,
