@@ -54,13 +54,9 @@ async fn ingest(nodes: &[&Tern], seconds: u64) -> (usize, f64) {
                 let to = format!("user{i}@example.test");
                 let mut n = 0usize;
                 while Instant::now() < deadline {
-                    c.expect("MAIL FROM:<bench@remote.test>", 250)
+                    c.envelope("bench@remote.test", &to)
                         .await
-                        .expect("mail");
-                    c.expect(&format!("RCPT TO:<{to}>"), 250)
-                        .await
-                        .expect("rcpt");
-                    c.expect("DATA", 354).await.expect("data");
+                        .expect("envelope");
                     let msg = message("bench@remote.test", &to, &format!("b-{i}-{n}"), &body);
                     c.send_raw(format!("{msg}\r\n.\r\n").as_bytes())
                         .await

@@ -77,13 +77,9 @@ async fn main() {
                 let mut latencies = Vec::with_capacity(per_session);
                 for n in 0..per_session {
                     let id = format!("s{s}-{n}");
-                    c.expect("MAIL FROM:<bench@remote.test>", 250)
+                    c.envelope("bench@remote.test", &to)
                         .await
-                        .expect("mail");
-                    c.expect(&format!("RCPT TO:<{to}>"), 250)
-                        .await
-                        .expect("rcpt");
-                    c.expect("DATA", 354).await.expect("data");
+                        .expect("envelope");
                     let m = message("bench@remote.test", &to, &id, &body);
                     let t = Instant::now();
                     c.send_raw(format!("{m}\r\n.\r\n").as_bytes())

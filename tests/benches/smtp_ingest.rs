@@ -55,13 +55,9 @@ async fn main() {
                 let mut latencies = Vec::new();
                 let mut n = 0u64;
                 while Instant::now() < deadline {
-                    c.expect("MAIL FROM:<bench@remote.test>", 250)
+                    c.envelope("bench@remote.test", &to)
                         .await
-                        .expect("mail");
-                    c.expect(&format!("RCPT TO:<{to}>"), 250)
-                        .await
-                        .expect("rcpt");
-                    c.expect("DATA", 354).await.expect("data");
+                        .expect("envelope");
                     let msg = message("bench@remote.test", &to, &format!("bench-{i}-{n}"), &body);
                     let t = Instant::now();
                     c.send_raw(format!("{msg}\r\n.\r\n").as_bytes())

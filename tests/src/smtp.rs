@@ -130,6 +130,14 @@ impl Client {
         Ok(r)
     }
 
+    /// MAIL FROM, RCPT TO and DATA, expecting 250, 250 and 354.
+    pub async fn envelope(&mut self, from: &str, to: &str) -> anyhow::Result<()> {
+        self.expect(&format!("MAIL FROM:<{from}>"), 250).await?;
+        self.expect(&format!("RCPT TO:<{to}>"), 250).await?;
+        self.expect("DATA", 354).await?;
+        Ok(())
+    }
+
     /// STARTTLS and the handshake.
     pub async fn starttls(self) -> anyhow::Result<Client> {
         let mut c = self;

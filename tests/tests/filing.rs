@@ -19,13 +19,7 @@ async fn race(addr: SocketAddr, to: &str) -> Vec<u16> {
     for _ in 0..SESSIONS {
         let (mut c, _) = smtp::Client::connect(addr, None).await.expect("connect");
         c.expect("EHLO racer.test", 250).await.expect("ehlo");
-        c.expect("MAIL FROM:<racer@remote.test>", 250)
-            .await
-            .expect("mail");
-        c.expect(&format!("RCPT TO:<{to}>"), 250)
-            .await
-            .expect("rcpt");
-        c.expect("DATA", 354).await.expect("data");
+        c.envelope("racer@remote.test", to).await.expect("envelope");
         ready.push(c);
     }
     let sends: Vec<_> = ready
