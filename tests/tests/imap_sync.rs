@@ -345,3 +345,56 @@ async fn searches_from_the_index_see_every_committed_change() {
     assert!(tern.metric(indexed) >= 5.0, "most came from the index");
     tern.stop().expect("clean stop");
 }
+
+/// SEARCH on envelope fields and SORT read each body's envelope from the store once; later
+/// searches take them from the node's cache, and a new message's envelope joins it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envelope_searches_read_each_envelope_once() {
+    let (_dir, tern) = Tern::dev(TOKEN, PASSWORD, &[]);
+    let subjects: Vec<String> = (1..=30).map(|i| format!("message {i}")).collect();
+    let subjects: Vec<&str> = subjects.iter().map(String::as_str).collect();
+    smtp::deliver(tern.addr("smtp"), "demo@example.test", &subjects)
+        .await
+        .expect("deliver");
+    let hits = "tern_imap_envelope_cache_lookups_total{result=\"hit\"}";
+    let misses = "tern_imap_envelope_cache_lookups_total{result=\"miss\"}";
+    assert_eq!(tern.metric(hits), 0.0, "exported at 0 from start");
+    assert_eq!(tern.metric(misses), 0.0, "exported at 0 from start");
+    let mut a = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    assert!(a.cmd("SELECT INBOX").await.expect("select").ok());
+    let mut ones = vec![1];
+    ones.extend(10..=19);
+    assert_eq!(search(&mut a, "SUBJECT \"message 1\"").await, ones);
+    assert_eq!(tern.metric(misses), 30.0, "each envelope read once");
+    assert_eq!(
+        search(&mut a, "FROM feeder@remote.test SUBJECT \"message 2\"").await,
+        {
+            let mut twos = vec![2];
+            twos.extend(20..=29);
+            twos
+        }
+    );
+    assert_eq!(search(&mut a, "NOT FROM feeder").await, Vec::<u32>::new());
+    assert_eq!(tern.metric(misses), 30.0, "no envelope read again");
+    assert_eq!(
+        tern.metric(hits),
+        60.0,
+        "both later searches from the cache"
+    );
+    let r = a
+        .cmd("SORT (REVERSE SUBJECT) UTF-8 SUBJECT \"message 3\"")
+        .await
+        .expect("sort");
+    assert_eq!(r.lines("SORT"), vec!["SORT 30 3"], "{}", r.all());
+    assert_eq!(tern.metric(misses), 30.0, "SORT read none either");
+
+    // A delivery: its envelope is read once the session knows of it, and found.
+    smtp::deliver(tern.addr("smtp"), "demo@example.test", &["thirty-one"])
+        .await
+        .expect("deliver");
+    let r = a.cmd("NOOP").await.expect("noop");
+    assert!(r.lines("31 EXISTS").len() == 1, "{}", r.all());
+    assert_eq!(search(&mut a, "SUBJECT thirty").await, vec![31]);
+    assert_eq!(tern.metric(misses), 31.0, "only the new envelope was read");
+    tern.stop().expect("clean stop");
+}

@@ -40,6 +40,8 @@ pub struct RawImap {
     pub command_timeout_seconds: u64,
     /// Bytes per second a literal must average beyond `command_timeout_seconds`.
     pub min_literal_rate: u64,
+    /// MiB of envelopes cached for SEARCH and SORT, node-wide (0: none).
+    pub envelope_cache_mib: u64,
 }
 
 impl Default for RawImap {
@@ -59,6 +61,7 @@ impl Default for RawImap {
             login_timeout_seconds: 60,
             command_timeout_seconds: 60,
             min_literal_rate: 1024,
+            envelope_cache_mib: 32,
         }
     }
 }
@@ -96,6 +99,8 @@ pub struct ImapConfig {
     pub min_literal_rate: u64,
     /// A write making no progress this long drops the session (from `[server]`).
     pub write_timeout: Duration,
+    /// Bytes of envelopes cached for SEARCH and SORT.
+    pub envelope_cache_bytes: u64,
 }
 
 impl TryFrom<&RawImap> for ImapConfig {
@@ -135,6 +140,13 @@ impl TryFrom<&RawImap> for ImapConfig {
             )?),
             min_literal_rate: positive("min_literal_rate", r.min_literal_rate)?,
             write_timeout: Duration::from_secs(300),
+            envelope_cache_bytes: r
+                .envelope_cache_mib
+                .checked_mul(1024 * 1024)
+                .filter(|b| *b <= 1 << 40)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("imap.envelope_cache_mib must be at most 1048576 (1 TiB)")
+                })?,
         })
     }
 }

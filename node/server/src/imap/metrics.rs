@@ -27,6 +27,10 @@ pub struct ImapMetrics {
     pub refused: IntCounterVec,
     /// Searches by where the records came from (`index`: the mailbox actor's; `store`).
     pub search_sources: IntCounterVec,
+    /// Envelope cache lookups by result (`hit`, `miss`).
+    pub envelope_lookups: IntCounterVec,
+    /// Approximate bytes the envelope cache holds.
+    pub envelope_bytes: IntGauge,
 }
 
 /// The process-wide IMAP metrics.
@@ -84,6 +88,20 @@ pub static METRICS: LazyLock<ImapMetrics> = LazyLock::new(|| ImapMetrics {
         &["source"]
     )
     .expect("metric registers once"),
+    envelope_lookups: register_int_counter_vec!(
+        Opts::new(
+            "tern_imap_envelope_cache_lookups_total",
+            "Envelope cache lookups by SEARCH and SORT, by result (a miss reads the summary \
+             from the store)"
+        ),
+        &["result"]
+    )
+    .expect("metric registers once"),
+    envelope_bytes: register_int_gauge!(Opts::new(
+        "tern_imap_envelope_cache_bytes",
+        "Approximate bytes of envelopes the node's IMAP envelope cache holds"
+    ))
+    .expect("metric registers once"),
 });
 
 /// Exports every IMAP metric family at 0 from start.
@@ -92,6 +110,10 @@ pub fn init() {
     for source in ["index", "store"] {
         m.search_sources.with_label_values(&[source]);
     }
+    for result in ["hit", "miss"] {
+        m.envelope_lookups.with_label_values(&[result]);
+    }
+    m.envelope_bytes.set(0);
     for listener in ["imap", "imaps"] {
         m.sessions_active.with_label_values(&[listener]);
         m.sessions.with_label_values(&[listener]);

@@ -12,6 +12,7 @@ mod copy;
 mod create;
 mod delete;
 mod enable;
+pub mod envelopes;
 mod expunge;
 mod fetch;
 pub(crate) mod filing;
@@ -84,6 +85,8 @@ pub struct ImapContext {
     pub limits: ConnectionLimits,
     /// The node's mailbox actors.
     pub hub: hub::Hub,
+    /// Envelopes for SEARCH and SORT.
+    pub envelopes: Arc<envelopes::Envelopes>,
     /// Disk headroom for new mail.
     pub headroom: Arc<crate::headroom::Headroom>,
     /// Node-wide memory for literals.

@@ -1,11 +1,14 @@
 //! SEARCH and UID SEARCH with the RFC 9051 criteria: flags, keywords, sizes, internal and sent
-//! dates, envelope addresses and subject (from the cached summary), HEADER, BODY and TEXT
-//! (from the body, read only when a criterion needs it), sequence and UID sets, NOT / OR /
+//! dates, envelope addresses and subject (from the node's envelope cache), HEADER, BODY and
+//! TEXT (from the body, read only when a criterion needs it), sequence and UID sets, NOT / OR /
 //! AND, and MODSEQ (CONDSTORE, which also reports the highest MODSEQ of the matches). A search
-//! that needs no summary or body is answered from the mailbox actor's index when it is
-//! current, without reading each record.
+//! that needs no body takes the records from the mailbox actor's index when it is current,
+//! without reading each from the store.
 
-use std::num::{NonZeroU32, NonZeroU64};
+use std::{
+    num::{NonZeroU32, NonZeroU64},
+    sync::Arc,
+};
 
 use chrono::NaiveDate;
 use tern_proto::imap::{
@@ -19,7 +22,11 @@ use tern_proto::imap::{
 };
 use tern_store::{
     blob,
-    model::{MessageMeta, Summary, message, message::Flags, summary::EnvelopeAddress},
+    model::{
+        MessageMeta, message,
+        message::Flags,
+        summary::{Envelope, EnvelopeAddress},
+    },
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -29,10 +36,13 @@ use super::{
     session::{Flow, Session},
 };
 
+/// Records read from the store per transaction when the index cannot answer.
+const READ_BATCH: usize = 500;
+
 /// What evaluating a key needs besides the message record.
 #[derive(Default, Clone, Copy)]
 struct Needs {
-    summary: bool,
+    envelope: bool,
     body: bool,
 }
 
@@ -52,7 +62,7 @@ fn needs(key: &SearchKey<'_>, n: &mut Needs) {
         | K::Subject(_)
         | K::SentBefore(_)
         | K::SentOn(_)
-        | K::SentSince(_) => n.summary = true,
+        | K::SentSince(_) => n.envelope = true,
         K::Header(..) | K::Body(_) | K::Text(_) => n.body = true,
         _ => {}
     }
@@ -64,7 +74,7 @@ struct Candidate<'a> {
     count: u32,
     last_uid: u32,
     meta: &'a MessageMeta,
-    summary: Option<&'a Summary>,
+    envelope: Option<&'a Envelope>,
     raw: Option<&'a [u8]>,
 }
 
@@ -107,7 +117,7 @@ fn header_of(raw: &[u8]) -> &[u8] {
 fn eval(key: &SearchKey<'_>, c: &Candidate<'_>) -> bool {
     use SearchKey as K;
     let m = c.meta;
-    let env = c.summary.map(|s| &s.envelope);
+    let env = c.envelope;
     let flag = |f: Flags| m.flags.contains(f);
     match key {
         K::And(keys) => keys.as_ref().iter().all(|k| eval(k, c)),
@@ -232,8 +242,8 @@ pub struct Hit {
     pub seq: u32,
     /// The record.
     pub meta: MessageMeta,
-    /// The cached (or recomputed) summary, when it was needed.
-    pub summary: Option<Summary>,
+    /// The envelope, when it was needed.
+    pub envelope: Option<Arc<Envelope>>,
 }
 
 /// Refuses charsets other than UTF-8 and US-ASCII with `[BADCHARSET]`; `true` when refused.
@@ -260,16 +270,16 @@ pub fn bad_charset<S: AsyncRead + AsyncWrite + Unpin + Send>(
 }
 
 /// The messages of the selected mailbox that match `criteria`, in sequence order; with
-/// `summaries` the summary of each hit is read even if no criterion needs it (SORT).
+/// `envelopes` the envelope of each hit is read even if no criterion needs it (SORT).
 pub async fn matching<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     criteria: Vec1<SearchKey<'static>>,
-    summaries: bool,
+    envelopes: bool,
 ) -> Result<Vec<Hit>, tern_store::StoreError> {
     let key = SearchKey::And(criteria);
     let mut need = Needs::default();
     needs(&key, &mut need);
-    need.summary |= summaries;
+    need.envelope |= envelopes;
     if uses_modseq(&key) {
         s.reporting.condstore = true;
     }
@@ -278,81 +288,67 @@ pub async fn matching<S: AsyncRead + AsyncWrite + Unpin + Send>(
     };
     let mailbox = sel.mailbox.id;
     let uids = sel.uids();
+    let published = sel.sub.rx.borrow().index.clone();
+    let db = s.ctx.dir.db().clone();
+    let cache = s.ctx.envelopes.clone();
     let count = uids.len() as u32;
     let last_uid = uids.last().copied().unwrap_or(0);
-    let db = s.ctx.dir.db().clone();
+    // The records in sequence order (`None`: expunged since the view was taken), from the
+    // mailbox actor's index when it is current and no body is needed, else from the store.
+    let index = match need.body {
+        false => index::current(&db, mailbox, published).await?,
+        true => None,
+    };
+    let source = if index.is_some() { "index" } else { "store" };
+    METRICS.search_sources.with_label_values(&[source]).inc();
     let mut hits = Vec::new();
-    let published = sel.sub.rx.borrow().index.clone();
-    if !need.summary
-        && !need.body
-        && let Some(index) = index::current(&db, mailbox, published).await?
-    {
-        for (i, &uid) in uids.iter().enumerate() {
-            let Some(meta) = index.get(uid) else {
-                continue;
+    for (chunk_no, chunk) in uids.chunks(READ_BATCH).enumerate() {
+        let read: Vec<Option<MessageMeta>>;
+        let metas: Vec<Option<&MessageMeta>> = match &index {
+            Some(index) => chunk.iter().map(|&uid| index.get(uid)).collect(),
+            None => {
+                read = db
+                    .run(|tx| async move {
+                        let mut out = Vec::with_capacity(chunk.len());
+                        for &uid in chunk {
+                            out.push(message::get(&tx, mailbox, uid).await?);
+                        }
+                        Ok(out)
+                    })
+                    .await?;
+                read.iter().map(Option::as_ref).collect()
+            }
+        };
+        let envelopes = match need.envelope {
+            true => {
+                let blobs: Vec<_> = metas.iter().flatten().map(|m| m.blob).collect();
+                cache.of(&db, &blobs).await?
+            }
+            false => Vec::new(),
+        };
+        let mut envelopes = envelopes.into_iter();
+        for (i, meta) in metas.into_iter().enumerate() {
+            let Some(meta) = meta else { continue };
+            let envelope = envelopes.next();
+            let raw = match need.body {
+                true => blob::read(&db, meta.blob).await.ok(),
+                false => None,
             };
-            let seq = i as u32 + 1;
+            let seq = (chunk_no * READ_BATCH + i) as u32 + 1;
             let c = Candidate {
                 seq,
                 count,
                 last_uid,
                 meta,
-                summary: None,
-                raw: None,
+                envelope: envelope.as_deref(),
+                raw: raw.as_deref(),
             };
             if eval(&key, &c) {
                 hits.push(Hit {
                     seq,
                     meta: meta.clone(),
-                    summary: None,
+                    envelope,
                 });
-            }
-        }
-        METRICS.search_sources.with_label_values(&["index"]).inc();
-        return Ok(hits);
-    }
-    METRICS.search_sources.with_label_values(&["store"]).inc();
-    for (chunk_no, chunk) in uids.chunks(500).enumerate() {
-        let read = db
-            .run(|tx| async move {
-                let mut out = Vec::with_capacity(chunk.len());
-                for &uid in chunk {
-                    let Some(meta) = message::get(&tx, mailbox, uid).await? else {
-                        out.push(None);
-                        continue;
-                    };
-                    let summary = if need.summary {
-                        message::summary(&tx, meta.blob).await?
-                    } else {
-                        None
-                    };
-                    out.push(Some((meta, summary)));
-                }
-                Ok(out)
-            })
-            .await?;
-        for (i, entry) in read.into_iter().enumerate() {
-            let Some((meta, summary)) = entry else {
-                continue;
-            };
-            let raw = if need.body || (need.summary && summary.is_none()) {
-                blob::read(&db, meta.blob).await.ok()
-            } else {
-                None
-            };
-            let summary =
-                summary.or_else(|| raw.as_deref().filter(|_| need.summary).map(Summary::parse));
-            let seq = (chunk_no * 500 + i) as u32 + 1;
-            let c = Candidate {
-                seq,
-                count,
-                last_uid,
-                meta: &meta,
-                summary: summary.as_ref(),
-                raw: raw.as_deref(),
-            };
-            if eval(&key, &c) {
-                hits.push(Hit { seq, meta, summary });
             }
         }
     }

@@ -10,7 +10,7 @@ use tern_proto::imap::types::{
     response::Data,
     search::SearchKey,
 };
-use tern_store::model::summary::EnvelopeAddress;
+use tern_store::model::summary::{Envelope, EnvelopeAddress};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
@@ -55,27 +55,31 @@ fn address(list: &[EnvelopeAddress], display: bool) -> String {
     }
 }
 
-fn compare(a: &Hit, b: &Hit, key: &SortKey) -> Ordering {
-    let env = |h: &Hit| {
-        h.summary
-            .as_ref()
-            .map(|s| s.envelope.clone())
-            .unwrap_or_default()
-    };
+/// What one criterion sorts a message by, computed once per message (not per comparison).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Value {
+    Number(i64),
+    Text(String),
+}
+
+fn value(h: &Hit, key: &SortKey) -> Value {
+    let env = h.envelope.as_deref();
+    let list = |pick: fn(&Envelope) -> &Vec<EnvelopeAddress>| env.map_or(&[][..], |e| pick(e));
     match key {
-        SortKey::Arrival => a.meta.internal_date.cmp(&b.meta.internal_date),
-        SortKey::Size => a.meta.size.cmp(&b.meta.size),
-        SortKey::Date => {
-            let date = |h: &Hit| env(h).timestamp.unwrap_or(h.meta.internal_date);
-            date(a).cmp(&date(b))
-        }
-        SortKey::Subject => base_subject(env(a).subject.as_deref().unwrap_or_default())
-            .cmp(&base_subject(env(b).subject.as_deref().unwrap_or_default())),
-        SortKey::From => address(&env(a).from, false).cmp(&address(&env(b).from, false)),
-        SortKey::To => address(&env(a).to, false).cmp(&address(&env(b).to, false)),
-        SortKey::Cc => address(&env(a).cc, false).cmp(&address(&env(b).cc, false)),
-        SortKey::DisplayFrom => address(&env(a).from, true).cmp(&address(&env(b).from, true)),
-        SortKey::DisplayTo => address(&env(a).to, true).cmp(&address(&env(b).to, true)),
+        SortKey::Arrival => Value::Number(h.meta.internal_date),
+        SortKey::Size => Value::Number(h.meta.size as i64),
+        SortKey::Date => Value::Number(
+            env.and_then(|e| e.timestamp)
+                .unwrap_or(h.meta.internal_date),
+        ),
+        SortKey::Subject => Value::Text(base_subject(
+            env.and_then(|e| e.subject.as_deref()).unwrap_or_default(),
+        )),
+        SortKey::From => Value::Text(address(list(|e| &e.from), false)),
+        SortKey::To => Value::Text(address(list(|e| &e.to), false)),
+        SortKey::Cc => Value::Text(address(list(|e| &e.cc), false)),
+        SortKey::DisplayFrom => Value::Text(address(list(|e| &e.from), true)),
+        SortKey::DisplayTo => Value::Text(address(list(|e| &e.to), true)),
     }
 }
 
@@ -91,20 +95,29 @@ pub async fn handle_sort<S: AsyncRead + AsyncWrite + Unpin + Send>(
     if bad_charset(s, &tag, Some(&charset)) {
         return Flow::Continue;
     }
-    let mut hits = match matching(s, criteria.clone(), true).await {
+    let hits = match matching(s, criteria.clone(), true).await {
         Ok(h) => h,
         Err(e) => return s.fail(&tag, e.into()),
     };
-    hits.sort_by(|a, b| {
-        for c in order.as_ref() {
-            let o = compare(a, b, &c.key);
-            let o = if c.reverse { o.reverse() } else { o };
+    let mut keyed: Vec<(Vec<Value>, Hit)> = hits
+        .into_iter()
+        .map(|h| {
+            (
+                order.as_ref().iter().map(|c| value(&h, &c.key)).collect(),
+                h,
+            )
+        })
+        .collect();
+    keyed.sort_by(|(a_keys, a), (b_keys, b)| {
+        for ((x, y), c) in a_keys.iter().zip(b_keys).zip(order.as_ref()) {
+            let o = if c.reverse { y.cmp(x) } else { x.cmp(y) };
             if o != Ordering::Equal {
                 return o;
             }
         }
         a.seq.cmp(&b.seq)
     });
+    let hits: Vec<Hit> = keyed.into_iter().map(|(_, h)| h).collect();
     let modseq = hits_modseq(&criteria, &hits);
     let ids = hits
         .iter()

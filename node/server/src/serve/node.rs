@@ -237,6 +237,9 @@ impl Node {
             config: config.imap.clone(),
             hostname: config.hostname.clone(),
             hub: imap::hub::Hub::new(db.clone()),
+            envelopes: Arc::new(imap::envelopes::Envelopes::new(
+                config.imap.envelope_cache_bytes,
+            )),
             dir: dir.clone(),
             tls: Some(tls.clone()),
             shutdown: shutdown.clone(),
