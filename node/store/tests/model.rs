@@ -376,6 +376,30 @@ async fn messages_get_uids_modseqs_and_counters() {
         ),
         (2, 1, 4, 6)
     );
+    // Many at once: consecutive MODSEQs, the unseen counter moved by the net change.
+    let batch = d
+        .db()
+        .run(|tx| async move {
+            let mut changes = Vec::new();
+            for uid in [2, 3] {
+                let meta = message::get(&tx, inbox_id, uid).await?.expect("record");
+                let flags = meta.flags.union(Flags::SEEN);
+                changes.push((meta, flags, vec!["$Done".to_string()]));
+            }
+            message::set_flags_of(&tx, inbox_id, changes).await
+        })
+        .await
+        .expect("flags");
+    assert_eq!(
+        batch.iter().map(|m| (m.uid, m.modseq)).collect::<Vec<_>>(),
+        vec![(2, 7), (3, 8)]
+    );
+    assert!(batch.iter().all(|m| m.keywords == ["$Done"]));
+    let status = d.mailbox_status(&inbox).await.expect("status");
+    assert_eq!(
+        (status.messages, status.unseen, status.highest_modseq),
+        (2, 0, 8)
+    );
     let stored = d
         .db()
         .run(|tx| async move { message::summary(&tx, blob::BlobId::of(raw)).await })

@@ -76,6 +76,7 @@ pub async fn handle_store<S: AsyncRead + AsyncWrite + Unpin + Send>(
         let result = db
             .run(|tx| async move {
                 let mut stored = Vec::new();
+                let mut changes = Vec::new();
                 let mut modified = Vec::new();
                 let mut limited = 0usize;
                 for &uid in batch {
@@ -114,12 +115,10 @@ pub async fn handle_store<S: AsyncRead + AsyncWrite + Unpin + Send>(
                         stored.push(meta);
                         continue;
                     }
-                    if let Some(m) =
-                        message::set_flags(&tx, mailbox, uid, new_flags, new_keywords).await?
-                    {
-                        stored.push(m);
-                    }
+                    changes.push((meta, new_flags, new_keywords));
                 }
+                stored.extend(message::set_flags_of(&tx, mailbox, changes).await?);
+                stored.sort_unstable_by_key(|m| m.uid);
                 Ok((stored, modified, limited))
             })
             .await;

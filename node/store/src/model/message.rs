@@ -162,23 +162,52 @@ pub async fn set_flags(
     flags: Flags,
     keywords: Vec<String>,
 ) -> Result<Option<MessageMeta>, StoreError> {
-    let Some(mut meta) = get(tx, mailbox, uid).await? else {
+    let Some(meta) = get(tx, mailbox, uid).await? else {
         return Ok(None);
     };
-    let was_seen = meta.flags.contains(Flags::SEEN);
-    let (_, modseq) = next_modseq(tx, mailbox, false).await?;
-    tx.clear(&k::modseq(mailbox, meta.modseq))?;
-    meta.flags = flags;
-    meta.keywords = keywords;
-    meta.modseq = modseq;
-    codec::write(tx, &k::message(mailbox, uid), &meta)?;
-    tx.set(&k::modseq(mailbox, modseq), &uid.to_le_bytes())?;
-    match (was_seen, flags.contains(Flags::SEEN)) {
-        (true, false) => tx.atomic_add(&k::counter(mailbox, "unseen"), 1)?,
-        (false, true) => tx.atomic_add(&k::counter(mailbox, "unseen"), -1)?,
-        _ => {}
+    Ok(set_flags_of(tx, mailbox, vec![(meta, flags, keywords)])
+        .await?
+        .pop())
+}
+
+/// Replaces the flags and keywords of many messages of `mailbox`, each record as read in this
+/// transaction, giving them consecutive new MODSEQs: the mailbox's sequence is read and
+/// written once and its counters moved once, however many messages change (STORE on a range).
+pub async fn set_flags_of(
+    tx: &Tx,
+    mailbox: u64,
+    changes: Vec<(MessageMeta, Flags, Vec<String>)>,
+) -> Result<Vec<MessageMeta>, StoreError> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(Some(meta))
+    let mut seq = mailbox::sequence(tx, mailbox).await?;
+    let mut unseen = 0i64;
+    let mut out = Vec::with_capacity(changes.len());
+    for (mut meta, flags, keywords) in changes {
+        seq.highest_modseq += 1;
+        match (
+            meta.flags.contains(Flags::SEEN),
+            flags.contains(Flags::SEEN),
+        ) {
+            (true, false) => unseen += 1,
+            (false, true) => unseen -= 1,
+            _ => {}
+        }
+        tx.clear(&k::modseq(mailbox, meta.modseq))?;
+        meta.flags = flags;
+        meta.keywords = keywords;
+        meta.modseq = seq.highest_modseq;
+        codec::write(tx, &k::message(mailbox, meta.uid), &meta)?;
+        tx.set(&k::modseq(mailbox, meta.modseq), &meta.uid.to_le_bytes())?;
+        out.push(meta);
+    }
+    codec::write(tx, &k::sequence(mailbox), &seq)?;
+    tx.atomic_add(&k::change(mailbox), 1)?;
+    if unseen != 0 {
+        tx.atomic_add(&k::counter(mailbox, "unseen"), unseen)?;
+    }
+    Ok(out)
 }
 
 /// Removes messages, recording each expunge with its MODSEQ; returns the UIDs removed.
