@@ -9,7 +9,9 @@
 //!    to reach all N (every session gets `* n EXISTS`).
 //!
 //! Run: `cargo bench -p tern-tests --bench imap_mailbox`; `TERN_BENCH_MESSAGES` (default
-//! 10000) and `TERN_BENCH_IDLE` (default 10000) change the sizes.
+//! 10000) and `TERN_BENCH_IDLE` (default 10000) change the sizes. `TERN_BENCH_SERVER` and its
+//! companions point it at another server (see `tern_tests::bench`); its idle sessions then
+//! connect from 127.0.0.10-.19 only when the server is on loopback.
 
 use std::{
     net::{IpAddr, Ipv4Addr},
@@ -18,13 +20,11 @@ use std::{
 };
 
 use tern_tests::{
-    Tern,
+    bench::Target,
     imap::{self, Client},
     smtp,
 };
 
-const TOKEN: &str = "bench-token";
-const PASSWORD: &str = "bench-password";
 const SOURCES: u8 = 10;
 
 fn env_num(key: &str, default: usize) -> usize {
@@ -32,17 +32,6 @@ fn env_num(key: &str, default: usize) -> usize {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
-}
-
-fn rss_mb(tern: &Tern) -> f64 {
-    tern.get("/metrics")
-        .expect("metrics")
-        .1
-        .lines()
-        .filter(|l| l.starts_with("process_resident_memory_bytes"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>()
-        / 1e6
 }
 
 fn message(i: usize) -> Vec<u8> {
@@ -82,29 +71,25 @@ async fn main() {
     let messages = env_num("TERN_BENCH_MESSAGES", 10_000);
     let idle = env_num("TERN_BENCH_IDLE", 10_000);
     let wakes = env_num("TERN_BENCH_WAKES", 10).max(1);
-    let dir = tempfile::tempdir().expect("tempdir");
     let per_ip = (idle / usize::from(SOURCES) + 10).to_string();
-    let tern = Tern::start(
-        dir.path(),
-        &["--dev"],
-        &[
-            ("TERN_DEV_ADMIN_TOKEN", TOKEN),
-            ("TERN_DEV_PASSWORD", PASSWORD),
-            ("TERN_IMAP__MAX_CONNECTIONS_PER_IP", per_ip.as_str()),
-            ("TERN_IMAP__MAX_CONNECTIONS", "30000"),
-            ("RUST_LOG", "warn"),
-        ],
-    )
-    .expect("tern starts");
-    let tern = Arc::new(tern);
+    let target = Target::start(&[
+        ("TERN_IMAP__MAX_CONNECTIONS_PER_IP", per_ip.as_str()),
+        ("TERN_IMAP__MAX_CONNECTIONS", "30000"),
+    ])
+    .expect("the server under load");
+    let target = Arc::new(target);
+    let rss = |t: &Target| {
+        t.rss_mb()
+            .map_or_else(|| "n/a".to_string(), |mb| format!("{mb:.0} MB"))
+    };
 
     // 1. The big mailbox.
     let started = Instant::now();
     let mut fillers = Vec::new();
     for w in 0..8 {
-        let tern = tern.clone();
+        let target = target.clone();
         fillers.push(tokio::spawn(async move {
-            let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+            let mut c = target.imap().await.expect("session");
             for i in (w..messages).step_by(8) {
                 let r = c
                     .cmd_literal("APPEND INBOX", &message(i))
@@ -123,7 +108,7 @@ async fn main() {
         fill.as_secs_f64(),
         messages as f64 / fill.as_secs_f64()
     );
-    let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    let mut c = target.imap().await.expect("session");
     timed(&mut c, "SELECT INBOX", "SELECT INBOX").await;
     timed(
         &mut c,
@@ -173,36 +158,37 @@ async fn main() {
     )
     .await;
     timed(&mut c, "SEARCH FLAGGED", "SEARCH FLAGGED").await;
-    println!("server RSS after the mailbox work: {:.0} MB", rss_mb(&tern));
+    println!("server RSS after the mailbox work: {}", rss(&target));
     c.cmd("LOGOUT").await.expect("logout");
     drop(c);
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // 2. Idle connections.
-    let before = rss_mb(&tern);
-    let tls = smtp::tls_config(&tern.certificate()).expect("tls");
+    let before = target.rss_mb();
+    let spread = target.imaps.ip().is_loopback();
     let started = Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Client>(idle.max(1));
     let gate = Arc::new(tokio::sync::Semaphore::new(64));
     for n in 0..idle {
-        let (tern, tls, tx, gate) = (tern.clone(), tls.clone(), tx.clone(), gate.clone());
+        let (target, tx, gate) = (target.clone(), tx.clone(), gate.clone());
         tokio::spawn(async move {
             let _permit = gate.acquire().await.expect("gate");
-            let ip = IpAddr::V4(Ipv4Addr::new(
-                127,
-                0,
-                0,
-                10 + (n % usize::from(SOURCES)) as u8,
-            ));
-            let (mut c, _) = Client::connect_from(tern.addr("imaps"), Some(ip), Some(&tls))
+            let ip = spread.then(|| {
+                IpAddr::V4(Ipv4Addr::new(
+                    127,
+                    0,
+                    0,
+                    10 + (n % usize::from(SOURCES)) as u8,
+                ))
+            });
+            let (mut c, _) = Client::connect_from(target.imaps, ip, Some(&target.tls))
                 .await
                 .expect("connect");
-            assert!(
-                c.login("demo@example.test", PASSWORD)
-                    .await
-                    .expect("login")
-                    .ok()
-            );
+            let r = c
+                .login(&target.user, &target.password)
+                .await
+                .expect("login");
+            assert!(r.ok(), "login: {}", r.all());
             assert!(c.cmd("SELECT INBOX").await.expect("select").ok());
             c.send(b"i IDLE\r\n").await.expect("idle");
             assert!(c.line().await.expect("continuation").starts_with('+'));
@@ -222,14 +208,17 @@ async fn main() {
         }
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = rss_mb(&tern);
+    let memory = match (before, target.rss_mb()) {
+        (Some(before), Some(after)) => format!(
+            "; server RSS {before:.0} MB → {after:.0} MB: {:.1} KB per idle connection",
+            (after - before) * 1000.0 / open.len().max(1) as f64
+        ),
+        _ => String::new(),
+    };
     println!(
-        "{} IDLE sessions over TLS opened in {:.0} s; server RSS {:.0} MB → {:.0} MB: {:.1} KB per idle connection",
+        "{} IDLE sessions over TLS opened in {:.0} s{memory}",
         open.len(),
         started.elapsed().as_secs_f64(),
-        before,
-        after,
-        (after - before) * 1000.0 / open.len().max(1) as f64
     );
 
     // Deliveries, one at a time, each reaching every idle session.
@@ -237,7 +226,7 @@ async fn main() {
     let mut p99s = Vec::new();
     for wake in 0..wakes {
         let started = Instant::now();
-        smtp::deliver(tern.addr("smtp"), "demo@example.test", &["wake up"])
+        smtp::deliver(target.smtp, &target.user, &["wake up"])
             .await
             .expect("deliver");
         let want = format!("* {} EXISTS", messages + 1 + wake);
@@ -281,14 +270,17 @@ async fn main() {
         pct(&all, 1.0),
         p99s[p99s.len() / 2]
     );
-    let metrics = tern.get("/metrics").expect("metrics").1;
-    for l in metrics.lines().filter(|l| {
-        l.starts_with("tern_imap_notify_latency_seconds_sum")
-            || l.starts_with("tern_imap_notify_latency_seconds_count")
-    }) {
-        println!("  {l}");
+    if let Some(tern) = target.tern() {
+        let metrics = tern.get("/metrics").expect("metrics").1;
+        for l in metrics.lines().filter(|l| {
+            l.starts_with("tern_imap_notify_latency_seconds_sum")
+                || l.starts_with("tern_imap_notify_latency_seconds_count")
+        }) {
+            println!("  {l}");
+        }
     }
-    if let Ok(tern) = Arc::try_unwrap(tern) {
-        tern.stop().expect("stop");
+    drop(open);
+    if let Ok(target) = Arc::try_unwrap(target) {
+        target.stop().expect("stop");
     }
 }

@@ -7,7 +7,9 @@
 //! throughput, latency, the store's conflicts and the mean group-commit size; exits non-zero
 //! on any loss.
 //! Run: `cargo bench -p tern-tests --bench one_mailbox` (`TERN_BENCH_MAILBOXES=20` for the
-//! spread run).
+//! spread run). `TERN_BENCH_SERVER` and its companions point it at another server (see
+//! `tern_tests::bench`; the spread run needs `user1`.. in the account's domain); the store
+//! figures are Tern's only.
 
 use std::{
     collections::HashMap,
@@ -15,12 +17,10 @@ use std::{
 };
 
 use tern_tests::{
-    Tern, imap,
+    bench::Target,
     smtp::{Client, message},
 };
 
-const TOKEN: &str = "bench-token";
-const PASSWORD: &str = "bench-password";
 const SESSIONS: usize = 20;
 
 #[tokio::main(flavor = "multi_thread")]
@@ -34,36 +34,24 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1)
         .clamp(1, SESSIONS);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tern = Tern::start(
-        dir.path(),
-        &["--dev"],
-        &[
-            ("TERN_DEV_ADMIN_TOKEN", TOKEN),
-            ("TERN_DEV_PASSWORD", PASSWORD),
-            ("TERN_SMTP__MAX_CONNECTIONS_PER_IP", "100"),
-            ("RUST_LOG", "warn"),
-        ],
-    )
-    .expect("tern starts");
-    // Account 0 is the dev account; the others are made here.
+    let target = Target::start(&[("TERN_SMTP__MAX_CONNECTIONS_PER_IP", "100")])
+        .expect("the server under load");
+    // Account 0 is the target's; the others are extra users.
     let accounts: Vec<String> = (0..mailboxes)
         .map(|i| match i {
-            0 => "demo@example.test".to_string(),
-            i => format!("box{i}@example.test"),
+            0 => Ok(target.user.clone()),
+            i => target.extra_user(i),
         })
-        .collect();
-    for a in &accounts[1..] {
-        tern.api_send(
-            TOKEN,
-            "POST",
-            "/accounts",
-            serde_json::json!({ "address": a, "password": PASSWORD }),
-        )
-        .expect("account");
-    }
-    let before = tern.get("/metrics").expect("metrics").1;
-    let addr = tern.addr("smtp");
+        .collect::<anyhow::Result<_>>()
+        .expect("accounts");
+    let metrics = || {
+        target
+            .tern()
+            .map(|t| t.get("/metrics").expect("metrics").1)
+            .unwrap_or_default()
+    };
+    let before = metrics();
+    let addr = target.smtp;
     let body = "y".repeat(1500) + "\r\n";
     let started = Instant::now();
     let tasks: Vec<_> = (0..SESSIONS)
@@ -111,7 +99,7 @@ async fn main() {
         latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64()
             * 1000.0
     };
-    let after = tern.get("/metrics").expect("metrics").1;
+    let after = metrics();
     let delta =
         |name: &str| tern_tests::metric_sum(&after, name) - tern_tests::metric_sum(&before, name);
     let conflicts = delta("tern_store_conflicts_total");
@@ -133,9 +121,9 @@ async fn main() {
             .filter(|(a, _)| *a == i)
             .map(|(_, id)| id)
             .collect();
-        ok &= check(&tern, account, &acked).await;
+        ok &= check(&target, account, &acked).await;
     }
-    tern.stop().expect("stop");
+    target.stop().expect("stop");
     if !ok {
         eprintln!("LOST OR DUPLICATED MAIL");
         std::process::exit(1);
@@ -144,8 +132,8 @@ async fn main() {
 
 /// Whether `account`'s INBOX holds every acknowledged Message-ID exactly once, with as many
 /// messages as UIDs.
-async fn check(tern: &Tern, account: &str, acked: &[&String]) -> bool {
-    let mut c = imap::session(tern, account, PASSWORD).await;
+async fn check(target: &Target, account: &str, acked: &[&String]) -> bool {
+    let mut c = target.imap_as(account).await.expect("session");
     let status = c
         .cmd("STATUS INBOX (MESSAGES UIDNEXT)")
         .await

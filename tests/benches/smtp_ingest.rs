@@ -2,17 +2,17 @@
 //! release `tern serve --dev` (embedded store, or PostgreSQL with `TERN_TEST_STORE=postgres`;
 //! every 250 durable). Prints accepted messages/s and
 //! latency percentiles of the DATA round trip (end of data → 250).
-//! Run: `cargo bench -p tern-tests --bench smtp_ingest` (TERN_BENCH_SECONDS to change the time).
+//! Run: `cargo bench -p tern-tests --bench smtp_ingest` (TERN_BENCH_SECONDS to change the time);
+//! `TERN_BENCH_SERVER` and its companions point it at another server (see `tern_tests::bench`;
+//! it needs the users `user0`..`user19` in `TERN_BENCH_USER`'s domain).
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use tern_tests::{
-    Tern,
+    bench::Target,
     smtp::{Client, message},
 };
 
-const TOKEN: &str = "bench-token";
 const SESSIONS: usize = 20;
 
 #[tokio::main(flavor = "multi_thread")]
@@ -21,37 +21,20 @@ async fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tern = Tern::start(
-        dir.path(),
-        &["--dev"],
-        &[
-            ("TERN_DEV_ADMIN_TOKEN", TOKEN),
-            ("TERN_DEV_PASSWORD", "bench-password"),
-            ("RUST_LOG", "warn"),
-        ],
-    )
-    .expect("tern starts");
-    for i in 0..SESSIONS {
-        tern.api_send(
-            TOKEN,
-            "POST",
-            "/accounts",
-            json!({ "address": format!("user{i}@example.test"), "password": "bench-password" }),
-        )
-        .expect("account");
-    }
-    let addr = tern.addr("smtp");
+    let target = Target::start(&[]).expect("the server under load");
+    let users: Vec<String> = (0..SESSIONS)
+        .map(|i| target.extra_user(i).expect("account"))
+        .collect();
+    let addr = target.smtp;
     let body = "x".repeat(4096 - 200);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let tasks: Vec<_> = (0..SESSIONS)
         .map(|i| {
-            let body = body.clone();
+            let (body, to) = (body.clone(), users[i].clone());
             tokio::spawn(async move {
                 let (mut c, _) = Client::connect(addr, None).await.expect("connect");
                 c.expect("EHLO bench.test", 250).await.expect("ehlo");
-                let to = format!("user{i}@example.test");
                 let mut latencies = Vec::new();
                 let mut n = 0u64;
                 while Instant::now() < deadline {
@@ -83,10 +66,10 @@ async fn main() {
         |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
     println!(
         "SMTP ingest: {SESSIONS} sessions, 4 KiB messages to {SESSIONS} local users, {} store, {seconds}s",
-        if tern_tests::backend::postgres() {
-            "postgres"
-        } else {
-            "embedded"
+        match (target.tern(), tern_tests::backend::postgres()) {
+            (None, _) => "the other server's",
+            (Some(_), true) => "postgres",
+            (Some(_), false) => "embedded",
         }
     );
     println!(
@@ -97,6 +80,7 @@ async fn main() {
         pct(0.99),
         pct(1.0)
     );
+    let Some(tern) = target.tern() else { return };
     let metrics = tern.get("/metrics").expect("metrics").1;
     for line in metrics.lines().filter(|l| {
         l.starts_with("process_resident_memory_bytes")
@@ -107,5 +91,5 @@ async fn main() {
     }) {
         println!("{line}");
     }
-    tern.stop().expect("stop");
+    target.stop().expect("stop");
 }

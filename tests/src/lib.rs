@@ -13,6 +13,7 @@ use std::{
 use anyhow::{Context, anyhow, bail};
 
 pub mod backend;
+pub mod bench;
 pub mod certs;
 pub mod cluster;
 pub mod dns;
