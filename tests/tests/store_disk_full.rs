@@ -13,6 +13,7 @@ fn open(path: &std::path::Path, reserve_bytes: u64, memtable_bytes: u64) -> Db {
     let options = EmbeddedOptions {
         memtable_bytes,
         reserve_bytes,
+        ..EmbeddedOptions::default()
     };
     Db::new(EmbeddedStore::open_with(path, options).expect("open"))
 }

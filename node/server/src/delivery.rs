@@ -185,6 +185,11 @@ impl Prepared<'_> {
         self.staged.inline_len()
     }
 
+    /// Its body and envelope, when it is filed into local mailboxes.
+    pub fn filed_envelope(&self) -> Option<(blob::BlobId, &tern_store::model::summary::Envelope)> {
+        (!self.local.is_empty()).then_some((self.staged.id, &self.summary.envelope))
+    }
+
     /// Whether its MIME parts nest deeper than `MAX_MIME_DEPTH`.
     pub fn too_deep(&self) -> Option<u32> {
         self.summary.too_deep().then_some(self.summary.depth)

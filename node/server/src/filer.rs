@@ -8,13 +8,16 @@
 //! message cannot fail the others. Other nodes' deliveries still conflict at the store, which
 //! retries them as before.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use prometheus::{Histogram, HistogramOpts, register_histogram};
 use tern_store::{Db, TxError};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::delivery::{self, DeliverError, Prepared};
+use crate::{
+    delivery::{self, DeliverError, Prepared},
+    envelopes::Envelopes,
+};
 
 /// Messages filed in one transaction at most.
 const MAX_BATCH: usize = 64;
@@ -50,6 +53,7 @@ struct Job {
 pub struct Filer {
     db: Db,
     lanes: Vec<mpsc::Sender<Job>>,
+    envelopes: Option<Arc<Envelopes>>,
 }
 
 impl Filer {
@@ -62,11 +66,33 @@ impl Filer {
                 tx
             })
             .collect();
-        Filer { db, lanes }
+        Filer {
+            db,
+            lanes,
+            envelopes: None,
+        }
+    }
+
+    /// Remembers the envelope of each message filed into a local mailbox in `envelopes`.
+    pub fn remembering(mut self, envelopes: Arc<Envelopes>) -> Filer {
+        self.envelopes = Some(envelopes);
+        self
     }
 
     /// Files `prepared`; resolves once its transaction committed (or failed).
     pub async fn file(&self, prepared: Prepared<'static>) -> Result<(), DeliverError> {
+        let remember = self.envelopes.as_ref().and_then(|cache| {
+            let (blob, envelope) = prepared.filed_envelope()?;
+            Some((cache, blob, envelope.clone()))
+        });
+        let outcome = self.file_now(prepared).await;
+        if let (Ok(()), Some((cache, blob, envelope))) = (&outcome, remember) {
+            cache.remember(blob, envelope);
+        }
+        outcome
+    }
+
+    async fn file_now(&self, prepared: Prepared<'static>) -> Result<(), DeliverError> {
         let Some(account) = prepared.first_account() else {
             // Nothing local: only queue entries, on counters that never conflict.
             return alone(&self.db, &prepared).await;

@@ -129,6 +129,7 @@ pub fn init() {
     crate::smtp::metrics::init();
     crate::pop3::metrics::init();
     crate::imap::metrics::init();
+    crate::memory::init();
     let _ = prometheus::register(Box::new(
         prometheus::process_collector::ProcessCollector::for_self(),
     ));

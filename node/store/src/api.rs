@@ -108,6 +108,12 @@ pub trait Store: Send + Sync + 'static {
         true
     }
 
+    /// Bytes of memory the backend holds in this process, by part (`store_cache`,
+    /// `store_memtables`); empty when it keeps nothing worth counting here.
+    fn memory(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
+
     /// `Err` with the reason (and what to do) while the backend cannot commit.
     fn health(&self) -> std::result::Result<(), String> {
         Ok(())

@@ -193,6 +193,7 @@ async fn metrics_page(State(state): State<AppState>) -> impl IntoResponse {
         !state.shutdown.is_triggered() && state.dir.db().health().is_ok(),
     ));
     metrics::refresh_data_filesystem(&state.doctor.data_dir);
+    crate::memory::refresh(state.dir.db());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         metrics::render(),

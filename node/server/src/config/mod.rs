@@ -107,6 +107,8 @@ pub struct Config {
     pub storage_floor: tern_store::space::Floor,
     /// Bytes the embedded store always keeps free.
     pub store_reserve_bytes: u64,
+    /// Bytes of the embedded store's block cache.
+    pub store_cache_bytes: u64,
     /// Listeners.
     pub listeners: Listeners,
     /// Certificate and key files (`None`: a self-signed pair is generated in the data dir).
@@ -354,6 +356,14 @@ impl Config {
             backend,
             storage_floor,
             store_reserve_bytes: raw.store.reserve_bytes,
+            store_cache_bytes: raw
+                .store
+                .cache_mib
+                .checked_mul(1 << 20)
+                .filter(|b| *b <= 1 << 40)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("store.cache_mib must be at most 1048576 (1 TiB)")
+                })?,
             listeners,
             tls,
             certificate_names,

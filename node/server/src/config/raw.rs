@@ -118,6 +118,8 @@ pub struct RawStore {
     /// Bytes the embedded store keeps free under all circumstances: commits that would leave
     /// less are refused, so the disk never fills under it.
     pub reserve_bytes: u64,
+    /// MiB of the embedded store's block cache (recently read blocks kept in memory).
+    pub cache_mib: u64,
 }
 
 impl Default for RawStore {
@@ -134,6 +136,7 @@ impl Default for RawStore {
             min_free_bytes: floor.bytes,
             min_free_percent: floor.percent,
             reserve_bytes: tern_store::EmbeddedOptions::default().reserve_bytes,
+            cache_mib: tern_store::EmbeddedOptions::default().cache_bytes >> 20,
         }
     }
 }

@@ -163,6 +163,9 @@ pub async fn handle_append<S: AsyncRead + AsyncWrite + Unpin + Send>(
     drop(permit);
     match result {
         Ok(uids) => {
+            for (st, summary) in staged.iter().zip(summaries) {
+                s.ctx.envelopes.remember(st.id, summary.envelope.clone());
+            }
             s.ctx.hub.poke(target_id).await;
             tracing::info!(session = %s.id, mailbox = %name, messages = uids.len(), bytes = total, "IMAP append");
             let code = match (uids.as_slice(), to_uid_set(&uids)) {

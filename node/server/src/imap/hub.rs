@@ -96,6 +96,10 @@ async fn load_index(db: &Db, mailbox: u64) -> Option<Arc<Index>> {
     .map(Arc::new)
 }
 
+fn index_bytes(index: &Option<Arc<Index>>) -> i64 {
+    index.as_ref().map_or(0, |i| i.bytes() as i64)
+}
+
 async fn read_delta(db: &Db, mailbox: u64, from: u64) -> Option<Delta> {
     db.run(|tx| async move {
         let to = mailbox::highest_modseq(&tx, mailbox).await?;
@@ -156,6 +160,7 @@ impl Actor for MailboxActor {
         // Loaded after the counter: at least as current, and the next delta (from `modseq`)
         // applies to it again harmlessly.
         let index = load_index(&db, id).await;
+        crate::memory::add("mailbox_indexes", index_bytes(&index));
         let (tx, _) = watch::channel(Change {
             counter,
             seen: Instant::now(),
@@ -215,12 +220,14 @@ impl Actor for MailboxActor {
                     c.index = None;
                     false
                 });
+                let before = index_bytes(&state.index);
                 match (&delta, state.index.as_mut()) {
                     (Some(d), Some(index)) => Arc::make_mut(index).apply(d),
                     // A change the index missed: it is read again whole.
                     (None, _) => state.index = None,
                     (Some(_), None) => state.index = load_index(&state.db, state.id).await,
                 }
+                crate::memory::add("mailbox_indexes", index_bytes(&state.index) - before);
                 if let Some(d) = &delta {
                     state.modseq = d.to;
                 }
@@ -241,6 +248,7 @@ impl Actor for MailboxActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         state.watcher.abort();
+        crate::memory::add("mailbox_indexes", -index_bytes(&state.index));
         METRICS.mailbox_actors.dec();
         Ok(())
     }

@@ -34,6 +34,17 @@ pub struct Index {
     /// The MODSEQ every record reflects (at least).
     pub modseq: u64,
     metas: Vec<MessageMeta>,
+    /// Bytes the records take, near enough (see [`weight`]).
+    bytes: usize,
+}
+
+/// The bytes one record takes in the index: the record and its keywords.
+fn weight(m: &MessageMeta) -> usize {
+    size_of::<MessageMeta>()
+        + m.keywords
+            .iter()
+            .map(|k| size_of::<String>() + k.capacity())
+            .sum::<usize>()
 }
 
 impl Index {
@@ -41,7 +52,17 @@ impl Index {
     pub fn new(modseq: u64, mut metas: Vec<MessageMeta>) -> Self {
         metas.sort_unstable_by_key(|m| m.uid);
         metas.dedup_by_key(|m| m.uid);
-        Self { modseq, metas }
+        let bytes = metas.iter().map(weight).sum();
+        Self {
+            modseq,
+            metas,
+            bytes,
+        }
+    }
+
+    /// Bytes its records take, near enough.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The record of `uid`, if it is in the mailbox.
@@ -74,15 +95,19 @@ impl Index {
             match self.metas.binary_search_by_key(&m.uid, |x| x.uid) {
                 Ok(i) => {
                     if self.metas[i].modseq <= m.modseq {
+                        self.bytes = self.bytes + weight(m) - weight(&self.metas[i]);
                         self.metas[i] = m.clone();
                     }
                 }
-                Err(i) => self.metas.insert(i, m.clone()),
+                Err(i) => {
+                    self.bytes += weight(m);
+                    self.metas.insert(i, m.clone());
+                }
             }
         }
         for uid in &delta.expunged {
             if let Ok(i) = self.metas.binary_search_by_key(uid, |x| x.uid) {
-                self.metas.remove(i);
+                self.bytes -= weight(&self.metas.remove(i));
             }
         }
         self.modseq = self.modseq.max(delta.to);
@@ -118,15 +143,23 @@ mod tests {
             ],
         );
         assert_eq!(ix.len(), 3);
+        assert_eq!(ix.bytes(), 3 * size_of::<MessageMeta>());
         assert_eq!(ix.get(2).map(|m| m.modseq), Some(2));
         let delta = Delta {
             from: 5,
             to: 8,
-            changed: vec![meta(2, 6, Flags::SEEN), meta(4, 7, Flags::default())],
+            changed: vec![
+                MessageMeta {
+                    keywords: vec!["$Label1".into()],
+                    ..meta(2, 6, Flags::SEEN)
+                },
+                meta(4, 7, Flags::default()),
+            ],
             expunged: vec![1, 9],
         };
         ix.apply(&delta);
         assert_eq!(ix.modseq, 8);
+        assert_eq!(ix.bytes(), ix.metas().iter().map(weight).sum::<usize>());
         assert!(ix.get(1).is_none());
         assert!(ix.get(2).is_some_and(|m| m.flags.contains(Flags::SEEN)));
         assert_eq!(ix.get(4).map(|m| m.modseq), Some(7));

@@ -29,8 +29,6 @@ pub struct ImapMetrics {
     pub search_sources: IntCounterVec,
     /// Envelope cache lookups by result (`hit`, `miss`).
     pub envelope_lookups: IntCounterVec,
-    /// Approximate bytes the envelope cache holds.
-    pub envelope_bytes: IntGauge,
 }
 
 /// The process-wide IMAP metrics.
@@ -97,11 +95,6 @@ pub static METRICS: LazyLock<ImapMetrics> = LazyLock::new(|| ImapMetrics {
         &["result"]
     )
     .expect("metric registers once"),
-    envelope_bytes: register_int_gauge!(Opts::new(
-        "tern_imap_envelope_cache_bytes",
-        "Approximate bytes of envelopes the node's IMAP envelope cache holds"
-    ))
-    .expect("metric registers once"),
 });
 
 /// Exports every IMAP metric family at 0 from start.
@@ -113,7 +106,6 @@ pub fn init() {
     for result in ["hit", "miss"] {
         m.envelope_lookups.with_label_values(&[result]);
     }
-    m.envelope_bytes.set(0);
     for listener in ["imap", "imaps"] {
         m.sessions_active.with_label_values(&[listener]);
         m.sessions.with_label_values(&[listener]);

@@ -12,7 +12,6 @@ mod copy;
 mod create;
 mod delete;
 mod enable;
-pub mod envelopes;
 mod expunge;
 mod fetch;
 pub(crate) mod filing;
@@ -86,7 +85,7 @@ pub struct ImapContext {
     /// The node's mailbox actors.
     pub hub: hub::Hub,
     /// Envelopes for SEARCH and SORT.
-    pub envelopes: Arc<envelopes::Envelopes>,
+    pub envelopes: Arc<crate::envelopes::Envelopes>,
     /// Disk headroom for new mail.
     pub headroom: Arc<crate::headroom::Headroom>,
     /// Node-wide memory for literals.

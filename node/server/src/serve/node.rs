@@ -164,6 +164,9 @@ impl Node {
         let budget = Budget::new(config.max_buffered_bytes);
         let live = Live::new(config.cluster.node_id);
         tracing::info!(bytes = budget.limit(), "input memory budget");
+        let envelopes = Arc::new(crate::envelopes::Envelopes::new(
+            config.imap.envelope_cache_bytes,
+        ));
         let smtp_ctx = Arc::new(SmtpContext {
             limits: ConnectionLimits::new(
                 config.smtp.max_connections,
@@ -176,7 +179,8 @@ impl Node {
             tls: Some(tls.clone()),
             shutdown: shutdown.clone(),
             sessions: live.sessions.clone(),
-            filer: crate::filer::Filer::start(db.clone(), FILER_LANES),
+            filer: crate::filer::Filer::start(db.clone(), FILER_LANES)
+                .remembering(envelopes.clone()),
             headroom: headroom.clone(),
             budget: budget.clone(),
         });
@@ -237,9 +241,7 @@ impl Node {
             config: config.imap.clone(),
             hostname: config.hostname.clone(),
             hub: imap::hub::Hub::new(db.clone()),
-            envelopes: Arc::new(imap::envelopes::Envelopes::new(
-                config.imap.envelope_cache_bytes,
-            )),
+            envelopes,
             dir: dir.clone(),
             tls: Some(tls.clone()),
             shutdown: shutdown.clone(),

@@ -13,6 +13,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Db> {
             let path = config.data_dir.join("store");
             let options = EmbeddedOptions {
                 reserve_bytes: config.store_reserve_bytes,
+                cache_bytes: config.store_cache_bytes,
                 ..EmbeddedOptions::default()
             };
             let store = EmbeddedStore::open_with(&path, options)

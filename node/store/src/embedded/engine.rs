@@ -35,6 +35,7 @@ impl Engine {
         };
         let db = Database::builder(path)
             .max_journaling_size(JOURNAL_BYTES)
+            .cache_size(options.cache_bytes)
             .open()
             .map_err(|e| failed("opening", e))?;
         let ks = db

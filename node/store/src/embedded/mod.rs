@@ -77,6 +77,8 @@ pub struct EmbeddedOptions {
     /// Bytes kept free on the data filesystem: a commit that would leave less is refused with
     /// [`StoreError::NoSpace`] instead of reaching the disk, so flushes still find room.
     pub reserve_bytes: u64,
+    /// Bytes of recently read blocks kept in memory.
+    pub cache_bytes: u64,
 }
 
 impl Default for EmbeddedOptions {
@@ -84,6 +86,7 @@ impl Default for EmbeddedOptions {
         Self {
             memtable_bytes: MEMTABLE_BYTES,
             reserve_bytes: 4 * MEMTABLE_BYTES,
+            cache_bytes: 32 << 20,
         }
     }
 }
@@ -163,6 +166,16 @@ impl Store for EmbeddedStore {
 
     fn health(&self) -> std::result::Result<(), String> {
         self.shared.engines.health()
+    }
+
+    fn memory(&self) -> Vec<(&'static str, u64)> {
+        match self.shared.engines.current() {
+            Ok(engine) => vec![
+                ("store_cache", engine.db.cache_size()),
+                ("store_memtables", engine.db.write_buffer_size()),
+            ],
+            Err(_) => Vec::new(),
+        }
     }
 }
 

@@ -1,10 +1,13 @@
-//! The node's cache of message envelopes — the header fields SEARCH FROM/TO/CC/BCC/SUBJECT/
-//! SENT* and SORT read — keyed by body. A body never changes, so an entry never goes stale and
-//! needs no invalidation; a search over a mailbox whose envelopes are cached reads no summary
-//! from the store (with the mailbox actor's index, no record either). The cache is bounded by
-//! an estimate of the bytes it holds (`[imap] envelope_cache_mib`); `quick_cache` (MIT, already
-//! in the tree through `mail-auth`) evicts with its CLOCK-Pro policy, so one long scan of a
-//! huge mailbox does not flush the envelopes of the mailboxes searched often.
+//! The node's cache of message envelopes — the header fields IMAP SEARCH FROM/TO/CC/BCC/
+//! SUBJECT/SENT* and SORT read — keyed by body. A body never changes, so an entry never goes
+//! stale and needs no invalidation; a search over a mailbox whose envelopes are cached reads no
+//! summary from the store (with the mailbox actor's index, no record either). Mail filed on
+//! this node (SMTP, IMAP APPEND) is remembered as it is filed, from the summary parsed for it
+//! anyway, so the first search of new mail finds it here too; other envelopes are read on
+//! first use. The cache is bounded by an estimate of the bytes it holds (`[imap]
+//! envelope_cache_mib`); `quick_cache` (MIT, already in the tree through `mail-auth`) evicts
+//! with its CLOCK-Pro policy, so one long scan of a huge mailbox does not flush the envelopes
+//! of the mailboxes searched often.
 
 use std::{mem::size_of, sync::Arc};
 
@@ -18,7 +21,7 @@ use tern_store::{
     },
 };
 
-use super::metrics::METRICS;
+use crate::imap::metrics::METRICS;
 
 /// Summaries read per store transaction on a miss.
 const READ_BATCH: usize = 500;
@@ -70,6 +73,12 @@ impl Envelopes {
         }
     }
 
+    /// Remembers the envelope of a body just filed.
+    pub fn remember(&self, blob: BlobId, envelope: Envelope) {
+        self.cache.insert(blob, Arc::new(envelope));
+        crate::memory::set("envelope_cache", self.cache.weight());
+    }
+
     /// The envelope of each of `blobs`, in order. Misses are read from the stored summaries in
     /// transactions of [`READ_BATCH`] (a body without one is parsed) and cached.
     pub async fn of(&self, db: &Db, blobs: &[BlobId]) -> Result<Vec<Arc<Envelope>>, StoreError> {
@@ -118,7 +127,7 @@ impl Envelopes {
                 out[i] = Some(envelope);
             }
         }
-        METRICS.envelope_bytes.set(self.cache.weight() as i64);
+        crate::memory::set("envelope_cache", self.cache.weight());
         Ok(out.into_iter().map(Option::unwrap_or_default).collect())
     }
 }
