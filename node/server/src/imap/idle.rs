@@ -20,7 +20,7 @@ pub async fn handle_idle<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
 ) -> Flow {
-    if let Err(e) = s.sync().await {
+    if let Err(e) = Box::pin(s.sync()).await {
         return s.fail(&tag, e.into());
     }
     response::continuation(s.conn.out(), "idling");
@@ -68,7 +68,9 @@ pub async fn handle_idle<S: AsyncRead + AsyncWrite + Unpin + Send>(
                     }
                     None => (None, None),
                 };
-                match s.sync_with(delta).await {
+                // Boxed, as the first sync below: an idle session's future keeps no room for
+                // a sync between wake-ups.
+                match Box::pin(s.sync_with(delta)).await {
                     Ok(true) => {
                         if s.conn.flush().await.is_err() {
                             break Flow::Close;

@@ -303,6 +303,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         )
     }
 
+    /// Runs one command. Each handler's future is boxed: the session's future, which every
+    /// connection keeps for its lifetime (an IDLE client's for hours), then holds a pointer
+    /// instead of room for the largest handler, and only the running one is allocated.
     async fn dispatch(&mut self, c: Command<'static>, extras: Extras) -> Flow {
         if self.traced() {
             let line = match &c.body {
@@ -328,22 +331,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let selected = self.selected.is_some();
         match body {
             CommandBody::Capability => capability::handle_capability(self, tag),
-            CommandBody::Noop | CommandBody::Check => noop::handle_noop(self, tag).await,
+            CommandBody::Noop | CommandBody::Check => Box::pin(noop::handle_noop(self, tag)).await,
             CommandBody::Logout => {
                 response::bye(self.conn.out(), None, "logging out");
                 self.ok(&tag, None, "LOGOUT completed");
                 Flow::Close
             }
             CommandBody::Id { parameters } => id::handle_id(self, tag, parameters),
-            CommandBody::StartTLS if !authed => starttls::handle_starttls(self, tag).await,
+            CommandBody::StartTLS if !authed => {
+                Box::pin(starttls::handle_starttls(self, tag)).await
+            }
             CommandBody::Login { username, password } if !authed => {
-                login::handle_login(self, tag, username, password).await
+                Box::pin(login::handle_login(self, tag, username, password)).await
             }
             CommandBody::Authenticate {
                 mechanism,
                 initial_response,
             } if !authed => {
-                authenticate::handle_authenticate(self, tag, mechanism, initial_response).await
+                Box::pin(authenticate::handle_authenticate(
+                    self,
+                    tag,
+                    mechanism,
+                    initial_response,
+                ))
+                .await
             }
             CommandBody::StartTLS
             | CommandBody::Login { .. }
@@ -353,46 +364,68 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             CommandBody::Select {
                 mailbox,
                 parameters,
-            } => select::handle_select(self, tag, mailbox, parameters, false).await,
+            } => Box::pin(select::handle_select(self, tag, mailbox, parameters, false)).await,
             CommandBody::Examine {
                 mailbox,
                 parameters,
-            } => select::handle_select(self, tag, mailbox, parameters, true).await,
-            CommandBody::Create { mailbox } => create::handle_create(self, tag, mailbox).await,
-            CommandBody::Delete { mailbox } => delete::handle_delete(self, tag, mailbox).await,
-            CommandBody::Rename { from, to } => rename::handle_rename(self, tag, from, to).await,
+            } => Box::pin(select::handle_select(self, tag, mailbox, parameters, true)).await,
+            CommandBody::Create { mailbox } => {
+                Box::pin(create::handle_create(self, tag, mailbox)).await
+            }
+            CommandBody::Delete { mailbox } => {
+                Box::pin(delete::handle_delete(self, tag, mailbox)).await
+            }
+            CommandBody::Rename { from, to } => {
+                Box::pin(rename::handle_rename(self, tag, from, to)).await
+            }
             CommandBody::Subscribe { mailbox } => {
-                subscribe::handle_subscribe(self, tag, mailbox, true).await
+                Box::pin(subscribe::handle_subscribe(self, tag, mailbox, true)).await
             }
             CommandBody::Unsubscribe { mailbox } => {
-                subscribe::handle_subscribe(self, tag, mailbox, false).await
+                Box::pin(subscribe::handle_subscribe(self, tag, mailbox, false)).await
             }
             CommandBody::List {
                 reference,
                 mailbox_wildcard,
             } => {
                 let options = extras.list.unwrap_or_default();
-                list::handle_list(self, tag, reference, mailbox_wildcard, false, options).await
+                Box::pin(list::handle_list(
+                    self,
+                    tag,
+                    reference,
+                    mailbox_wildcard,
+                    false,
+                    options,
+                ))
+                .await
             }
             CommandBody::Lsub {
                 reference,
                 mailbox_wildcard,
             } => {
-                list::handle_list(
+                Box::pin(list::handle_list(
                     self,
                     tag,
                     reference,
                     mailbox_wildcard,
                     true,
                     Default::default(),
-                )
+                ))
                 .await
             }
             CommandBody::Namespace => namespace::handle_namespace(self, tag),
             CommandBody::Status {
                 mailbox,
                 item_names,
-            } => status::handle_status(self, tag, mailbox, item_names.into_owned()).await,
+            } => {
+                Box::pin(status::handle_status(
+                    self,
+                    tag,
+                    mailbox,
+                    item_names.into_owned(),
+                ))
+                .await
+            }
             CommandBody::Append {
                 mailbox,
                 flags,
@@ -400,12 +433,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 message,
             } => {
                 let first = (flags, date, message);
-                append::handle_append(self, tag, mailbox, first, extras.more_appends).await
+                Box::pin(append::handle_append(
+                    self,
+                    tag,
+                    mailbox,
+                    first,
+                    extras.more_appends,
+                ))
+                .await
             }
-            CommandBody::Idle => idle::handle_idle(self, tag).await,
-            CommandBody::GetQuota { root } => quota::handle_getquota(self, tag, root).await,
+            CommandBody::Idle => Box::pin(idle::handle_idle(self, tag)).await,
+            CommandBody::GetQuota { root } => {
+                Box::pin(quota::handle_getquota(self, tag, root)).await
+            }
             CommandBody::GetQuotaRoot { mailbox } => {
-                quota::handle_getquotaroot(self, tag, mailbox).await
+                Box::pin(quota::handle_getquotaroot(self, tag, mailbox)).await
             }
             CommandBody::SetQuota { .. } => self.no(
                 &tag,
@@ -413,33 +455,58 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 "quotas are set by the administrator (ternctl account quota)",
             ),
             _ if !selected => self.bad(&tag, None, "select a mailbox first"),
-            CommandBody::Close => close::handle_close(self, tag, true).await,
-            CommandBody::Unselect => close::handle_close(self, tag, false).await,
-            CommandBody::Expunge => expunge::handle_expunge(self, tag, None).await,
+            CommandBody::Close => Box::pin(close::handle_close(self, tag, true)).await,
+            CommandBody::Unselect => Box::pin(close::handle_close(self, tag, false)).await,
+            CommandBody::Expunge => Box::pin(expunge::handle_expunge(self, tag, None)).await,
             CommandBody::ExpungeUid { sequence_set } => {
-                expunge::handle_expunge(self, tag, Some(sequence_set)).await
+                Box::pin(expunge::handle_expunge(self, tag, Some(sequence_set))).await
             }
             CommandBody::Search {
                 charset,
                 criteria,
                 uid,
             } => {
-                search::handle_search(self, tag, charset, criteria, uid, extras.search_return).await
+                Box::pin(search::handle_search(
+                    self,
+                    tag,
+                    charset,
+                    criteria,
+                    uid,
+                    extras.search_return,
+                ))
+                .await
             }
             CommandBody::Sort {
                 sort_criteria,
                 charset,
                 search_criteria,
                 uid,
-            } => sort::handle_sort(self, tag, sort_criteria, charset, search_criteria, uid).await,
+            } => {
+                Box::pin(sort::handle_sort(
+                    self,
+                    tag,
+                    sort_criteria,
+                    charset,
+                    search_criteria,
+                    uid,
+                ))
+                .await
+            }
             CommandBody::Fetch {
                 sequence_set,
                 macro_or_item_names,
                 uid,
                 modifiers,
             } => {
-                fetch::handle_fetch(self, tag, sequence_set, macro_or_item_names, uid, modifiers)
-                    .await
+                Box::pin(fetch::handle_fetch(
+                    self,
+                    tag,
+                    sequence_set,
+                    macro_or_item_names,
+                    uid,
+                    modifiers,
+                ))
+                .await
             }
             CommandBody::Store {
                 sequence_set,
@@ -449,7 +516,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 uid,
                 modifiers,
             } => {
-                store::handle_store(
+                Box::pin(store::handle_store(
                     self,
                     tag,
                     sequence_set,
@@ -458,19 +525,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     flags,
                     uid,
                     modifiers,
-                )
+                ))
                 .await
             }
             CommandBody::Copy {
                 sequence_set,
                 mailbox,
                 uid,
-            } => copy::handle_copy(self, tag, sequence_set, mailbox, uid, false).await,
+            } => {
+                Box::pin(copy::handle_copy(
+                    self,
+                    tag,
+                    sequence_set,
+                    mailbox,
+                    uid,
+                    false,
+                ))
+                .await
+            }
             CommandBody::Move {
                 sequence_set,
                 mailbox,
                 uid,
-            } => copy::handle_copy(self, tag, sequence_set, mailbox, uid, true).await,
+            } => {
+                Box::pin(copy::handle_copy(
+                    self,
+                    tag,
+                    sequence_set,
+                    mailbox,
+                    uid,
+                    true,
+                ))
+                .await
+            }
             other => self.bad(
                 &tag,
                 Some(Extra::Cannot.code()),

@@ -84,6 +84,9 @@ pub struct Conn<S> {
     input: Vec<u8>,
     pos: usize,
     out: Vec<u8>,
+    /// Reads make room for [`IDLE_READ`] bytes only: set by [`Conn::release_buffers`], cleared
+    /// once a read fills that room (the client is sending more than a short line).
+    lean: bool,
     write_timeout: Duration,
     wire: Arc<Wire>,
 }
@@ -98,6 +101,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             input: Vec::with_capacity(4096),
             pos: 0,
             out: Vec::with_capacity(1024),
+            lean: false,
             write_timeout,
             wire,
         }
@@ -155,19 +159,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             self.pos = 0;
         }
         // Straight into the input's spare room (never zeroed, never a buffer in the session's
-        // future): a little after `release_buffers` (an IDLE client sends `DONE`), a read's
-        // worth otherwise.
-        let room = if self.input.capacity() == 0 {
-            IDLE_READ
-        } else {
-            READ
-        };
+        // future): a little after `release_buffers` (an IDLE client sends `DONE`; a wake-up
+        // that cancels the read must not grow it either), a read's worth otherwise.
+        let room = if self.lean { IDLE_READ } else { READ };
         self.input.reserve(room);
         let n = match tokio::time::timeout_at(deadline, self.io.read_buf(&mut self.input)).await {
             Err(_) => return Err(ReadError::Timeout),
             Ok(Err(_)) | Ok(Ok(0)) => return Err(ReadError::Closed),
             Ok(Ok(n)) => n,
         };
+        if n >= room {
+            self.lean = false;
+        }
         self.wire.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
@@ -223,6 +226,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         if self.pending().is_empty() {
             self.input = Vec::new();
             self.pos = 0;
+            self.lean = true;
         }
         if self.out.is_empty() {
             self.out = Vec::new();
@@ -280,5 +284,59 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 _ => break,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::{io::AsyncWriteExt, time::Instant};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_released_connection_reads_into_a_small_buffer_until_a_client_sends_more() {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let mut conn = Conn::new(MaybeTls::Plain(server), Duration::from_secs(5));
+        let mut client = client;
+        client.write_all(b"a1 IDLE\r\n").await.expect("write");
+        conn.fill_until(Instant::now() + Duration::from_secs(5))
+            .await
+            .expect("read");
+        conn.consume(conn.pending().len());
+        conn.release_buffers();
+        // An IDLE session's read, cancelled by a wake-up, then again: the buffer stays small.
+        for _ in 0..3 {
+            let soon = Instant::now() + Duration::from_millis(1);
+            assert!(matches!(
+                conn.fill_until(soon).await,
+                Err(ReadError::Timeout)
+            ));
+            assert!(
+                conn.input.capacity() <= 2 * IDLE_READ,
+                "{}",
+                conn.input.capacity()
+            );
+        }
+        client.write_all(b"DONE\r\n").await.expect("write");
+        let n = conn
+            .fill_until(Instant::now() + Duration::from_secs(5))
+            .await
+            .expect("read");
+        assert_eq!(conn.pending(), b"DONE\r\n", "{n}");
+        assert!(conn.input.capacity() <= 2 * IDLE_READ);
+        // A client sending more than the small room: reads are a full read's worth again.
+        conn.consume(conn.pending().len());
+        client.write_all(&[b'x'; 8192]).await.expect("write");
+        let mut got = 0;
+        while got < 8192 {
+            got += conn
+                .fill_until(Instant::now() + Duration::from_secs(5))
+                .await
+                .expect("read");
+        }
+        assert!(!conn.lean);
+        assert!(conn.input.capacity() >= READ, "{}", conn.input.capacity());
     }
 }
