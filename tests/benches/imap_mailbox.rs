@@ -159,6 +159,9 @@ async fn main() {
     .await;
     timed(&mut c, "SEARCH FLAGGED", "SEARCH FLAGGED").await;
     println!("server RSS after the mailbox work: {}", rss(&target));
+    if let Some(parts) = target.memory_parts() {
+        println!("  {parts}");
+    }
     c.cmd("LOGOUT").await.expect("logout");
     drop(c);
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -220,6 +223,9 @@ async fn main() {
         open.len(),
         started.elapsed().as_secs_f64(),
     );
+    if let Some(parts) = target.memory_parts() {
+        println!("  {parts}");
+    }
 
     // Deliveries, one at a time, each reaching every idle session.
     let mut all = Vec::new();

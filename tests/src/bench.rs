@@ -2,7 +2,8 @@
 //! with `TERN_BENCH_SERVER=host` set, any other server, so the same figures can be taken of
 //! Postfix + Dovecot (or anything else) side by side with the same load generator:
 //!
-//! - `TERN_BENCH_IMAPS_PORT` (default 993) and `TERN_BENCH_SMTP_PORT` (default 25);
+//! - `TERN_BENCH_IMAPS_PORT` (default 993), `TERN_BENCH_SMTP_PORT` (default 25) and
+//!   `TERN_BENCH_SUBMISSION_PORT` (default 587, STARTTLS);
 //! - `TERN_BENCH_USER` / `TERN_BENCH_PASSWORD`: the account the IMAP figures use (its INBOX
 //!   should start empty) and SMTP delivers to; benchmarks that deliver to several users send
 //!   to `user0@…`, `user1@…` in its domain, which must exist with the same password;
@@ -30,6 +31,8 @@ pub struct Target {
     pub imaps: SocketAddr,
     /// SMTP (MX).
     pub smtp: SocketAddr,
+    /// Submission (STARTTLS and AUTH).
+    pub submission: SocketAddr,
     /// The account.
     pub user: String,
     /// Its password.
@@ -70,6 +73,7 @@ impl Target {
             _dir: None,
             imaps: resolve(port("TERN_BENCH_IMAPS_PORT", 993)?)?,
             smtp: resolve(port("TERN_BENCH_SMTP_PORT", 25)?)?,
+            submission: resolve(port("TERN_BENCH_SUBMISSION_PORT", 587)?)?,
             user: var("TERN_BENCH_USER").context("TERN_BENCH_USER names the account")?,
             password: var("TERN_BENCH_PASSWORD").context("TERN_BENCH_PASSWORD is needed")?,
             tls: smtp::tls_config(&PathBuf::from(ca))?,
@@ -88,6 +92,7 @@ impl Target {
         Ok(Target {
             imaps: tern.addr("imaps"),
             smtp: tern.addr("smtp"),
+            submission: tern.addr("submission"),
             user: "demo@example.test".into(),
             password: PASSWORD.into(),
             tls: smtp::tls_config(&tern.certificate())?,
@@ -135,6 +140,20 @@ impl Target {
     pub fn rss_mb(&self) -> Option<f64> {
         let metrics = self.tern.as_ref()?.get("/metrics").ok()?.1;
         Some(crate::metric_sum(&metrics, "process_resident_memory_bytes") / 1e6)
+    }
+
+    /// Tern's `tern_memory_bytes` parts, one `part=MB` each, when it is a started Tern.
+    pub fn memory_parts(&self) -> Option<String> {
+        let metrics = self.tern.as_ref()?.get("/metrics").ok()?.1;
+        let parts: Vec<String> = metrics
+            .lines()
+            .filter_map(|l| l.strip_prefix("tern_memory_bytes{part=\""))
+            .filter_map(|l| {
+                let (part, value) = l.split_once("\"} ")?;
+                Some(format!("{part}={:.1}", value.parse::<f64>().ok()? / 1e6))
+            })
+            .collect();
+        Some(format!("memory by part (MB): {}", parts.join(" ")))
     }
 
     /// Stops a started Tern (its log checked); nothing for another server.
