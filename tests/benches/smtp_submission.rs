@@ -92,7 +92,8 @@ async fn main() {
     if let Some(tern) = target.tern() {
         let metrics = tern.get("/metrics").expect("metrics").1;
         for l in metrics.lines().filter(|l| {
-            l.starts_with("tern_tls_handshakes_total") || l.starts_with("tern_password_checks_total")
+            l.starts_with("tern_tls_handshakes_total")
+                || l.starts_with("tern_password_checks_total")
         }) {
             println!("  {l}");
         }
