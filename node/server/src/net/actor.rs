@@ -104,14 +104,30 @@ impl<C: Connection> Actor for ConnectionActor<C> {
 }
 
 /// Starts an actor for `session`, lists it in `sessions` and waits until it ends.
-pub async fn run<C: Connection>(session: C, slot: Slot, peer: SocketAddr, sessions: Sessions) {
+///
+/// The session goes to the actor through a boxed spawn: the returned future, which waits for
+/// the connection's whole life, then holds a pointer (freed once the actor runs) instead of
+/// room for the session itself.
+pub fn run<C: Connection>(
+    session: C,
+    slot: Slot,
+    peer: SocketAddr,
+    sessions: Sessions,
+) -> impl Future<Output = ()> + Send {
     let entry = session.entry();
-    match Actor::spawn(None, ConnectionActor::<C>(PhantomData), (session, slot)).await {
-        Ok((actor, handle)) => {
-            let _listed = sessions.register(entry, actor);
-            let _ = handle.await;
+    let spawning = Box::pin(Actor::spawn(
+        None,
+        ConnectionActor::<C>(PhantomData),
+        (session, slot),
+    ));
+    async move {
+        match spawning.await {
+            Ok((actor, handle)) => {
+                let _listed = sessions.register(entry, actor);
+                let _ = handle.await;
+            }
+            Err(e) => tracing::error!(peer = %peer, error = %e, "cannot start a connection actor"),
         }
-        Err(e) => tracing::error!(peer = %peer, error = %e, "cannot start a connection actor"),
     }
 }
 

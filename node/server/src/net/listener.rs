@@ -98,7 +98,9 @@ where
             };
             let (spec, start) = (spec.clone(), start.clone());
             tokio::spawn(async move {
-                if let Some((io, peer, slot)) = admit(stream, peer, &spec).await {
+                // Boxed: the task lives as long as the connection, the PROXY header and the
+                // TLS handshake only until it is admitted.
+                if let Some((io, peer, slot)) = Box::pin(admit(stream, peer, &spec)).await {
                     start(io, peer, slot).await;
                 }
             });
