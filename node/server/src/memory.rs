@@ -2,10 +2,14 @@
 //! `process_resident_memory_bytes`, so an SRE can tell memory held by a bounded cache from
 //! memory held by live sessions or kept by the allocator after a peak. The heap parts (glibc's
 //! count of bytes in use, and of free bytes its arenas keep) and the store's (block cache,
-//! memtables: embedded store only) are read at each scrape; the IMAP envelope cache and the
-//! open mailboxes' indexes keep theirs current as they change.
+//! memtables: embedded store only) are read at scrapes — the heap at most once a minute, since
+//! glibc walks every free list under its arena locks to count it; the IMAP envelope cache and
+//! the open mailboxes' indexes keep theirs current as they change.
 
-use std::sync::LazyLock;
+use std::{
+    sync::{LazyLock, Mutex},
+    time::{Duration, Instant},
+};
 
 use prometheus::{IntGaugeVec, Opts, register_int_gauge_vec};
 use tern_store::Db;
@@ -54,9 +58,20 @@ pub fn add(part: &str, delta: i64) {
     MEMORY.with_label_values(&[part]).add(delta);
 }
 
+/// How often the heap is counted at most.
+const HEAP_EVERY: Duration = Duration::from_secs(60);
+
 /// Reads the parts measured on demand (at each scrape).
 pub fn refresh(db: &Db) {
-    if let Some((in_use, free)) = heap() {
+    static COUNTED: Mutex<Option<Instant>> = Mutex::new(None);
+    let due = COUNTED.lock().is_ok_and(|mut last| {
+        let due = last.is_none_or(|t| t.elapsed() >= HEAP_EVERY);
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
+    });
+    if due && let Some((in_use, free)) = heap() {
         set("heap_in_use", in_use);
         set("heap_free", free);
     }
