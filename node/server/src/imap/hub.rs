@@ -73,27 +73,25 @@ pub struct MailboxState {
     watcher: tokio::task::JoinHandle<()>,
 }
 
-async fn read_counter(db: &Db, mailbox: u64) -> Option<(i64, u64)> {
-    db.run(|tx| async move {
-        Ok((
-            tx.get_counter(&k::change(mailbox)).await?,
-            mailbox::highest_modseq(&tx, mailbox).await?,
-        ))
-    })
-    .await
-    .ok()
+async fn read_counter(db: &Db, mailbox: u64) -> Option<i64> {
+    db.run(|tx| async move { tx.get_counter(&k::change(mailbox)).await })
+        .await
+        .map_err(|e| tracing::warn!(mailbox, error = %e, "cannot read a mailbox's change counter"))
+        .ok()
 }
 
-/// Every record of the mailbox, in one transaction (`None` when the store cannot say now).
-async fn load_index(db: &Db, mailbox: u64) -> Option<Arc<Index>> {
+/// The change counter and every record of the mailbox, in one transaction (`None` when the
+/// store cannot say now: sessions then read the store themselves).
+async fn load_index(db: &Db, mailbox: u64) -> Option<(i64, Arc<Index>)> {
     db.run(|tx| async move {
+        let counter = tx.get_counter(&k::change(mailbox)).await?;
         let modseq = mailbox::highest_modseq(&tx, mailbox).await?;
         let metas = message::list(&tx, mailbox, 1, None).await?;
-        Ok(Index::new(modseq, metas))
+        Ok((counter, Arc::new(Index::new(modseq, metas))))
     })
     .await
+    .map_err(|e| tracing::warn!(mailbox, error = %e, "cannot load a mailbox's index"))
     .ok()
-    .map(Arc::new)
 }
 
 fn index_bytes(index: &Option<Arc<Index>>) -> i64 {
@@ -113,6 +111,7 @@ async fn read_delta(db: &Db, mailbox: u64, from: u64) -> Option<Delta> {
         })
     })
     .await
+    .map_err(|e| tracing::warn!(mailbox, error = %e, "cannot read what changed in a mailbox"))
     .ok()
 }
 
@@ -156,10 +155,22 @@ impl Actor for MailboxActor {
         myself: ActorRef<Self::Msg>,
         (id, db, hub): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let (counter, modseq) = read_counter(&db, id).await.unwrap_or((0, 0));
-        // Loaded after the counter: at least as current, and the next delta (from `modseq`)
-        // applies to it again harmlessly.
-        let index = load_index(&db, id).await;
+        // The counter, the index and the MODSEQ deltas start from, read together.
+        let (counter, modseq, index) = match load_index(&db, id).await {
+            Some((counter, index)) => (counter, index.modseq, Some(index)),
+            None => {
+                let (counter, modseq) = db
+                    .run(|tx| async move {
+                        Ok((
+                            tx.get_counter(&k::change(id)).await?,
+                            mailbox::highest_modseq(&tx, id).await?,
+                        ))
+                    })
+                    .await
+                    .unwrap_or((0, 0));
+                (counter, modseq, None)
+            }
+        };
         crate::memory::add("mailbox_indexes", index_bytes(&index));
         let (tx, _) = watch::channel(Change {
             counter,
@@ -206,7 +217,7 @@ impl Actor for MailboxActor {
                 }
             }
             MailboxMsg::Poll => {
-                let Some((counter, _)) = read_counter(&state.db, state.id).await else {
+                let Some(counter) = read_counter(&state.db, state.id).await else {
                     return Ok(());
                 };
                 if counter == state.tx.borrow().counter {
@@ -225,7 +236,9 @@ impl Actor for MailboxActor {
                     (Some(d), Some(index)) => Arc::make_mut(index).apply(d),
                     // A change the index missed: it is read again whole.
                     (None, _) => state.index = None,
-                    (Some(_), None) => state.index = load_index(&state.db, state.id).await,
+                    (Some(_), None) => {
+                        state.index = load_index(&state.db, state.id).await.map(|(_, i)| i)
+                    }
                 }
                 crate::memory::add("mailbox_indexes", index_bytes(&state.index) - before);
                 if let Some(d) = &delta {
