@@ -57,11 +57,15 @@ async fn main() {
                         .expect("auth");
                     assert_eq!(r.code, 235, "{}", r.text);
                     auths.push(a.elapsed());
+                    // MAIL, RCPT and DATA.
                     c.envelope(&target.user, &target.user)
                         .await
                         .expect("envelope");
                     let m = message(&target.user, &target.user, &format!("s{i}-{n}"), &body);
-                    let r = c.data(&m).await.expect("data");
+                    c.send_raw(format!("{m}\r\n.\r\n").as_bytes())
+                        .await
+                        .expect("body");
+                    let r = c.read().await.expect("reply");
                     assert_eq!(r.code, 250, "{}", r.text);
                     let _ = c.cmd("QUIT").await;
                     cycles.push(t.elapsed());
