@@ -42,6 +42,7 @@ struct Wants {
 
 fn wants(names: Vec<MessageDataItemName<'static>>, read_only: bool) -> Wants {
     use MessageDataItemName as N;
+    // RFC822.HEADER and RFC822.TEXT split the message where the summary says its body starts.
     let summary = names.iter().any(|n| {
         matches!(
             n,
@@ -51,6 +52,8 @@ fn wants(names: Vec<MessageDataItemName<'static>>, read_only: bool) -> Wants {
                 | N::BodyExt { .. }
                 | N::Binary { .. }
                 | N::BinarySize { .. }
+                | N::Rfc822Header
+                | N::Rfc822Text
         )
     });
     let body = names.iter().any(|n| {

@@ -104,6 +104,16 @@ fn day(secs: i64) -> NaiveDate {
         .date_naive()
 }
 
+/// The date the `Date:` header names, in its own zone (RFC 3501 §6.4.4: SENTON and its kin
+/// disregard time and timezone), else the UTC date of the parsed time.
+fn sent_day(e: &Envelope) -> Option<NaiveDate> {
+    e.date
+        .as_deref()
+        .and_then(|d| chrono::DateTime::parse_from_rfc2822(d.trim()).ok())
+        .map(|d| d.date_naive())
+        .or_else(|| e.timestamp.map(day))
+}
+
 fn header_of(raw: &[u8]) -> &[u8] {
     let end = raw
         .windows(4)
@@ -153,15 +163,9 @@ fn eval(key: &SearchKey<'_>, c: &Candidate<'_>) -> bool {
         K::Before(d) => day(m.internal_date) < *d.as_ref(),
         K::On(d) => day(m.internal_date) == *d.as_ref(),
         K::Since(d) => day(m.internal_date) >= *d.as_ref(),
-        K::SentBefore(d) => env
-            .and_then(|e| e.timestamp)
-            .is_some_and(|t| day(t) < *d.as_ref()),
-        K::SentOn(d) => env
-            .and_then(|e| e.timestamp)
-            .is_some_and(|t| day(t) == *d.as_ref()),
-        K::SentSince(d) => env
-            .and_then(|e| e.timestamp)
-            .is_some_and(|t| day(t) >= *d.as_ref()),
+        K::SentBefore(d) => env.and_then(sent_day).is_some_and(|t| t < *d.as_ref()),
+        K::SentOn(d) => env.and_then(sent_day).is_some_and(|t| t == *d.as_ref()),
+        K::SentSince(d) => env.and_then(sent_day).is_some_and(|t| t >= *d.as_ref()),
         K::From(s) => env.is_some_and(|e| addr_match(&e.from, &text(s))),
         K::To(s) => env.is_some_and(|e| addr_match(&e.to, &text(s))),
         K::Cc(s) => env.is_some_and(|e| addr_match(&e.cc, &text(s))),
@@ -393,4 +397,34 @@ pub async fn handle_search<S: AsyncRead + AsyncWrite + Unpin + Send>(
         None => s.data(Data::Search(hits, modseq)),
     }
     s.done(&tag, None, "SEARCH completed").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(date: &str, timestamp: Option<i64>) -> Option<NaiveDate> {
+        sent_day(&Envelope {
+            date: Some(date.to_string()),
+            timestamp,
+            ..Envelope::default()
+        })
+    }
+
+    #[test]
+    fn the_sent_date_is_the_headers_own_date() {
+        let day = |d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
+        // RFC 3501's rule: 26 March in +0300 is 25 March 21:00 UTC, and still SENTON 26-Mar.
+        assert_eq!(
+            sent("Mon, 26 Mar 2007 00:00:00 +0300", Some(1174856400)),
+            day("2007-03-26")
+        );
+        assert_eq!(
+            sent("Mon, 26 Mar 2007 23:30:00 -0500", Some(1174969800)),
+            day("2007-03-26")
+        );
+        // Unparseable as RFC 2822: the UTC date of what mail-parser made of it.
+        assert_eq!(sent("yesterday-ish", Some(1174856400)), day("2007-03-25"));
+        assert_eq!(sent("yesterday-ish", None), None);
+    }
 }
