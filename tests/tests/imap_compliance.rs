@@ -1,6 +1,7 @@
 //! Behaviours an IMAP compliance suite checks, each from its RFC: the sent-date searches use
-//! the Date header's own date (RFC 3501 §6.4.4), and RFC822.HEADER / RFC822.TEXT split the
-//! message whatever else is fetched (RFC 3501 §6.4.5).
+//! the Date header's own date (RFC 3501 §6.4.4), RFC822.HEADER / RFC822.TEXT split the
+//! message whatever else is fetched (RFC 3501 §6.4.5), and CONDSTORE's details (RFC 7162
+//! §3.1: HIGHESTMODSEQ when a command enables it, the MODSEQ of ESEARCH MIN/MAX).
 
 use tern_tests::imap;
 
@@ -87,5 +88,80 @@ async fn rfc822_header_and_text_are_the_two_halves_of_the_message() {
     );
     assert!(!all.contains("Subject: halves"), "{all}");
     assert!(all.contains("\\Seen"), "RFC822.TEXT sets \\Seen: {all}");
+    tern.stop().expect("clean stop");
+}
+
+/// The MODSEQ of each message, by sequence number.
+async fn modseqs(c: &mut imap::Client) -> Vec<u64> {
+    let r = c.cmd("FETCH 1:* (MODSEQ)").await.expect("fetch");
+    assert!(r.ok(), "{}", r.all());
+    r.lines("")
+        .iter()
+        .filter_map(|l| {
+            let at = l.find("MODSEQ (")? + "MODSEQ (".len();
+            l[at..].split(')').next()?.parse().ok()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn condstore_enabled_by_a_command_and_esearch_modseq() {
+    let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
+    let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    for subject in ["one", "two", "three"] {
+        let raw = message("Tue, 24 Nov 2026 09:00:00 +0000", subject);
+        let r = c
+            .cmd_literal("APPEND INBOX", raw.as_bytes())
+            .await
+            .expect("append");
+        assert!(r.ok(), "{}", r.all());
+    }
+    assert!(c.cmd("SELECT INBOX").await.expect("select").ok());
+    // The first CONDSTORE-enabling command tells the highest MODSEQ; the next does not.
+    let r = c.cmd("FETCH 1 (MODSEQ)").await.expect("fetch");
+    assert_eq!(r.lines("OK [HIGHESTMODSEQ ").len(), 1, "{}", r.all());
+    let r = c.cmd("FETCH 1 (MODSEQ)").await.expect("fetch");
+    assert!(r.lines("OK [HIGHESTMODSEQ ").is_empty(), "{}", r.all());
+
+    // Message 2 changes last: the highest MODSEQ of all matches is its.
+    let r = c
+        .cmd("STORE 2 +FLAGS.SILENT (\\Flagged)")
+        .await
+        .expect("store");
+    assert!(r.ok(), "{}", r.all());
+    let m = modseqs(&mut c).await;
+    assert_eq!(m.len(), 3);
+    assert!(m[1] > m[0] && m[1] > m[2], "{m:?}");
+    // What follows `ESEARCH (TAG "…")`.
+    let esearch = |r: &imap::Reply| {
+        r.lines("ESEARCH (TAG ")
+            .first()
+            .and_then(|l| l.split_once(") "))
+            .map(|(_, rest)| rest.to_string())
+    };
+    let r = c.cmd("SEARCH RETURN (MIN) MODSEQ 1").await.expect("search");
+    assert_eq!(
+        esearch(&r),
+        Some(format!("MIN 1 MODSEQ {}", m[0])),
+        "{}",
+        r.all()
+    );
+    let r = c.cmd("SEARCH RETURN (MAX) MODSEQ 1").await.expect("search");
+    assert_eq!(
+        esearch(&r),
+        Some(format!("MAX 3 MODSEQ {}", m[2])),
+        "{}",
+        r.all()
+    );
+    let r = c
+        .cmd("SEARCH RETURN (MIN COUNT) MODSEQ 1")
+        .await
+        .expect("search");
+    assert_eq!(
+        esearch(&r),
+        Some(format!("MIN 1 COUNT 3 MODSEQ {}", m[1])),
+        "{}",
+        r.all()
+    );
     tern.stop().expect("clean stop");
 }

@@ -1,10 +1,14 @@
 //! ENABLE (RFC 5161): turns on CONDSTORE and QRESYNC (QRESYNC implies CONDSTORE); other names
-//! are ignored as the RFC requires.
+//! are ignored as the RFC requires. Also the CONDSTORE enabling other commands do (a FETCH or
+//! SEARCH with MODSEQ, a STORE with UNCHANGEDSINCE: RFC 7162 §3.1), which tells the client the
+//! selected mailbox's highest MODSEQ the first time.
+
+use std::num::NonZeroU64;
 
 use tern_proto::imap::types::{
     core::{Tag, Vec1},
     extensions::enable::CapabilityEnable,
-    response::Data,
+    response::{Code, Data, StatusKind},
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -21,12 +25,12 @@ pub fn handle_enable<S: AsyncRead + AsyncWrite + Unpin + Send>(
         let name = c.to_string().to_ascii_uppercase();
         match name.as_str() {
             "CONDSTORE" if !s.reporting.condstore => {
-                s.reporting.condstore = true;
+                condstore(s);
                 enabled.push(c);
             }
             "QRESYNC" if !s.reporting.qresync => {
                 s.reporting.qresync = true;
-                s.reporting.condstore = true;
+                condstore(s);
                 enabled.push(c);
             }
             _ => {}
@@ -36,4 +40,23 @@ pub fn handle_enable<S: AsyncRead + AsyncWrite + Unpin + Send>(
         capabilities: enabled,
     });
     s.ok(&tag, None, "ENABLE completed")
+}
+
+/// Turns CONDSTORE reporting on. The first time, with a mailbox selected, the client hears
+/// `* OK [HIGHESTMODSEQ n]` before anything else the command answers (RFC 7162 §3.1).
+pub fn condstore<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Session<S>) {
+    if s.reporting.condstore {
+        return;
+    }
+    s.reporting.condstore = true;
+    if let Some(modseq) = s.selected.as_ref().map(|sel| sel.modseq) {
+        s.reply(
+            None,
+            StatusKind::Ok,
+            Some(Code::HighestModSeq(
+                NonZeroU64::new(modseq).unwrap_or(NonZeroU64::MIN),
+            )),
+            "highest MODSEQ",
+        );
+    }
 }

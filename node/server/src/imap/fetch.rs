@@ -236,7 +236,7 @@ pub async fn handle_fetch<S: AsyncRead + AsyncWrite + Unpin + Send>(
         names.push(MessageDataItemName::ModSeq);
     }
     if names.contains(&MessageDataItemName::ModSeq) {
-        s.reporting.condstore = true;
+        super::enable::condstore(s);
     }
     let wants = wants(names, read_only);
     let db = s.ctx.dir.db().clone();

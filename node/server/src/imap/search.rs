@@ -285,7 +285,7 @@ pub async fn matching<S: AsyncRead + AsyncWrite + Unpin + Send>(
     needs(&key, &mut need);
     need.envelope |= envelopes;
     if uses_modseq(&key) {
-        s.reporting.condstore = true;
+        super::enable::condstore(s);
     }
     let Some(sel) = s.selected.as_ref() else {
         return Ok(Vec::new());
@@ -385,7 +385,22 @@ pub async fn handle_search<S: AsyncRead + AsyncWrite + Unpin + Send>(
         Ok(h) => h,
         Err(e) => return s.fail(&tag, e.into()),
     };
-    let modseq = hits_modseq(&criteria, &found);
+    // RFC 7162 §3.1.5: with only MIN and/or MAX returned, the MODSEQ is that of the messages
+    // returned, not of every match.
+    let modseq = match &ret {
+        Some(r) if (r.min || r.max) && !r.all && !r.count => {
+            let mut returned = Vec::new();
+            if r.min {
+                returned.extend(found.first());
+            }
+            if r.max {
+                returned.extend(found.last());
+            }
+            let ms = returned.iter().map(|h| h.meta.modseq).max().unwrap_or(0);
+            hits_modseq(&criteria, &found).and(NonZeroU64::new(ms))
+        }
+        _ => hits_modseq(&criteria, &found),
+    };
     let hits: Vec<NonZeroU32> = found
         .iter()
         .map(|h| {

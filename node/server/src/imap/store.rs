@@ -39,6 +39,13 @@ pub async fn handle_store<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let Some((uids, positions)) = s.named_messages(&tag, &set, by_uid, true) else {
         return Flow::Continue;
     };
+    let unchanged_since = modifiers
+        .iter()
+        .map(|StoreModifier::UnchangedSince(n)| *n)
+        .next();
+    if unchanged_since.is_some() {
+        super::enable::condstore(s);
+    }
     let sel = s
         .selected
         .as_ref()
@@ -56,13 +63,6 @@ pub async fn handle_store<S: AsyncRead + AsyncWrite + Unpin + Send>(
             Some(Extra::Limit.code()),
             &format!("a message carries at most {MAX_KEYWORDS} keywords"),
         );
-    }
-    let unchanged_since = modifiers
-        .iter()
-        .map(|StoreModifier::UnchangedSince(n)| *n)
-        .next();
-    if unchanged_since.is_some() {
-        s.reporting.condstore = true;
     }
     let mailbox = sel.mailbox.id;
     let targets: Vec<u32> = positions.into_iter().map(|i| uids[i]).collect();
