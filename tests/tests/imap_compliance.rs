@@ -1,7 +1,9 @@
 //! Behaviours an IMAP compliance suite checks, each from its RFC: the sent-date searches use
 //! the Date header's own date (RFC 3501 §6.4.4), RFC822.HEADER / RFC822.TEXT split the
-//! message whatever else is fetched (RFC 3501 §6.4.5), and CONDSTORE's details (RFC 7162
-//! §3.1: HIGHESTMODSEQ when a command enables it, the MODSEQ of ESEARCH MIN/MAX).
+//! message whatever else is fetched (RFC 3501 §6.4.5), CONDSTORE's details (RFC 7162 §3.1:
+//! HIGHESTMODSEQ when a command enables it, the MODSEQ of ESEARCH MIN/MAX), and `* FLAGS`
+//! listing the keywords in use, again to every session when a new one appears (RFC 3501
+//! §7.2.6).
 
 use tern_tests::imap;
 
@@ -163,5 +165,66 @@ async fn condstore_enabled_by_a_command_and_esearch_modseq() {
         "{}",
         r.all()
     );
+    tern.stop().expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_list_the_keywords_in_use_and_every_session_hears_of_a_new_one() {
+    let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
+    let mut a = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    let raw = message("Tue, 24 Nov 2026 09:00:00 +0000", "labelled");
+    let r = a
+        .cmd_literal("APPEND INBOX ($Label1)", raw.as_bytes())
+        .await
+        .expect("append");
+    assert!(r.ok(), "{}", r.all());
+    let r = a.cmd("SELECT INBOX").await.expect("select");
+    let flags = r.lines("FLAGS (");
+    assert_eq!(flags.len(), 1, "{}", r.all());
+    assert!(flags[0].contains("$Label1"), "{}", r.all());
+    let perm = r.lines("OK [PERMANENTFLAGS (");
+    assert!(
+        perm.len() == 1 && perm[0].contains("$Label1") && perm[0].contains("\\*"),
+        "{}",
+        r.all()
+    );
+    let mut b = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    let r = b.cmd("EXAMINE INBOX").await.expect("examine");
+    assert!(r.lines("FLAGS (")[0].contains("$Label1"), "{}", r.all());
+    assert_eq!(
+        r.lines("OK [PERMANENTFLAGS ()]").len(),
+        1,
+        "read-only: none permitted: {}",
+        r.all()
+    );
+
+    // A keyword new to the mailbox: the storing session hears the flags before the FETCH...
+    let r = a.cmd("STORE 1 +FLAGS (Project-X)").await.expect("store");
+    assert!(r.ok(), "{}", r.all());
+    let order: Vec<&str> = r
+        .untagged
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.starts_with("FLAGS (") || l.contains(" FETCH "))
+        .collect();
+    assert_eq!(order.len(), 2, "{}", r.all());
+    assert!(
+        order[0].starts_with("FLAGS (") && order[0].contains("Project-X"),
+        "{order:?}"
+    );
+    assert!(order[1].contains("Project-X"), "{order:?}");
+    // ...and so does the other, at its next command.
+    let r = b.cmd("NOOP").await.expect("noop");
+    let flags = r.lines("FLAGS (");
+    assert!(
+        flags.len() == 1 && flags[0].contains("Project-X") && flags[0].contains("$Label1"),
+        "{}",
+        r.all()
+    );
+    // A keyword already known is not announced again.
+    let r = a.cmd("STORE 1 -FLAGS (Project-X)").await.expect("store");
+    let r2 = a.cmd("STORE 1 +FLAGS (project-x)").await.expect("store");
+    assert!(r.ok() && r2.ok());
+    assert!(r2.lines("FLAGS (").is_empty(), "{}", r2.all());
     tern.stop().expect("clean stop");
 }

@@ -11,7 +11,6 @@ use tern_proto::imap::{
         command::SelectParameter,
         core::{Tag, Vec1},
         fetch::MessageDataItem,
-        flag::{Flag, FlagPerm},
         mailbox::Mailbox,
         response::{Code, Data, StatusKind},
     },
@@ -24,16 +23,6 @@ use super::{
     selected::Selected,
     session::{Flow, Missing, Session},
 };
-
-fn system_flags() -> Vec<Flag<'static>> {
-    vec![
-        Flag::Answered,
-        Flag::Flagged,
-        Flag::Deleted,
-        Flag::Seen,
-        Flag::Draft,
-    ]
-}
 
 /// Handles `SELECT` (`read_only` false) and `EXAMINE` (true).
 pub async fn handle_select<S: AsyncRead + AsyncWrite + Unpin + Send>(
@@ -89,19 +78,7 @@ pub async fn handle_select<S: AsyncRead + AsyncWrite + Unpin + Send>(
         Err(e) => return s.fail(&tag, e.into()),
     };
     let (uidvalidity, uidnext) = (sel.mailbox.uidvalidity, sel.uidnext);
-    s.data(Data::Flags(system_flags()));
-    let mut perm: Vec<FlagPerm<'static>> = system_flags().into_iter().map(FlagPerm::from).collect();
-    perm.push(FlagPerm::Asterisk);
-    s.reply(
-        None,
-        StatusKind::Ok,
-        Some(Code::PermanentFlags(if read_only {
-            Vec::new()
-        } else {
-            perm
-        })),
-        "flags permitted",
-    );
+    sel.write_flags(s.conn.out());
     s.data(Data::Exists(sel.uids.len() as u32));
     s.data(Data::Recent(0));
     if let Some(n) = sel.first_unseen {

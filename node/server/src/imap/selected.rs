@@ -3,14 +3,20 @@
 //! date — from the delta the mailbox actor read once for all its sessions when it follows on
 //! from the view, otherwise from the store — and writes the untagged EXISTS, EXPUNGE (or
 //! VANISHED) and FETCH responses; expunges are held back while a command that uses sequence
-//! numbers runs (RFC 9051 §7.5.1), so the client's numbers stay valid.
+//! numbers runs (RFC 9051 §7.5.1), so the client's numbers stay valid. It also keeps the
+//! keywords in use in the mailbox and announces the flags again when one appears.
 
 use std::{collections::HashMap, num::NonZeroU64};
 
 use tern_proto::imap::{
     response,
     sequence::to_set,
-    types::{core::Vec1, fetch::MessageDataItem, response::Data},
+    types::{
+        core::{Atom, Vec1},
+        fetch::MessageDataItem,
+        flag::{Flag, FlagPerm},
+        response::{Code, Data, StatusKind},
+    },
     uidmap::UidMap,
 };
 use tern_store::{
@@ -48,6 +54,8 @@ pub struct Selected {
     pub first_unseen: Option<u32>,
     /// Changes this session made itself (UID → MODSEQ), already told to its client.
     own: HashMap<u32, u64>,
+    /// The keywords the client was told are in use (`* FLAGS`), in the order they appeared.
+    keywords: Vec<String>,
     /// Membership of the mailbox actor.
     pub sub: Subscription,
 }
@@ -84,7 +92,12 @@ impl Selected {
             (None, None) => &[],
         };
         let uids: Vec<u32> = metas.iter().map(|m| m.uid).collect();
+        let mut keywords = Vec::new();
+        for m in metas {
+            learn(&mut keywords, &m.keywords);
+        }
         Ok(Selected {
+            keywords,
             first_unseen: metas
                 .iter()
                 .position(|m| !m.flags.contains(Flags::SEEN))
@@ -112,6 +125,58 @@ impl Selected {
     /// Records a change this session made and reported itself, so sync does not repeat it.
     pub fn note(&mut self, m: &MessageMeta) {
         self.own.insert(m.uid, m.modseq);
+    }
+
+    /// Writes `* FLAGS` and `* OK [PERMANENTFLAGS]` with the system flags and every keyword in
+    /// use (none permitted when read-only).
+    pub fn write_flags(&self, out: &mut Vec<u8>) {
+        let flags = |k: &[String]| -> Vec<Flag<'static>> {
+            let mut all = vec![
+                Flag::Answered,
+                Flag::Flagged,
+                Flag::Deleted,
+                Flag::Seen,
+                Flag::Draft,
+            ];
+            all.extend(
+                k.iter()
+                    .filter_map(|k| Atom::try_from(k.clone()).ok())
+                    .map(Flag::keyword),
+            );
+            all
+        };
+        response::data(out, Data::Flags(flags(&self.keywords)));
+        let mut perm: Vec<FlagPerm<'static>> = Vec::new();
+        if !self.read_only {
+            perm = flags(&self.keywords)
+                .into_iter()
+                .map(FlagPerm::from)
+                .collect();
+            perm.push(FlagPerm::Asterisk);
+        }
+        response::status(
+            out,
+            None,
+            StatusKind::Ok,
+            Some(Code::PermanentFlags(perm)),
+            "flags permitted",
+        );
+    }
+
+    /// Learns the keywords of `metas`; with any new one, tells the client the mailbox's flags
+    /// again (RFC 3501 §7.2.6: `* FLAGS` lists the keywords in use).
+    pub fn announce_keywords<'a>(
+        &mut self,
+        out: &mut Vec<u8>,
+        metas: impl IntoIterator<Item = &'a MessageMeta>,
+    ) {
+        let before = self.keywords.len();
+        for m in metas {
+            learn(&mut self.keywords, &m.keywords);
+        }
+        if self.keywords.len() != before {
+            self.write_flags(out);
+        }
     }
 
     /// Brings the view up to date and writes the untagged responses. `delta` is the actor's
@@ -179,6 +244,7 @@ impl Selected {
                 self.own.remove(u);
             }
         }
+        self.announce_keywords(out, &changed);
         let count = self.uids.len();
         let last = self.uids.last().unwrap_or(0);
         let mut fresh: Vec<u32> = Vec::new();
@@ -224,5 +290,14 @@ impl Selected {
             self.own.retain(|_, ms| *ms > to);
         }
         Ok(())
+    }
+}
+
+/// Adds each of `new` not yet in `known` (keywords compare case-insensitively).
+fn learn(known: &mut Vec<String>, new: &[String]) {
+    for k in new {
+        if !known.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+            known.push(k.clone());
+        }
     }
 }

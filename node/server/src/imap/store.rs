@@ -132,6 +132,7 @@ pub async fn handle_store<S: AsyncRead + AsyncWrite + Unpin + Send>(
         }
     }
     if let Some(sel) = s.selected.as_mut() {
+        sel.announce_keywords(s.conn.out(), &stored);
         for m in &stored {
             sel.note(m);
         }
