@@ -171,6 +171,25 @@ impl Client {
         self.until(&tag).await
     }
 
+    /// `SEARCH criteria`: the numbers of the `* SEARCH` line (none if there is none);
+    /// panics unless the answer is OK.
+    pub async fn search(&mut self, criteria: &str) -> Vec<u32> {
+        let r = self
+            .cmd(&format!("SEARCH {criteria}"))
+            .await
+            .expect("search");
+        assert!(r.ok(), "SEARCH {criteria}: {}", r.all());
+        r.lines("SEARCH")
+            .first()
+            .map(|l| {
+                l.split(' ')
+                    .skip(1)
+                    .map(|n| n.parse().expect("number"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Logs in with LOGIN.
     pub async fn login(&mut self, user: &str, password: &str) -> anyhow::Result<Reply> {
         self.cmd(&format!("LOGIN \"{user}\" \"{password}\"")).await

@@ -10,24 +10,21 @@ use tern_tests::imap;
 const TOKEN: &str = "compliance-token";
 const PASSWORD: &str = "demo-password";
 
+const DATE: &str = "Tue, 24 Nov 2026 09:00:00 +0000";
+
+/// APPENDs `raw` to INBOX with `flags` (`""` or `"(…)"`).
+async fn append(c: &mut imap::Client, flags: &str, raw: &str) {
+    let r = c
+        .cmd_literal(format!("APPEND INBOX {flags}").trim_end(), raw.as_bytes())
+        .await
+        .expect("append");
+    assert!(r.ok(), "{}", r.all());
+}
+
 fn message(date: &str, subject: &str) -> String {
     format!(
         "From: bob@remote.test\r\nTo: demo@example.test\r\nSubject: {subject}\r\nDate: {date}\r\n\r\nthe body of {subject}\r\n"
     )
-}
-
-async fn search(c: &mut imap::Client, criteria: &str) -> Vec<u32> {
-    let r = c.cmd(&format!("SEARCH {criteria}")).await.expect("search");
-    assert!(r.ok(), "SEARCH {criteria}: {}", r.all());
-    r.lines("SEARCH")
-        .first()
-        .map(|l| {
-            l.split(' ')
-                .skip(1)
-                .map(|n| n.parse().expect("number"))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,21 +38,14 @@ async fn sent_date_searches_use_the_date_the_header_names() {
         ("Mon, 26 Mar 2007 23:30:00 -0500", "late"),
         ("Sun, 25 Mar 2007 12:00:00 +0000", "before"),
     ] {
-        let r = c
-            .cmd_literal("APPEND INBOX", message(date, subject).as_bytes())
-            .await
-            .expect("append");
-        assert!(r.ok(), "{}", r.all());
+        append(&mut c, "", &message(date, subject)).await;
     }
     assert!(c.cmd("SELECT INBOX").await.expect("select").ok());
-    assert_eq!(search(&mut c, "SENTON 26-Mar-2007").await, vec![1, 2]);
-    assert_eq!(search(&mut c, "SENTON 25-Mar-2007").await, vec![3]);
-    assert_eq!(search(&mut c, "SENTBEFORE 26-Mar-2007").await, vec![3]);
-    assert_eq!(search(&mut c, "SENTSINCE 26-Mar-2007").await, vec![1, 2]);
-    assert_eq!(
-        search(&mut c, "SENTSINCE 27-Mar-2007").await,
-        Vec::<u32>::new()
-    );
+    assert_eq!(c.search("SENTON 26-Mar-2007").await, vec![1, 2]);
+    assert_eq!(c.search("SENTON 25-Mar-2007").await, vec![3]);
+    assert_eq!(c.search("SENTBEFORE 26-Mar-2007").await, vec![3]);
+    assert_eq!(c.search("SENTSINCE 26-Mar-2007").await, vec![1, 2]);
+    assert_eq!(c.search("SENTSINCE 27-Mar-2007").await, Vec::<u32>::new());
     tern.stop().expect("clean stop");
 }
 
@@ -63,12 +53,8 @@ async fn sent_date_searches_use_the_date_the_header_names() {
 async fn rfc822_header_and_text_are_the_two_halves_of_the_message() {
     let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
     let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
-    let raw = message("Tue, 24 Nov 2026 09:00:00 +0000", "halves");
-    let r = c
-        .cmd_literal("APPEND INBOX", raw.as_bytes())
-        .await
-        .expect("append");
-    assert!(r.ok(), "{}", r.all());
+    let raw = message(DATE, "halves");
+    append(&mut c, "", &raw).await;
     assert!(c.cmd("SELECT INBOX").await.expect("select").ok());
     let (header, text) = raw.split_at(raw.find("\r\n\r\n").expect("blank line") + 4);
 
@@ -111,12 +97,7 @@ async fn condstore_enabled_by_a_command_and_esearch_modseq() {
     let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
     let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
     for subject in ["one", "two", "three"] {
-        let raw = message("Tue, 24 Nov 2026 09:00:00 +0000", subject);
-        let r = c
-            .cmd_literal("APPEND INBOX", raw.as_bytes())
-            .await
-            .expect("append");
-        assert!(r.ok(), "{}", r.all());
+        append(&mut c, "", &message(DATE, subject)).await;
     }
     assert!(c.cmd("SELECT INBOX").await.expect("select").ok());
     // The first CONDSTORE-enabling command tells the highest MODSEQ; the next does not.
@@ -172,12 +153,7 @@ async fn condstore_enabled_by_a_command_and_esearch_modseq() {
 async fn flags_list_the_keywords_in_use_and_every_session_hears_of_a_new_one() {
     let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
     let mut a = imap::session(&tern, "demo@example.test", PASSWORD).await;
-    let raw = message("Tue, 24 Nov 2026 09:00:00 +0000", "labelled");
-    let r = a
-        .cmd_literal("APPEND INBOX ($Label1)", raw.as_bytes())
-        .await
-        .expect("append");
-    assert!(r.ok(), "{}", r.all());
+    append(&mut a, "($Label1)", &message(DATE, "labelled")).await;
     let r = a.cmd("SELECT INBOX").await.expect("select");
     let flags = r.lines("FLAGS (");
     assert_eq!(flags.len(), 1, "{}", r.all());

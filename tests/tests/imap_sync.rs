@@ -249,21 +249,6 @@ async fn condstore_and_qresync_resync() {
     tern.stop().expect("stop");
 }
 
-/// The numbers of `SEARCH criteria`.
-async fn search(c: &mut imap::Client, criteria: &str) -> Vec<u32> {
-    let r = c.cmd(&format!("SEARCH {criteria}")).await.expect("search");
-    assert!(r.ok(), "SEARCH {criteria}: {}", r.all());
-    r.lines("SEARCH")
-        .first()
-        .map(|l| {
-            l.split(' ')
-                .skip(1)
-                .map(|n| n.parse().expect("number"))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Searches on flags, keywords and sizes (and fetches of flags) come from the open mailbox's
 /// in-memory index, and still see every change committed before them: the session's own
 /// STORE, another session's STORE and EXPUNGE, a new delivery.
@@ -282,7 +267,7 @@ async fn searches_from_the_index_see_every_committed_change() {
     assert!(a.cmd("SELECT INBOX").await.expect("select").ok());
     assert!(b.cmd("SELECT INBOX").await.expect("select").ok());
     let range = |from: u32, to: u32| (from..=to).collect::<Vec<u32>>();
-    assert_eq!(search(&mut a, "UNSEEN").await, range(1, 30));
+    assert_eq!(a.search("UNSEEN").await, range(1, 30));
     assert!(tern.metric(indexed) >= 1.0, "answered from the index");
 
     // Its own change, at once.
@@ -292,8 +277,8 @@ async fn searches_from_the_index_see_every_committed_change() {
             .expect("store")
             .ok()
     );
-    assert_eq!(search(&mut a, "UNSEEN").await, range(11, 30));
-    assert_eq!(search(&mut a, "SEEN").await, range(1, 10));
+    assert_eq!(a.search("UNSEEN").await, range(11, 30));
+    assert_eq!(a.search("SEEN").await, range(1, 10));
     // Another session's, at once (the index or the store, never an older state).
     assert!(
         b.cmd("STORE 11:15 +FLAGS.SILENT (\\Seen)")
@@ -301,14 +286,14 @@ async fn searches_from_the_index_see_every_committed_change() {
             .expect("store")
             .ok()
     );
-    assert_eq!(search(&mut a, "UNSEEN").await, range(16, 30));
+    assert_eq!(a.search("UNSEEN").await, range(16, 30));
     assert!(
         b.cmd("STORE 20 +FLAGS.SILENT ($Label1)")
             .await
             .expect("store")
             .ok()
     );
-    assert_eq!(search(&mut a, "KEYWORD $Label1").await, vec![20]);
+    assert_eq!(a.search("KEYWORD $Label1").await, vec![20]);
     let r = a.cmd("UID FETCH 1:* (FLAGS)").await.expect("fetch");
     let seen: std::collections::BTreeSet<&str> = r
         .lines("")
@@ -329,8 +314,8 @@ async fn searches_from_the_index_see_every_committed_change() {
         .expect("deliver");
     let r = a.cmd("NOOP").await.expect("noop");
     assert!(r.lines("31 EXISTS").len() == 1, "{}", r.all());
-    assert_eq!(search(&mut a, "UNSEEN").await, range(16, 31));
-    assert_eq!(search(&mut a, "LARGER 1 UID 31:*").await, vec![31]);
+    assert_eq!(a.search("UNSEEN").await, range(16, 31));
+    assert_eq!(a.search("LARGER 1 UID 31:*").await, vec![31]);
     // Another session's expunge: gone from the search after the session is told.
     assert!(
         b.cmd("STORE 16 +FLAGS.SILENT (\\Deleted)")
@@ -340,8 +325,8 @@ async fn searches_from_the_index_see_every_committed_change() {
     );
     assert!(b.cmd("EXPUNGE").await.expect("expunge").ok());
     assert!(a.cmd("NOOP").await.expect("noop").ok());
-    assert_eq!(search(&mut a, "DELETED").await, Vec::<u32>::new());
-    assert_eq!(search(&mut a, "UNSEEN").await, range(16, 30));
+    assert_eq!(a.search("DELETED").await, Vec::<u32>::new());
+    assert_eq!(a.search("UNSEEN").await, range(16, 30));
     assert!(tern.metric(indexed) >= 5.0, "most came from the index");
     tern.stop().expect("clean stop");
 }
@@ -375,7 +360,7 @@ async fn envelope_searches_read_each_envelope_once() {
     let mut a = imap::session(&tern, "demo@example.test", PASSWORD).await;
     assert!(a.cmd("SELECT INBOX").await.expect("select").ok());
     assert!(tern.metric(indexes) > 0.0, "the open mailbox's index");
-    assert_eq!(search(&mut a, "SUBJECT \"message 1\"").await, ones);
+    assert_eq!(a.search("SUBJECT \"message 1\"").await, ones);
     assert_eq!((tern.metric(hits), tern.metric(misses)), (30.0, 0.0));
     assert!(a.cmd("LOGOUT").await.expect("logout").ok());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -392,17 +377,18 @@ async fn envelope_searches_read_each_envelope_once() {
     let tern = Tern::start(dir.path(), &["--dev"], &env).expect("tern restarts");
     let mut a = imap::session(&tern, "demo@example.test", PASSWORD).await;
     assert!(a.cmd("SELECT INBOX").await.expect("select").ok());
-    assert_eq!(search(&mut a, "SUBJECT \"message 1\"").await, ones);
+    assert_eq!(a.search("SUBJECT \"message 1\"").await, ones);
     assert_eq!(tern.metric(misses), 30.0, "each envelope read once");
     assert_eq!(
-        search(&mut a, "FROM feeder@remote.test SUBJECT \"message 2\"").await,
+        a.search("FROM feeder@remote.test SUBJECT \"message 2\"")
+            .await,
         {
             let mut twos = vec![2];
             twos.extend(20..=29);
             twos
         }
     );
-    assert_eq!(search(&mut a, "NOT FROM feeder").await, Vec::<u32>::new());
+    assert_eq!(a.search("NOT FROM feeder").await, Vec::<u32>::new());
     assert_eq!(tern.metric(misses), 30.0, "no envelope read again");
     assert_eq!(
         tern.metric(hits),
@@ -422,7 +408,7 @@ async fn envelope_searches_read_each_envelope_once() {
         .expect("deliver");
     let r = a.cmd("NOOP").await.expect("noop");
     assert!(r.lines("31 EXISTS").len() == 1, "{}", r.all());
-    assert_eq!(search(&mut a, "SUBJECT thirty").await, vec![31]);
+    assert_eq!(a.search("SUBJECT thirty").await, vec![31]);
     assert_eq!(tern.metric(misses), 30.0, "the new envelope was remembered");
     tern.stop().expect("clean stop");
 }

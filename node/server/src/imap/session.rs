@@ -329,6 +329,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         tracing::debug!(session = %self.id, command = self.command, "IMAP command");
         let authed = self.account.is_some();
         let selected = self.selected.is_some();
+        let moving = matches!(body, CommandBody::Move { .. });
         match body {
             CommandBody::Capability => capability::handle_capability(self, tag),
             CommandBody::Noop | CommandBody::Check => Box::pin(noop::handle_noop(self, tag)).await,
@@ -532,18 +533,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 sequence_set,
                 mailbox,
                 uid,
-            } => {
-                Box::pin(copy::handle_copy(
-                    self,
-                    tag,
-                    sequence_set,
-                    mailbox,
-                    uid,
-                    false,
-                ))
-                .await
             }
-            CommandBody::Move {
+            | CommandBody::Move {
                 sequence_set,
                 mailbox,
                 uid,
@@ -554,7 +545,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     sequence_set,
                     mailbox,
                     uid,
-                    true,
+                    moving,
                 ))
                 .await
             }
