@@ -1,9 +1,10 @@
 //! Behaviours an IMAP compliance suite checks, each from its RFC: the sent-date searches use
 //! the Date header's own date (RFC 3501 §6.4.4), RFC822.HEADER / RFC822.TEXT split the
 //! message whatever else is fetched (RFC 3501 §6.4.5), CONDSTORE's details (RFC 7162 §3.1:
-//! HIGHESTMODSEQ when a command enables it, the MODSEQ of ESEARCH MIN/MAX), and `* FLAGS`
+//! HIGHESTMODSEQ when a command enables it, the MODSEQ of ESEARCH MIN/MAX), `* FLAGS`
 //! listing the keywords in use, again to every session when a new one appears (RFC 3501
-//! §7.2.6).
+//! §7.2.6), part numbers when the whole body is a message (RFC 3501 §6.4.5), and specific
+//! answers to what the server does not offer.
 
 use tern_tests::imap;
 
@@ -202,5 +203,69 @@ async fn flags_list_the_keywords_in_use_and_every_session_hears_of_a_new_one() {
     let r2 = a.cmd("STORE 1 +FLAGS (project-x)").await.expect("store");
     assert!(r.ok() && r2.ok());
     assert!(r2.lines("FLAGS (").is_empty(), "{}", r2.all());
+    tern.stop().expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_is_a_whole_message_is_numbered_from_part_1() {
+    let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
+    let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    let inner = "From: carol@remote.test\r\nSubject: inner\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\n";
+    let raw = format!(
+        "From: bob@remote.test\r\nTo: demo@example.test\r\nSubject: Fwd: inner\r\nDate: {DATE}\r\nMIME-Version: 1.0\r\nContent-Type: message/rfc822\r\n\r\n{inner}--q\r\nContent-Type: text/plain\r\n\r\nfirst part\r\n--q\r\nContent-Type: text/plain\r\n\r\nsecond part\r\n--q--\r\n"
+    );
+    append(&mut c, "", &raw).await;
+    assert!(c.cmd("SELECT INBOX").await.expect("select").ok());
+    let fetch = |item: &'static str| format!("FETCH 1 (BODY.PEEK[{item}])");
+    let r = c.cmd(&fetch("1.HEADER")).await.expect("fetch");
+    assert!(
+        r.all()
+            .contains(&format!("BODY[1.HEADER] {{{}}}", inner.len())),
+        "{}",
+        r.all()
+    );
+    assert!(r.all().contains("Subject: inner"), "{}", r.all());
+    let r = c.cmd(&fetch("1.1")).await.expect("fetch");
+    assert!(r.all().contains("BODY[1.1] {10}"), "{}", r.all());
+    assert!(r.all().contains("first part"), "{}", r.all());
+    let r = c.cmd(&fetch("1.2")).await.expect("fetch");
+    assert!(r.all().contains("second part"), "{}", r.all());
+    let r = c.cmd(&fetch("1")).await.expect("fetch");
+    assert!(
+        r.all().contains("Subject: inner") && r.all().contains("second part"),
+        "the entire encapsulated message: {}",
+        r.all()
+    );
+    assert!(!r.all().contains("Subject: Fwd"), "{}", r.all());
+    tern.stop().expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_not_offered_is_named() {
+    let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
+    let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    for (command, named) in [
+        ("COMPRESS DEFLATE", "COMPRESS=DEFLATE"),
+        (
+            "NOTIFY SET (selected (MessageNew MessageExpunge))",
+            "no NOTIFY capability",
+        ),
+        ("CREATE Outbox (USE (\\Sent))", "CREATE-SPECIAL-USE"),
+        ("CREATE \"Entwürfe\"", "UTF8=ACCEPT"),
+    ] {
+        let r = c.cmd(command).await.expect("command");
+        assert!(
+            r.status.starts_with("BAD") && r.status.contains(named),
+            "{command}: {}",
+            r.status
+        );
+        assert!(!r.status.contains("select a mailbox first"), "{command}");
+    }
+    let r = c.cmd("LIST \"\" *").await.expect("list");
+    assert!(
+        !r.all().contains("Outbox"),
+        "nothing was created: {}",
+        r.all()
+    );
     tern.stop().expect("clean stop");
 }

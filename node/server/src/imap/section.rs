@@ -17,10 +17,14 @@ fn slice(raw: &[u8], start: u32, end: u32) -> &[u8] {
 /// Follows a part path (1-based numbers) from the root (BODY[n] and BINARY[n]).
 pub fn locate<'p>(root: &'p Part, path: &[u32]) -> Option<&'p Part> {
     let mut cur = root;
-    for &n in path {
+    for (depth, &n) in path.iter().enumerate() {
         let n = n as usize;
-        // A message/rfc822 part's children are those of the message it carries.
-        if let Some(inner) = &cur.message {
+        // A message/rfc822 part's children are those of the message it carries. Not the
+        // root's: when the whole body is a message/rfc822, part 1 is that body, the entire
+        // encapsulated message (RFC 3501 §6.4.5), and 1.1, 1.HEADER, ... are inside it.
+        if depth > 0
+            && let Some(inner) = &cur.message
+        {
             cur = &inner.1;
         }
         if cur.media_type == "multipart" {
@@ -239,6 +243,38 @@ mod tests {
         assert_eq!(get("2.TEXT"), "inner body");
         assert_eq!(get("1.MIME"), "Content-Type: text/plain\r\n\r\n");
         assert!(extract(RAW, &s.structure, Some(&section("3"))).is_none());
+    }
+
+    #[test]
+    fn a_body_that_is_a_whole_message_is_part_1() {
+        const FORWARDED: &[u8] = b"From: a@x\r\nSubject: outer\r\nMIME-Version: 1.0\r\nContent-Type: message/rfc822\r\n\r\nFrom: c@z\r\nSubject: inner\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\nContent-Type: text/plain\r\n\r\nfirst\r\n--q\r\nContent-Type: text/plain\r\n\r\nsecond\r\n--q--\r\n";
+        let s = Summary::parse(FORWARDED);
+        let get = |sec: &str| {
+            extract(FORWARDED, &s.structure, Some(&section(sec)))
+                .map(|b| String::from_utf8(b).expect("utf8"))
+        };
+        let inner =
+            "From: c@z\r\nSubject: inner\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\n";
+        let whole = get("1").expect("part 1");
+        assert!(whole.starts_with(inner), "{whole:?}");
+        assert!(whole.contains("second"), "{whole:?}");
+        assert_eq!(get("1.HEADER").as_deref(), Some(inner));
+        assert!(
+            get("1.TEXT").is_some_and(|t| t.starts_with("--q\r\n")),
+            "{:?}",
+            get("1.TEXT")
+        );
+        assert_eq!(get("1.1").as_deref(), Some("first"));
+        assert_eq!(get("1.2").as_deref(), Some("second"));
+        assert_eq!(
+            get("1.1.MIME").as_deref(),
+            Some("Content-Type: text/plain\r\n\r\n")
+        );
+        assert_eq!(
+            get("HEADER.FIELDS (SUBJECT)").as_deref(),
+            Some("Subject: outer\r\n\r\n")
+        );
+        assert!(get("2").is_none());
     }
 
     #[test]
