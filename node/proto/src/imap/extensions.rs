@@ -241,6 +241,40 @@ pub fn unquote(s: &str) -> String {
     }
 }
 
+/// Why a command that did not parse asks for something this server does not offer, when it
+/// does (NOTIFY, CREATE with USE, 8-bit strings without UTF8=ACCEPT): the client gets that
+/// reason instead of a generic syntax error.
+pub fn unsupported(message: &[u8]) -> Option<String> {
+    let line_end = message
+        .iter()
+        .position(|b| *b == b'\r' || *b == b'\n' || *b == b'{')
+        .unwrap_or(message.len());
+    let line = &message[..line_end];
+    let words = tokens(line);
+    match words.get(1).map(|w| w.to_ascii_uppercase()).as_deref() {
+        Some("NOTIFY") => Some("NOTIFY is not offered here (no NOTIFY capability)".into()),
+        // The parameters are one parenthesised token: `(USE (\Sent))`.
+        Some("CREATE")
+            if words.iter().skip(3).any(|w| {
+                let first = w.trim_start_matches('(').split_whitespace().next();
+                first.is_some_and(|x| x.eq_ignore_ascii_case("USE"))
+            }) =>
+        {
+            Some(
+                "CREATE with USE is not offered here (no CREATE-SPECIAL-USE capability); nothing \
+             was created"
+                    .into(),
+            )
+        }
+        _ if !line.is_ascii() => Some(
+            "8-bit strings and mailbox names need UTF8=ACCEPT, which this server does not \
+             offer; send mailbox names in modified UTF-7 (RFC 3501 5.1.3)"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,5 +319,23 @@ mod tests {
         let (line, _) = ext("a LIST \"\" {3}\r\n");
         assert_eq!(line, "a LIST \"\" {3}\r\n");
         assert_eq!(unquote("\"a \\\"b\\\"\""), "a \"b\"");
+    }
+
+    #[test]
+    fn unsupported_requests_are_named() {
+        assert!(
+            unsupported(b"a NOTIFY SET (SELECTED (MessageNew))")
+                .is_some_and(|w| w.contains("NOTIFY"))
+        );
+        assert!(
+            unsupported(b"a CREATE Sent (USE (\\Sent))")
+                .is_some_and(|w| w.contains("CREATE-SPECIAL-USE"))
+        );
+        assert!(
+            unsupported("a CREATE \"Entwürfe\"".as_bytes())
+                .is_some_and(|w| w.contains("UTF8=ACCEPT"))
+        );
+        assert_eq!(unsupported(b"a FROB x"), None);
+        assert_eq!(unsupported(b"a CREATE Sent"), None);
     }
 }

@@ -308,7 +308,10 @@ impl Reader {
                     match extensions::extract(bytes) {
                         Ok((rewritten, ext)) => {
                             extras = ext;
-                            decode_command(&rewritten).ok_or(Refusal::Syntax)
+                            decode_command(&rewritten).ok_or_else(|| {
+                                extensions::unsupported(bytes)
+                                    .map_or(Refusal::Syntax, Refusal::Unsupported)
+                            })
                         }
                         Err(e) => Err(Refusal::Unsupported(e.0)),
                     }

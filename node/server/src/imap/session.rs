@@ -455,6 +455,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Some(Extra::NoPerm.code()),
                 "quotas are set by the administrator (ternctl account quota)",
             ),
+            CommandBody::Compress { .. } => self.bad(
+                &tag,
+                None,
+                "COMPRESS is not offered here (no COMPRESS=DEFLATE capability); nothing was done",
+            ),
             _ if !selected => self.bad(&tag, None, "select a mailbox first"),
             CommandBody::Close => Box::pin(close::handle_close(self, tag, true)).await,
             CommandBody::Unselect => Box::pin(close::handle_close(self, tag, false)).await,
