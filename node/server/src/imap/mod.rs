@@ -5,6 +5,7 @@
 
 mod append;
 mod authenticate;
+mod base_subject;
 mod capability;
 mod close;
 mod convert;

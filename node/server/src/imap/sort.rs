@@ -14,36 +14,10 @@ use tern_store::model::summary::{Envelope, EnvelopeAddress};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
+    base_subject::base_subject,
     search::{Hit, bad_charset, hits_modseq, matching},
     session::{Flow, Session},
 };
-
-/// The base subject (RFC 5256 §2.1, simplified): lower-case, without leading `Re:`, `Fw:`,
-/// `Fwd:` and `[...]` blobs, nor a trailing `(fwd)`.
-pub fn base_subject(subject: &str) -> String {
-    let mut s = subject.trim().to_lowercase();
-    loop {
-        let before = s.clone();
-        while s.ends_with("(fwd)") {
-            s.truncate(s.len() - 5);
-            s = s.trim_end().to_string();
-        }
-        for prefix in ["re:", "fwd:", "fw:"] {
-            if let Some(rest) = s.strip_prefix(prefix) {
-                s = rest.trim_start().to_string();
-            }
-        }
-        if s.starts_with('[')
-            && let Some(end) = s.find(']')
-            && end + 1 < s.len()
-        {
-            s = s[end + 1..].trim_start().to_string();
-        }
-        if s == before {
-            return s;
-        }
-    }
-}
 
 fn address(list: &[EnvelopeAddress], display: bool) -> String {
     let Some(a) = list.first() else {
@@ -127,17 +101,4 @@ pub async fn handle_sort<S: AsyncRead + AsyncWrite + Unpin + Send>(
         .collect();
     s.data(Data::Sort(ids, modseq));
     s.done(&tag, None, "SORT completed").await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::base_subject;
-
-    #[test]
-    fn base_subjects() {
-        assert_eq!(base_subject("Re: Fwd: [list] Hello"), "hello");
-        assert_eq!(base_subject("RE:re: hello (fwd)"), "hello");
-        assert_eq!(base_subject("[only]"), "[only]");
-        assert_eq!(base_subject("  plain "), "plain");
-    }
 }
