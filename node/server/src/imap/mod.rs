@@ -12,6 +12,7 @@ mod convert;
 mod copy;
 mod create;
 mod delete;
+mod dispatch;
 mod enable;
 mod expunge;
 mod fetch;
