@@ -1,7 +1,6 @@
-//! One IMAP session: the states of RFC 9051 §3 (not authenticated, authenticated, selected,
-//! logout), framing through [`Reader`], the command loop (dispatch is in `dispatch.rs`), response helpers
-//! that count every tagged result, the autologout timer and error limit, and the one place
-//! where store and model errors become tagged `NO` responses.
+//! One IMAP session: its state, the command loop over [`Reader`] (each command goes through
+//! `dispatch.rs`), response helpers that count every tagged result, the autologout timer and
+//! error limit, and the one place where store and model errors become tagged `NO` responses.
 
 use std::{net::SocketAddr, sync::Arc, time::Instant};
 
