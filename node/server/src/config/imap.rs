@@ -140,13 +140,11 @@ impl TryFrom<&RawImap> for ImapConfig {
             )?),
             min_literal_rate: positive("min_literal_rate", r.min_literal_rate)?,
             write_timeout: Duration::from_secs(300),
-            envelope_cache_bytes: r
-                .envelope_cache_mib
-                .checked_mul(1024 * 1024)
-                .filter(|b| *b <= 1 << 40)
-                .ok_or_else(|| {
-                    anyhow::anyhow!("imap.envelope_cache_mib must be at most 1048576 (1 TiB)")
-                })?,
+            envelope_cache_bytes: super::mebibytes(
+                "imap",
+                "envelope_cache_mib",
+                r.envelope_cache_mib,
+            )?,
         })
     }
 }

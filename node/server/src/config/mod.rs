@@ -356,14 +356,7 @@ impl Config {
             backend,
             storage_floor,
             store_reserve_bytes: raw.store.reserve_bytes,
-            store_cache_bytes: raw
-                .store
-                .cache_mib
-                .checked_mul(1 << 20)
-                .filter(|b| *b <= 1 << 40)
-                .ok_or_else(|| {
-                    anyhow::anyhow!("store.cache_mib must be at most 1048576 (1 TiB)")
-                })?,
+            store_cache_bytes: mebibytes("store", "cache_mib", raw.store.cache_mib)?,
             listeners,
             tls,
             certificate_names,
@@ -381,6 +374,14 @@ pub(super) fn require_positive(section: &str, key: &str, v: u64) -> anyhow::Resu
         bail!("{section}.{key}: must be greater than zero");
     }
     Ok(v)
+}
+
+/// `v` MiB in bytes, for a memory size of at most 1 TiB.
+pub(super) fn mebibytes(section: &str, key: &str, v: u64) -> anyhow::Result<u64> {
+    match v.checked_mul(1 << 20) {
+        Some(bytes) if bytes <= 1 << 40 => Ok(bytes),
+        _ => bail!("{section}.{key} must be at most 1048576 (1 TiB)"),
+    }
 }
 
 #[cfg(test)]
@@ -432,6 +433,27 @@ mod tests {
         assert_eq!(c.certificate_names, ["mx.example.org", "imap.example.org"]);
         // The dev profile keeps localhost and its generated certificate.
         assert_eq!(Config::load(None, true).expect("dev").hostname, "localhost");
+    }
+
+    #[test]
+    fn memory_sizes_are_mebibytes_up_to_a_tebibyte() {
+        let c = toml("[store]\ncache_mib = 64\n[imap]\nenvelope_cache_mib = 0\n").expect("valid");
+        assert_eq!(c.store_cache_bytes, 64 << 20);
+        assert_eq!(c.imap.envelope_cache_bytes, 0);
+        for (text, key) in [
+            ("[store]\ncache_mib = 1048577\n", "store.cache_mib"),
+            (
+                "[imap]\nenvelope_cache_mib = 9223372036854775807\n",
+                "imap.envelope_cache_mib",
+            ),
+        ] {
+            let e = toml(text).expect_err(key);
+            assert_eq!(
+                format!("{e:#}"),
+                format!("{key} must be at most 1048576 (1 TiB)"),
+                "{text}"
+            );
+        }
     }
 
     #[test]
