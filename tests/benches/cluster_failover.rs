@@ -11,18 +11,12 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tern_tests::{
     Tern,
+    bench::env_or,
     cluster::{Scene, TOKEN, balanced, members, start, status, wait},
     smtp::{Client, message},
 };
 
 const SESSIONS: usize = 20;
-
-fn env_or(key: &str, default: u64) -> u64 {
-    std::env::var(key)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
 
 fn summary(label: &str, mut times: Vec<Duration>) {
     if times.is_empty() {
@@ -80,7 +74,7 @@ async fn ingest(nodes: &[&Tern], seconds: u64) -> (usize, f64) {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let kills = env_or("TERN_BENCH_KILLS", 20);
-    let seconds = env_or("TERN_BENCH_SECONDS", 10);
+    let seconds = tern_tests::bench::seconds();
     let scene = Scene::new(3);
     let (pg, cert_dir, dirs) = (&scene.pg, &scene.certs, &scene.dirs);
     let first = start(pg, dirs[0].path(), cert_dir, 1, None);

@@ -68,10 +68,7 @@ async fn run(cache_seconds: &str, seconds: u64) {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let seconds = std::env::var("TERN_BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+    let seconds = tern_tests::bench::seconds();
     run("0", seconds).await;
     if std::env::var_os("TERN_BENCH_SERVER").is_none() {
         run("300", seconds).await;

@@ -276,15 +276,10 @@ async fn main() {
         pct(&all, 1.0),
         p99s[p99s.len() / 2]
     );
-    if let Some(tern) = target.tern() {
-        let metrics = tern.get("/metrics").expect("metrics").1;
-        for l in metrics.lines().filter(|l| {
-            l.starts_with("tern_imap_notify_latency_seconds_sum")
-                || l.starts_with("tern_imap_notify_latency_seconds_count")
-        }) {
-            println!("  {l}");
-        }
-    }
+    target.print_metrics(&[
+        "tern_imap_notify_latency_seconds_sum",
+        "tern_imap_notify_latency_seconds_count",
+    ]);
     drop(open);
     if let Ok(target) = Arc::try_unwrap(target) {
         target.stop().expect("stop");

@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tern_tests::{
     Tern,
+    bench::{PASSWORD, TOKEN, env_or},
     dns::{self, Rr},
+    metric_sum,
     outbound::{send, submission},
     peer::Peer,
 };
 
-const TOKEN: &str = "bench-token";
-const PASSWORD: &str = "bench-password";
 const DESTINATIONS: usize = 20;
 const DEAD: usize = 100;
 const FROM: &str = "<demo@example.test>";
@@ -29,22 +29,8 @@ fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
 
-fn env_num(key: &str, default: usize) -> usize {
-    std::env::var(key)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 fn rss_mb(tern: &Tern) -> f64 {
-    metric(
+    metric_sum(
         &tern.get("/metrics").expect("metrics").1,
         "process_resident_memory_bytes",
     ) / 1e6
@@ -52,8 +38,8 @@ fn rss_mb(tern: &Tern) -> f64 {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let messages = env_num("TERN_BENCH_MESSAGES", 4000);
-    let deferred = env_num("TERN_BENCH_DEFERRED", 100_000);
+    let messages = env_or("TERN_BENCH_MESSAGES", 4000) as usize;
+    let deferred = env_or("TERN_BENCH_DEFERRED", 100_000) as usize;
     // A port on 127.0.0.2 that nothing listens on yet; the sink takes it later.
     let port = std::net::TcpListener::bind("127.0.0.2:0")
         .expect("bind")
@@ -115,7 +101,7 @@ async fn main() {
     // Wait until every entry has failed its first attempt (the MX is down).
     loop {
         let m = tern.get("/metrics").expect("metrics").1;
-        if metric(&m, "tern_queue_recipients_total{result=\"deferred\"}") as usize >= total {
+        if metric_sum(&m, "tern_queue_recipients_total{result=\"deferred\"}") as usize >= total {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -138,8 +124,8 @@ async fn main() {
     );
     println!(
         "delivery latency (accept → remote 250, includes the time parked): mean {:.1} s",
-        metric(&m, "tern_queue_delivery_seconds_sum")
-            / metric(&m, "tern_queue_delivery_seconds_count")
+        metric_sum(&m, "tern_queue_delivery_seconds_sum")
+            / metric_sum(&m, "tern_queue_delivery_seconds_count")
     );
 
     println!(
@@ -174,8 +160,8 @@ async fn main() {
     let queued = msgs * per_message;
     loop {
         let m = tern.get("/metrics").expect("metrics").1;
-        if metric(&m, "tern_queue_due_entries") == 0.0
-            && metric(&m, "tern_queue_in_flight_entries") == 0.0
+        if metric_sum(&m, "tern_queue_due_entries") == 0.0
+            && metric_sum(&m, "tern_queue_in_flight_entries") == 0.0
         {
             break;
         }
@@ -192,10 +178,10 @@ async fn main() {
     let before = tern.get("/metrics").expect("metrics").1;
     tokio::time::sleep(Duration::from_secs(10)).await;
     let after = tern.get("/metrics").expect("metrics").1;
-    let n = metric(&after, "tern_queue_scan_seconds_count")
-        - metric(&before, "tern_queue_scan_seconds_count");
-    let sum = metric(&after, "tern_queue_scan_seconds_sum")
-        - metric(&before, "tern_queue_scan_seconds_sum");
+    let n = metric_sum(&after, "tern_queue_scan_seconds_count")
+        - metric_sum(&before, "tern_queue_scan_seconds_count");
+    let sum = metric_sum(&after, "tern_queue_scan_seconds_sum")
+        - metric_sum(&before, "tern_queue_scan_seconds_sum");
     println!(
         "due scan of 64 shards with {queued} deferred entries: {n:.0} scans, mean {:.3} ms",
         sum / n * 1000.0

@@ -17,10 +17,7 @@ const SESSIONS: usize = 20;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let seconds: u64 = std::env::var("TERN_BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+    let seconds = tern_tests::bench::seconds();
     let target = Target::start(&[]).expect("the server under load");
     let users: Vec<String> = (0..SESSIONS)
         .map(|i| target.extra_user(i).expect("account"))
@@ -80,16 +77,12 @@ async fn main() {
         pct(0.99),
         pct(1.0)
     );
-    let Some(tern) = target.tern() else { return };
-    let metrics = tern.get("/metrics").expect("metrics").1;
-    for line in metrics.lines().filter(|l| {
-        l.starts_with("process_resident_memory_bytes")
-            || l.starts_with("tern_store_group_commit_size_sum")
-            || l.starts_with("tern_store_group_commit_size_count")
-            || l.starts_with("tern_store_retries_total")
-            || l.starts_with("tern_store_commits_total")
-    }) {
-        println!("{line}");
-    }
+    target.print_metrics(&[
+        "process_resident_memory_bytes",
+        "tern_store_group_commit_size_sum",
+        "tern_store_group_commit_size_count",
+        "tern_store_retries_total",
+        "tern_store_commits_total",
+    ]);
     target.stop().expect("stop");
 }

@@ -26,10 +26,7 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let seconds: u64 = std::env::var("TERN_BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+    let seconds = tern_tests::bench::seconds();
     let target = Arc::new(Target::start(&[]).expect("the server under load"));
     let body = "z".repeat(2000);
     let until = Instant::now() + Duration::from_secs(seconds);
@@ -93,15 +90,7 @@ async fn main() {
         pct(&auths, 0.5),
         pct(&auths, 0.99),
     );
-    if let Some(tern) = target.tern() {
-        let metrics = tern.get("/metrics").expect("metrics").1;
-        for l in metrics.lines().filter(|l| {
-            l.starts_with("tern_tls_handshakes_total")
-                || l.starts_with("tern_password_checks_total")
-        }) {
-            println!("  {l}");
-        }
-    }
+    target.print_metrics(&["tern_tls_handshakes_total", "tern_password_checks_total"]);
     if let Ok(target) = Arc::try_unwrap(target) {
         target.stop().expect("stop");
     }

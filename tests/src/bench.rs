@@ -45,6 +45,16 @@ fn var(key: &str) -> Option<String> {
     std::env::var(key).ok().filter(|v| !v.is_empty())
 }
 
+/// The number in the environment variable `key`, else `default`.
+pub fn env_or(key: &str, default: u64) -> u64 {
+    var(key).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// How long a timed benchmark runs: `TERN_BENCH_SECONDS`, 10 by default.
+pub fn seconds() -> u64 {
+    env_or("TERN_BENCH_SECONDS", 10)
+}
+
 impl Target {
     /// The server named by `TERN_BENCH_SERVER`, else a release `tern serve --dev` started with
     /// `env` added to its environment (ignored for another server).
@@ -154,6 +164,20 @@ impl Target {
             })
             .collect();
         Some(format!("memory by part (MB): {}", parts.join(" ")))
+    }
+
+    /// Prints a started Tern's metric lines that start with one of `prefixes`, indented.
+    pub fn print_metrics(&self, prefixes: &[&str]) {
+        let Some(metrics) = self.tern.as_ref().and_then(|t| t.get("/metrics").ok()) else {
+            return;
+        };
+        for line in metrics
+            .1
+            .lines()
+            .filter(|l| prefixes.iter().any(|p| l.starts_with(p)))
+        {
+            println!("  {line}");
+        }
     }
 
     /// Stops a started Tern (its log checked); nothing for another server.
