@@ -27,13 +27,6 @@ use tern_tests::{
 
 const SOURCES: u8 = 10;
 
-fn env_num(key: &str, default: usize) -> usize {
-    std::env::var(key)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
 fn message(i: usize) -> Vec<u8> {
     let mut m = format!(
         "From: Sender {s} <sender{s}@remote.test>\r\nTo: demo@example.test\r\nSubject: report number {i}\r\nMessage-ID: <{i}@bench.test>\r\nDate: Tue, 24 Nov 2026 09:00:00 +0000\r\n\r\n",
@@ -68,9 +61,9 @@ async fn timed(c: &mut Client, label: &str, command: &str) -> imap::Reply {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let messages = env_num("TERN_BENCH_MESSAGES", 10_000);
-    let idle = env_num("TERN_BENCH_IDLE", 10_000);
-    let wakes = env_num("TERN_BENCH_WAKES", 10).max(1);
+    let messages = tern_tests::bench::env_or("TERN_BENCH_MESSAGES", 10_000) as usize;
+    let idle = tern_tests::bench::env_or("TERN_BENCH_IDLE", 10_000) as usize;
+    let wakes = tern_tests::bench::env_or("TERN_BENCH_WAKES", 10).max(1) as usize;
     let per_ip = (idle / usize::from(SOURCES) + 10).to_string();
     let target = Target::start(&[
         ("TERN_IMAP__MAX_CONNECTIONS_PER_IP", per_ip.as_str()),
