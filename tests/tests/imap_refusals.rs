@@ -166,6 +166,30 @@ async fn node_limit_autologout_and_shutdown_say_bye() {
             .is_some_and(|l| l.starts_with("* BYE") && l.contains("autologout")),
         "{bye:?}"
     );
+    // So is a client left in IDLE (RFC 2177: clients re-issue IDLE within the timeout).
+    let (mut idling, _) = Client::connect(tern.addr("imaps"), Some(&tls))
+        .await
+        .expect("idling");
+    assert!(
+        idling
+            .login("demo@example.test", PASSWORD)
+            .await
+            .expect("login")
+            .ok()
+    );
+    assert!(idling.cmd("SELECT INBOX").await.expect("select").ok());
+    idling.send(b"i IDLE\r\n").await.expect("idle");
+    assert!(idling.line().await.expect("continuation").starts_with('+'));
+    let bye = idling
+        .line_within(Duration::from_secs(10))
+        .await
+        .expect("read");
+    assert!(
+        bye.as_deref()
+            .is_some_and(|l| l.starts_with("* BYE") && l.contains("autologout")),
+        "{bye:?}"
+    );
+    drop(idling);
 
     // Shutdown tells an open session before closing it.
     let (mut waiting, _) = Client::connect(tern.addr("imaps"), Some(&tls))

@@ -111,6 +111,13 @@ pub fn data(out: &mut Vec<u8>, d: Data<'_>) {
     write(out, &Response::Data(d));
 }
 
+/// Appends `* n EXISTS`, written straight out: it is what a delivery sends to every IDLE
+/// session, and the general encoder allocates its fragments each time.
+pub fn exists(out: &mut Vec<u8>, n: u32) {
+    use std::io::Write;
+    let _ = write!(out, "* {n} EXISTS\r\n");
+}
+
 /// Appends a status response: tagged when `tag` is given, untagged otherwise.
 pub fn status(
     out: &mut Vec<u8>,
@@ -209,6 +216,16 @@ mod tests {
             text,
             "* CAPABILITY IMAP4rev1 IDLE\r\n* OK [CAPABILITY IMAP4rev1] ready\r\n"
         );
+    }
+
+    #[test]
+    fn exists_is_what_the_encoder_writes() {
+        for n in [0, 1, 4_294_967_295] {
+            let (mut direct, mut encoded) = (Vec::new(), Vec::new());
+            exists(&mut direct, n);
+            data(&mut encoded, Data::Exists(n));
+            assert_eq!(direct, encoded);
+        }
     }
 
     #[test]

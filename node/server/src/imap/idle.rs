@@ -35,6 +35,10 @@ pub async fn handle_idle<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s.live.state(&format!("idle {}", mailbox.unwrap_or("")));
     let stopped = s.live.stopped(&s.ctx.shutdown);
     tokio::pin!(stopped);
+    // One autologout clock for the whole IDLE (RFC 2177: clients re-issue it within 29
+    // minutes), armed once rather than with each read that a wake-up cancels.
+    let autologout = tokio::time::sleep(s.ctx.config.idle_timeout);
+    tokio::pin!(autologout);
     let flow = loop {
         let changed = async {
             match rx.as_mut() {
@@ -43,7 +47,7 @@ pub async fn handle_idle<S: AsyncRead + AsyncWrite + Unpin + Send>(
             }
         };
         tokio::select! {
-            event = s.next_event() => match event {
+            event = s.next_event_by(None) => match event {
                 Ok(Event::IdleDone) => break Flow::Continue,
                 Ok(_) => {
                     s.reader.mode = Mode::Command;
@@ -56,6 +60,10 @@ pub async fn handle_idle<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 }
                 Err(ReadError::Closed) => break Flow::Close,
             },
+            () = &mut autologout => {
+                response::bye(s.conn.out(), None, "autologout: idle for too long");
+                break Flow::Close;
+            }
             alive = changed => {
                 if !alive {
                     rx = None;

@@ -191,21 +191,25 @@ impl Selected {
         delta: Option<&Delta>,
     ) -> Result<(), StoreError> {
         self.sub.rx.borrow_and_update();
-        let (to, changed, expunged) = match delta {
-            Some(d) if d.from == self.modseq => (d.to, d.changed.clone(), d.expunged.clone()),
+        // The actor's delta is shared by every session: read, never copied.
+        let read;
+        let (to, changed, expunged): (u64, &[MessageMeta], &[u32]) = match delta {
+            Some(d) if d.from == self.modseq => (d.to, &d.changed, &d.expunged),
             _ => {
                 let (id, since) = (self.mailbox.id, self.modseq);
                 let mailbox = &self.mailbox;
-                db.run(|tx| async move {
-                    let status = mailbox::status(&tx, mailbox).await?;
-                    if status.highest_modseq == since {
-                        return Ok((since, Vec::new(), Vec::new()));
-                    }
-                    let changed = message::changed_since(&tx, id, since).await?;
-                    let expunged = message::expunged_since(&tx, id, since).await?;
-                    Ok((status.highest_modseq, changed, expunged))
-                })
-                .await?
+                read = db
+                    .run(|tx| async move {
+                        let status = mailbox::status(&tx, mailbox).await?;
+                        if status.highest_modseq == since {
+                            return Ok((since, Vec::new(), Vec::new()));
+                        }
+                        let changed = message::changed_since(&tx, id, since).await?;
+                        let expunged = message::expunged_since(&tx, id, since).await?;
+                        Ok((status.highest_modseq, changed, expunged))
+                    })
+                    .await?;
+                (read.0, &read.1, &read.2)
             }
         };
         if to <= self.modseq {
@@ -244,11 +248,11 @@ impl Selected {
                 self.own.remove(u);
             }
         }
-        self.announce_keywords(out, &changed);
+        self.announce_keywords(out, changed);
         let count = self.uids.len();
         let last = self.uids.last().unwrap_or(0);
         let mut fresh: Vec<u32> = Vec::new();
-        for m in &changed {
+        for m in changed {
             if m.uid > last {
                 fresh.push(m.uid);
                 continue;
@@ -283,7 +287,7 @@ impl Selected {
             self.uids.push(u);
         }
         if self.uids.len() != count {
-            response::data(out, Data::Exists(self.uids.len() as u32));
+            response::exists(out, self.uids.len() as u32);
         }
         if !hold_back {
             self.modseq = to;

@@ -210,6 +210,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 self.started + config.login_timeout,
             ));
         }
+        self.next_event_by(Some(waiting)).await
+    }
+
+    /// The next event, with `waiting` the time a client that has not begun a command may
+    /// take (`None`: no limit here, the caller keeps the clock); a command once begun must
+    /// arrive at the session's pace.
+    pub(super) async fn next_event_by(
+        &mut self,
+        waiting: Option<tokio::time::Instant>,
+    ) -> Result<Event, ReadError> {
+        let config = &self.ctx.config;
         let (command_timeout, min_rate) = (config.command_timeout, config.min_literal_rate);
         let mut pace: Option<Pace> = None;
         loop {
@@ -220,12 +231,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             if pace.is_none() && !self.reader.between_commands() {
                 pace = Some(Pace::new(command_timeout, min_rate));
             }
-            let deadline = match (&pace, self.account.is_none()) {
-                (Some(p), false) => p.deadline(),
-                (Some(p), true) => p.deadline().min(waiting),
-                (None, _) => waiting,
+            let deadline = match (&pace, waiting) {
+                (Some(p), Some(w)) if self.account.is_none() => Some(p.deadline().min(w)),
+                (Some(p), _) => Some(p.deadline()),
+                (None, w) => w,
             };
-            let n = self.conn.fill_until(deadline).await?;
+            let n = self.conn.fill(deadline).await?;
             if let Some(p) = pace.as_mut() {
                 p.received(n);
             }

@@ -153,6 +153,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
 
     /// Flushes, then reads more input before `deadline`; returns how many bytes came.
     pub async fn fill_until(&mut self, deadline: Instant) -> Result<usize, ReadError> {
+        self.fill(Some(deadline)).await
+    }
+
+    /// Flushes, then reads more input, before `deadline` when there is one (without, no timer
+    /// is armed: a caller that keeps its own clock across many reads, as IDLE does, saves
+    /// arming one per read); returns how many bytes came.
+    pub async fn fill(&mut self, deadline: Option<Instant>) -> Result<usize, ReadError> {
         self.flush().await.map_err(|_| ReadError::Closed)?;
         if self.pos > 0 {
             self.input.drain(..self.pos);
@@ -163,10 +170,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         // that cancels the read must not grow it either), a read's worth otherwise.
         let room = if self.lean { IDLE_READ } else { READ };
         self.input.reserve(room);
-        let n = match tokio::time::timeout_at(deadline, self.io.read_buf(&mut self.input)).await {
-            Err(_) => return Err(ReadError::Timeout),
-            Ok(Err(_)) | Ok(Ok(0)) => return Err(ReadError::Closed),
-            Ok(Ok(n)) => n,
+        let read = self.io.read_buf(&mut self.input);
+        let read = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, read)
+                .await
+                .map_err(|_| ReadError::Timeout)?,
+            None => read.await,
+        };
+        let n = match read {
+            Err(_) | Ok(0) => return Err(ReadError::Closed),
+            Ok(n) => n,
         };
         if n >= room {
             self.lean = false;
