@@ -269,3 +269,102 @@ async fn what_is_not_offered_is_named() {
     );
     tern.stop().expect("clean stop");
 }
+
+/// Subscriptions are a list of names of their own (RFC 3501 §6.3.6, RFC 5258).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_are_a_list_of_names() {
+    let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
+    let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    let ok = |r: &imap::Reply| assert!(r.ok(), "{}", r.all());
+    ok(&c.cmd("CREATE Projects/2026").await.expect("create"));
+    // CREATE subscribes neither the mailbox nor the parent it made.
+    let r = c.cmd("LSUB \"\" \"*\"").await.expect("lsub");
+    assert!(!r.all().contains("Projects"), "{}", r.all());
+    ok(&c.cmd("SUBSCRIBE Projects/2026").await.expect("subscribe"));
+
+    // LSUB with %: the unsubscribed parent of a subscribed child is \Noselect.
+    let r = c.cmd("LSUB \"\" \"%\"").await.expect("lsub %");
+    assert!(
+        r.lines("LSUB")
+            .contains(&"LSUB (\\Noselect) \"/\" Projects"),
+        "{}",
+        r.all()
+    );
+    assert!(!r.all().contains("Projects/2026"), "{}", r.all());
+    let r = c.cmd("LSUB \"\" \"Projects/*\"").await.expect("lsub *");
+    assert_eq!(
+        r.lines("LSUB"),
+        ["LSUB (\\HasNoChildren) \"/\" Projects/2026"],
+        "{}",
+        r.all()
+    );
+
+    // RECURSIVEMATCH: the parent comes back with CHILDINFO; alone it is refused.
+    let r = c
+        .cmd("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" \"Proj%\"")
+        .await
+        .expect("recursive");
+    assert_eq!(
+        r.lines("LIST"),
+        ["LIST (\\HasChildren) \"/\" Projects (\"CHILDINFO\" (\"SUBSCRIBED\"))"],
+        "{}",
+        r.all()
+    );
+    let r = c
+        .cmd("LIST (RECURSIVEMATCH) \"\" \"*\"")
+        .await
+        .expect("alone");
+    assert!(
+        r.status.starts_with("BAD") && r.status.contains("SUBSCRIBED"),
+        "{}",
+        r.all()
+    );
+
+    // DELETE keeps the name on the list; LIST (SUBSCRIBED) shows it as \NonExistent.
+    ok(&c.cmd("DELETE Projects/2026").await.expect("delete"));
+    let r = c
+        .cmd("LIST (SUBSCRIBED) \"\" \"Projects/*\"")
+        .await
+        .expect("subscribed");
+    assert_eq!(
+        r.lines("LIST"),
+        ["LIST (\\NonExistent \\Subscribed) \"/\" Projects/2026"],
+        "{}",
+        r.all()
+    );
+    let r = c.cmd("LIST \"\" \"Projects/*\"").await.expect("list");
+    assert!(r.lines("LIST").is_empty(), "{}", r.all());
+    // Unsubscribing a name whose mailbox is gone is fine.
+    ok(&c
+        .cmd("UNSUBSCRIBE Projects/2026")
+        .await
+        .expect("unsubscribe"));
+    let r = c.cmd("LSUB \"\" \"*\"").await.expect("lsub");
+    assert!(!r.all().contains("Projects"), "{}", r.all());
+
+    // RENAME takes the subscription along; plain LIST says \Subscribed only when asked.
+    ok(&c.cmd("CREATE Travel").await.expect("create"));
+    ok(&c.cmd("SUBSCRIBE Travel").await.expect("subscribe"));
+    ok(&c.cmd("RENAME Travel Trips").await.expect("rename"));
+    let r = c.cmd("LSUB \"\" \"T*\"").await.expect("lsub");
+    assert_eq!(
+        r.lines("LSUB"),
+        [
+            "LSUB (\\HasNoChildren \\Trash) \"/\" Trash",
+            "LSUB (\\HasNoChildren) \"/\" Trips"
+        ],
+        "{}",
+        r.all()
+    );
+    let r = c.cmd("LIST \"\" Trips").await.expect("list");
+    assert_eq!(r.lines("LIST"), ["LIST (\\HasNoChildren) \"/\" Trips"]);
+    let r = c
+        .cmd("LIST \"\" Trips RETURN (SUBSCRIBED)")
+        .await
+        .expect("list");
+    assert_eq!(
+        r.lines("LIST"),
+        ["LIST (\\HasNoChildren \\Subscribed) \"/\" Trips"]
+    );
+    tern.stop().expect("clean stop");
+}

@@ -464,6 +464,29 @@ pub mod mail {
         children(&("mailbox_name", account))
     }
 
+    /// A name on an account's IMAP subscription list (RFC 3501 §6.3.6: a list of names, kept
+    /// whether or not a mailbox of that name exists).
+    pub fn subscription(account: u64, name: &str) -> Vec<u8> {
+        key(&("subscription", account, name))
+    }
+
+    /// An account's whole subscription list.
+    pub fn subscriptions(account: u64) -> (Vec<u8>, Vec<u8>) {
+        children(&("subscription", account))
+    }
+
+    /// The name of a subscription key.
+    pub fn subscribed_name(k: &[u8]) -> Option<String> {
+        let (_, _, name): (String, u64, String) = ROOT.unpack(k).ok()?;
+        Some(name)
+    }
+
+    /// Set once an account's subscription list is kept under [`subscription`] (before, each
+    /// mailbox record carried a flag, and the list is built from those once).
+    pub fn subscriptions_listed(account: u64) -> Vec<u8> {
+        key(&("subscriptions_listed", account))
+    }
+
     /// UIDNEXT and HIGHESTMODSEQ of a mailbox (read and written by every change).
     pub fn sequence(mailbox: u64) -> Vec<u8> {
         key(&("mbox_seq", mailbox))

@@ -172,6 +172,12 @@ pub fn extract(message: &[u8]) -> Result<(Vec<u8>, Extras), ExtError> {
                         }
                     }
                 }
+                // RFC 5258 §3.1: RECURSIVEMATCH only modifies another option.
+                if o.recursive_match && !o.subscribed_only {
+                    return Err(ExtError(
+                        "RECURSIVEMATCH needs the SUBSCRIBED selection option".into(),
+                    ));
+                }
                 o.extended = true;
             }
             if args.len() >= 4 && args[args.len() - 2].eq_ignore_ascii_case("RETURN") {
@@ -319,6 +325,10 @@ mod tests {
         let (line, _) = ext("a LIST \"\" {3}\r\n");
         assert_eq!(line, "a LIST \"\" {3}\r\n");
         assert_eq!(unquote("\"a \\\"b\\\"\""), "a \"b\"");
+        let (_, e) = ext("a LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %\r\n");
+        assert!(e.list.expect("list").recursive_match);
+        let e = extract(b"a LIST (RECURSIVEMATCH) \"\" %\r\n").expect_err("alone");
+        assert_eq!(e.0, "RECURSIVEMATCH needs the SUBSCRIBED selection option");
     }
 
     #[test]

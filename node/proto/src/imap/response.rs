@@ -111,6 +111,18 @@ pub fn data(out: &mut Vec<u8>, d: Data<'_>) {
     write(out, &Response::Data(d));
 }
 
+/// Appends untagged data followed by extended data (`("CHILDINFO" ("SUBSCRIBED"))` after a
+/// LIST entry, RFC 5258), which the encoder has no field for.
+pub fn data_extended(out: &mut Vec<u8>, d: Data<'_>, extended: &str) {
+    write(out, &Response::Data(d));
+    if out.ends_with(b"\r\n") {
+        out.truncate(out.len() - 2);
+        out.push(b' ');
+        out.extend_from_slice(extended.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
 /// Appends `* n EXISTS`, written straight out: it is what a delivery sends to every IDLE
 /// session, and the general encoder allocates its fragments each time.
 pub fn exists(out: &mut Vec<u8>, n: u32) {

@@ -1,6 +1,7 @@
 //! LIST and LSUB: mailbox names matching a reference and patterns (`*` matches anything, `%`
 //! anything but the separator `/`), with special-use, children and subscription attributes;
-//! LIST-EXTENDED selection (SUBSCRIBED, SPECIAL-USE) and return options, and LIST-STATUS.
+//! LIST-EXTENDED selection (SUBSCRIBED, RECURSIVEMATCH, SPECIAL-USE) and return options, and
+//! LIST-STATUS. Which names are returned is decided in `listing.rs`.
 
 use tern_proto::imap::types::{
     core::{Atom, QuotedChar, Tag},
@@ -14,6 +15,7 @@ use tern_proto::imap::extensions::{ListOptions, unquote};
 
 use super::{
     convert::{mailbox, mailbox_name, special_use},
+    listing::{self, Selection},
     session::{Flow, Session},
     status,
 };
@@ -93,64 +95,95 @@ pub async fn handle_list<S: AsyncRead + AsyncWrite + Unpin + Send>(
             full
         })
         .collect();
-    let all = match s.ctx.dir.mailboxes(s.account().id).await {
+    let account = s.account().id;
+    let all = match s.ctx.dir.mailboxes(account).await {
         Ok(all) => all,
         Err(e) => return s.fail(&tag, e),
     };
-    let mut names: Vec<&tern_store::model::Mailbox> = all.iter().collect();
-    names.sort_by(|a, b| a.name.cmp(&b.name));
-    for m in names {
-        let name = m.name.as_bytes();
-        let hit = fulls.iter().any(|full| {
-            if m.name == "INBOX" {
-                matches(&full.to_ascii_uppercase(), name)
+    let selection = if lsub {
+        Selection::Lsub
+    } else if options.subscribed_only {
+        Selection::Subscribed {
+            recursive: options.recursive_match,
+        }
+    } else {
+        Selection::Existing
+    };
+    let subscriptions = if selection != Selection::Existing || options.return_subscribed {
+        match s.ctx.dir.subscriptions(account).await {
+            Ok(names) => names,
+            Err(e) => return s.fail(&tag, e),
+        }
+    } else {
+        Vec::new()
+    };
+    let hit = |name: &str| {
+        fulls.iter().any(|full| {
+            if name == "INBOX" {
+                matches(&full.to_ascii_uppercase(), name.as_bytes())
             } else {
-                matches(full, name)
+                matches(full, name.as_bytes())
             }
-        });
-        let subscribed_only = lsub || options.subscribed_only;
-        if !hit
-            || (subscribed_only && !m.subscribed)
-            || (options.special_use_only && m.special_use.and_then(special_use).is_none())
-        {
+        })
+    };
+    let show_subscribed = selection != Selection::Existing || options.return_subscribed;
+    for entry in listing::select(&all, &subscriptions, hit, selection) {
+        let special = entry
+            .mailbox
+            .and_then(|m| m.special_use.and_then(special_use));
+        if options.special_use_only && special.is_none() {
             continue;
         }
-        let has_children = all
-            .iter()
-            .any(|o| o.name.starts_with(&format!("{}/", m.name)));
-        let mut items = vec![attr(if has_children {
-            "HasChildren"
-        } else {
-            "HasNoChildren"
-        })];
-        if let Some(su) = m.special_use.and_then(special_use) {
-            items.push(su);
+        let mut items = Vec::new();
+        match entry.mailbox {
+            // LSUB marks what it returns without being subscribed to (a parent) or without
+            // a mailbox behind it as not selectable (RFC 3501 §6.3.9).
+            _ if lsub && !entry.subscribed => items.push(FlagNameAttribute::Noselect),
+            None if lsub => items.push(FlagNameAttribute::Noselect),
+            None => items.push(attr("NonExistent")),
+            Some(m) => {
+                let has_children = all
+                    .iter()
+                    .any(|o| o.name.starts_with(&format!("{}/", m.name)));
+                items.push(attr(if has_children {
+                    "HasChildren"
+                } else {
+                    "HasNoChildren"
+                }));
+                items.extend(special);
+            }
         }
-        if m.subscribed && !lsub {
+        if entry.subscribed && show_subscribed && !lsub {
             items.push(attr("Subscribed"));
         }
-        let entry = mailbox(&m.name);
-        s.data(if lsub {
+        let name = mailbox(&entry.name);
+        let data = if lsub {
             Data::Lsub {
                 items,
                 delimiter,
-                mailbox: entry,
+                mailbox: name,
             }
         } else {
             Data::List {
                 items,
                 delimiter,
-                mailbox: entry,
+                mailbox: name,
             }
-        });
-        if !status_items.is_empty() {
-            match status::items_for(&s.ctx.dir, m, &status_items).await {
-                Ok(items) => s.data(Data::Status {
-                    mailbox: mailbox(&m.name),
-                    items: items.into(),
-                }),
-                Err(e) => return s.fail(&tag, e),
-            }
+        };
+        if entry.childinfo {
+            s.data_extended(data, "(\"CHILDINFO\" (\"SUBSCRIBED\"))");
+        } else {
+            s.data(data);
+        }
+        let Some(m) = entry.mailbox.filter(|_| !status_items.is_empty()) else {
+            continue;
+        };
+        match status::items_for(&s.ctx.dir, m, &status_items).await {
+            Ok(items) => s.data(Data::Status {
+                mailbox: mailbox(&m.name),
+                items: items.into(),
+            }),
+            Err(e) => return s.fail(&tag, e),
         }
     }
     s.ok(&tag, None, &format!("{verb} completed"))

@@ -23,6 +23,7 @@ mod idle;
 pub mod index;
 mod list;
 pub mod listener;
+mod listing;
 mod login;
 pub mod metrics;
 mod namespace;

@@ -77,6 +77,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         response::data(self.conn.out(), d);
     }
 
+    /// Writes untagged data followed by extended data.
+    pub(super) fn data_extended(&mut self, d: Data<'_>, extended: &str) {
+        response::data_extended(self.conn.out(), d, extended);
+    }
+
     /// Turns a model error into the tagged NO a client can act on (the one place this is
     /// decided).
     pub(super) fn fail(&mut self, tag: &Tag<'_>, e: ModelError) -> Flow {

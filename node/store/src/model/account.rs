@@ -313,6 +313,7 @@ impl Directory {
             .transact(|tx| async move {
                 tx.clear_prefix(&k::usages(id))?;
                 tx.clear(&k::account(id))?;
+                super::subscription::clear(&tx, id)?;
                 Ok::<_, ModelError>(())
             })
             .await

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Directory, ModelError, ModelResult, codec, message, now};
+use super::{Directory, ModelError, ModelResult, codec, message, now, subscription};
 use crate::{StoreError, Tx, keys::mail as k};
 
 /// The role of a mailbox (RFC 6154 special-use, plus the Inbox).
@@ -46,7 +46,10 @@ pub struct Mailbox {
     pub special_use: Option<SpecialUse>,
     /// IMAP UIDVALIDITY; changes whenever a name is reused for a new mailbox.
     pub uidvalidity: u32,
-    /// IMAP subscription.
+    /// Whether the mailbox was subscribed, from before subscriptions were a list of their own
+    /// ([`super::subscription`] reads it once to build an older account's list; new mailboxes
+    /// leave it false).
+    #[serde(default)]
     pub subscribed: bool,
     /// Unix seconds of creation.
     pub created: i64,
@@ -108,7 +111,7 @@ async fn insert(
         name: name.to_string(),
         special_use,
         uidvalidity: u32::try_from(id).unwrap_or(u32::MAX),
-        subscribed: true,
+        subscribed: false,
         created: now(),
     };
     codec::write(tx, &k::mailbox(account, id), &mailbox)?;
@@ -124,11 +127,13 @@ async fn insert(
     Ok(mailbox)
 }
 
-/// Creates the default mailboxes of a new account.
+/// Creates the default mailboxes of a new account, subscribed.
 pub(crate) async fn create_defaults(tx: &Tx, account: u64) -> Result<(), StoreError> {
     let first = codec::next_id(tx, "mailbox", DEFAULT_MAILBOXES.len() as u64).await?;
+    subscription::mark_listed(tx, account)?;
     for (i, (name, role)) in DEFAULT_MAILBOXES.iter().enumerate() {
         insert(tx, account, first + i as u64, name, Some(*role)).await?;
+        subscription::set(tx, account, name, true).await?;
     }
     Ok(())
 }
@@ -222,6 +227,7 @@ impl Directory {
                 tx.set(&k::mailbox_name(account, to), &mailbox.id.to_le_bytes())?;
                 mailbox.name = to.clone();
                 codec::write(&tx, &k::mailbox(account, mailbox.id), &mailbox)?;
+                subscription::rename(&tx, account, from, to).await?;
                 Ok(mailbox)
             })
             .await
@@ -273,20 +279,6 @@ impl Directory {
                 tx.clear_prefix(&k::expunged_all(mailbox))?;
                 tx.clear(&k::change(mailbox))?;
                 Ok::<_, ModelError>(())
-            })
-            .await
-    }
-
-    /// Subscribes to (or unsubscribes from) a mailbox.
-    pub async fn set_subscribed(&self, account: u64, name: &str, on: bool) -> ModelResult<()> {
-        self.db
-            .transact(|tx| async move {
-                let mut mailbox = by_name(&tx, account, name)
-                    .await?
-                    .ok_or_else(|| ModelError::NotFound(format!("mailbox {name}")))?;
-                mailbox.subscribed = on;
-                codec::write(&tx, &k::mailbox(account, mailbox.id), &mailbox)?;
-                Ok(())
             })
             .await
     }

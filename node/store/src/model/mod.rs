@@ -14,6 +14,7 @@ pub mod notice;
 pub mod password;
 pub mod queue;
 pub mod resolve;
+pub mod subscription;
 pub mod summary;
 pub mod token;
 pub mod tracking;
