@@ -3,8 +3,9 @@
 //! message whatever else is fetched (RFC 3501 §6.4.5), CONDSTORE's details (RFC 7162 §3.1:
 //! HIGHESTMODSEQ when a command enables it, the MODSEQ of ESEARCH MIN/MAX), `* FLAGS`
 //! listing the keywords in use, again to every session when a new one appears (RFC 3501
-//! §7.2.6), part numbers when the whole body is a message (RFC 3501 §6.4.5), and specific
-//! answers to what the server does not offer.
+//! §7.2.6), part numbers when the whole body is a message (RFC 3501 §6.4.5), subscriptions as
+//! a list of names (RFC 3501 §6.3.6, RFC 5258), address groups in ENVELOPE, SEARCH and SORT
+//! (RFC 3501 §7.4.2, RFC 5256), and specific answers to what the server does not offer.
 
 use tern_tests::imap;
 
@@ -366,5 +367,45 @@ async fn subscriptions_are_a_list_of_names() {
         r.lines("LIST"),
         ["LIST (\\HasNoChildren \\Subscribed) \"/\" Trips"]
     );
+    tern.stop().expect("clean stop");
+}
+
+/// Address groups keep their markers in ENVELOPE (RFC 3501 §7.4.2); SEARCH finds a group by
+/// its name and SORT uses the first address, not a marker (RFC 5256).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn address_groups_are_kept() {
+    let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
+    let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    let grouped = format!(
+        "From: Ann <ann@example.test>\r\nTo: aaa-team: Zed <zed@x.test>, b@x.test;, c@y.test\r\nCc: undisclosed-recipients:;\r\nSubject: grouped\r\nDate: {DATE}\r\n\r\nbody\r\n"
+    );
+    let plain = format!(
+        "From: Ann <ann@example.test>\r\nTo: Amy <amy@x.test>\r\nSubject: plain\r\nDate: {DATE}\r\n\r\nbody\r\n"
+    );
+    append(&mut c, "", &grouped).await;
+    append(&mut c, "", &plain).await;
+    assert!(c.cmd("SELECT INBOX").await.expect("select").ok());
+    let r = c.cmd("FETCH 1 ENVELOPE").await.expect("fetch");
+    let envelope = r.lines("1 FETCH").concat();
+    assert!(
+        envelope.contains(
+            "((NIL NIL \"aaa-team\" NIL)(\"Zed\" NIL \"zed\" \"x.test\")(NIL NIL \"b\" \"x.test\")(NIL NIL NIL NIL)(NIL NIL \"c\" \"y.test\")) ((NIL NIL \"undisclosed-recipients\" NIL)(NIL NIL NIL NIL))"
+        ),
+        "{envelope}"
+    );
+    for (search, want) in [
+        ("SEARCH TO aaa-team", "SEARCH 1"),
+        ("SEARCH TO zed", "SEARCH 1"),
+        ("SEARCH CC undisclosed", "SEARCH 1"),
+        ("SEARCH TO amy", "SEARCH 2"),
+    ] {
+        let r = c.cmd(search).await.expect("search");
+        assert_eq!(r.lines("SEARCH"), [want], "{search}: {}", r.all());
+    }
+    // By the first address: amy (2) before zed (1); the marker's "aaa-team" would sort first.
+    for sort in ["SORT (TO) UTF-8 ALL", "SORT (DISPLAYTO) UTF-8 ALL"] {
+        let r = c.cmd(sort).await.expect("sort");
+        assert_eq!(r.lines("SORT"), ["SORT 2 1"], "{sort}: {}", r.all());
+    }
     tern.stop().expect("clean stop");
 }

@@ -86,8 +86,12 @@ fn has(hay: &str, needle: &str) -> bool {
     hay.to_lowercase().contains(needle)
 }
 
+/// Whether an address field holds `needle` in an address or in the name of a group.
 fn addr_match(list: &[EnvelopeAddress], needle: &str) -> bool {
     list.iter().any(|a| {
+        if !a.is_address() {
+            return a.starts_group().is_some_and(|group| has(group, needle));
+        }
         let full = format!(
             "{} <{}@{}>",
             a.name.as_deref().unwrap_or(""),

@@ -19,8 +19,9 @@ use super::{
     session::{Flow, Session},
 };
 
+/// The sort text of the first address of a field (group markers are not addresses).
 fn address(list: &[EnvelopeAddress], display: bool) -> String {
-    let Some(a) = list.first() else {
+    let Some(a) = list.iter().find(|a| a.is_address()) else {
         return String::new();
     };
     match (&a.name, display) {

@@ -24,6 +24,31 @@ pub struct EnvelopeAddress {
     pub host: Option<String>,
 }
 
+impl EnvelopeAddress {
+    /// The marker that starts group `name` (RFC 3501 §7.4.2: NIL host, the name as mailbox);
+    /// the marker that ends it is all NIL (the default).
+    pub fn group_start(name: &str) -> Self {
+        Self {
+            name: None,
+            mailbox: Some(name.to_string()),
+            host: None,
+        }
+    }
+
+    /// The group this marker starts, if it starts one.
+    pub fn starts_group(&self) -> Option<&str> {
+        self.host
+            .is_none()
+            .then_some(self.mailbox.as_deref())
+            .flatten()
+    }
+
+    /// Whether this is an address, not a group marker.
+    pub fn is_address(&self) -> bool {
+        self.host.is_some()
+    }
+}
+
 /// The IMAP ENVELOPE of a message.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Envelope {
@@ -172,21 +197,56 @@ fn dismantle(msg: mail_parser::Message<'_>) {
     }
 }
 
+/// An address field as the IMAP ENVELOPE lists it: a named group (`team: a@b, c@d;`) is its
+/// members between a start marker and an end marker (RFC 3501 §7.4.2).
 fn addresses(a: Option<&Address<'_>>) -> Vec<EnvelopeAddress> {
-    let Some(a) = a else { return Vec::new() };
-    a.iter().map(envelope_address).collect()
+    match a {
+        None => Vec::new(),
+        Some(Address::List(list)) => list.iter().filter_map(envelope_address).collect(),
+        Some(Address::Group(groups)) => {
+            let mut out = Vec::new();
+            for g in groups {
+                let members = g.addresses.iter().filter_map(envelope_address);
+                match &g.name {
+                    // mail-parser keeps addresses outside any group as a group without a name.
+                    None => out.extend(members),
+                    Some(name) => {
+                        out.push(EnvelopeAddress::group_start(name));
+                        out.extend(members);
+                        out.push(EnvelopeAddress::default());
+                    }
+                }
+            }
+            out
+        }
+    }
 }
 
-fn envelope_address(a: &Addr<'_>) -> EnvelopeAddress {
-    let (mailbox, host) = match a.address.as_deref().and_then(|s| s.rsplit_once('@')) {
-        Some((l, d)) => (Some(l.to_string()), Some(d.to_string())),
-        None => (a.address.as_deref().map(str::to_string), None),
-    };
-    EnvelopeAddress {
-        name: a.name.as_deref().map(str::to_string),
-        mailbox,
-        host,
+/// What stands in for a missing local part or domain, as Dovecot writes them: an address
+/// without a domain must not look like a group marker (whose domain is NIL).
+const MISSING_MAILBOX: &str = "MISSING_MAILBOX";
+const MISSING_DOMAIN: &str = "MISSING_DOMAIN";
+
+fn envelope_address(a: &Addr<'_>) -> Option<EnvelopeAddress> {
+    let name = a
+        .name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
+    let address = a.address.as_deref().filter(|s| !s.is_empty());
+    if name.is_none() && address.is_none() {
+        return None;
     }
+    let (local, domain) = match address.map(|s| s.rsplit_once('@').unwrap_or((s, ""))) {
+        Some((l, d)) => (l, d),
+        None => ("", ""),
+    };
+    let or = |s: &str, missing: &str| Some(if s.is_empty() { missing } else { s }.to_string());
+    Some(EnvelopeAddress {
+        name,
+        mailbox: or(local, MISSING_MAILBOX),
+        host: or(domain, MISSING_DOMAIN),
+    })
 }
 
 fn envelope(msg: &mail_parser::Message<'_>) -> Envelope {
@@ -321,6 +381,46 @@ mod tests {
             &raw[text.body_start as usize..text.body_end as usize],
             b"hello"
         );
+    }
+
+    fn show(list: &[EnvelopeAddress]) -> Vec<String> {
+        let nil = |s: &Option<String>| s.clone().unwrap_or_else(|| "NIL".into());
+        list.iter()
+            .map(|a| format!("{} {} {}", nil(&a.name), nil(&a.mailbox), nil(&a.host)))
+            .collect()
+    }
+
+    /// Groups keep their markers, as RFC 3501 §7.4.2 lists them; addresses outside a group
+    /// stay where they are; an address without a domain cannot pass for a marker.
+    #[test]
+    fn groups_are_marked_and_missing_parts_named() {
+        let raw = b"From: Ann <ann@example.test>\r\nTo: team: a@x.test, Bee <b@x.test>;, c@y.test\r\nCc: undisclosed-recipients:;\r\nBcc: <postmaster>, Nobody\r\n\r\nbody\r\n";
+        let e = Summary::parse(raw).envelope;
+        assert_eq!(
+            show(&e.to),
+            [
+                "NIL team NIL",
+                "NIL a x.test",
+                "Bee b x.test",
+                "NIL NIL NIL",
+                "NIL c y.test"
+            ]
+        );
+        assert_eq!(
+            show(&e.cc),
+            ["NIL undisclosed-recipients NIL", "NIL NIL NIL"]
+        );
+        assert_eq!(
+            show(&e.bcc),
+            [
+                "NIL postmaster MISSING_DOMAIN",
+                "Nobody MISSING_MAILBOX MISSING_DOMAIN"
+            ]
+        );
+        assert_eq!(e.to[0].starts_group(), Some("team"));
+        assert!(!e.to[0].is_address() && e.to[1].is_address());
+        assert_eq!(e.to[3].starts_group(), None);
+        assert_eq!(show(&e.from), ["Ann ann example.test"]);
     }
 
     /// `depth` nested multiparts, or as many attached messages each inside a multipart.
