@@ -5,7 +5,8 @@
 //! listing the keywords in use, again to every session when a new one appears (RFC 3501
 //! §7.2.6), part numbers when the whole body is a message (RFC 3501 §6.4.5), subscriptions as
 //! a list of names (RFC 3501 §6.3.6, RFC 5258), address groups in ENVELOPE, SEARCH and SORT
-//! (RFC 3501 §7.4.2, RFC 5256), and specific answers to what the server does not offer.
+//! (RFC 3501 §7.4.2, RFC 5256), header text as encoded words for sessions without UTF8=ACCEPT
+//! (RFC 6855 §3), and specific answers to what the server does not offer.
 
 use tern_tests::imap;
 
@@ -407,5 +408,39 @@ async fn address_groups_are_kept() {
         let r = c.cmd(sort).await.expect("sort");
         assert_eq!(r.lines("SORT"), ["SORT 2 1"], "{sort}: {}", r.all());
     }
+    tern.stop().expect("clean stop");
+}
+
+/// Without UTF8=ACCEPT, ENVELOPE and BODYSTRUCTURE carry no raw 8-bit text: what the message
+/// wrote as encoded words goes out as encoded words (RFC 6855 §3, RFC 2047).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_text_stays_in_encoded_words() {
+    let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
+    let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    let raw = format!(
+        "From: =?UTF-8?Q?J=C3=BCrgen_M=C3=BCller?= <jm@example.test>\r\nTo: demo@example.test\r\nSubject: =?UTF-8?B?R3LDvMOfZSBhdXMgS8O2bG4=?=\r\nDate: {DATE}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n--b\r\nContent-Type: application/pdf; name=\"=?UTF-8?Q?Pr=C3=BCfung.pdf?=\"\r\nContent-Disposition: attachment; filename*=UTF-8''Pr%C3%BCfung.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n"
+    );
+    append(&mut c, "", &raw).await;
+    assert!(c.cmd("SELECT INBOX").await.expect("select").ok());
+    let r = c
+        .cmd("FETCH 1 (ENVELOPE BODYSTRUCTURE)")
+        .await
+        .expect("fetch");
+    let fetched = r.lines("1 FETCH").concat();
+    assert!(fetched.is_ascii(), "{fetched}");
+    for words in [
+        "\"=?utf-8?B?R3LDvMOfZSBhdXMgS8O2bG4=?=\"",
+        "((\"=?utf-8?B?SsO8cmdlbiBNw7xsbGVy?=\" NIL \"jm\" \"example.test\"))",
+        "(\"NAME\" \"=?utf-8?B?UHLDvGZ1bmcucGRm?=\")",
+        "(\"FILENAME\" \"=?utf-8?B?UHLDvGZ1bmcucGRm?=\")",
+    ] {
+        assert!(fetched.contains(words), "{words} in {fetched}");
+    }
+    // Searches still see the decoded text.
+    let r = c
+        .cmd_literal("SEARCH CHARSET UTF-8 SUBJECT", "Grüße".as_bytes())
+        .await
+        .expect("search");
+    assert_eq!(r.lines("SEARCH"), ["SEARCH 1"], "{}", r.all());
     tern.stop().expect("clean stop");
 }

@@ -113,6 +113,26 @@ pub fn nstring(s: Option<&str>) -> NString<'static> {
     }
 }
 
+/// Header text as 7-bit ASCII: the summary keeps encoded words decoded, and a session that has
+/// not enabled UTF8=ACCEPT must not get raw 8-bit text in ENVELOPE or BODYSTRUCTURE (RFC 6855
+/// §3), so non-ASCII text is sent as RFC 2047 encoded words again (mail-builder's encoder,
+/// unfolded onto one line: the whitespace between encoded words is not part of the text).
+pub fn encoded_words(s: &str) -> std::borrow::Cow<'_, str> {
+    use mail_builder::headers::{Header, text::Text};
+    if s.is_ascii() {
+        return s.into();
+    }
+    let mut out = Vec::new();
+    Text::new(s).write_header(&mut out, 0);
+    let text = String::from_utf8_lossy(&out);
+    text.trim_end().replace("\r\n", "").into()
+}
+
+/// [`nstring`] of header text, as encoded words when it is not ASCII.
+fn header_nstring(s: Option<&str>) -> NString<'static> {
+    nstring(s.map(encoded_words).as_deref())
+}
+
 fn istring(s: &str) -> IString<'static> {
     IString::try_from(s.to_string()).unwrap_or_else(|_| IString::try_from("").expect("empty"))
 }
@@ -135,7 +155,7 @@ pub fn literal(bytes: Vec<u8>) -> NString<'static> {
 fn addresses(list: &[summary::EnvelopeAddress]) -> Vec<Address<'static>> {
     list.iter()
         .map(|a| Address {
-            name: nstring(a.name.as_deref()),
+            name: header_nstring(a.name.as_deref()),
             adl: NString(None),
             mailbox: nstring(a.mailbox.as_deref()),
             host: nstring(a.host.as_deref()),
@@ -155,7 +175,7 @@ pub fn envelope(e: &summary::Envelope) -> Envelope<'static> {
     };
     Envelope {
         date: nstring(e.date.as_deref()),
-        subject: nstring(e.subject.as_deref()),
+        subject: header_nstring(e.subject.as_deref()),
         sender: or_from(&e.sender),
         reply_to: or_from(&e.reply_to),
         from: from.clone(),
@@ -169,7 +189,7 @@ pub fn envelope(e: &summary::Envelope) -> Envelope<'static> {
 
 fn params(list: &[(String, String)]) -> Vec<(IString<'static>, IString<'static>)> {
     list.iter()
-        .map(|(k, v)| (istring(&k.to_ascii_uppercase()), istring(v)))
+        .map(|(k, v)| (istring(&k.to_ascii_uppercase()), istring(&encoded_words(v))))
         .collect()
 }
 
@@ -206,7 +226,7 @@ pub fn body_structure(p: &Part, extended: bool) -> BodyStructure<'static> {
     let basic = BasicFields {
         parameter_list: params(&p.params),
         id: nstring(p.id.as_deref()),
-        description: nstring(p.description.as_deref()),
+        description: header_nstring(p.description.as_deref()),
         content_transfer_encoding: istring(&p.encoding.to_ascii_uppercase()),
         size,
     };
@@ -237,4 +257,26 @@ pub fn body_structure(p: &Part, extended: bool) -> BodyStructure<'static> {
 /// A UID as the non-zero number IMAP types want.
 pub fn nz(v: u32) -> NonZeroU32 {
     NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a client decodes from the encoded words is the text; ASCII is left alone.
+    #[test]
+    fn header_text_is_sent_as_encoded_words() {
+        for text in [
+            "Grüße aus Köln",
+            "日本語の件名",
+            &"ünïcödé and a long line of ascii words between ".repeat(6),
+        ] {
+            let words = encoded_words(text);
+            assert!(words.is_ascii() && !words.contains(['\r', '\n']), "{words}");
+            let raw = format!("Subject: {words}\r\n\r\n");
+            let parsed = tern_store::model::Summary::parse(raw.as_bytes());
+            assert_eq!(parsed.envelope.subject.as_deref(), Some(text), "{words}");
+        }
+        assert_eq!(encoded_words("plain =?not?= words"), "plain =?not?= words");
+    }
 }
