@@ -197,6 +197,11 @@ async fn round(
             return Ok(None);
         }
         ensure!(r.ok(), "UID STORE refused: {}", r.all());
+        // Its answer may tell of new mail too; the next round's FETCH counts on it.
+        if let Some(e) = exists(&r.untagged) {
+            ensure!(e >= *known, "EXISTS went from {known} down to {e}");
+            *known = e;
+        }
         seen.flagged.insert(*newest);
     }
     Ok(Some(()))

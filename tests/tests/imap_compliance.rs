@@ -444,3 +444,73 @@ async fn header_text_stays_in_encoded_words() {
     assert_eq!(r.lines("SEARCH"), ["SEARCH 1"], "{}", r.all());
     tern.stop().expect("clean stop");
 }
+
+/// `\Recent` (RFC 3501 §2.3.2): new mail is recent to exactly one session — the first with
+/// the mailbox selected read-write — and to nobody else; EXAMINE claims nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_mail_is_recent_to_exactly_one_session() {
+    let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
+    let user = "demo@example.test";
+    let mut first = imap::session(&tern, user, PASSWORD).await;
+    let mut other = imap::session(&tern, user, PASSWORD).await;
+    let mut writer = imap::session(&tern, user, PASSWORD).await;
+    let r = first.cmd("SELECT INBOX").await.expect("select");
+    assert!(r.lines("").contains(&"0 RECENT"), "{}", r.all());
+    append(&mut writer, "", &message(DATE, "one")).await;
+    // The mailbox actor claims it for `first` as it hears of it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let r = first.cmd("FETCH 1:* (FLAGS)").await.expect("fetch");
+        if r.lines("1 FETCH").iter().any(|l| l.contains("\\Recent")) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never recent: {}",
+            r.all()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for (search, want) in [
+        ("SEARCH RECENT", "SEARCH 1"),
+        ("SEARCH NEW", "SEARCH 1"),
+        ("SEARCH OLD", "SEARCH"),
+    ] {
+        let r = first.cmd(search).await.expect("search");
+        assert_eq!(r.lines("SEARCH"), [want], "{search}: {}", r.all());
+    }
+    // Another session selecting now does not see it as recent.
+    let r = other.cmd("SELECT INBOX").await.expect("select");
+    assert!(r.lines("").contains(&"0 RECENT"), "{}", r.all());
+    let r = other.cmd("FETCH 1 (FLAGS)").await.expect("fetch");
+    assert!(!r.all().contains("\\Recent"), "{}", r.all());
+    let r = other.cmd("SEARCH OLD").await.expect("search");
+    assert_eq!(r.lines("SEARCH"), ["SEARCH 1"], "{}", r.all());
+    let r = writer.cmd("STATUS INBOX (RECENT)").await.expect("status");
+    assert_eq!(
+        r.lines("STATUS"),
+        ["STATUS INBOX (RECENT 0)"],
+        "{}",
+        r.all()
+    );
+
+    // With nobody selecting, new mail waits; EXAMINE leaves it; the next SELECT gets it.
+    assert!(first.cmd("CLOSE").await.expect("close").ok());
+    assert!(other.cmd("CLOSE").await.expect("close").ok());
+    append(&mut writer, "", &message(DATE, "two")).await;
+    let r = writer.cmd("STATUS INBOX (RECENT)").await.expect("status");
+    assert_eq!(
+        r.lines("STATUS"),
+        ["STATUS INBOX (RECENT 1)"],
+        "{}",
+        r.all()
+    );
+    let r = other.cmd("EXAMINE INBOX").await.expect("examine");
+    assert!(r.lines("").contains(&"0 RECENT"), "{}", r.all());
+    assert!(other.cmd("CLOSE").await.expect("close").ok());
+    let r = first.cmd("SELECT INBOX").await.expect("select");
+    assert!(r.lines("").contains(&"1 RECENT"), "{}", r.all());
+    let r = first.cmd("FETCH 2 (FLAGS)").await.expect("fetch");
+    assert!(r.all().contains("\\Recent"), "{}", r.all());
+    tern.stop().expect("clean stop");
+}

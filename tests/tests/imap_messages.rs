@@ -51,7 +51,8 @@ async fn append_select_fetch_store_search() {
         "FLAGS (",
         "OK [PERMANENTFLAGS (",
         "3 EXISTS",
-        "0 RECENT",
+        // Appended before anyone selected the mailbox: recent to this first session.
+        "3 RECENT",
         "OK [UNSEEN 1]",
         "OK [UIDVALIDITY ",
         "OK [UIDNEXT 4]",
@@ -69,7 +70,7 @@ async fn append_select_fetch_store_search() {
         .await
         .expect("fetch");
     let f = r.lines("1 FETCH")[0];
-    assert!(f.contains("FLAGS (\\Flagged $Important)"), "{f}");
+    assert!(f.contains("FLAGS (\\Recent \\Flagged $Important)"), "{f}");
     assert!(
         f.contains("INTERNALDATE \"23-Nov-2026 10:00:00 +0000\""),
         "{f}"
@@ -112,7 +113,7 @@ async fn append_select_fetch_store_search() {
     let r = c.cmd("FETCH 2 (BODY[TEXT])").await.expect("body");
     let f = r.lines("2 FETCH")[0];
     assert!(
-        f.contains("BODY[TEXT] {18}message number 0\r\n") && f.contains("FLAGS (\\Seen)"),
+        f.contains("BODY[TEXT] {18}message number 0\r\n") && f.contains("FLAGS (\\Recent \\Seen)"),
         "{f}"
     );
     let r = c.cmd("FETCH 2:3 (RFC822.HEADER)").await.expect("header");
@@ -138,7 +139,7 @@ async fn append_select_fetch_store_search() {
         .await
         .expect("store");
     assert!(
-        r.lines("3 FETCH")[0].contains("FLAGS (\\Answered foo)"),
+        r.lines("3 FETCH")[0].contains("FLAGS (\\Recent \\Answered foo)"),
         "{}",
         r.all()
     );
@@ -149,7 +150,7 @@ async fn append_select_fetch_store_search() {
         .await
         .expect("uid store");
     assert!(
-        r.lines("3 FETCH")[0].contains("FLAGS (\\Draft)")
+        r.lines("3 FETCH")[0].contains("FLAGS (\\Recent \\Draft)")
             && r.lines("3 FETCH")[0].contains("UID 3"),
         "{}",
         r.all()
@@ -178,7 +179,10 @@ async fn append_select_fetch_store_search() {
         ("2:3 UNDRAFT", "SEARCH 2"),
         ("UID 1,3", "SEARCH 1 3"),
         ("ALL", "SEARCH 1 2 3"),
-        ("NEW", "SEARCH"),
+        // All three are recent to this session, the first to select the mailbox.
+        ("NEW", "SEARCH 1 3"),
+        ("RECENT", "SEARCH 1 2 3"),
+        ("OLD", "SEARCH"),
     ] {
         let r = c.cmd(&format!("SEARCH {criteria}")).await.expect("search");
         assert_eq!(r.lines("SEARCH"), vec![want], "{criteria}: {}", r.all());

@@ -487,6 +487,11 @@ pub mod mail {
         key(&("subscriptions_listed", account))
     }
 
+    /// The first UID of a mailbox no session has yet seen as `\Recent` (RFC 3501 §2.3.2).
+    pub fn recent(mailbox: u64) -> Vec<u8> {
+        key(&("mbox_recent", mailbox))
+    }
+
     /// UIDNEXT and HIGHESTMODSEQ of a mailbox (read and written by every change).
     pub fn sequence(mailbox: u64) -> Vec<u8> {
         key(&("mbox_seq", mailbox))

@@ -60,9 +60,12 @@ pub fn split_flags(flags: &[Flag<'_>]) -> Option<(Flags, Vec<String>)> {
     Some((system, keywords))
 }
 
-/// Stored flags for FETCH.
-pub fn fetch_flags(flags: Flags, keywords: &[String]) -> Vec<FlagFetch<'static>> {
+/// Stored flags for FETCH, with `\Recent` when the message is recent to the session.
+pub fn fetch_flags(flags: Flags, keywords: &[String], recent: bool) -> Vec<FlagFetch<'static>> {
     let mut out: Vec<FlagFetch<'static>> = Vec::new();
+    if recent {
+        out.push(FlagFetch::Recent);
+    }
     for (bit, flag) in [
         (Flags::SEEN, Flag::Seen),
         (Flags::ANSWERED, Flag::Answered),

@@ -96,6 +96,7 @@ fn items(
     raw: Option<&[u8]>,
     wants: &Wants,
     with_flags: bool,
+    recent: bool,
 ) -> Result<Vec<MessageDataItem<'static>>, ItemError> {
     use MessageDataItemName as N;
     let mut out = Vec::with_capacity(wants.names.len() + 1);
@@ -104,7 +105,7 @@ fn items(
     for name in &wants.names {
         let item = match name {
             N::Uid => MessageDataItem::Uid(nz(meta.uid)),
-            N::Flags => MessageDataItem::Flags(fetch_flags(meta.flags, &meta.keywords)),
+            N::Flags => MessageDataItem::Flags(fetch_flags(meta.flags, &meta.keywords, recent)),
             N::InternalDate => MessageDataItem::InternalDate(date_time(meta.internal_date)),
             N::Rfc822Size => MessageDataItem::Rfc822Size(meta.size as u32),
             N::ModSeq => {
@@ -183,6 +184,7 @@ fn items(
         out.push(MessageDataItem::Flags(fetch_flags(
             meta.flags,
             &meta.keywords,
+            recent,
         )));
     }
     Ok(out)
@@ -353,10 +355,21 @@ pub async fn handle_fetch<S: AsyncRead + AsyncWrite + Unpin + Send>(
                     sel.note(&meta);
                 }
             }
-            let Some(seq) = s.selected.as_ref().and_then(|sel| sel.seq_of(meta.uid)) else {
+            let Some(sel) = s.selected.as_ref() else {
                 continue;
             };
-            let list = match items(&meta, summary.as_ref(), raw.as_deref(), &wants, newly_seen) {
+            let Some(seq) = sel.seq_of(meta.uid) else {
+                continue;
+            };
+            let recent = sel.is_recent(meta.uid);
+            let list = match items(
+                &meta,
+                summary.as_ref(),
+                raw.as_deref(),
+                &wants,
+                newly_seen,
+                recent,
+            ) {
                 Ok(l) => l,
                 Err(ItemError::UnknownCte) => {
                     unknown_cte = true;

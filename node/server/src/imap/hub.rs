@@ -47,10 +47,18 @@ pub struct Change {
     pub index: Option<Arc<Index>>,
 }
 
+/// The UIDs a mailbox actor claimed as `\Recent` for one read-write session (RFC 3501
+/// §2.3.2), which the session takes at its next sync. The actor holds it weakly: it goes with
+/// the session.
+pub type RecentInbox = Arc<std::sync::Mutex<Vec<u32>>>;
+
 /// Messages to a mailbox actor.
 pub enum MailboxMsg {
-    /// A session selects the mailbox.
-    Join(RpcReplyPort<(watch::Receiver<Change>, Arc<Mutex<()>>)>),
+    /// A session selects the mailbox (with its inbox for recent UIDs when read-write).
+    Join(
+        Option<std::sync::Weak<std::sync::Mutex<Vec<u32>>>>,
+        RpcReplyPort<(watch::Receiver<Change>, Arc<Mutex<()>>)>,
+    ),
     /// A session leaves it.
     Leave,
     /// The counter may have moved: read and publish it.
@@ -70,6 +78,11 @@ pub struct MailboxState {
     index: Option<Arc<Index>>,
     write: Arc<Mutex<()>>,
     members: usize,
+    /// The read-write sessions, in the order they joined: the first still open is the one
+    /// new mail is recent to.
+    writers: Vec<std::sync::Weak<std::sync::Mutex<Vec<u32>>>>,
+    /// The UID below which this actor has claimed or seen claimed every `\Recent`.
+    claimed_to: u32,
     watcher: tokio::task::JoinHandle<()>,
 }
 
@@ -145,6 +158,38 @@ fn watch_store(db: Db, mailbox: u64, actor: ActorRef<MailboxMsg>) -> tokio::task
     })
 }
 
+/// Claims the new messages of `delta` as `\Recent` for the first read-write session on this
+/// node that is still open (none: they stay unclaimed for the next SELECT, here or elsewhere).
+async fn claim_recent(state: &mut MailboxState, delta: &Delta) {
+    let Some(newest) = delta.changed.iter().map(|m| m.uid).max() else {
+        return;
+    };
+    if newest < state.claimed_to {
+        return;
+    }
+    state.writers.retain(|w| w.strong_count() > 0);
+    let Some(owner) = state.writers.iter().find_map(std::sync::Weak::upgrade) else {
+        return;
+    };
+    let mailbox = state.id;
+    let claimed = state
+        .db
+        .run(|tx| async move { tern_store::model::recent::claim(&tx, mailbox, newest + 1).await })
+        .await;
+    match claimed {
+        Ok((first, end)) => {
+            state.claimed_to = end;
+            if first < end {
+                owner
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(first..end);
+            }
+        }
+        Err(e) => tracing::warn!(mailbox, error = %e, "cannot claim new mail as recent"),
+    }
+}
+
 impl Actor for MailboxActor {
     type Msg = MailboxMsg;
     type State = MailboxState;
@@ -190,6 +235,8 @@ impl Actor for MailboxActor {
             index,
             write,
             members: 0,
+            writers: Vec::new(),
+            claimed_to: 0,
             watcher,
         })
     }
@@ -201,8 +248,9 @@ impl Actor for MailboxActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            MailboxMsg::Join(reply) => {
+            MailboxMsg::Join(writer, reply) => {
                 state.members += 1;
+                state.writers.extend(writer);
                 let _ = reply.send((state.tx.subscribe(), state.write.clone()));
             }
             MailboxMsg::Leave => {
@@ -243,6 +291,7 @@ impl Actor for MailboxActor {
                 crate::memory::add("mailbox_indexes", index_bytes(&state.index) - before);
                 if let Some(d) = &delta {
                     state.modseq = d.to;
+                    claim_recent(state, d).await;
                 }
                 state.tx.send_replace(Change {
                     counter,
@@ -351,7 +400,11 @@ impl Hub {
 
     /// Joins the actor of `mailbox`, starting it if needed. The registry lock is never held
     /// while waiting for an actor (an actor takes it when its last session leaves).
-    pub async fn join(&self, mailbox: u64) -> anyhow::Result<Subscription> {
+    pub async fn join(
+        &self,
+        mailbox: u64,
+        recent: Option<&RecentInbox>,
+    ) -> anyhow::Result<Subscription> {
         let mut last_error = None;
         for _ in 0..3 {
             let actor = {
@@ -370,7 +423,8 @@ impl Hub {
                     }
                 }
             };
-            match ractor::call_t!(actor, MailboxMsg::Join, JOIN_TIMEOUT_MS) {
+            let writer = recent.map(Arc::downgrade);
+            match ractor::call_t!(actor, MailboxMsg::Join, JOIN_TIMEOUT_MS, writer) {
                 Ok((rx, write)) => return Ok(Subscription { rx, write, actor }),
                 Err(e) => {
                     // The actor was stopping with its last session: forget it, start anew.

@@ -74,6 +74,8 @@ struct Candidate<'a> {
     count: u32,
     last_uid: u32,
     meta: &'a MessageMeta,
+    /// `\Recent` to this session.
+    recent: bool,
     envelope: Option<&'a Envelope>,
     raw: Option<&'a [u8]>,
 }
@@ -150,10 +152,9 @@ fn eval(key: &SearchKey<'_>, c: &Candidate<'_>) -> bool {
         K::Undraft => !flag(Flags::DRAFT),
         K::Unflagged => !flag(Flags::FLAGGED),
         K::Unseen => !flag(Flags::SEEN),
-        // \Recent is not kept (RFC 9051 dropped it): no message is recent, so NEW and RECENT
-        // match nothing and OLD matches everything.
-        K::New | K::Recent => false,
-        K::Old => true,
+        K::Recent => c.recent,
+        K::New => c.recent && !flag(Flags::SEEN),
+        K::Old => !c.recent,
         K::Keyword(k) => m
             .keywords
             .iter()
@@ -296,6 +297,7 @@ pub async fn matching<S: AsyncRead + AsyncWrite + Unpin + Send>(
     };
     let mailbox = sel.mailbox.id;
     let uids = sel.uids();
+    let recent = sel.recent_uids().to_vec();
     let published = sel.sub.rx.borrow().index.clone();
     let db = s.ctx.dir.db().clone();
     let cache = s.ctx.envelopes.clone();
@@ -348,6 +350,7 @@ pub async fn matching<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 count,
                 last_uid,
                 meta,
+                recent: recent.binary_search(&meta.uid).is_ok(),
                 envelope: envelope.as_deref(),
                 raw: raw.as_deref(),
             };

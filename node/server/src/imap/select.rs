@@ -20,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
     convert::{fetch_flags, mailbox_name, nz},
+    hub::RecentInbox,
     selected::Selected,
     session::{Flow, Missing, Session},
 };
@@ -61,7 +62,8 @@ pub async fn handle_select<S: AsyncRead + AsyncWrite + Unpin + Send>(
             }
         }
     }
-    let sub = match s.ctx.hub.join(mailbox.id).await {
+    let recent_inbox = (!read_only).then(RecentInbox::default);
+    let sub = match s.ctx.hub.join(mailbox.id, recent_inbox.as_ref()).await {
         Ok(sub) => sub,
         Err(e) => {
             tracing::error!(session = %s.id, error = %e, "cannot join a mailbox actor");
@@ -73,14 +75,14 @@ pub async fn handle_select<S: AsyncRead + AsyncWrite + Unpin + Send>(
         }
     };
     let db = s.ctx.dir.db().clone();
-    let sel = match Selected::open(&db, mailbox, read_only, sub).await {
+    let sel = match Selected::open(&db, mailbox, recent_inbox, sub).await {
         Ok(sel) => sel,
         Err(e) => return s.fail(&tag, e.into()),
     };
     let (uidvalidity, uidnext) = (sel.mailbox.uidvalidity, sel.uidnext);
     sel.write_flags(s.conn.out());
     s.data(Data::Exists(sel.uids.len() as u32));
-    s.data(Data::Recent(0));
+    s.data(Data::Recent(sel.recent_count()));
     if let Some(n) = sel.first_unseen {
         s.reply(
             None,
@@ -148,7 +150,11 @@ pub async fn handle_select<S: AsyncRead + AsyncWrite + Unpin + Send>(
             };
             let items = vec![
                 MessageDataItem::Uid(nz(m.uid)),
-                MessageDataItem::Flags(fetch_flags(m.flags, &m.keywords)),
+                MessageDataItem::Flags(fetch_flags(
+                    m.flags,
+                    &m.keywords,
+                    s.selected.as_ref().is_some_and(|sel| sel.is_recent(m.uid)),
+                )),
                 MessageDataItem::ModSeq(NonZeroU64::new(m.modseq).unwrap_or(NonZeroU64::MIN)),
             ];
             s.data(Data::Fetch {

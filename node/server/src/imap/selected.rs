@@ -21,12 +21,12 @@ use tern_proto::imap::{
 };
 use tern_store::{
     Db, StoreError,
-    model::{Mailbox, MessageMeta, mailbox, message, message::Flags},
+    model::{Mailbox, MessageMeta, mailbox, message, message::Flags, recent},
 };
 
 use super::{
     convert::{fetch_flags, nz},
-    hub::{Delta, Subscription},
+    hub::{Delta, RecentInbox, Subscription},
 };
 
 /// What the client enabled that changes how changes are reported.
@@ -56,33 +56,46 @@ pub struct Selected {
     own: HashMap<u32, u64>,
     /// The keywords the client was told are in use (`* FLAGS`), in the order they appeared.
     keywords: Vec<String>,
+    /// The UIDs that are `\Recent` to this session (claimed at SELECT, or for it by the
+    /// mailbox actor as mail arrives), sorted.
+    recent: Vec<u32>,
+    /// Where the mailbox actor puts what it claims for this session (read-write only).
+    recent_inbox: Option<RecentInbox>,
     /// Membership of the mailbox actor.
     pub sub: Subscription,
 }
 
 impl Selected {
     /// Loads the mailbox as it is now (from the mailbox actor's index when it is current).
+    /// A read-write session claims what nobody has seen as `\Recent` yet, in the same
+    /// transaction; `recent_inbox` is the one it joined the mailbox actor with.
     pub async fn open(
         db: &Db,
         mailbox: Mailbox,
-        read_only: bool,
+        recent_inbox: Option<RecentInbox>,
         sub: Subscription,
     ) -> Result<Selected, StoreError> {
         let id = mailbox.id;
+        let read_only = recent_inbox.is_none();
         let published = sub.rx.borrow().index.clone();
         let indexed_at = published.as_ref().map(|ix| ix.modseq);
         // The records come from the mailbox actor's index when it is exactly at the state the
         // status describes, else from the store in the status's transaction.
-        let (status, read) = db
+        let (status, read, claimed) = db
             .run(|tx| {
                 let mailbox = &mailbox;
                 async move {
                     let status = mailbox::status(&tx, mailbox).await?;
+                    let claimed = if read_only {
+                        (0, 0)
+                    } else {
+                        recent::claim(&tx, id, status.uidnext).await?
+                    };
                     if indexed_at == Some(status.highest_modseq) {
-                        return Ok((status, None));
+                        return Ok((status, None, claimed));
                     }
                     let metas = message::list(&tx, id, 1, None).await?;
-                    Ok((status, Some(metas)))
+                    Ok((status, Some(metas), claimed))
                 }
             })
             .await?;
@@ -92,6 +105,11 @@ impl Selected {
             (None, None) => &[],
         };
         let uids: Vec<u32> = metas.iter().map(|m| m.uid).collect();
+        let recent = uids
+            .iter()
+            .copied()
+            .filter(|u| (claimed.0..claimed.1).contains(u))
+            .collect();
         let mut keywords = Vec::new();
         for m in metas {
             learn(&mut keywords, &m.keywords);
@@ -106,10 +124,45 @@ impl Selected {
             modseq: status.highest_modseq,
             uidnext: status.uidnext,
             own: HashMap::new(),
+            recent,
+            recent_inbox,
             mailbox,
             read_only,
             sub,
         })
+    }
+
+    /// Whether `uid` is `\Recent` to this session.
+    pub fn is_recent(&self, uid: u32) -> bool {
+        self.recent.binary_search(&uid).is_ok()
+    }
+
+    /// The UIDs `\Recent` to this session, sorted.
+    pub fn recent_uids(&self) -> &[u32] {
+        &self.recent
+    }
+
+    /// How many messages in the view are `\Recent` to this session.
+    pub fn recent_count(&self) -> u32 {
+        self.recent
+            .iter()
+            .filter(|u| self.uids.index_of(**u).is_some())
+            .count() as u32
+    }
+
+    /// Takes what the mailbox actor claimed for this session; whether there was any.
+    fn take_claimed(&mut self) -> bool {
+        let Some(inbox) = &self.recent_inbox else {
+            return false;
+        };
+        let claimed = std::mem::take(&mut *inbox.lock().unwrap_or_else(|p| p.into_inner()));
+        if claimed.is_empty() {
+            return false;
+        }
+        self.recent.extend(claimed);
+        self.recent.sort_unstable();
+        self.recent.dedup();
+        true
     }
 
     /// UIDs in sequence order.
@@ -213,6 +266,9 @@ impl Selected {
             }
         };
         if to <= self.modseq {
+            if self.take_claimed() {
+                response::data(out, Data::Recent(self.recent_count()));
+            }
             return Ok(());
         }
         let known: Vec<u32> = expunged
@@ -265,7 +321,7 @@ impl Selected {
             }
             let mut items = vec![
                 MessageDataItem::Uid(nz(m.uid)),
-                MessageDataItem::Flags(fetch_flags(m.flags, &m.keywords)),
+                MessageDataItem::Flags(fetch_flags(m.flags, &m.keywords, self.is_recent(m.uid))),
             ];
             if reporting.condstore {
                 items.push(MessageDataItem::ModSeq(
@@ -286,8 +342,12 @@ impl Selected {
         for u in fresh {
             self.uids.push(u);
         }
+        let claimed = self.take_claimed();
         if self.uids.len() != count {
             response::exists(out, self.uids.len() as u32);
+        }
+        if claimed || (self.uids.len() != count && !self.recent.is_empty()) {
+            response::data(out, Data::Recent(self.recent_count()));
         }
         if !hold_back {
             self.modseq = to;

@@ -1,5 +1,6 @@
 //! STATUS: counters of a mailbox without selecting it (MESSAGES, UIDNEXT, UIDVALIDITY,
-//! UNSEEN, HIGHESTMODSEQ, RECENT as 0, DELETED and DELETED-STORAGE by scanning flags).
+//! UNSEEN, HIGHESTMODSEQ, RECENT — the messages no session has seen as recent yet — and DELETED
+//! and DELETED-STORAGE by scanning flags).
 
 use tern_proto::imap::types::{
     core::Tag,
@@ -28,6 +29,21 @@ pub async fn items_for(
             StatusDataItemName::Deleted | StatusDataItemName::DeletedStorage
         )
     });
+    let mut recent = 0u32;
+    if items.contains(&StatusDataItemName::Recent) {
+        let id = m.id;
+        recent = dir
+            .db()
+            .run(|tx| async move {
+                Ok(
+                    match tern_store::model::recent::unclaimed_from(&tx, id).await? {
+                        Some(from) => message::list(&tx, id, from, None).await?.len() as u32,
+                        None => 0,
+                    },
+                )
+            })
+            .await?;
+    }
     let (mut deleted, mut deleted_bytes) = (0u32, 0u64);
     if needs_scan {
         let id = m.id;
@@ -44,7 +60,7 @@ pub async fn items_for(
         .iter()
         .map(|i| match i {
             StatusDataItemName::Messages => StatusDataItem::Messages(st.messages.max(0) as u32),
-            StatusDataItemName::Recent => StatusDataItem::Recent(0),
+            StatusDataItemName::Recent => StatusDataItem::Recent(recent),
             StatusDataItemName::UidNext => StatusDataItem::UidNext(nz(st.uidnext)),
             StatusDataItemName::UidValidity => StatusDataItem::UidValidity(nz(st.uidvalidity)),
             StatusDataItemName::Unseen => StatusDataItem::Unseen(st.unseen.max(0) as u32),

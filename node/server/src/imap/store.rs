@@ -146,7 +146,12 @@ pub async fn handle_store<S: AsyncRead + AsyncWrite + Unpin + Send>(
             };
             let mut items = Vec::new();
             if response == StoreResponse::Answer {
-                items.push(MessageDataItem::Flags(fetch_flags(m.flags, &m.keywords)));
+                let recent = s.selected.as_ref().is_some_and(|sel| sel.is_recent(m.uid));
+                items.push(MessageDataItem::Flags(fetch_flags(
+                    m.flags,
+                    &m.keywords,
+                    recent,
+                )));
             }
             if by_uid {
                 items.push(MessageDataItem::Uid(nz(m.uid)));

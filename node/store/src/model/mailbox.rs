@@ -116,6 +116,7 @@ async fn insert(
     };
     codec::write(tx, &k::mailbox(account, id), &mailbox)?;
     tx.set(&k::mailbox_name(account, name), &id.to_le_bytes())?;
+    super::recent::start(tx, id)?;
     codec::write(
         tx,
         &k::sequence(id),
@@ -274,6 +275,7 @@ impl Directory {
             .transact(|tx| async move {
                 tx.clear(&k::mailbox(account, mailbox))?;
                 tx.clear(&k::sequence(mailbox))?;
+                tx.clear(&k::recent(mailbox))?;
                 tx.clear_prefix(&k::counters(mailbox))?;
                 tx.clear_prefix(&k::modseqs(mailbox))?;
                 tx.clear_prefix(&k::expunged_all(mailbox))?;

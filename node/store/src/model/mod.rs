@@ -13,6 +13,7 @@ pub mod message;
 pub mod notice;
 pub mod password;
 pub mod queue;
+pub mod recent;
 pub mod resolve;
 pub mod subscription;
 pub mod summary;
