@@ -6,7 +6,7 @@
 //! §7.2.6), part numbers when the whole body is a message (RFC 3501 §6.4.5), subscriptions as
 //! a list of names (RFC 3501 §6.3.6, RFC 5258), address groups in ENVELOPE, SEARCH and SORT
 //! (RFC 3501 §7.4.2, RFC 5256), header text as encoded words for sessions without UTF8=ACCEPT
-//! (RFC 6855 §3), and specific answers to what the server does not offer.
+//! (RFC 6855 §3), `\Recent` (RFC 3501 §2.3.2), THREAD (RFC 5256), and specific answers to what the server does not offer.
 
 use tern_tests::imap;
 
@@ -512,5 +512,42 @@ async fn new_mail_is_recent_to_exactly_one_session() {
     assert!(r.lines("").contains(&"1 RECENT"), "{}", r.all());
     let r = first.cmd("FETCH 2 (FLAGS)").await.expect("fetch");
     assert!(r.all().contains("\\Recent"), "{}", r.all());
+    tern.stop().expect("clean stop");
+}
+
+/// THREAD=REFERENCES and THREAD=ORDEREDSUBJECT (RFC 5256).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threads_by_references_and_by_subject() {
+    let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
+    let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    let r = c.cmd("CAPABILITY").await.expect("capability");
+    for cap in ["THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"] {
+        assert!(r.all().contains(cap), "{cap}: {}", r.all());
+    }
+    // (minute, subject, Message-ID, the reply headers)
+    for (minute, subject, id, reply) in [
+        (1, "plan", "a", ""),
+        (2, "Re: plan", "b", "In-Reply-To: <a@x.test>\r\n"),
+        (0, "lunch", "c", ""),
+        (3, "Re: plan", "d", "References: <a@x.test> <b@x.test>\r\n"),
+        (4, "Re: lunch", "e", ""),
+    ] {
+        let raw = format!(
+            "From: bob@remote.test\r\nSubject: {subject}\r\nMessage-ID: <{id}@x.test>\r\n{reply}Date: Tue, 24 Nov 2026 09:0{minute}:00 +0000\r\n\r\nbody\r\n"
+        );
+        append(&mut c, "", &raw).await;
+    }
+    assert!(c.cmd("SELECT INBOX").await.expect("select").ok());
+    for (command, want) in [
+        // The reply without references joins "lunch" by its subject; threads by date.
+        ("THREAD REFERENCES UTF-8 ALL", "THREAD (3 5)(1 2 4)"),
+        ("THREAD ORDEREDSUBJECT UTF-8 ALL", "THREAD (3 5)(1 (2)(4))"),
+        ("UID THREAD REFERENCES UTF-8 SUBJECT plan", "THREAD (1 2 4)"),
+        ("THREAD REFERENCES UTF-8 SUBJECT nothing", "THREAD"),
+    ] {
+        let r = c.cmd(command).await.expect("thread");
+        assert!(r.ok(), "{command}: {}", r.all());
+        assert_eq!(r.lines("THREAD"), [want], "{command}: {}", r.all());
+    }
     tern.stop().expect("clean stop");
 }

@@ -84,8 +84,8 @@ async fn remaining_refusals_have_their_codes() {
     expect(&r, "BAD", "unsupported STATUS item");
     let r = c.cmd("LIST (FOO) \"\" \"*\"").await.expect("selection");
     expect(&r, "BAD [CANNOT]", "unsupported LIST selection option FOO");
-    let r = c.cmd("THREAD REFERENCES UTF-8 ALL").await.expect("thread");
-    expect(&r, "BAD [CANNOT]", "THREAD is not supported by this server");
+    let r = c.cmd("THREAD FOLDERS UTF-8 ALL").await.expect("thread");
+    expect(&r, "BAD", "unknown threading algorithm FOLDERS");
     let r = c.cmd("STATUS Nowhere (MESSAGES)").await.expect("status");
     expect(&r, "NO [NONEXISTENT]", "no mailbox named Nowhere");
     let r = c.cmd("GETQUOTAROOT Nowhere").await.expect("quotaroot");

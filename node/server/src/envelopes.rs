@@ -56,6 +56,10 @@ fn weight(e: &Envelope) -> u64 {
         + text(&e.subject)
         + text(&e.in_reply_to)
         + text(&e.message_id)
+        + e.references
+            .iter()
+            .map(|r| size_of::<String>() + r.capacity())
+            .sum::<usize>()
         + [&e.from, &e.sender, &e.reply_to, &e.to, &e.cc, &e.bcc]
             .into_iter()
             .map(|l| addresses(l))

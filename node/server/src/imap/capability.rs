@@ -50,6 +50,8 @@ pub fn list<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &Session<S>) -> Vec1<Ca
         atom("MULTIAPPEND"),
         atom("SORT"),
         atom("SORT=DISPLAY"),
+        atom("THREAD=ORDEREDSUBJECT"),
+        atom("THREAD=REFERENCES"),
         atom(&format!("APPENDLIMIT={}", s.ctx.config.max_append_bytes)),
     ]);
     Vec1::try_from(caps).expect("never empty")

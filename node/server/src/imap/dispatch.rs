@@ -12,7 +12,7 @@ use super::{
     append, authenticate, capability, close, copy, create, delete, enable, expunge, fetch, id,
     idle, list, login, namespace, noop, quota, rename, search, select,
     session::{Flow, Session},
-    sort, starttls, status, store, subscribe,
+    sort, starttls, status, store, subscribe, thread,
 };
 use crate::trace::{self, Protocol};
 
@@ -39,6 +39,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 | CommandBody::Store { uid: false, .. }
                 | CommandBody::Search { uid: false, .. }
                 | CommandBody::Sort { uid: false, .. }
+                | CommandBody::Thread { uid: false, .. }
         );
         tracing::debug!(session = %self.id, command = self.command, "IMAP command");
         let authed = self.account.is_some();
@@ -212,6 +213,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 ))
                 .await
             }
+            CommandBody::Thread {
+                algorithm,
+                charset,
+                search_criteria,
+                uid,
+            } => {
+                Box::pin(thread::handle_thread(
+                    self,
+                    tag,
+                    algorithm,
+                    charset,
+                    search_criteria,
+                    uid,
+                ))
+                .await
+            }
             CommandBody::Fetch {
                 sequence_set,
                 macro_or_item_names,
@@ -268,11 +285,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 ))
                 .await
             }
-            other => self.bad(
-                &tag,
-                Some(Extra::Cannot.code()),
-                &format!("{} is not supported by this server", other.name()),
-            ),
         }
     }
 }

@@ -41,6 +41,8 @@ mod starttls;
 mod status;
 mod store;
 mod subscribe;
+mod thread;
+mod threading;
 
 use std::sync::Arc;
 

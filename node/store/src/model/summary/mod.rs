@@ -74,6 +74,10 @@ pub struct Envelope {
     pub in_reply_to: Option<String>,
     /// `Message-ID:`.
     pub message_id: Option<String>,
+    /// The message ids of `References:`, oldest first, without angle brackets (for THREAD;
+    /// empty in summaries stored before it was kept).
+    #[serde(default)]
+    pub references: Vec<String>,
 }
 
 /// One MIME part, with where it sits in the raw message.
@@ -272,6 +276,11 @@ fn envelope(msg: &mail_parser::Message<'_>) -> Envelope {
         bcc: addresses(msg.bcc()),
         in_reply_to,
         message_id: msg.message_id().map(|m| format!("<{m}>")),
+        references: match msg.references() {
+            HeaderValue::Text(t) => vec![t.to_string()],
+            HeaderValue::TextList(l) => l.iter().map(|t| t.to_string()).collect(),
+            _ => Vec::new(),
+        },
     }
 }
 
