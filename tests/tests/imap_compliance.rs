@@ -6,7 +6,8 @@
 //! §7.2.6), part numbers when the whole body is a message (RFC 3501 §6.4.5), subscriptions as
 //! a list of names (RFC 3501 §6.3.6, RFC 5258), address groups in ENVELOPE, SEARCH and SORT
 //! (RFC 3501 §7.4.2, RFC 5256), header text as encoded words for sessions without UTF8=ACCEPT
-//! (RFC 6855 §3), `\Recent` (RFC 3501 §2.3.2), THREAD (RFC 5256), and specific answers to what the server does not offer.
+//! (RFC 6855 §3), `\Recent` (RFC 3501 §2.3.2), THREAD (RFC 5256), STATUS=SIZE (RFC 8438), and specific
+//! answers to what the server does not offer.
 
 use tern_tests::imap;
 
@@ -549,5 +550,36 @@ async fn threads_by_references_and_by_subject() {
         assert!(r.ok(), "{command}: {}", r.all());
         assert_eq!(r.lines("THREAD"), [want], "{command}: {}", r.all());
     }
+    tern.stop().expect("clean stop");
+}
+
+/// STATUS=SIZE (RFC 8438), in STATUS and in LIST-STATUS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reports_the_size() {
+    let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
+    let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    let (one, two) = (message(DATE, "one"), message(DATE, "second"));
+    append(&mut c, "", &one).await;
+    append(&mut c, "", &two).await;
+    let size = one.len() + two.len();
+    let r = c.cmd("STATUS INBOX (MESSAGES SIZE)").await.expect("status");
+    assert_eq!(
+        r.lines("STATUS"),
+        [format!("STATUS INBOX (MESSAGES 2 SIZE {size})").as_str()],
+        "{}",
+        r.all()
+    );
+    let r = c
+        .cmd("LIST \"\" INBOX RETURN (STATUS (SIZE))")
+        .await
+        .expect("list-status");
+    assert_eq!(
+        r.lines("STATUS"),
+        [format!("STATUS INBOX (SIZE {size})").as_str()],
+        "{}",
+        r.all()
+    );
+    let r = c.cmd("CAPABILITY").await.expect("capability");
+    assert!(r.all().contains("STATUS=SIZE"), "{}", r.all());
     tern.stop().expect("clean stop");
 }

@@ -78,7 +78,7 @@ async fn remaining_refusals_have_their_codes() {
     expect(&r, "NO [READ-ONLY]", "EXAMINE");
 
     let r = c
-        .cmd("LIST \"\" \"*\" RETURN (STATUS (SIZE))")
+        .cmd("LIST \"\" \"*\" RETURN (STATUS (COLOUR))")
         .await
         .expect("list-status");
     expect(&r, "BAD", "unsupported STATUS item");

@@ -46,6 +46,7 @@ pub fn list<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &Session<S>) -> Vec1<Ca
         atom("SPECIAL-USE"),
         Capability::ListExtended,
         atom("LIST-STATUS"),
+        atom("STATUS=SIZE"),
         atom("ESEARCH"),
         atom("MULTIAPPEND"),
         atom("SORT"),

@@ -1,5 +1,5 @@
 //! STATUS: counters of a mailbox without selecting it (MESSAGES, UIDNEXT, UIDVALIDITY,
-//! UNSEEN, HIGHESTMODSEQ, RECENT — the messages no session has seen as recent yet — and DELETED
+//! UNSEEN, HIGHESTMODSEQ, SIZE (RFC 8438), RECENT — the messages no session has seen as recent yet — and DELETED
 //! and DELETED-STORAGE by scanning flags).
 
 use tern_proto::imap::types::{
@@ -67,6 +67,7 @@ pub async fn items_for(
             StatusDataItemName::Deleted => StatusDataItem::Deleted(deleted),
             StatusDataItemName::DeletedStorage => StatusDataItem::DeletedStorage(deleted_bytes),
             StatusDataItemName::HighestModSeq => StatusDataItem::HighestModSeq(st.highest_modseq),
+            StatusDataItemName::Size => StatusDataItem::Size(st.bytes.max(0) as u64),
         })
         .collect())
 }
@@ -82,6 +83,7 @@ pub fn item_name(name: &str) -> Option<StatusDataItemName> {
         "DELETED" => StatusDataItemName::Deleted,
         "DELETED-STORAGE" => StatusDataItemName::DeletedStorage,
         "HIGHESTMODSEQ" => StatusDataItemName::HighestModSeq,
+        "SIZE" => StatusDataItemName::Size,
         _ => return None,
     })
 }
