@@ -6,8 +6,8 @@
 //! §7.2.6), part numbers when the whole body is a message (RFC 3501 §6.4.5), subscriptions as
 //! a list of names (RFC 3501 §6.3.6, RFC 5258), address groups in ENVELOPE, SEARCH and SORT
 //! (RFC 3501 §7.4.2, RFC 5256), header text as encoded words for sessions without UTF8=ACCEPT
-//! (RFC 6855 §3), `\Recent` (RFC 3501 §2.3.2), THREAD (RFC 5256), STATUS=SIZE (RFC 8438), and specific
-//! answers to what the server does not offer.
+//! (RFC 6855 §3), `\Recent` (RFC 3501 §2.3.2), THREAD (RFC 5256), STATUS=SIZE (RFC 8438),
+//! CREATE-SPECIAL-USE (RFC 6154), and specific answers to what the server does not offer.
 
 use tern_tests::imap;
 
@@ -253,7 +253,6 @@ async fn what_is_not_offered_is_named() {
             "NOTIFY SET (selected (MessageNew MessageExpunge))",
             "no NOTIFY capability",
         ),
-        ("CREATE Outbox (USE (\\Sent))", "CREATE-SPECIAL-USE"),
         ("CREATE \"Entwürfe\"", "UTF8=ACCEPT"),
     ] {
         let r = c.cmd(command).await.expect("command");
@@ -264,9 +263,46 @@ async fn what_is_not_offered_is_named() {
         );
         assert!(!r.status.contains("select a mailbox first"), "{command}");
     }
+    tern.stop().expect("clean stop");
+}
+
+/// CREATE-SPECIAL-USE (RFC 6154 §3): a role given at creation, `[USEATTR]` for one that
+/// cannot be given, and then nothing is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_gives_a_special_use() {
+    let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
+    let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    let r = c.cmd("CAPABILITY").await.expect("capability");
+    assert!(r.all().contains("CREATE-SPECIAL-USE"), "{}", r.all());
+    let r = c
+        .cmd("CREATE \"Old Sent\" (USE (\\Sent))")
+        .await
+        .expect("create");
+    assert!(r.ok(), "{}", r.all());
+    let r = c.cmd("LIST \"\" \"Old Sent\"").await.expect("list");
+    assert_eq!(
+        r.lines("LIST"),
+        ["LIST (\\HasNoChildren \\Sent) \"/\" \"Old Sent\""],
+        "{}",
+        r.all()
+    );
+    for (command, why) in [
+        (
+            "CREATE Stars (USE (\\Flagged))",
+            "\\Flagged is not a special use offered here",
+        ),
+        ("CREATE Both (USE (\\Sent \\Junk))", "one special use"),
+    ] {
+        let r = c.cmd(command).await.expect("create");
+        assert!(
+            r.status.starts_with("NO [USEATTR]") && r.status.contains(why),
+            "{command}: {}",
+            r.all()
+        );
+    }
     let r = c.cmd("LIST \"\" *").await.expect("list");
     assert!(
-        !r.all().contains("Outbox"),
+        !r.all().contains("Stars") && !r.all().contains("Both"),
         "nothing was created: {}",
         r.all()
     );

@@ -47,6 +47,8 @@ pub struct Extras {
     pub search_return: Option<SearchReturn>,
     /// LIST-EXTENDED syntax.
     pub list: Option<ListOptions>,
+    /// CREATE's `USE (...)` special-use attributes (CREATE-SPECIAL-USE, RFC 6154).
+    pub create_use: Option<Vec<String>>,
     /// The second and later messages of a MULTIAPPEND, each as an APPEND of its own.
     pub more_appends: Vec<imap_codec::imap_types::command::Command<'static>>,
 }
@@ -154,6 +156,25 @@ pub fn extract(message: &[u8]) -> Result<(Vec<u8>, Extras), ExtError> {
             w.drain(2 + verb_at..4 + verb_at);
             Some(w)
         }
+        // `CREATE name (USE (\Sent))`: the parameters are one parenthesised token.
+        Some("CREATE") if verb_at == 0 && words.len() == 4 && words[3].starts_with('(') => {
+            let params = inner(&words[3]).unwrap_or_default();
+            let groups = tokens(params.as_bytes());
+            match groups.as_slice() {
+                [name, list] if name.eq_ignore_ascii_case("USE") => {
+                    let attrs = inner(list)
+                        .ok_or_else(|| ExtError("USE needs a parenthesised list".into()))?;
+                    extras.create_use = Some(tokens(attrs.as_bytes()));
+                }
+                _ => {
+                    return Err(ExtError(format!(
+                        "unsupported CREATE parameter {}",
+                        words[3]
+                    )));
+                }
+            }
+            Some(words[..3].to_vec())
+        }
         Some("LIST") if verb_at == 0 => {
             let mut args: Vec<String> = words[2..].to_vec();
             let mut o = ListOptions::default();
@@ -259,19 +280,6 @@ pub fn unsupported(message: &[u8]) -> Option<String> {
     let words = tokens(line);
     match words.get(1).map(|w| w.to_ascii_uppercase()).as_deref() {
         Some("NOTIFY") => Some("NOTIFY is not offered here (no NOTIFY capability)".into()),
-        // The parameters are one parenthesised token: `(USE (\Sent))`.
-        Some("CREATE")
-            if words.iter().skip(3).any(|w| {
-                let first = w.trim_start_matches('(').split_whitespace().next();
-                first.is_some_and(|x| x.eq_ignore_ascii_case("USE"))
-            }) =>
-        {
-            Some(
-                "CREATE with USE is not offered here (no CREATE-SPECIAL-USE capability); nothing \
-             was created"
-                    .into(),
-            )
-        }
         _ if !line.is_ascii() => Some(
             "8-bit strings and mailbox names need UTF8=ACCEPT, which this server does not \
              offer; send mailbox names in modified UTF-7 (RFC 3501 5.1.3)"
@@ -337,10 +345,10 @@ mod tests {
             unsupported(b"a NOTIFY SET (SELECTED (MessageNew))")
                 .is_some_and(|w| w.contains("NOTIFY"))
         );
-        assert!(
-            unsupported(b"a CREATE Sent (USE (\\Sent))")
-                .is_some_and(|w| w.contains("CREATE-SPECIAL-USE"))
-        );
+        let (line, e) = ext("a CREATE Outbox (USE (\\Sent))\r\n");
+        assert_eq!(line, "a CREATE Outbox\r\n");
+        assert_eq!(e.create_use, Some(vec!["\\Sent".to_string()]));
+        assert!(extract(b"a CREATE Outbox (COLOUR red)\r\n").is_err());
         assert!(
             unsupported("a CREATE \"Entwürfe\"".as_bytes())
                 .is_some_and(|w| w.contains("UTF8=ACCEPT"))

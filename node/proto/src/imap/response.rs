@@ -39,6 +39,8 @@ pub enum Extra {
     PrivacyRequired,
     /// `[INUSE]`.
     InUse,
+    /// `[USEATTR]`: a special-use attribute that cannot be given (RFC 6154).
+    UseAttr,
 }
 
 impl Extra {
@@ -56,6 +58,7 @@ impl Extra {
             Extra::ClientBug => "CLIENTBUG",
             Extra::PrivacyRequired => "PRIVACYREQUIRED",
             Extra::InUse => "INUSE",
+            Extra::UseAttr => "USEATTR",
         }
     }
 

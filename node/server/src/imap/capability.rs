@@ -44,6 +44,7 @@ pub fn list<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &Session<S>) -> Vec1<Ca
         Capability::QuotaRes(Resource::Storage),
         Capability::QuotaRes(Resource::Message),
         atom("SPECIAL-USE"),
+        atom("CREATE-SPECIAL-USE"),
         Capability::ListExtended,
         atom("LIST-STATUS"),
         atom("STATUS=SIZE"),

@@ -1,10 +1,11 @@
-//! CREATE: a new mailbox (and its missing parents), if the account may create mailboxes.
+//! CREATE: a new mailbox (and its missing parents), if the account may create mailboxes;
+//! with `USE (\Sent)` it gets that role (CREATE-SPECIAL-USE, RFC 6154).
 
 use tern_proto::imap::{
     response::Extra,
     types::{core::Tag, mailbox::Mailbox},
 };
-use tern_store::model::ModelError;
+use tern_store::model::{ModelError, SpecialUse};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
@@ -12,12 +13,45 @@ use super::{
     session::{Flow, Session},
 };
 
-/// Handles `CREATE name`.
+/// The role a special-use attribute names (the roles Tern keeps).
+fn role(attribute: &str) -> Option<SpecialUse> {
+    Some(match attribute.to_ascii_lowercase().as_str() {
+        "\\sent" => SpecialUse::Sent,
+        "\\drafts" => SpecialUse::Drafts,
+        "\\trash" => SpecialUse::Trash,
+        "\\junk" => SpecialUse::Junk,
+        "\\archive" => SpecialUse::Archive,
+        _ => return None,
+    })
+}
+
+/// Handles `CREATE name` and `CREATE name (USE (attributes))`.
 pub async fn handle_create<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
     name: Mailbox<'static>,
+    uses: Option<Vec<String>>,
 ) -> Flow {
+    let role = match uses.as_deref() {
+        None | Some([]) => None,
+        Some([one]) => match role(one) {
+            Some(r) => Some(r),
+            None => {
+                return s.no(
+                    &tag,
+                    Some(Extra::UseAttr.code()),
+                    &format!("{one} is not a special use offered here (\\Sent, \\Drafts, \\Trash, \\Junk, \\Archive); nothing was created"),
+                );
+            }
+        },
+        Some(_) => {
+            return s.no(
+                &tag,
+                Some(Extra::UseAttr.code()),
+                "a mailbox has one special use here; nothing was created",
+            );
+        }
+    };
     let account = match s.fresh_account().await {
         Ok(a) => a,
         Err(e) => return s.fail(&tag, e),
@@ -58,7 +92,7 @@ pub async fn handle_create<S: AsyncRead + AsyncWrite + Unpin + Send>(
             Err(e) => return s.fail(&tag, e),
         }
     }
-    match s.ctx.dir.create_mailbox(account.id, name).await {
+    match s.ctx.dir.create_mailbox_as(account.id, name, role).await {
         Ok(m) => {
             tracing::info!(session = %s.id, mailbox = %m.name, "IMAP mailbox created");
             s.ok(&tag, None, "CREATE completed")

@@ -86,7 +86,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 parameters,
             } => Box::pin(select::handle_select(self, tag, mailbox, parameters, true)).await,
             CommandBody::Create { mailbox } => {
-                Box::pin(create::handle_create(self, tag, mailbox)).await
+                Box::pin(create::handle_create(self, tag, mailbox, extras.create_use)).await
             }
             CommandBody::Delete { mailbox } => {
                 Box::pin(delete::handle_delete(self, tag, mailbox)).await

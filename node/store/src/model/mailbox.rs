@@ -194,6 +194,16 @@ impl Directory {
 
     /// Creates a mailbox.
     pub async fn create_mailbox(&self, account: u64, name: &str) -> ModelResult<Mailbox> {
+        self.create_mailbox_as(account, name, None).await
+    }
+
+    /// Creates a mailbox with a role (CREATE-SPECIAL-USE).
+    pub async fn create_mailbox_as(
+        &self,
+        account: u64,
+        name: &str,
+        role: Option<SpecialUse>,
+    ) -> ModelResult<Mailbox> {
         let name = canonical_name(name)?;
         let name = &name;
         self.db
@@ -202,7 +212,7 @@ impl Directory {
                     return Err(ModelError::AlreadyExists(format!("mailbox {name}")));
                 }
                 let id = codec::next_id(&tx, "mailbox", 1).await?;
-                Ok(insert(&tx, account, id, name, None).await?)
+                Ok(insert(&tx, account, id, name, role).await?)
             })
             .await
     }
