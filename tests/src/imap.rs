@@ -151,8 +151,22 @@ impl Client {
     /// Sends `command` ending in a synchronising literal `{n}` followed by `data`, waiting for
     /// the continuation; returns the refusal instead if the server refuses the literal.
     pub async fn cmd_literal(&mut self, command: &str, data: &[u8]) -> anyhow::Result<Reply> {
+        self.with_literal(command, "", data).await
+    }
+
+    /// Like [`Client::cmd_literal`] with a literal8 (`~{n}`, RFC 3516), which may carry NUL.
+    pub async fn cmd_literal8(&mut self, command: &str, data: &[u8]) -> anyhow::Result<Reply> {
+        self.with_literal(command, "~", data).await
+    }
+
+    async fn with_literal(
+        &mut self,
+        command: &str,
+        marker: &str,
+        data: &[u8],
+    ) -> anyhow::Result<Reply> {
         let tag = self.tag();
-        self.send(format!("{tag} {command} {{{}}}\r\n", data.len()).as_bytes())
+        self.send(format!("{tag} {command} {marker}{{{}}}\r\n", data.len()).as_bytes())
             .await?;
         let l = self.line().await?;
         if let Some(rest) = l.strip_prefix(&format!("{tag} ")) {

@@ -38,6 +38,7 @@ pub fn list<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &Session<S>) -> Vec1<Ca
         Capability::Unselect,
         Capability::UidPlus,
         Capability::Move,
+        Capability::Binary,
         Capability::CondStore,
         Capability::QResync,
         Capability::Quota,

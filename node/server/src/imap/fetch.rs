@@ -10,7 +10,8 @@ use tern_proto::imap::{
     sequence::{resolve, to_set},
     types::{
         command::FetchModifier,
-        core::{NString8, Tag, Vec1},
+        core::{LiteralMode, NString8, Tag, Vec1},
+        extensions::binary::Literal8,
         fetch::{MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName},
         response::{Code, Data},
         sequence::SequenceSet,
@@ -82,6 +83,19 @@ fn wants(names: Vec<MessageDataItemName<'static>>, read_only: bool) -> Wants {
         summary,
         body,
         marks_seen,
+    }
+}
+
+/// Decoded content for BINARY: a literal8 (`~{n}`) when it holds NUL, which a literal cannot
+/// carry (RFC 3516 §4.2), a literal otherwise.
+fn binary(bytes: Vec<u8>) -> NString8<'static> {
+    if bytes.contains(&0) {
+        NString8::Literal8(Literal8 {
+            data: bytes.into(),
+            mode: LiteralMode::Sync,
+        })
+    } else {
+        NString8::NString(literal(bytes))
     }
 }
 
@@ -171,7 +185,7 @@ fn items(
                     },
                     N::Binary { partial, .. } => MessageDataItem::Binary {
                         section: path.clone(),
-                        value: NString8::NString(literal(section::partial(decoded, *partial))),
+                        value: binary(section::partial(decoded, *partial)),
                     },
                     _ => continue,
                 }

@@ -164,27 +164,40 @@ pub fn decode_transfer(bytes: &[u8], encoding: &str) -> Option<Vec<u8>> {
     }
 }
 
+/// Quoted-printable (RFC 2045 §6.7): `=XX` escapes; a line ending in `=` (whitespace may
+/// follow it) is joined to the next; whitespace at the end of a line was added in transport
+/// and is removed; a stray `=` is kept as it is.
 fn quoted_printable(bytes: &[u8]) -> Vec<u8> {
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'=' {
-            match (bytes.get(i + 1), bytes.get(i + 2)) {
-                (Some(b'\r'), Some(b'\n')) => i += 3,
-                (Some(b'\n'), _) => i += 2,
-                (Some(&a), Some(&b)) if hex(a).is_some() && hex(b).is_some() => {
+    for line in bytes.split_inclusive(|b| *b == b'\n') {
+        let (content, ending) = match line.strip_suffix(b"\r\n") {
+            Some(c) => (c, &b"\r\n"[..]),
+            None => match line.strip_suffix(b"\n") {
+                Some(c) => (c, &b"\n"[..]),
+                None => (line, &b""[..]),
+            },
+        };
+        let content = content.trim_ascii_end();
+        let (content, soft) = match content.strip_suffix(b"=") {
+            Some(c) => (c, true),
+            None => (content, false),
+        };
+        let mut i = 0;
+        while i < content.len() {
+            match (content[i], content.get(i + 1), content.get(i + 2)) {
+                (b'=', Some(&a), Some(&b)) if hex(a).is_some() && hex(b).is_some() => {
                     out.push(hex(a).unwrap_or(0) * 16 + hex(b).unwrap_or(0));
                     i += 3;
                 }
-                _ => {
-                    out.push(b'=');
+                (c, _, _) => {
+                    out.push(c);
                     i += 1;
                 }
             }
-        } else {
-            out.push(bytes[i]);
-            i += 1;
+        }
+        if !soft {
+            out.extend_from_slice(ending);
         }
     }
     out
@@ -286,6 +299,16 @@ mod tests {
         assert_eq!(
             decode_transfer(b"a=3Db=\r\nc", "quoted-printable").expect("qp"),
             b"a=bc"
+        );
+        // Soft breaks with whitespace after the `=`, transport whitespace at line ends, a
+        // stray `=`, an encoded trailing space kept, a last line without an ending.
+        assert_eq!(
+            decode_transfer(
+                b"caf=C3=A9 =  \r\nau lait \t\r\n1 = 2=20\r\nend",
+                "quoted-printable"
+            )
+            .expect("qp"),
+            "café au lait\r\n1 = 2 \r\nend".as_bytes()
         );
         assert!(decode_transfer(b"x", "x-uuencode").is_none());
     }
