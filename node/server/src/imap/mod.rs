@@ -41,6 +41,8 @@ mod starttls;
 mod status;
 mod store;
 mod subscribe;
+#[cfg(test)]
+mod tests;
 mod thread;
 mod threading;
 
