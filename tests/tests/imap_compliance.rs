@@ -7,8 +7,8 @@
 //! a list of names (RFC 3501 §6.3.6, RFC 5258), address groups in ENVELOPE, SEARCH and SORT
 //! (RFC 3501 §7.4.2, RFC 5256), header text as encoded words for sessions without UTF8=ACCEPT
 //! (RFC 6855 §3), `\Recent` (RFC 3501 §2.3.2), THREAD (RFC 5256), STATUS=SIZE (RFC 8438),
-//! CREATE-SPECIAL-USE (RFC 6154), BINARY (RFC 3516), and specific answers to what the server
-//! does not offer.
+//! CREATE-SPECIAL-USE (RFC 6154), BINARY (RFC 3516), FETCH of a message expunged elsewhere
+//! (RFC 2180 §4.1.2), and specific answers to what the server does not offer.
 
 use tern_tests::imap;
 
@@ -651,5 +651,37 @@ async fn binary_content() {
     assert!(f.contains("BINARY.SIZE[1] 13"), "{f:?}");
     assert!(f.contains("BINARY[2] ~{5}a\0b\0c"), "{f:?}");
     assert!(f.contains("BINARY.SIZE[2] 5"), "{f:?}");
+    tern.stop().expect("clean stop");
+}
+
+/// FETCH of a message another session expunged, before this one is told (RFC 2180 §4.1.2):
+/// what exists is sent, the command says NO naming the rest, the EXPUNGE comes next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_of_a_message_expunged_elsewhere_says_so() {
+    let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
+    let mut a = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    let mut b = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    append(&mut a, "", &message(DATE, "one")).await;
+    append(&mut a, "", &message(DATE, "two")).await;
+    assert!(a.cmd("SELECT INBOX").await.expect("select").ok());
+    assert!(b.cmd("SELECT INBOX").await.expect("select").ok());
+    assert!(
+        b.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)")
+            .await
+            .expect("store")
+            .ok()
+    );
+    assert!(b.cmd("EXPUNGE").await.expect("expunge").ok());
+    let r = a.cmd("FETCH 1:2 (UID)").await.expect("fetch");
+    assert!(
+        r.status.starts_with("NO")
+            && r.status
+                .contains("1 of the requested messages no longer exist"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(r.lines("2 FETCH"), ["2 FETCH (UID 2)"], "{}", r.all());
+    let r = a.cmd("NOOP").await.expect("noop");
+    assert!(r.lines("1 EXPUNGE").len() == 1, "{}", r.all());
     tern.stop().expect("clean stop");
 }

@@ -283,6 +283,7 @@ pub async fn handle_fetch<S: AsyncRead + AsyncWrite + Unpin + Send>(
     };
     let mut marked_seen = 0usize;
     let mut unknown_cte = false;
+    let mut gone = 0;
     // Records only (flags, UID, MODSEQ, size, date): from the mailbox's index when current.
     let published = s
         .selected
@@ -342,10 +343,15 @@ pub async fn handle_fetch<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 .await
             }
         };
-        let read = match read {
+        let read: Vec<_> = match read {
             Ok(r) => r,
             Err(e) => return s.fail(&tag, e.into()),
         };
+        // Without CHANGEDSINCE only a record that is gone is left out: a message expunged by
+        // another session that this one has not been told of yet.
+        if changed_since.is_none() {
+            gone += batch.len() - read.len();
+        }
         for (meta, summary, newly_seen) in read {
             let raw = if wants.body || (wants.summary && summary.is_none()) {
                 match blob::read(&db, meta.blob).await {
@@ -411,6 +417,19 @@ pub async fn handle_fetch<S: AsyncRead + AsyncWrite + Unpin + Send>(
             &tag,
             Some(Code::UnknownCte),
             "a part has a Content-Transfer-Encoding this server cannot decode for BINARY",
+        );
+    }
+    if gone > 0 {
+        // RFC 2180 §4.1.2, as Dovecot answers: the rest was sent, the expunge is told later.
+        if let Err(e) = s.sync().await {
+            return s.fail(&tag, e.into());
+        }
+        return s.no(
+            &tag,
+            None,
+            &format!(
+                "{gone} of the requested messages no longer exist (expunged in another session)"
+            ),
         );
     }
     s.done(&tag, None, "FETCH completed").await
