@@ -6,7 +6,8 @@
 //! §7.2.6), part numbers when the whole body is a message (RFC 3501 §6.4.5), subscriptions as
 //! a list of names (RFC 3501 §6.3.6, RFC 5258), address groups in ENVELOPE, SEARCH and SORT
 //! (RFC 3501 §7.4.2, RFC 5256), header text as encoded words for sessions without UTF8=ACCEPT
-//! (RFC 6855 §3), `\Recent` (RFC 3501 §2.3.2), THREAD (RFC 5256), STATUS=SIZE (RFC 8438),
+//! (RFC 6855 §3), `\Recent` (RFC 3501 §2.3.2), THREAD (RFC 5256), ESORT (RFC 5267), STATUS=SIZE
+//! (RFC 8438),
 //! CREATE-SPECIAL-USE (RFC 6154), BINARY (RFC 3516), FETCH of a message expunged elsewhere
 //! (RFC 2180 §4.1.2), and specific answers to what the server does not offer.
 
@@ -683,5 +684,41 @@ async fn fetch_of_a_message_expunged_elsewhere_says_so() {
     assert_eq!(r.lines("2 FETCH"), ["2 FETCH (UID 2)"], "{}", r.all());
     let r = a.cmd("NOOP").await.expect("noop");
     assert!(r.lines("1 EXPUNGE").len() == 1, "{}", r.all());
+    tern.stop().expect("clean stop");
+}
+
+/// ESORT (RFC 5267 §3): SORT RETURN answers with ESEARCH in sort order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sort_returns_esearch_in_sort_order() {
+    let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
+    let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    for subject in ["c", "a", "b", "d"] {
+        append(&mut c, "", &message(DATE, subject)).await;
+    }
+    assert!(c.cmd("SELECT INBOX").await.expect("select").ok());
+    let r = c.cmd("CAPABILITY").await.expect("capability");
+    assert!(r.all().contains("ESORT"), "{}", r.all());
+    for (command, want) in [
+        (
+            "SORT RETURN (MIN MAX COUNT ALL) (SUBJECT) UTF-8 ALL",
+            " MIN 2 MAX 4 COUNT 4 ALL 2:3,1,4",
+        ),
+        (
+            "UID SORT RETURN () (REVERSE SUBJECT) UTF-8 ALL",
+            " UID ALL 4,1,3,2",
+        ),
+        (
+            "SORT RETURN (COUNT) (SUBJECT) UTF-8 SUBJECT zzz",
+            " COUNT 0",
+        ),
+    ] {
+        let r = c.cmd(command).await.expect("sort");
+        let line = r.lines("ESEARCH").concat();
+        assert!(
+            r.ok() && line.starts_with("ESEARCH (TAG \"") && line.ends_with(want),
+            "{command}: {}",
+            r.all()
+        );
+    }
     tern.stop().expect("clean stop");
 }

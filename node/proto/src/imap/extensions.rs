@@ -129,7 +129,7 @@ pub fn extract(message: &[u8]) -> Result<(Vec<u8>, Extras), ExtError> {
     let verb_at = usize::from(words[1].eq_ignore_ascii_case("UID"));
     let verb = words.get(1 + verb_at).map(|w| w.to_ascii_uppercase());
     let rebuilt: Option<Vec<String>> = match verb.as_deref() {
-        Some("SEARCH")
+        Some("SEARCH" | "SORT")
             if words
                 .get(2 + verb_at)
                 .is_some_and(|w| w.eq_ignore_ascii_case("RETURN")) =>

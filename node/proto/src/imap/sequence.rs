@@ -87,6 +87,28 @@ fn runs(values: &[u32]) -> Vec<(u32, u32)> {
     runs
 }
 
+/// Values in their own order as set text, ascending consecutive runs joined (`5,1:3,9`): an
+/// ESORT result (RFC 5267 §3.1), where the order is the sort order.
+pub fn ordered_set_text(values: &[u32]) -> String {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &v in values {
+        match runs.last_mut() {
+            Some((_, end)) if end.checked_add(1) == Some(v) => *end = v,
+            _ => runs.push((v, v)),
+        }
+    }
+    runs.into_iter()
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}:{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Values as set text in runs (`1:3,5`); empty when there are none.
 pub fn set_text(values: &[u32]) -> String {
     runs(values)
@@ -143,6 +165,15 @@ mod tests {
 
     fn set(s: &str) -> SequenceSet {
         SequenceSet::try_from(s).expect("valid set")
+    }
+
+    #[test]
+    fn ordered_sets_keep_their_order() {
+        assert_eq!(ordered_set_text(&[2, 3, 1, 4]), "2:3,1,4");
+        assert_eq!(ordered_set_text(&[9, 8, 7]), "9,8,7");
+        assert_eq!(ordered_set_text(&[1, 2, 3, 5]), set_text(&[1, 2, 3, 5]));
+        assert_eq!(ordered_set_text(&[u32::MAX, 1]), format!("{},1", u32::MAX));
+        assert_eq!(ordered_set_text(&[]), "");
     }
 
     #[test]

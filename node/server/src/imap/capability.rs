@@ -53,6 +53,7 @@ pub fn list<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &Session<S>) -> Vec1<Ca
         atom("MULTIAPPEND"),
         atom("SORT"),
         atom("SORT=DISPLAY"),
+        atom("ESORT"),
         atom("THREAD=ORDEREDSUBJECT"),
         atom("THREAD=REFERENCES"),
         atom(&format!("APPENDLIMIT={}", s.ctx.config.max_append_bytes)),

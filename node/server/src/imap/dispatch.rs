@@ -210,6 +210,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     charset,
                     search_criteria,
                     uid,
+                    extras.search_return,
                 ))
                 .await
             }

@@ -13,7 +13,7 @@ use std::{
 use chrono::NaiveDate;
 use tern_proto::imap::{
     extensions::SearchReturn,
-    sequence::{contains, set_text},
+    sequence::{contains, ordered_set_text},
     types::{
         core::{AString, Charset, Tag, Vec1},
         response::{Code, Data},
@@ -211,9 +211,11 @@ fn uses_modseq(key: &SearchKey<'_>) -> bool {
     }
 }
 
-/// Writes `* ESEARCH (TAG "t") [UID] MIN MAX COUNT ALL [MODSEQ]` (RFC 4731); `imap-types`
-/// has no type for it, so the line is written here.
-fn esearch<S: AsyncRead + AsyncWrite + Unpin + Send>(
+/// Writes `* ESEARCH (TAG "t") [UID] MIN MAX COUNT ALL [MODSEQ]` (RFC 4731) for `hits` in
+/// the order given: ascending for SEARCH, the sort order for SORT (ESORT, RFC 5267 §3.1: MIN
+/// and MAX are the first and last in that order, ALL keeps it). `imap-types` has no type for
+/// it, so the line is written here.
+pub(super) fn esearch<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: &Tag<'_>,
     by_uid: bool,
@@ -226,17 +228,17 @@ fn esearch<S: AsyncRead + AsyncWrite + Unpin + Send>(
     if by_uid {
         line.push_str(" UID");
     }
-    if let (true, Some(min)) = (ret.min, values.iter().min()) {
+    if let (true, Some(min)) = (ret.min, values.first()) {
         line.push_str(&format!(" MIN {min}"));
     }
-    if let (true, Some(max)) = (ret.max, values.iter().max()) {
+    if let (true, Some(max)) = (ret.max, values.last()) {
         line.push_str(&format!(" MAX {max}"));
     }
     if ret.count {
         line.push_str(&format!(" COUNT {}", values.len()));
     }
     if ret.all && !values.is_empty() {
-        line.push_str(&format!(" ALL {}", set_text(&values)));
+        line.push_str(&format!(" ALL {}", ordered_set_text(&values)));
     }
     if let Some(m) = modseq {
         line.push_str(&format!(" MODSEQ {m}"));

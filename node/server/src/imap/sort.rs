@@ -1,9 +1,10 @@
 //! SORT and UID SORT (RFC 5256, with RFC 5957's DISPLAYFROM / DISPLAYTO): the SEARCH matches
 //! ordered by arrival, sent date, size, base subject, or the first From / To / Cc address, each
-//! possibly reversed, ties broken by sequence number.
+//! possibly reversed, ties broken by sequence number; ESORT's `RETURN (...)` (RFC 5267).
 
 use std::{cmp::Ordering, num::NonZeroU32};
 
+use tern_proto::imap::extensions::SearchReturn;
 use tern_proto::imap::types::{
     core::{Charset, Tag, Vec1},
     extensions::sort::{SortCriterion, SortKey},
@@ -15,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
     base_subject::base_subject,
-    search::{Hit, bad_charset, hits_modseq, matching},
+    search::{Hit, bad_charset, esearch, hits_modseq, matching},
     session::{Flow, Session},
 };
 
@@ -58,7 +59,8 @@ fn value(h: &Hit, key: &SortKey) -> Value {
     }
 }
 
-/// Handles `SORT (criteria) charset search-criteria` and `UID SORT`.
+/// Handles `SORT (criteria) charset search-criteria` and `UID SORT`; with `RETURN (...)`,
+/// an ESEARCH answer in sort order (ESORT, RFC 5267).
 pub async fn handle_sort<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     tag: Tag<'static>,
@@ -66,6 +68,7 @@ pub async fn handle_sort<S: AsyncRead + AsyncWrite + Unpin + Send>(
     charset: Charset<'static>,
     criteria: Vec1<SearchKey<'static>>,
     by_uid: bool,
+    ret: Option<SearchReturn>,
 ) -> Flow {
     if bad_charset(s, &tag, Some(&charset)) {
         return Flow::Continue;
@@ -94,12 +97,15 @@ pub async fn handle_sort<S: AsyncRead + AsyncWrite + Unpin + Send>(
     });
     let hits: Vec<Hit> = keyed.into_iter().map(|(_, h)| h).collect();
     let modseq = hits_modseq(&criteria, &hits);
-    let ids = hits
+    let ids: Vec<NonZeroU32> = hits
         .iter()
         .map(|h| {
             NonZeroU32::new(if by_uid { h.meta.uid } else { h.seq }).unwrap_or(NonZeroU32::MIN)
         })
         .collect();
-    s.data(Data::Sort(ids, modseq));
+    match ret {
+        Some(ret) => esearch(s, &tag, by_uid, &ret, &ids, modseq),
+        None => s.data(Data::Sort(ids, modseq)),
+    }
     s.done(&tag, None, "SORT completed").await
 }
