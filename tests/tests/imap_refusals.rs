@@ -125,6 +125,16 @@ async fn remaining_refusals_have_their_codes() {
     tern.stop().expect("stop");
 }
 
+/// The next line is the autologout's BYE.
+async fn logged_out(c: &mut Client) {
+    let bye = c.line_within(Duration::from_secs(10)).await.expect("read");
+    assert!(
+        bye.as_deref()
+            .is_some_and(|l| l.starts_with("* BYE") && l.contains("autologout")),
+        "{bye:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn node_limit_autologout_and_shutdown_say_bye() {
     let (_dir, tern) = Tern::dev(
@@ -157,38 +167,13 @@ async fn node_limit_autologout_and_shutdown_say_bye() {
 
     drop(filler);
     // A silent session is logged out after the idle timeout.
-    let bye = idle
-        .line_within(Duration::from_secs(10))
-        .await
-        .expect("read");
-    assert!(
-        bye.as_deref()
-            .is_some_and(|l| l.starts_with("* BYE") && l.contains("autologout")),
-        "{bye:?}"
-    );
+    logged_out(&mut idle).await;
     // So is a client left in IDLE (RFC 2177: clients re-issue IDLE within the timeout).
-    let (mut idling, _) = Client::connect(tern.addr("imaps"), Some(&tls))
-        .await
-        .expect("idling");
-    assert!(
-        idling
-            .login("demo@example.test", PASSWORD)
-            .await
-            .expect("login")
-            .ok()
-    );
+    let mut idling = imap::session(&tern, "demo@example.test", PASSWORD).await;
     assert!(idling.cmd("SELECT INBOX").await.expect("select").ok());
     idling.send(b"i IDLE\r\n").await.expect("idle");
     assert!(idling.line().await.expect("continuation").starts_with('+'));
-    let bye = idling
-        .line_within(Duration::from_secs(10))
-        .await
-        .expect("read");
-    assert!(
-        bye.as_deref()
-            .is_some_and(|l| l.starts_with("* BYE") && l.contains("autologout")),
-        "{bye:?}"
-    );
+    logged_out(&mut idling).await;
     drop(idling);
 
     // Shutdown tells an open session before closing it.

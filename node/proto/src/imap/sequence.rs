@@ -87,16 +87,8 @@ fn runs(values: &[u32]) -> Vec<(u32, u32)> {
     runs
 }
 
-/// Values in their own order as set text, ascending consecutive runs joined (`5,1:3,9`): an
-/// ESORT result (RFC 5267 §3.1), where the order is the sort order.
-pub fn ordered_set_text(values: &[u32]) -> String {
-    let mut runs: Vec<(u32, u32)> = Vec::new();
-    for &v in values {
-        match runs.last_mut() {
-            Some((_, end)) if end.checked_add(1) == Some(v) => *end = v,
-            _ => runs.push((v, v)),
-        }
-    }
+/// Runs as set text (`1:3,5`).
+fn runs_text(runs: Vec<(u32, u32)>) -> String {
     runs.into_iter()
         .map(|(a, b)| {
             if a == b {
@@ -109,19 +101,22 @@ pub fn ordered_set_text(values: &[u32]) -> String {
         .join(",")
 }
 
+/// Values in their own order as set text, ascending consecutive runs joined (`5,1:3,9`): an
+/// ESORT result (RFC 5267 §3.1), where the order is the sort order.
+pub fn ordered_set_text(values: &[u32]) -> String {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &v in values {
+        match runs.last_mut() {
+            Some((_, end)) if end.checked_add(1) == Some(v) => *end = v,
+            _ => runs.push((v, v)),
+        }
+    }
+    runs_text(runs)
+}
+
 /// Values as set text in runs (`1:3,5`); empty when there are none.
 pub fn set_text(values: &[u32]) -> String {
-    runs(values)
-        .into_iter()
-        .map(|(a, b)| {
-            if a == b {
-                a.to_string()
-            } else {
-                format!("{a}:{b}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    runs_text(runs(values))
 }
 
 fn nz(v: u32) -> NonZeroU32 {
