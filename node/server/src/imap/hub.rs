@@ -7,7 +7,9 @@
 //! also poke the actor after they commit, so they need not wait for the watch. The [`Hub`] is
 //! the node's registry: it starts an actor on first use and the actor stops with its last
 //! session. The actor also keeps the mailbox's [`Index`] current from the same deltas and
-//! publishes it with each change.
+//! publishes it with each change, and names the read-write session that claims new mail as
+//! `\Recent` (the claim is that session's store transaction, not the actor's, so the
+//! notification of every other session waits for no write).
 
 use std::{collections::HashMap, sync::Arc, time::Instant};
 
@@ -45,22 +47,20 @@ pub struct Change {
     pub delta: Option<Arc<Delta>>,
     /// The mailbox's records after the change, when the actor has them.
     pub index: Option<Arc<Index>>,
+    /// The member that claims new mail as `\Recent` (the first read-write session to join
+    /// that is still here), so that only one session on the node pays for the claim.
+    pub recent_owner: Option<u64>,
 }
-
-/// The UIDs a mailbox actor claimed as `\Recent` for one read-write session (RFC 3501
-/// §2.3.2), which the session takes at its next sync. The actor holds it weakly: it goes with
-/// the session.
-pub type RecentInbox = Arc<std::sync::Mutex<Vec<u32>>>;
 
 /// Messages to a mailbox actor.
 pub enum MailboxMsg {
-    /// A session selects the mailbox (with its inbox for recent UIDs when read-write).
+    /// A session selects the mailbox (read-write or not); it is told its member number.
     Join(
-        Option<std::sync::Weak<std::sync::Mutex<Vec<u32>>>>,
-        RpcReplyPort<(watch::Receiver<Change>, Arc<Mutex<()>>)>,
+        bool,
+        RpcReplyPort<(watch::Receiver<Change>, Arc<Mutex<()>>, u64)>,
     ),
     /// A session leaves it.
-    Leave,
+    Leave(u64),
     /// The counter may have moved: read and publish it.
     Poll,
 }
@@ -78,11 +78,11 @@ pub struct MailboxState {
     index: Option<Arc<Index>>,
     write: Arc<Mutex<()>>,
     members: usize,
-    /// The read-write sessions, in the order they joined: the first still open is the one
-    /// new mail is recent to.
-    writers: Vec<std::sync::Weak<std::sync::Mutex<Vec<u32>>>>,
-    /// The UID below which this actor has claimed or seen claimed every `\Recent`.
-    claimed_to: u32,
+    /// The read-write sessions' member numbers, in the order they joined: the first is the
+    /// one that claims new mail as `\Recent`.
+    writers: Vec<u64>,
+    /// The next member number.
+    next_member: u64,
     watcher: tokio::task::JoinHandle<()>,
 }
 
@@ -158,36 +158,14 @@ fn watch_store(db: Db, mailbox: u64, actor: ActorRef<MailboxMsg>) -> tokio::task
     })
 }
 
-/// Claims the new messages of `delta` as `\Recent` for the first read-write session on this
-/// node that is still open (none: they stay unclaimed for the next SELECT, here or elsewhere).
-async fn claim_recent(state: &mut MailboxState, delta: &Delta) {
-    let Some(newest) = delta.changed.iter().map(|m| m.uid).max() else {
-        return;
-    };
-    if newest < state.claimed_to {
-        return;
-    }
-    state.writers.retain(|w| w.strong_count() > 0);
-    let Some(owner) = state.writers.iter().find_map(std::sync::Weak::upgrade) else {
-        return;
-    };
-    let mailbox = state.id;
-    let claimed = state
-        .db
-        .run(|tx| async move { tern_store::model::recent::claim(&tx, mailbox, newest + 1).await })
-        .await;
-    match claimed {
-        Ok((first, end)) => {
-            state.claimed_to = end;
-            if first < end {
-                owner
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .extend(first..end);
-            }
-        }
-        Err(e) => tracing::warn!(mailbox, error = %e, "cannot claim new mail as recent"),
-    }
+/// Tells the sessions which of them claims new mail as `\Recent` now (no wake-up: they read
+/// it at their next sync).
+fn name_owner(state: &MailboxState) {
+    let owner = state.writers.first().copied();
+    state.tx.send_if_modified(|c| {
+        c.recent_owner = owner;
+        false
+    });
 }
 
 impl Actor for MailboxActor {
@@ -222,6 +200,7 @@ impl Actor for MailboxActor {
             seen: Instant::now(),
             delta: None,
             index: index.clone(),
+            recent_owner: None,
         });
         let watcher = watch_store(db.clone(), id, myself);
         let write = hub.permit_lock(id);
@@ -236,7 +215,7 @@ impl Actor for MailboxActor {
             write,
             members: 0,
             writers: Vec::new(),
-            claimed_to: 0,
+            next_member: 1,
             watcher,
         })
     }
@@ -250,11 +229,22 @@ impl Actor for MailboxActor {
         match msg {
             MailboxMsg::Join(writer, reply) => {
                 state.members += 1;
-                state.writers.extend(writer);
-                let _ = reply.send((state.tx.subscribe(), state.write.clone()));
+                let member = state.next_member;
+                state.next_member += 1;
+                if writer {
+                    state.writers.push(member);
+                    name_owner(state);
+                }
+                let _ = reply.send((state.tx.subscribe(), state.write.clone(), member));
             }
-            MailboxMsg::Leave => {
+            MailboxMsg::Leave(member) => {
                 state.members = state.members.saturating_sub(1);
+                if state.writers.first() == Some(&member) {
+                    state.writers.remove(0);
+                    name_owner(state);
+                } else {
+                    state.writers.retain(|w| *w != member);
+                }
                 if state.members == 0 {
                     let mut map = state.hub.actors.lock().await;
                     if map.get(&state.id).map(|a| a.get_id()) == Some(myself.get_id()) {
@@ -291,13 +281,13 @@ impl Actor for MailboxActor {
                 crate::memory::add("mailbox_indexes", index_bytes(&state.index) - before);
                 if let Some(d) = &delta {
                     state.modseq = d.to;
-                    claim_recent(state, d).await;
                 }
                 state.tx.send_replace(Change {
                     counter,
                     seen,
                     delta: delta.map(Arc::new),
                     index: state.index.clone(),
+                    recent_owner: state.writers.first().copied(),
                 });
             }
         }
@@ -351,6 +341,8 @@ pub struct Hub {
 pub struct Subscription {
     /// New changes.
     pub rx: watch::Receiver<Change>,
+    /// This session's member number.
+    pub member: u64,
     write: Arc<Mutex<()>>,
     actor: ActorRef<MailboxMsg>,
 }
@@ -369,7 +361,7 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let _ = self.actor.cast(MailboxMsg::Leave);
+        let _ = self.actor.cast(MailboxMsg::Leave(self.member));
     }
 }
 
@@ -400,11 +392,7 @@ impl Hub {
 
     /// Joins the actor of `mailbox`, starting it if needed. The registry lock is never held
     /// while waiting for an actor (an actor takes it when its last session leaves).
-    pub async fn join(
-        &self,
-        mailbox: u64,
-        recent: Option<&RecentInbox>,
-    ) -> anyhow::Result<Subscription> {
+    pub async fn join(&self, mailbox: u64, writer: bool) -> anyhow::Result<Subscription> {
         let mut last_error = None;
         for _ in 0..3 {
             let actor = {
@@ -423,9 +411,15 @@ impl Hub {
                     }
                 }
             };
-            let writer = recent.map(Arc::downgrade);
             match ractor::call_t!(actor, MailboxMsg::Join, JOIN_TIMEOUT_MS, writer) {
-                Ok((rx, write)) => return Ok(Subscription { rx, write, actor }),
+                Ok((rx, write, member)) => {
+                    return Ok(Subscription {
+                        rx,
+                        member,
+                        write,
+                        actor,
+                    });
+                }
                 Err(e) => {
                     // The actor was stopping with its last session: forget it, start anew.
                     let mut map = self.inner.actors.lock().await;

@@ -20,7 +20,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
     convert::{fetch_flags, mailbox_name, nz},
-    hub::RecentInbox,
     selected::Selected,
     session::{Flow, Missing, Session},
 };
@@ -62,8 +61,7 @@ pub async fn handle_select<S: AsyncRead + AsyncWrite + Unpin + Send>(
             }
         }
     }
-    let recent_inbox = (!read_only).then(RecentInbox::default);
-    let sub = match s.ctx.hub.join(mailbox.id, recent_inbox.as_ref()).await {
+    let sub = match s.ctx.hub.join(mailbox.id, !read_only).await {
         Ok(sub) => sub,
         Err(e) => {
             tracing::error!(session = %s.id, error = %e, "cannot join a mailbox actor");
@@ -75,7 +73,7 @@ pub async fn handle_select<S: AsyncRead + AsyncWrite + Unpin + Send>(
         }
     };
     let db = s.ctx.dir.db().clone();
-    let sel = match Selected::open(&db, mailbox, recent_inbox, sub).await {
+    let sel = match Selected::open(&db, mailbox, read_only, sub).await {
         Ok(sel) => sel,
         Err(e) => return s.fail(&tag, e.into()),
     };

@@ -26,7 +26,7 @@ use tern_store::{
 
 use super::{
     convert::{fetch_flags, nz},
-    hub::{Delta, RecentInbox, Subscription},
+    hub::{Delta, Subscription},
 };
 
 /// What the client enabled that changes how changes are reported.
@@ -56,11 +56,9 @@ pub struct Selected {
     own: HashMap<u32, u64>,
     /// The keywords the client was told are in use (`* FLAGS`), in the order they appeared.
     keywords: Vec<String>,
-    /// The UIDs that are `\Recent` to this session (claimed at SELECT, or for it by the
-    /// mailbox actor as mail arrives), sorted.
+    /// The UIDs that are `\Recent` to this session (claimed at SELECT, or as mail arrives
+    /// while the mailbox actor names it the claimer), sorted.
     recent: Vec<u32>,
-    /// Where the mailbox actor puts what it claims for this session (read-write only).
-    recent_inbox: Option<RecentInbox>,
     /// Membership of the mailbox actor.
     pub sub: Subscription,
 }
@@ -68,15 +66,14 @@ pub struct Selected {
 impl Selected {
     /// Loads the mailbox as it is now (from the mailbox actor's index when it is current).
     /// A read-write session claims what nobody has seen as `\Recent` yet, in the same
-    /// transaction; `recent_inbox` is the one it joined the mailbox actor with.
+    /// transaction.
     pub async fn open(
         db: &Db,
         mailbox: Mailbox,
-        recent_inbox: Option<RecentInbox>,
+        read_only: bool,
         sub: Subscription,
     ) -> Result<Selected, StoreError> {
         let id = mailbox.id;
-        let read_only = recent_inbox.is_none();
         let published = sub.rx.borrow().index.clone();
         let indexed_at = published.as_ref().map(|ix| ix.modseq);
         // The records come from the mailbox actor's index when it is exactly at the state the
@@ -125,7 +122,6 @@ impl Selected {
             uidnext: status.uidnext,
             own: HashMap::new(),
             recent,
-            recent_inbox,
             mailbox,
             read_only,
             sub,
@@ -150,19 +146,25 @@ impl Selected {
             .count() as u32
     }
 
-    /// Takes what the mailbox actor claimed for this session; whether there was any.
-    fn take_claimed(&mut self) -> bool {
-        let Some(inbox) = &self.recent_inbox else {
-            return false;
+    /// Claims the new messages `fresh` as `\Recent` when the mailbox actor names this session
+    /// the claimer (one store transaction, paid by this session only); whether any became so.
+    async fn claim_recent(&mut self, db: &Db, fresh: &[u32]) -> Result<bool, StoreError> {
+        let Some(&newest) = fresh.iter().max() else {
+            return Ok(false);
         };
-        let claimed = std::mem::take(&mut *inbox.lock().unwrap_or_else(|p| p.into_inner()));
-        if claimed.is_empty() {
-            return false;
+        if self.read_only || self.sub.rx.borrow().recent_owner != Some(self.sub.member) {
+            return Ok(false);
         }
-        self.recent.extend(claimed);
+        let mailbox = self.mailbox.id;
+        let (first, end) = db
+            .run(|tx| async move { recent::claim(&tx, mailbox, newest + 1).await })
+            .await?;
+        let before = self.recent.len();
+        self.recent
+            .extend(fresh.iter().copied().filter(|u| (first..end).contains(u)));
         self.recent.sort_unstable();
         self.recent.dedup();
-        true
+        Ok(self.recent.len() != before)
     }
 
     /// UIDs in sequence order.
@@ -266,9 +268,6 @@ impl Selected {
             }
         };
         if to <= self.modseq {
-            if self.take_claimed() {
-                response::data(out, Data::Recent(self.recent_count()));
-            }
             return Ok(());
         }
         let known: Vec<u32> = expunged
@@ -339,10 +338,10 @@ impl Selected {
             }
         }
         fresh.sort_unstable();
-        for u in fresh {
-            self.uids.push(u);
+        for u in &fresh {
+            self.uids.push(*u);
         }
-        let claimed = self.take_claimed();
+        let claimed = self.claim_recent(db, &fresh).await?;
         if self.uids.len() != count {
             response::exists(out, self.uids.len() as u32);
         }
