@@ -271,3 +271,19 @@ pub async fn session(tern: &crate::Tern, user: &str, password: &str) -> Client {
     assert!(r.ok(), "login: {}", r.all());
     c
 }
+
+/// APPENDs `raw` to INBOX with `flags` (`""` or `"(…)"`); panics unless it is OK.
+pub async fn append(c: &mut Client, flags: &str, raw: &str) {
+    let r = c
+        .cmd_literal(format!("APPEND INBOX {flags}").trim_end(), raw.as_bytes())
+        .await
+        .expect("append");
+    assert!(r.ok(), "{}", r.all());
+}
+
+/// A small message from bob to demo with `subject`, dated `date`.
+pub fn message(date: &str, subject: &str) -> String {
+    format!(
+        "From: bob@remote.test\r\nTo: demo@example.test\r\nSubject: {subject}\r\nDate: {date}\r\n\r\nthe body of {subject}\r\n"
+    )
+}

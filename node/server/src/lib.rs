@@ -26,6 +26,8 @@ pub mod queue;
 pub mod serve;
 pub mod shutdown;
 pub mod smtp;
+#[cfg(test)]
+mod testing;
 pub mod throttle;
 pub mod tls;
 pub mod trace;

@@ -3,11 +3,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tern_proto::Secret;
-use tern_store::{
-    Db, EmbeddedStore,
-    model::{AddressPolicy, Directory, NewAccount},
-};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
 
 use super::{ImapContext, ListenerKind, session::Session};
@@ -18,17 +13,8 @@ use crate::{
 };
 
 async fn context() -> (tempfile::TempDir, Arc<ImapContext>) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let db = Db::new(EmbeddedStore::open(tmp.path()).expect("store"));
-    let dir = Directory::new(db.clone(), AddressPolicy::default());
-    dir.add_domain("example.test").await.expect("domain");
-    dir.add_account(NewAccount {
-        address: "ann@example.test".into(),
-        password: Secret::new("ann-password".into()),
-        ..Default::default()
-    })
-    .await
-    .expect("account");
+    let (tmp, dir, _) = crate::testing::directory_with_ann().await;
+    let db = dir.db().clone();
     let mut config = Config::load(None, true).expect("dev config").imap;
     config.plaintext_requires_tls = false;
     let headroom = Arc::new(crate::headroom::Headroom::new(

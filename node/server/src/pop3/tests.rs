@@ -2,11 +2,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tern_proto::Secret;
 use tern_store::{
-    Db, EmbeddedStore, blob,
+    blob,
     model::{
-        AddressPolicy, Directory, Flags, NewAccount, Summary,
+        Flags, Summary,
         message::{self, NewMessage},
     },
 };
@@ -20,18 +19,8 @@ use crate::{
 };
 
 async fn context(bodies: &[&str]) -> (tempfile::TempDir, Arc<Pop3Context>) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let db = Db::new(EmbeddedStore::open(tmp.path()).expect("store"));
-    let dir = Directory::new(db.clone(), AddressPolicy::default());
-    dir.add_domain("example.test").await.expect("domain");
-    let ann = dir
-        .add_account(NewAccount {
-            address: "ann@example.test".into(),
-            password: Secret::new("ann-password".into()),
-            ..Default::default()
-        })
-        .await
-        .expect("account");
+    let (tmp, dir, ann) = crate::testing::directory_with_ann().await;
+    let db = dir.db().clone();
     let inbox = dir
         .mailbox(ann.id, "INBOX")
         .await

@@ -3,11 +3,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tern_proto::Secret;
-use tern_store::{
-    Db, EmbeddedStore,
-    model::{AddressPolicy, Directory, NewAccount},
-};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
 
 use super::{ListenerKind, SmtpContext, session::Session};
@@ -18,19 +13,7 @@ use crate::{
 };
 
 async fn context() -> (tempfile::TempDir, Arc<SmtpContext>) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = Directory::new(
-        Db::new(EmbeddedStore::open(tmp.path()).expect("store")),
-        AddressPolicy::default(),
-    );
-    dir.add_domain("example.test").await.expect("domain");
-    dir.add_account(NewAccount {
-        address: "ann@example.test".into(),
-        password: Secret::new("ann-password".into()),
-        ..Default::default()
-    })
-    .await
-    .expect("account");
+    let (tmp, dir, _) = crate::testing::directory_with_ann().await;
     let config: SmtpConfig = Config::load(None, true).expect("dev config").smtp;
     let headroom = Arc::new(crate::headroom::Headroom::new(
         dir.db().clone(),
