@@ -2,7 +2,8 @@
 //! 1. A 10 000-message INBOX (2 KiB messages, APPENDed over 8 connections): prints the time of
 //!    SELECT, FETCH 1:* (FLAGS ENVELOPE), FETCH 1:* (BODY.PEEK[]), UID FETCH 1:* (FLAGS),
 //!    SEARCHes on flags, sizes, envelope fields and the body text, STATUS and a STORE on every
-//!    message.
+//!    message; then FETCH 1:* (BODY.PEEK[]) plain and under COMPRESS=DEFLATE: time, IMAP bytes
+//!    received (before TLS) and the server's CPU.
 //! 2. Idle connections: opens N sessions over implicit TLS from 127.0.0.10-.19, each logged in
 //!    with INBOX selected and in IDLE; prints the server's RSS per idle connection, then how
 //!    long each of `TERN_BENCH_WAKES` (default 10) SMTP deliveries, one after the other, takes
@@ -60,6 +61,35 @@ async fn timed(c: &mut Client, label: &str, command: &str) -> imap::Reply {
         r.untagged.len()
     );
     r
+}
+
+/// FETCH 1:* (BODY.PEEK[]) on a new session, compressed or not: time, IMAP bytes received
+/// (before TLS) and the server's CPU seconds for it.
+async fn fetch_bodies(target: &Target, compressed: bool) {
+    let mut c = target.imap().await.expect("session");
+    let counted = if compressed {
+        Some(c.compress().await.expect("COMPRESS"))
+    } else {
+        None
+    };
+    assert!(c.cmd("EXAMINE INBOX").await.expect("examine").ok());
+    let cpu = target.cpu_seconds();
+    let started = Instant::now();
+    let r = c.cmd("FETCH 1:* (BODY.PEEK[])").await.expect("fetch");
+    let took = started.elapsed();
+    assert!(r.ok(), "{}", r.status);
+    let cpu = cpu
+        .zip(target.cpu_seconds())
+        .map_or_else(|| "n/a".to_string(), |(a, b)| format!("{:.2} s", b - a));
+    let plain: usize = r.untagged.iter().map(|l| l.len() + 2).sum();
+    let wire = counted.map_or(plain, |n| n.load(Ordering::Relaxed) as usize);
+    println!(
+        "FETCH 1:* (BODY.PEEK[]) {:<12} {:>9.1} ms  {:>7.2} MB received  server CPU {cpu}",
+        if compressed { "COMPRESS" } else { "plain" },
+        took.as_secs_f64() * 1e3,
+        wire as f64 / 1e6,
+    );
+    c.cmd("LOGOUT").await.expect("logout");
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -160,6 +190,9 @@ async fn main() {
     }
     c.cmd("LOGOUT").await.expect("logout");
     drop(c);
+    for compressed in [false, true] {
+        fetch_bodies(&target, compressed).await;
+    }
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // 2. Idle connections.

@@ -1,19 +1,57 @@
 """A mail client's session with Python's imaplib; prints what it saw as JSON.
 
-usage: imaplib_session.py HOST PORT (starttls|ssl) USER PASSWORD CAFILE
+usage: imaplib_session.py HOST PORT (starttls|ssl|ssl-compress) USER PASSWORD CAFILE
 Lists mailboxes, selects INBOX, searches and fetches the unseen messages, flags one, appends
 to Sent, copies to Archive, deletes and expunges one, then IDLEs once (the caller delivers
-mail meanwhile; the line that ended the IDLE is reported).
+mail meanwhile; the line that ended the IDLE is reported). With ssl-compress, all of it after
+login runs under COMPRESS=DEFLATE (RFC 4978), compressed with zlib.
 """
 import imaplib
 import json
 import ssl
 import sys
 import time
+import zlib
+
+
+class Deflated:
+    """Stands in for imaplib's reader and sender: raw deflate each way, a sync flush per send."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.inflate = zlib.decompressobj(-15)
+        self.deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+        self.buf = b""
+
+    def _more(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError("connection closed")
+        self.buf += self.inflate.decompress(data)
+
+    def read(self, size):
+        while len(self.buf) < size:
+            self._more()
+        out, self.buf = self.buf[:size], self.buf[size:]
+        return out
+
+    def readline(self, limit=-1):
+        while b"\n" not in self.buf:
+            self._more()
+        end = self.buf.index(b"\n") + 1
+        out, self.buf = self.buf[:end], self.buf[end:]
+        return out
+
+    def send(self, data):
+        self.sock.sendall(self.deflate.compress(data) + self.deflate.flush(zlib.Z_SYNC_FLUSH))
+
+    def close(self):
+        pass
+
 
 host, port, mode, user, password, cafile = sys.argv[1:7]
 context = ssl.create_default_context(cafile=cafile)
-if mode == "ssl":
+if mode.startswith("ssl"):
     m = imaplib.IMAP4_SSL(host, int(port), ssl_context=context)
 else:
     m = imaplib.IMAP4(host, int(port))
@@ -21,6 +59,12 @@ else:
 out = {"capabilities": sorted(m.capabilities)}
 typ, _ = m.login(user, password)
 out["login"] = typ
+if mode == "ssl-compress":
+    imaplib.Commands["COMPRESS"] = ("AUTH", "SELECTED")
+    typ, _ = m._simple_command("COMPRESS", "DEFLATE")
+    out["compress"] = typ
+    m.file = Deflated(m.sock)
+    m.send = m.file.send
 typ, boxes = m.list()
 out["mailboxes"] = sorted(b.decode().rsplit(" ", 1)[1] for b in boxes)
 typ, data = m.select("INBOX")

@@ -152,6 +152,11 @@ impl Target {
         Some(crate::metric_sum(&metrics, "process_resident_memory_bytes") / 1e6)
     }
 
+    /// CPU seconds a started Tern has used (its metric counts whole seconds only).
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        self.tern.as_ref()?.cpu_seconds()
+    }
+
     /// Tern's `tern_memory_bytes` parts, one `part=MB` each, when it is a started Tern.
     pub fn memory_parts(&self) -> Option<String> {
         let metrics = self.tern.as_ref()?.get("/metrics").ok()?.1;

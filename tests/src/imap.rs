@@ -1,8 +1,12 @@
 //! A raw IMAP client for tests: tagged commands with their untagged responses, literals read
 //! by their announced length, synchronising literals sent after the server's `+`, STARTTLS and
-//! implicit TLS trusting the server's generated certificate.
+//! implicit TLS trusting the server's generated certificate, and COMPRESS=DEFLATE.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, atomic::AtomicU64},
+    time::Duration,
+};
 
 use anyhow::{Context, bail};
 use tokio::{
@@ -10,7 +14,10 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::stream::{Io, tls};
+use crate::{
+    deflate::Deflated,
+    stream::{Io, tls},
+};
 
 /// A command's result: untagged lines (literals inlined) and the tagged status line.
 #[derive(Debug, Clone)]
@@ -221,6 +228,23 @@ impl Client {
             io: BufReader::new(tls(inner, config).await?),
             next: c.next,
         })
+    }
+
+    /// `COMPRESS DEFLATE`: on OK, everything after goes through [`Deflated`]; returns the
+    /// count of compressed bytes read from here on.
+    pub async fn compress(&mut self) -> anyhow::Result<Arc<AtomicU64>> {
+        let r = self.cmd("COMPRESS DEFLATE").await?;
+        if !r.ok() {
+            bail!("COMPRESS refused: {}", r.all());
+        }
+        if !self.io.buffer().is_empty() {
+            bail!("the server sent more after the tagged OK of COMPRESS");
+        }
+        let received = Arc::new(AtomicU64::new(0));
+        let inner = std::mem::replace(&mut self.io, BufReader::new(Box::new(tokio::io::empty())));
+        let deflated: Box<dyn Io> = Box::new(Deflated::new(inner.into_inner(), received.clone()));
+        self.io = BufReader::new(deflated);
+        Ok(received)
     }
 
     /// Reads one line within `wait`, `None` on timeout.

@@ -1,6 +1,7 @@
-//! IMAP with real clients: Python's imaplib over STARTTLS and 993 (list, search, fetch, store,
-//! append, copy, expunge, IDLE woken by an SMTP delivery), and mbsync (isync) syncing a
-//! Maildir both ways: server mail down, local flag changes, deletions and new messages up.
+//! IMAP with real clients: Python's imaplib over STARTTLS, over 993, and over 993 with
+//! COMPRESS=DEFLATE done by zlib (list, search, fetch, store, append, copy, expunge, IDLE woken
+//! by an SMTP delivery), and mbsync (isync) syncing a Maildir both ways: server mail down,
+//! local flag changes, deletions and new messages up.
 
 use std::{
     io::{BufRead, BufReader},
@@ -113,6 +114,28 @@ fn python_imaplib_over_starttls_and_993() {
     );
     // Two left after the first run's expunge, plus the one delivered during this IDLE.
     assert_eq!(out["idle_event"], "* 3 EXISTS", "{out}");
+
+    // The same session again under COMPRESS=DEFLATE, compressed by zlib.
+    let out = imaplib(&tern, "imaps", "ssl-compress");
+    assert_eq!(out["compress"], "OK", "{out}");
+    assert!(
+        !out["subjects"].as_array().expect("subjects").is_empty(),
+        "{out}"
+    );
+    assert!(
+        out["copy"].as_str().expect("copy").starts_with("[COPYUID "),
+        "{out}"
+    );
+    assert_eq!(
+        out["expunged"].as_array().expect("expunged").len(),
+        1,
+        "{out}"
+    );
+    assert_eq!(out["idle_event"], "* 3 EXISTS", "{out}");
+    assert!(
+        out["idle_done"].as_str().expect("done").contains("OK"),
+        "{out}"
+    );
     tern.stop().expect("stop");
 }
 

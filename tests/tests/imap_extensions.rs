@@ -1,6 +1,6 @@
 //! The IMAP extensions an IMAP compliance suite expects, each tested from its RFC: THREAD
-//! (RFC 5256), ESORT (RFC 5267), STATUS=SIZE (RFC 8438), CREATE-SPECIAL-USE (RFC 6154) and
-//! BINARY (RFC 3516).
+//! (RFC 5256), ESORT (RFC 5267), STATUS=SIZE (RFC 8438), CREATE-SPECIAL-USE (RFC 6154),
+//! BINARY (RFC 3516), COMPRESS=DEFLATE (RFC 4978) and UTF8=ACCEPT (RFC 6855).
 
 use tern_tests::imap::{self, append, message};
 
@@ -186,5 +186,163 @@ async fn sort_returns_esearch_in_sort_order() {
             r.all()
         );
     }
+    tern.stop().expect("clean stop");
+}
+
+/// COMPRESS=DEFLATE (RFC 4978): offered after login, then every command and response of the
+/// session compressed, an IDLE wake-up included; a second COMPRESS is `[COMPRESSIONACTIVE]`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compress_deflate_carries_the_whole_session() {
+    let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
+    let tls = tern_tests::smtp::tls_config(&tern.certificate()).expect("tls");
+    let (mut c, greeting) = imap::Client::connect(tern.addr("imaps"), Some(&tls))
+        .await
+        .expect("connect");
+    assert!(!greeting.contains("COMPRESS"), "{greeting}");
+    let r = c.cmd("COMPRESS DEFLATE").await.expect("compress");
+    assert!(r.status.starts_with("BAD"), "not before login: {}", r.all());
+    assert!(
+        c.login("demo@example.test", PASSWORD)
+            .await
+            .expect("login")
+            .ok()
+    );
+    let r = c.cmd("CAPABILITY").await.expect("capability");
+    assert!(r.all().contains(" COMPRESS=DEFLATE"), "{}", r.all());
+    let bodies: Vec<String> = (0..3)
+        .map(|i| message(DATE, &format!("compressed {i}")).repeat(20))
+        .collect();
+    for body in &bodies {
+        append(&mut c, "", body).await;
+    }
+
+    let received = c.compress().await.expect("compress");
+    let r = c.cmd("SELECT INBOX").await.expect("select");
+    assert!(r.ok() && r.all().contains("3 EXISTS"), "{}", r.all());
+    let r = c.cmd("FETCH 1:* BODY.PEEK[]").await.expect("fetch");
+    assert!(r.ok(), "{}", r.all());
+    for (body, line) in bodies.iter().zip(&r.untagged) {
+        assert!(line.contains(body.as_str()), "{line:.200}");
+    }
+    let plain: usize = bodies.iter().map(String::len).sum();
+    let wire = received.load(std::sync::atomic::Ordering::Relaxed) as usize;
+    assert!(wire < plain / 2, "{wire} compressed bytes for {plain}");
+
+    let r = c.cmd("COMPRESS DEFLATE").await.expect("again");
+    assert!(
+        r.status.starts_with("NO [COMPRESSIONACTIVE]"),
+        "{}",
+        r.all()
+    );
+    let r = c.cmd("CAPABILITY").await.expect("capability");
+    assert!(!r.all().contains("COMPRESS"), "{}", r.all());
+
+    // A wake-up is flushed through the compressor at once.
+    c.send(b"i1 IDLE\r\n").await.expect("idle");
+    assert!(c.line().await.expect("continuation").starts_with('+'));
+    tern_tests::smtp::deliver(tern.addr("smtp"), "demo@example.test", &["during idle"])
+        .await
+        .expect("deliver");
+    assert_eq!(c.line().await.expect("exists"), "* 4 EXISTS");
+    c.send(b"DONE\r\n").await.expect("done");
+    assert!(c.until("i1").await.expect("idle done").ok());
+    let r = c.cmd("LOGOUT").await.expect("logout");
+    assert!(r.ok() && r.all().contains("BYE"), "{}", r.all());
+    tern.stop().expect("clean stop");
+
+    // Turned off, it is not offered and says so.
+    let (_dir, tern) =
+        tern_tests::Tern::dev(TOKEN, PASSWORD, &[("TERN_IMAP__COMPRESS_LEVEL", "0")]);
+    let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    let r = c.cmd("CAPABILITY").await.expect("capability");
+    assert!(!r.all().contains("COMPRESS"), "{}", r.all());
+    let r = c.cmd("COMPRESS DEFLATE").await.expect("compress");
+    assert!(
+        r.status.starts_with("BAD [CANNOT]") && r.status.contains("COMPRESS=DEFLATE"),
+        "{}",
+        r.all()
+    );
+    tern.stop().expect("clean stop");
+}
+
+/// UTF8=ACCEPT (RFC 6855) and modified UTF-7 (RFC 3501 §5.1.3): one stored name, seen in
+/// modified UTF-7 by a session that did not enable UTF8=ACCEPT and in UTF-8 by one that did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailbox_names_in_utf8_and_modified_utf7() {
+    let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
+    let mut rev1 = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    let r = rev1.cmd("CAPABILITY").await.expect("capability");
+    assert!(r.all().contains(" UTF8=ACCEPT"), "{}", r.all());
+    let ok = |r: &imap::Reply| assert!(r.ok(), "{}", r.all());
+    ok(&rev1.cmd("CREATE Entw&APw-rfe").await.expect("create"));
+    // Not the canonical modified UTF-7 of anything: refused, not guessed at.
+    let r = rev1.cmd("CREATE \"Tom & Jerry\"").await.expect("create");
+    assert!(
+        r.status.starts_with("NO [CANNOT]") && r.status.contains("modified UTF-7"),
+        "{}",
+        r.all()
+    );
+    // 8-bit from a session that did not enable UTF8=ACCEPT.
+    let r = rev1
+        .cmd("CREATE \"Brouillons d'été\"")
+        .await
+        .expect("create");
+    assert!(
+        r.status.starts_with("BAD [CANNOT]") && r.status.contains("ENABLE UTF8=ACCEPT"),
+        "{}",
+        r.all()
+    );
+
+    let mut utf8 = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    let r = utf8.cmd("ENABLE UTF8=ACCEPT").await.expect("enable");
+    assert_eq!(r.lines("ENABLED"), ["ENABLED UTF8=ACCEPT"], "{}", r.all());
+    let r = utf8.cmd("LIST \"\" \"Entw*\"").await.expect("list");
+    assert_eq!(
+        r.lines("LIST"),
+        ["LIST (\\HasNoChildren) \"/\" \"Entwürfe\""],
+        "{}",
+        r.all()
+    );
+    ok(&utf8.cmd("CREATE \"Tom & Jerry\"").await.expect("create"));
+    ok(&utf8.cmd("CREATE \"Entwürfe/été\"").await.expect("create"));
+    append(&mut utf8, "", &message(DATE, "filed")).await;
+    ok(&utf8.cmd("SELECT INBOX").await.expect("select"));
+    ok(&utf8.cmd("COPY 1 \"Entwürfe/été\"").await.expect("copy"));
+    let r = utf8
+        .cmd("STATUS \"Entwürfe/été\" (MESSAGES)")
+        .await
+        .expect("status");
+    assert_eq!(
+        r.lines("STATUS"),
+        ["STATUS \"Entwürfe/été\" (MESSAGES 1)"],
+        "{}",
+        r.all()
+    );
+
+    // The same names, in modified UTF-7, to the other session.
+    let r = rev1.cmd("LIST \"\" *").await.expect("list");
+    for line in [
+        "LIST (\\HasChildren) \"/\" Entw&APw-rfe",
+        "LIST (\\HasNoChildren) \"/\" Entw&APw-rfe/&AOk-t&AOk-",
+        "LIST (\\HasNoChildren) \"/\" \"Tom &- Jerry\"",
+    ] {
+        assert!(r.lines("LIST").contains(&line), "{line}: {}", r.all());
+    }
+    let r = rev1
+        .cmd("SELECT Entw&APw-rfe/&AOk-t&AOk-")
+        .await
+        .expect("select");
+    assert!(r.ok() && r.all().contains("1 EXISTS"), "{}", r.all());
+    ok(&rev1
+        .cmd("RENAME \"Tom &- Jerry\" Tom&APw-")
+        .await
+        .expect("rename"));
+    let r = utf8.cmd("LIST \"\" \"Tom*\"").await.expect("list");
+    assert_eq!(
+        r.lines("LIST"),
+        ["LIST (\\HasNoChildren) \"/\" \"Tomü\""],
+        "{}",
+        r.all()
+    );
     tern.stop().expect("clean stop");
 }

@@ -269,7 +269,7 @@ pub fn unquote(s: &str) -> String {
 }
 
 /// Why a command that did not parse asks for something this server does not offer, when it
-/// does (NOTIFY, CREATE with USE, 8-bit strings without UTF8=ACCEPT): the client gets that
+/// does (NOTIFY, 8-bit characters outside quoted strings and literals): the client gets that
 /// reason instead of a generic syntax error.
 pub fn unsupported(message: &[u8]) -> Option<String> {
     let line_end = message
@@ -281,8 +281,8 @@ pub fn unsupported(message: &[u8]) -> Option<String> {
     match words.get(1).map(|w| w.to_ascii_uppercase()).as_deref() {
         Some("NOTIFY") => Some("NOTIFY is not offered here (no NOTIFY capability)".into()),
         _ if !line.is_ascii() => Some(
-            "8-bit strings and mailbox names need UTF8=ACCEPT, which this server does not \
-             offer; send mailbox names in modified UTF-7 (RFC 3501 5.1.3)"
+            "8-bit characters go only in quoted strings and literals, and in mailbox names only \
+             after ENABLE UTF8=ACCEPT; otherwise send names in modified UTF-7 (RFC 3501 5.1.3)"
                 .into(),
         ),
         _ => None,
@@ -350,8 +350,7 @@ mod tests {
         assert_eq!(e.create_use, Some(vec!["\\Sent".to_string()]));
         assert!(extract(b"a CREATE Outbox (COLOUR red)\r\n").is_err());
         assert!(
-            unsupported("a CREATE \"Entwürfe\"".as_bytes())
-                .is_some_and(|w| w.contains("UTF8=ACCEPT"))
+            unsupported("a CREATE Entwürfe".as_bytes()).is_some_and(|w| w.contains("UTF8=ACCEPT"))
         );
         assert_eq!(unsupported(b"a FROB x"), None);
         assert_eq!(unsupported(b"a CREATE Sent"), None);

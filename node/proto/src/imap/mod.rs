@@ -4,6 +4,7 @@
 
 pub mod extensions;
 mod feed;
+pub mod mutf7;
 pub mod reader;
 pub mod response;
 pub mod sequence;

@@ -42,6 +42,8 @@ pub struct RawImap {
     pub min_literal_rate: u64,
     /// MiB of envelopes cached for SEARCH and SORT, node-wide (0: none).
     pub envelope_cache_mib: u64,
+    /// DEFLATE level of `COMPRESS=DEFLATE` (1 fastest … 9 smallest); 0 does not offer it.
+    pub compress_level: u32,
 }
 
 impl Default for RawImap {
@@ -62,6 +64,7 @@ impl Default for RawImap {
             command_timeout_seconds: 60,
             min_literal_rate: 1024,
             envelope_cache_mib: 32,
+            compress_level: 6,
         }
     }
 }
@@ -101,6 +104,8 @@ pub struct ImapConfig {
     pub write_timeout: Duration,
     /// Bytes of envelopes cached for SEARCH and SORT.
     pub envelope_cache_bytes: u64,
+    /// DEFLATE level of `COMPRESS`; `None` when it is not offered.
+    pub compress_level: Option<u32>,
 }
 
 impl TryFrom<&RawImap> for ImapConfig {
@@ -145,6 +150,11 @@ impl TryFrom<&RawImap> for ImapConfig {
                 "envelope_cache_mib",
                 r.envelope_cache_mib,
             )?,
+            compress_level: match r.compress_level {
+                0 => None,
+                level @ 1..=9 => Some(level),
+                other => anyhow::bail!("imap.compress_level must be 0 (off) to 9, not {other}"),
+            },
         })
     }
 }

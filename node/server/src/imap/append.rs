@@ -27,7 +27,7 @@ use tern_store::{
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
-    convert::{MAX_KEYWORDS, mailbox_name, nz, split_flags},
+    convert::{MAX_KEYWORDS, nz, split_flags},
     filing::{FilingError, check_quota},
     session::{Flow, Missing, Session},
 };
@@ -71,7 +71,10 @@ pub async fn handle_append<S: AsyncRead + AsyncWrite + Unpin + Send>(
     more: Vec<Command<'static>>,
 ) -> Flow {
     let account = s.account().clone();
-    let name = mailbox_name(&name);
+    let name = match s.name_in(&tag, &name) {
+        Ok(n) => n,
+        Err(flow) => return flow,
+    };
     let mut parts = Vec::with_capacity(1 + more.len());
     let mut all = vec![first];
     for c in more {

@@ -4,6 +4,7 @@
 use tern_proto::imap::types::{
     auth::AuthMechanism,
     core::{Atom, Tag, Vec1},
+    extensions::compress::CompressionAlgorithm,
     extensions::quota::Resource,
     response::{Capability, Code, Data},
 };
@@ -49,6 +50,7 @@ pub fn list<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &Session<S>) -> Vec1<Ca
         Capability::ListExtended,
         atom("LIST-STATUS"),
         atom("STATUS=SIZE"),
+        atom("UTF8=ACCEPT"),
         atom("ESEARCH"),
         atom("MULTIAPPEND"),
         atom("SORT"),
@@ -58,6 +60,11 @@ pub fn list<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &Session<S>) -> Vec1<Ca
         atom("THREAD=REFERENCES"),
         atom(&format!("APPENDLIMIT={}", s.ctx.config.max_append_bytes)),
     ]);
+    if s.account.is_some() && s.ctx.config.compress_level.is_some() && !s.conn.is_compressed() {
+        caps.push(Capability::Compress {
+            algorithm: CompressionAlgorithm::Deflate,
+        });
+    }
     Vec1::try_from(caps).expect("never empty")
 }
 

@@ -1,4 +1,4 @@
-//! Conversions between Tern's stored values and `imap-types`: flags, mailbox names, dates,
+//! Conversions between Tern's stored values and `imap-types`: flags, dates,
 //! and the cached [`Summary`] as ENVELOPE and BODYSTRUCTURE.
 
 use std::num::NonZeroU32;
@@ -12,26 +12,12 @@ use tern_proto::imap::types::{
     datetime::DateTime,
     envelope::{Address, Envelope},
     flag::{Flag, FlagFetch, FlagNameAttribute},
-    mailbox::Mailbox,
 };
 use tern_store::model::{
     SpecialUse,
     message::Flags,
     summary::{self, Part},
 };
-
-/// The stored name of a mailbox argument (`INBOX` in any case is the INBOX).
-pub fn mailbox_name(m: &Mailbox<'_>) -> String {
-    match m {
-        Mailbox::Inbox => "INBOX".into(),
-        Mailbox::Other(o) => String::from_utf8_lossy(o.as_ref()).into_owned(),
-    }
-}
-
-/// A stored name as a mailbox for responses.
-pub fn mailbox(name: &str) -> Mailbox<'static> {
-    Mailbox::try_from(name.to_string()).unwrap_or(Mailbox::Inbox)
-}
 
 /// Keywords a message may carry (more are refused with `[LIMIT]`).
 pub const MAX_KEYWORDS: usize = 64;

@@ -15,7 +15,7 @@ use tern_store::model::message;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
-    convert::{mailbox_name, nz},
+    convert::nz,
     filing::{FilingError, check_quota},
     session::{Flow, Missing, Session},
 };
@@ -40,7 +40,10 @@ pub async fn handle_copy<S: AsyncRead + AsyncWrite + Unpin + Send>(
         .expect("named_messages checked the selection");
     let source = sel.mailbox.id;
     let sources: Vec<u32> = positions.into_iter().map(|i| uids[i]).collect();
-    let name = mailbox_name(&target);
+    let name = match s.name_in(&tag, &target) {
+        Ok(n) => n,
+        Err(flow) => return flow,
+    };
     let Some(target) = s.mailbox_named(&tag, &name, Missing::TryCreate).await else {
         return Flow::Continue;
     };

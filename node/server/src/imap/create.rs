@@ -8,10 +8,7 @@ use tern_proto::imap::{
 use tern_store::model::{ModelError, SpecialUse};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{
-    convert::mailbox_name,
-    session::{Flow, Session},
-};
+use super::session::{Flow, Session};
 
 /// The role a special-use attribute names (the roles Tern keeps).
 fn role(attribute: &str) -> Option<SpecialUse> {
@@ -63,7 +60,10 @@ pub async fn handle_create<S: AsyncRead + AsyncWrite + Unpin + Send>(
             "creating mailboxes is disabled for this account (account setting may_create_mailboxes)",
         );
     }
-    let name = mailbox_name(&name);
+    let name = match s.name_in(&tag, &name) {
+        Ok(n) => n,
+        Err(flow) => return flow,
+    };
     let name = name.trim_end_matches('/');
     if name.eq_ignore_ascii_case("INBOX") {
         return s.no(

@@ -7,10 +7,7 @@ use tern_proto::imap::{
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{
-    convert::mailbox_name,
-    session::{Flow, Missing, Session},
-};
+use super::session::{Flow, Missing, Session};
 
 /// Handles `DELETE name`.
 pub async fn handle_delete<S: AsyncRead + AsyncWrite + Unpin + Send>(
@@ -19,7 +16,10 @@ pub async fn handle_delete<S: AsyncRead + AsyncWrite + Unpin + Send>(
     name: Mailbox<'static>,
 ) -> Flow {
     let account = s.account().id;
-    let name = mailbox_name(&name);
+    let name = match s.name_in(&tag, &name) {
+        Ok(n) => n,
+        Err(flow) => return flow,
+    };
     let Some(mailbox) = s.mailbox_named(&tag, &name, Missing::Nonexistent).await else {
         return Flow::Continue;
     };

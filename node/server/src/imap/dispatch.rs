@@ -9,8 +9,8 @@ use tern_proto::imap::{
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
-    append, authenticate, capability, close, copy, create, delete, enable, expunge, fetch, id,
-    idle, list, login, namespace, noop, quota, rename, search, select,
+    append, authenticate, capability, close, compress, copy, create, delete, enable, expunge,
+    fetch, id, idle, list, login, namespace, noop, quota, rename, search, select,
     session::{Flow, Session},
     sort, starttls, status, store, subscribe, thread,
 };
@@ -170,11 +170,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Some(Extra::NoPerm.code()),
                 "quotas are set by the administrator (ternctl account quota)",
             ),
-            CommandBody::Compress { .. } => self.bad(
-                &tag,
-                Some(Extra::Cannot.code()),
-                "COMPRESS is not offered here (no COMPRESS=DEFLATE capability); nothing was done",
-            ),
+            CommandBody::Compress { .. } => Box::pin(compress::handle_compress(self, tag)).await,
             _ if !selected => self.bad(&tag, None, "select a mailbox first"),
             CommandBody::Close => Box::pin(close::handle_close(self, tag, true)).await,
             CommandBody::Unselect => Box::pin(close::handle_close(self, tag, false)).await,

@@ -1,5 +1,5 @@
-//! ENABLE (RFC 5161): turns on CONDSTORE and QRESYNC (QRESYNC implies CONDSTORE); other names
-//! are ignored as the RFC requires. Also the CONDSTORE enabling other commands do (a FETCH or
+//! ENABLE (RFC 5161): turns on CONDSTORE, QRESYNC (which implies CONDSTORE) and UTF8=ACCEPT
+//! (RFC 6855: mailbox names in UTF-8 from then on); other names are ignored as the RFC requires. Also the CONDSTORE enabling other commands do (a FETCH or
 //! SEARCH with MODSEQ, a STORE with UNCHANGEDSINCE: RFC 7162 §3.1), which tells the client the
 //! selected mailbox's highest MODSEQ the first time.
 
@@ -31,6 +31,10 @@ pub fn handle_enable<S: AsyncRead + AsyncWrite + Unpin + Send>(
             "QRESYNC" if !s.reporting.qresync => {
                 s.reporting.qresync = true;
                 condstore(s);
+                enabled.push(c);
+            }
+            "UTF8=ACCEPT" if !s.reporting.utf8 => {
+                s.reporting.utf8 = true;
                 enabled.push(c);
             }
             _ => {}

@@ -14,8 +14,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tern_proto::imap::extensions::{ListOptions, unquote};
 
 use super::{
-    convert::{mailbox, mailbox_name, special_use},
+    convert::special_use,
     listing::{self, Selection},
+    names,
     session::{Flow, Session},
     status,
 };
@@ -48,20 +49,25 @@ pub async fn handle_list<S: AsyncRead + AsyncWrite + Unpin + Send>(
     options: ListOptions,
 ) -> Flow {
     let verb = if lsub { "LSUB" } else { "LIST" };
-    let pattern: Vec<u8> = match &pattern {
-        ListMailbox::Token(t) => t.as_ref().to_vec(),
-        ListMailbox::String(s) => s.as_ref().to_vec(),
-    };
+    let utf8 = s.reporting.utf8;
+    // Patterns and the reference are names with wildcards: decoded as names are, or taken as
+    // sent when they are not valid modified UTF-7 (they then match nothing stored).
+    let as_name =
+        |sent: &[u8]| names::decode(sent, utf8).map_or_else(|_| sent.to_vec(), String::into_bytes);
+    let pattern = as_name(match &pattern {
+        ListMailbox::Token(t) => t.as_ref(),
+        ListMailbox::String(s) => s.as_ref(),
+    });
     let reference = match &reference {
-        Mailbox::Inbox => "INBOX".to_string(),
-        Mailbox::Other(_) => mailbox_name(&reference),
+        Mailbox::Inbox => b"INBOX".to_vec(),
+        Mailbox::Other(o) => as_name(o.as_ref()),
     };
     let delimiter = QuotedChar::try_from('/').ok();
     if pattern.is_empty() && !lsub {
         s.data(Data::List {
             items: vec![FlagNameAttribute::Noselect],
             delimiter,
-            mailbox: mailbox(""),
+            mailbox: s.name_out(""),
         });
         return s.ok(&tag, None, "LIST completed");
     }
@@ -82,12 +88,12 @@ pub async fn handle_list<S: AsyncRead + AsyncWrite + Unpin + Send>(
         options
             .more_patterns
             .iter()
-            .map(|p| unquote(p).into_bytes()),
+            .map(|p| as_name(unquote(p).as_bytes())),
     );
     let fulls: Vec<Vec<u8>> = patterns
         .iter()
         .map(|pattern| {
-            let mut full = reference.clone().into_bytes();
+            let mut full = reference.clone();
             if !full.is_empty() && !full.ends_with(b"/") && !pattern.starts_with(b"/") {
                 full.push(b'/');
             }
@@ -156,7 +162,7 @@ pub async fn handle_list<S: AsyncRead + AsyncWrite + Unpin + Send>(
         if entry.subscribed && show_subscribed && !lsub {
             items.push(attr("Subscribed"));
         }
-        let name = mailbox(&entry.name);
+        let name = s.name_out(&entry.name);
         let data = if lsub {
             Data::Lsub {
                 items,
@@ -180,7 +186,7 @@ pub async fn handle_list<S: AsyncRead + AsyncWrite + Unpin + Send>(
         };
         match status::items_for(&s.ctx.dir, m, &status_items).await {
             Ok(items) => s.data(Data::Status {
-                mailbox: mailbox(&m.name),
+                mailbox: s.name_out(&m.name),
                 items: items.into(),
             }),
             Err(e) => return s.fail(&tag, e),

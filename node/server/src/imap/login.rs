@@ -68,6 +68,15 @@ pub async fn check<S: AsyncRead + AsyncWrite + Unpin + Send>(
         return Flow::Continue;
     };
     tracing::info!(session = %s.id, account = %account.address, "IMAP login");
+    if !account.utf8_names {
+        match s.ctx.dir.convert_names(account.id).await {
+            Ok(0) => {}
+            Ok(renamed) => {
+                tracing::info!(session = %s.id, account = %account.address, renamed, "mailbox names converted to UTF-8");
+            }
+            Err(e) => return s.fail(tag, e),
+        }
+    }
     s.logged_in(account);
     let caps = capability::code(s);
     s.ok(tag, Some(caps), "logged in")

@@ -12,10 +12,7 @@ use tern_proto::imap::{
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{
-    convert::{mailbox, mailbox_name},
-    session::{Flow, Missing, Session},
-};
+use super::session::{Flow, Missing, Session};
 
 fn root() -> AString<'static> {
     AString::try_from("").expect("empty string is valid")
@@ -75,7 +72,10 @@ pub async fn handle_getquotaroot<S: AsyncRead + AsyncWrite + Unpin + Send>(
     tag: Tag<'static>,
     name: Mailbox<'static>,
 ) -> Flow {
-    let name = mailbox_name(&name);
+    let name = match s.name_in(&tag, &name) {
+        Ok(n) => n,
+        Err(flow) => return flow,
+    };
     if s.mailbox_named(&tag, &name, Missing::Nonexistent)
         .await
         .is_none()
@@ -83,7 +83,7 @@ pub async fn handle_getquotaroot<S: AsyncRead + AsyncWrite + Unpin + Send>(
         return Flow::Continue;
     }
     s.data(Data::QuotaRoot {
-        mailbox: mailbox(&name),
+        mailbox: s.name_out(&name),
         roots: vec![root()],
     });
     match write_quota(s).await {

@@ -6,10 +6,7 @@ use tern_proto::imap::{
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{
-    convert::mailbox_name,
-    session::{Flow, Session},
-};
+use super::session::{Flow, Session};
 
 /// Handles `RENAME from to`.
 pub async fn handle_rename<S: AsyncRead + AsyncWrite + Unpin + Send>(
@@ -19,7 +16,14 @@ pub async fn handle_rename<S: AsyncRead + AsyncWrite + Unpin + Send>(
     to: Mailbox<'static>,
 ) -> Flow {
     let account = s.account().id;
-    let (from, to) = (mailbox_name(&from), mailbox_name(&to));
+    let from = match s.name_in(&tag, &from) {
+        Ok(n) => n,
+        Err(flow) => return flow,
+    };
+    let to = match s.name_in(&tag, &to) {
+        Ok(n) => n,
+        Err(flow) => return flow,
+    };
     if from == "INBOX" {
         return s.no(
             &tag,

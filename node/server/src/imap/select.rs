@@ -19,7 +19,7 @@ use tern_store::model::message;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
-    convert::{fetch_flags, mailbox_name, nz},
+    convert::{fetch_flags, nz},
     selected::Selected,
     session::{Flow, Missing, Session},
 };
@@ -40,7 +40,10 @@ pub async fn handle_select<S: AsyncRead + AsyncWrite + Unpin + Send>(
             "previous mailbox closed",
         );
     }
-    let name = mailbox_name(&name);
+    let name = match s.name_in(&tag, &name) {
+        Ok(n) => n,
+        Err(flow) => return flow,
+    };
     let Some(mailbox) = s.mailbox_named(&tag, &name, Missing::Nonexistent).await else {
         return Flow::Continue;
     };

@@ -36,6 +36,8 @@ pub struct Reporting {
     pub condstore: bool,
     /// QRESYNC: expunges are reported as VANISHED.
     pub qresync: bool,
+    /// UTF8=ACCEPT: mailbox names in UTF-8 rather than modified UTF-7 (RFC 6855).
+    pub utf8: bool,
 }
 
 /// The selected mailbox.

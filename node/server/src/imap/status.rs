@@ -12,7 +12,7 @@ use tern_store::model::{Directory, ModelError, message, message::Flags};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
-    convert::{mailbox, mailbox_name, nz},
+    convert::nz,
     session::{Flow, Missing, Session},
 };
 
@@ -95,7 +95,10 @@ pub async fn handle_status<S: AsyncRead + AsyncWrite + Unpin + Send>(
     name: Mailbox<'static>,
     items: Vec<StatusDataItemName>,
 ) -> Flow {
-    let name = mailbox_name(&name);
+    let name = match s.name_in(&tag, &name) {
+        Ok(n) => n,
+        Err(flow) => return flow,
+    };
     let Some(m) = s.mailbox_named(&tag, &name, Missing::Nonexistent).await else {
         return Flow::Continue;
     };
@@ -104,7 +107,7 @@ pub async fn handle_status<S: AsyncRead + AsyncWrite + Unpin + Send>(
         Err(e) => return s.fail(&tag, e),
     };
     s.data(Data::Status {
-        mailbox: mailbox(&m.name),
+        mailbox: s.name_out(&m.name),
         items: out.into(),
     });
     s.done(&tag, None, "STATUS completed").await

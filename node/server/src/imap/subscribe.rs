@@ -3,10 +3,7 @@
 use tern_proto::imap::types::{core::Tag, mailbox::Mailbox};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{
-    convert::mailbox_name,
-    session::{Flow, Session},
-};
+use super::session::{Flow, Session};
 
 /// Handles `SUBSCRIBE name` (`on`) and `UNSUBSCRIBE name`.
 pub async fn handle_subscribe<S: AsyncRead + AsyncWrite + Unpin + Send>(
@@ -16,7 +13,10 @@ pub async fn handle_subscribe<S: AsyncRead + AsyncWrite + Unpin + Send>(
     on: bool,
 ) -> Flow {
     let account = s.account().id;
-    let name = mailbox_name(&name);
+    let name = match s.name_in(&tag, &name) {
+        Ok(n) => n,
+        Err(flow) => return flow,
+    };
     match s.ctx.dir.set_subscribed(account, &name, on).await {
         Ok(()) => s.ok(
             &tag,

@@ -2,7 +2,9 @@
 //! every blocking read (so pipelining clients are never left waiting), reads against a
 //! deadline, writes that must make progress within the write timeout (a client that never
 //! reads is dropped), raw lines with a cap, and the in-place upgrade to TLS. Bytes each way and
-//! whether TLS is on are kept where the node's live session list can read them.
+//! whether TLS is on are kept where the node's live session list can read them. Once IMAP
+//! `COMPRESS` starts, both directions pass through a [`Deflate`] between the buffers and the
+//! stream (the byte counts stay those on the wire).
 
 use std::{
     sync::{
@@ -17,7 +19,7 @@ use tokio::{
     time::Instant,
 };
 
-use super::stream::MaybeTls;
+use super::{deflate::Deflate, stream::MaybeTls};
 
 /// Room made for one read.
 const READ: usize = 16 * 1024;
@@ -39,6 +41,46 @@ async fn within<T>(
     tokio::time::timeout(limit, step)
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "client not reading"))?
+}
+
+/// Writes out `bytes`, each write making progress within `limit`, counting them in `wire`.
+/// What is written leaves the buffer at once, so a flush cancelled half-way (an IDLE wake-up
+/// racing the read) never sends a byte twice.
+async fn write_all<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    bytes: &mut Vec<u8>,
+    limit: Duration,
+    wire: &Wire,
+) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        let n = within(limit, io.write(bytes)).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        bytes.drain(..n);
+        wire.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Reads once into the spare room of `into`, before `deadline` when there is one; a closed or
+/// failed stream is [`ReadError::Closed`].
+async fn read_within<S: AsyncRead + Unpin>(
+    io: &mut S,
+    into: &mut Vec<u8>,
+    deadline: Option<Instant>,
+) -> Result<usize, ReadError> {
+    let read = io.read_buf(into);
+    let read = match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, read)
+            .await
+            .map_err(|_| ReadError::Timeout)?,
+        None => read.await,
+    };
+    match read {
+        Err(_) | Ok(0) => Err(ReadError::Closed),
+        Ok(n) => Ok(n),
+    }
 }
 
 /// Why reading stopped.
@@ -89,6 +131,8 @@ pub struct Conn<S> {
     lean: bool,
     write_timeout: Duration,
     wire: Arc<Wire>,
+    /// After `COMPRESS`: the codec and its compressed output.
+    deflate: Option<Box<(Deflate, Vec<u8>)>>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
@@ -104,6 +148,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             lean: false,
             write_timeout,
             wire,
+            deflate: None,
         }
     }
 
@@ -127,19 +172,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         &mut self.out
     }
 
-    /// Sends what is queued. Each write must make progress within the write timeout, so a
-    /// client that stops reading cannot hold the session (and its memory) forever.
+    /// Sends what is queued (compressed, once compression is on). Each write must make progress
+    /// within the write timeout, so a client that stops reading cannot hold the session (and
+    /// its memory) forever.
     pub async fn flush(&mut self) -> std::io::Result<()> {
-        let mut written = 0;
-        while written < self.out.len() {
-            let n = within(self.write_timeout, self.io.write(&self.out[written..])).await?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::WriteZero.into());
+        let io = &mut self.io;
+        match self.deflate.as_deref_mut() {
+            None => write_all(io, &mut self.out, self.write_timeout, &self.wire).await?,
+            Some((codec, wire_out)) => {
+                if !self.out.is_empty() {
+                    codec.compress(&self.out, wire_out);
+                    self.out.clear();
+                }
+                write_all(io, wire_out, self.write_timeout, &self.wire).await?;
             }
-            written += n;
-            self.wire.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
         }
-        self.out.clear();
         within(self.write_timeout, self.io.flush()).await
     }
 
@@ -169,23 +216,61 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         // future): a little after `release_buffers` (an IDLE client sends `DONE`; a wake-up
         // that cancels the read must not grow it either), a read's worth otherwise.
         let room = if self.lean { IDLE_READ } else { READ };
+        if self.deflate.is_some() {
+            return self.fill_inflating(room, deadline).await;
+        }
         self.input.reserve(room);
-        let read = self.io.read_buf(&mut self.input);
-        let read = match deadline {
-            Some(deadline) => tokio::time::timeout_at(deadline, read)
-                .await
-                .map_err(|_| ReadError::Timeout)?,
-            None => read.await,
-        };
-        let n = match read {
-            Err(_) | Ok(0) => return Err(ReadError::Closed),
-            Ok(n) => n,
-        };
+        let n = read_within(&mut self.io, &mut self.input, deadline).await?;
         if n >= room {
             self.lean = false;
         }
         self.wire.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
+    }
+
+    /// [`Conn::fill`] once compression is on: inflates what is buffered, reading compressed
+    /// bytes until some input comes out; returns how many plain bytes came.
+    async fn fill_inflating(
+        &mut self,
+        room: usize,
+        deadline: Option<Instant>,
+    ) -> Result<usize, ReadError> {
+        let Some((codec, _)) = self.deflate.as_deref_mut() else {
+            return Err(ReadError::Closed);
+        };
+        loop {
+            if codec.has_input() {
+                let n = codec.inflate(&mut self.input, room).map_err(|e| {
+                    tracing::debug!(error = ?e, "compressed input unusable");
+                    ReadError::Closed
+                })?;
+                if n > 0 {
+                    if n >= room {
+                        self.lean = false;
+                    }
+                    return Ok(n);
+                }
+            }
+            let raw = codec.raw_mut();
+            raw.reserve(room);
+            let n = read_within(&mut self.io, raw, deadline).await?;
+            self.wire.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Starts `COMPRESS=DEFLATE` at `level`, after the tagged OK went out in clear: from here
+    /// both directions are compressed, and input the client sent after the command is taken as
+    /// compressed already.
+    pub fn start_deflate(&mut self, level: u32) {
+        let mut codec = Deflate::new(level);
+        codec.raw_mut().extend_from_slice(self.pending());
+        self.discard_input();
+        self.deflate = Some(Box::new((codec, Vec::new())));
+    }
+
+    /// Whether `COMPRESS` is on.
+    pub fn is_compressed(&self) -> bool {
+        self.deflate.is_some()
     }
 
     /// Parses pending input with `parse` (bytes in; bytes consumed and an item, or `None` when
@@ -243,6 +328,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         }
         if self.out.is_empty() {
             self.out = Vec::new();
+        }
+        if let Some((codec, wire_out)) = self.deflate.as_deref_mut() {
+            codec.release_buffers();
+            if wire_out.is_empty() {
+                *wire_out = Vec::new();
+            }
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod actor;
 pub mod budget;
 pub mod conn;
+pub mod deflate;
 pub mod descriptors;
 pub mod limits;
 pub mod listener;

@@ -40,6 +40,10 @@ pub struct Account {
     pub may_send_as_any: bool,
     /// Unix seconds of creation.
     pub created: i64,
+    /// Whether its mailbox names are stored in UTF-8 (accounts from before were converted from
+    /// modified UTF-7 at their first IMAP login after the upgrade; see `utf8_names.rs`).
+    #[serde(default)]
+    pub utf8_names: bool,
 }
 
 fn yes() -> bool {
@@ -114,6 +118,7 @@ impl Directory {
                     may_create_mailboxes: true,
                     may_send_as_any: false,
                     created: now(),
+                    utf8_names: true,
                 };
                 codec::write(&tx, &k::account(id), &account)?;
                 codec::write(&tx, &addr_key, &Owner::Account(id))?;

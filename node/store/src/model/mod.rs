@@ -19,6 +19,7 @@ pub mod subscription;
 pub mod summary;
 pub mod token;
 pub mod tracking;
+pub mod utf8_names;
 
 use thiserror::Error;
 

@@ -45,6 +45,18 @@ pub(crate) async fn rename(tx: &Tx, account: u64, from: &str, to: &str) -> Resul
     Ok(())
 }
 
+/// The names on an account's list, sorted, inside a transaction.
+pub(crate) async fn names(tx: &Tx, account: u64) -> Result<Vec<String>, StoreError> {
+    listed(tx, account).await?;
+    let kvs = tx
+        .get_prefix(&k::subscriptions(account), RangeOptions::all())
+        .await?;
+    Ok(kvs
+        .iter()
+        .filter_map(|kv| k::subscribed_name(&kv.key))
+        .collect())
+}
+
 /// Forgets an account's list (the account is removed).
 pub(crate) fn clear(tx: &Tx, account: u64) -> Result<(), StoreError> {
     tx.clear_prefix(&k::subscriptions(account))?;
@@ -55,17 +67,7 @@ impl Directory {
     /// The names on an account's subscription list, sorted; a name may outlive its mailbox.
     pub async fn subscriptions(&self, account: u64) -> ModelResult<Vec<String>> {
         self.db
-            .transact(|tx| async move {
-                listed(&tx, account).await?;
-                let kvs = tx
-                    .get_prefix(&k::subscriptions(account), RangeOptions::all())
-                    .await?;
-                Ok::<_, ModelError>(
-                    kvs.iter()
-                        .filter_map(|kv| k::subscribed_name(&kv.key))
-                        .collect(),
-                )
-            })
+            .transact(|tx| async move { Ok(names(&tx, account).await?) })
             .await
     }
 
