@@ -1,6 +1,7 @@
 //! The IMAP extensions an IMAP compliance suite expects, each tested from its RFC: THREAD
 //! (RFC 5256), ESORT (RFC 5267), STATUS=SIZE (RFC 8438), CREATE-SPECIAL-USE (RFC 6154),
-//! BINARY (RFC 3516), COMPRESS=DEFLATE (RFC 4978) and UTF8=ACCEPT (RFC 6855).
+//! BINARY (RFC 3516), COMPRESS=DEFLATE (RFC 4978), UTF8=ACCEPT (RFC 6855), CATENATE (RFC 4469)
+//! and the IMAP4rev2 switch (RFC 9051).
 
 use tern_tests::imap::{self, append, message};
 
@@ -341,6 +342,170 @@ async fn mailbox_names_in_utf8_and_modified_utf7() {
     assert_eq!(
         r.lines("LIST"),
         ["LIST (\\HasNoChildren) \"/\" \"Tomü\""],
+        "{}",
+        r.all()
+    );
+    tern.stop().expect("clean stop");
+}
+
+/// `ENABLE IMAP4rev2` (RFC 9051): no `\\Recent` (and none taken from IMAP4rev1 sessions),
+/// ESEARCH answers to every SEARCH, UTF-8 mailbox names, STATUS DELETED and SIZE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enable_imap4rev2_switches_the_session() {
+    let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
+    let ok = |r: &imap::Reply| assert!(r.ok(), "{}", r.all());
+    let mut rev2 = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    let r = rev2.cmd("CAPABILITY").await.expect("capability");
+    assert!(
+        r.all().contains("IMAP4rev1 IMAP4rev2"),
+        "both versions are offered: {}",
+        r.all()
+    );
+    let r = rev2.cmd("ENABLE IMAP4rev2").await.expect("enable");
+    assert_eq!(r.lines("ENABLED"), ["ENABLED IMAP4rev2"], "{}", r.all());
+    append(&mut rev2, "(\\Deleted)", &message(DATE, "old")).await;
+    let r = rev2.cmd("SELECT INBOX").await.expect("select");
+    assert!(r.ok() && r.all().contains("1 EXISTS"), "{}", r.all());
+    assert!(
+        !r.all().contains("RECENT"),
+        "no RECENT in IMAP4rev2: {}",
+        r.all()
+    );
+
+    // Mail arriving while the IMAP4rev2 session is selected stays recent for IMAP4rev1 ones.
+    tern_tests::smtp::deliver(tern.addr("smtp"), "demo@example.test", &["new"])
+        .await
+        .expect("deliver");
+    let r = rev2.cmd("NOOP").await.expect("noop");
+    assert!(
+        r.all().contains("2 EXISTS") && !r.all().contains("RECENT"),
+        "{}",
+        r.all()
+    );
+    let r = rev2.cmd("FETCH 1:* (FLAGS)").await.expect("fetch");
+    assert!(r.ok() && !r.all().contains("\\Recent"), "{}", r.all());
+    // Neither the one it appended nor the one delivered was taken by the IMAP4rev2 session.
+    let mut rev1 = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    let r = rev1.cmd("SELECT INBOX").await.expect("select");
+    assert!(r.lines("").contains(&"2 RECENT"), "{}", r.all());
+
+    // SEARCH answers with ESEARCH, UID SEARCH with UID, no match with the tag alone.
+    let r = rev2.cmd("SEARCH ALL").await.expect("search");
+    let tag = r.untagged[0].split('"').nth(1).expect("tag").to_string();
+    assert_eq!(
+        r.untagged,
+        [format!("ESEARCH (TAG \"{tag}\") ALL 1:2")],
+        "{}",
+        r.all()
+    );
+    let r = rev2.cmd("UID SEARCH UNDELETED").await.expect("search");
+    assert!(
+        r.untagged.len() == 1 && r.untagged[0].ends_with(") UID ALL 2"),
+        "{}",
+        r.all()
+    );
+    let r = rev2.cmd("SEARCH SUBJECT nowhere").await.expect("search");
+    assert!(
+        r.untagged.len() == 1
+            && r.untagged[0].starts_with("ESEARCH (TAG ")
+            && r.untagged[0].ends_with("\")"),
+        "{}",
+        r.all()
+    );
+    // The IMAP4rev1 session keeps the old answer.
+    let r = rev1.cmd("SEARCH ALL").await.expect("search");
+    assert_eq!(r.lines("SEARCH"), ["SEARCH 1 2"], "{}", r.all());
+
+    let r = rev2
+        .cmd("STATUS INBOX (MESSAGES DELETED)")
+        .await
+        .expect("status");
+    assert_eq!(
+        r.lines("STATUS"),
+        ["STATUS INBOX (MESSAGES 2 DELETED 1)"],
+        "{}",
+        r.all()
+    );
+    ok(&rev2.cmd("CREATE \"Entwürfe\"").await.expect("create utf-8"));
+    let r = rev1.cmd("LIST \"\" Entw*").await.expect("list");
+    assert!(r.all().contains("Entw&APw-rfe"), "{}", r.all());
+    tern.stop().expect("clean stop");
+}
+
+/// CATENATE (RFC 4469): a message built from text and URLs naming a stored message and its
+/// parts, as a client forwarding an attachment without downloading it does; a URL that cannot
+/// be resolved is `[BADURL]` and nothing is appended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catenate_builds_a_message_from_text_and_urls() {
+    let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
+    let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    let r = c.cmd("CAPABILITY").await.expect("capability");
+    assert!(r.all().contains(" CATENATE"), "{}", r.all());
+    let original = "From: bob@remote.test\r\nTo: demo@example.test\r\nSubject: report\r\nDate: Tue, 24 Nov 2026 09:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b1\r\nContent-Type: text/csv; name=figures.csv\r\n\r\na,b\r\n1,2\r\n--b1--\r\n";
+    append(&mut c, "", original).await;
+    let r = c.cmd("STATUS INBOX (UIDVALIDITY)").await.expect("status");
+    let validity: String = r.untagged[0].chars().filter(char::is_ascii_digit).collect();
+
+    let head = "From: demo@example.test\r\nTo: carol@remote.test\r\nSubject: Fwd: report\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b2\r\n\r\n--b2\r\nContent-Type: text/plain\r\n\r\nfor you\r\n--b2\r\n";
+    let url = format!("/INBOX;UIDVALIDITY={validity}/;UID=1/;SECTION=2");
+    let mime = format!("/INBOX;UIDVALIDITY={validity}/;UID=1/;SECTION=2.MIME");
+    let tail = "\r\n--b2--\r\n";
+    let command = format!(
+        "t90 APPEND Drafts (\\Draft) CATENATE (TEXT {{{}+}}\r\n{head} URL \"{mime}\" URL \"{url}\" TEXT {{{}+}}\r\n{tail})\r\n",
+        head.len(),
+        tail.len()
+    );
+    c.send(command.as_bytes()).await.expect("send");
+    let r = c.until("t90").await.expect("append");
+    assert!(r.status.starts_with("OK [APPENDUID "), "{}", r.all());
+    assert!(c.cmd("SELECT Drafts").await.expect("select").ok());
+    let r = c.cmd("FETCH 1 (BODY.PEEK[] FLAGS)").await.expect("fetch");
+    let expected =
+        format!("{head}Content-Type: text/csv; name=figures.csv\r\n\r\na,b\r\n1,2{tail}");
+    assert!(r.untagged[0].contains(&expected), "{:?}", r.untagged);
+    assert!(r.untagged[0].contains("\\Draft"), "{:?}", r.untagged);
+
+    // URLs that cannot be resolved: nothing is appended.
+    for (url, why) in [
+        (
+            format!("/INBOX;UIDVALIDITY={validity}/;UID=99"),
+            "no message with UID 99",
+        ),
+        (
+            "/INBOX;UIDVALIDITY=999999/;UID=1".to_string(),
+            "UIDVALIDITY",
+        ),
+        ("/Nowhere/;UID=1".to_string(), "no mailbox named Nowhere"),
+        (
+            "imap://eve@example.test/INBOX/;UID=1".to_string(),
+            "another user",
+        ),
+        ("/INBOX/;UID=1/;SECTION=7".to_string(), "no part 7"),
+    ] {
+        let r = c
+            .cmd(&format!("APPEND Drafts CATENATE (URL \"{url}\")"))
+            .await
+            .expect("append");
+        assert!(
+            r.status.starts_with(&format!("NO [BADURL \"{url}\"]")) && r.status.contains(why),
+            "{url}: {}",
+            r.all()
+        );
+    }
+    let r = c.cmd("STATUS Drafts (MESSAGES)").await.expect("status");
+    assert_eq!(
+        r.lines("STATUS"),
+        ["STATUS Drafts (MESSAGES 1)"],
+        "{}",
+        r.all()
+    );
+    let r = c
+        .cmd("APPEND Drafts CATENATE (TEXT \"x\")")
+        .await
+        .expect("append");
+    assert!(
+        r.status
+            .starts_with("BAD [CANNOT] CATENATE: TEXT takes a literal"),
         "{}",
         r.all()
     );

@@ -51,6 +51,8 @@ pub struct Extras {
     pub create_use: Option<Vec<String>>,
     /// The second and later messages of a MULTIAPPEND, each as an APPEND of its own.
     pub more_appends: Vec<imap_codec::imap_types::command::Command<'static>>,
+    /// The parts of an APPEND with CATENATE (RFC 4469); its message literal is then empty.
+    pub catenate: Option<Vec<super::catenate::Part>>,
 }
 
 /// Why extended syntax was refused.

@@ -2,6 +2,7 @@
 //! literals ([`reader`]), response encoding helpers and Tern's response codes ([`response`]),
 //! and sequence-set resolution against a mailbox's UID list ([`sequence`]). No I/O.
 
+pub mod catenate;
 pub mod extensions;
 mod feed;
 pub mod mutf7;

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use super::{
+    catenate,
     extensions::{self, Extras},
     feed::{Fed, Feeder},
 };
@@ -296,7 +297,19 @@ impl Reader {
                     .filter(|f| matches!(f, FragmentInfo::Literal { .. }))
                     .count();
                 let mut extras = Extras::default();
-                let first = if literals > 1 && is_append(bytes) {
+                let first_line = fragments
+                    .first()
+                    .and_then(|f| bytes.get(f.range()))
+                    .unwrap_or_default();
+                let first = if catenate::is_catenate(first_line) {
+                    match catenate::split(bytes, &fragments) {
+                        Ok((rewritten, parts)) => {
+                            extras.catenate = Some(parts);
+                            decode_command(&rewritten).ok_or(Refusal::Syntax)
+                        }
+                        Err(why) => Err(Refusal::Unsupported(format!("CATENATE: {why}"))),
+                    }
+                } else if literals > 1 && is_append(bytes) {
                     match split_multiappend(bytes, &fragments) {
                         Some((first, more)) => {
                             extras.more_appends = more;

@@ -1,6 +1,7 @@
-//! APPEND and MULTIAPPEND (RFC 3502): stores one or more messages in a mailbox with their
-//! flags and internal dates, all in one transaction (all or none), after the quota check
-//! (`[OVERQUOTA]`), and answers with APPENDUID (UIDPLUS) only after the commit.
+//! APPEND, MULTIAPPEND (RFC 3502) and CATENATE (RFC 4469, built in `catenate.rs`): stores one
+//! or more messages in a mailbox with their flags and internal dates, all in one transaction
+//! (all or none), after the quota check (`[OVERQUOTA]`), and answers with APPENDUID (UIDPLUS)
+//! only after the commit.
 
 use tern_proto::imap::{
     response::Extra,
@@ -69,11 +70,19 @@ pub async fn handle_append<S: AsyncRead + AsyncWrite + Unpin + Send>(
         LiteralOrLiteral8<'static>,
     ),
     more: Vec<Command<'static>>,
+    catenate: Option<Vec<tern_proto::imap::catenate::Part>>,
 ) -> Flow {
     let account = s.account().clone();
     let name = match s.name_in(&tag, &name) {
         Ok(n) => n,
         Err(flow) => return flow,
+    };
+    let mut catenated = match catenate {
+        Some(parts) => match s.catenate(&tag, parts).await {
+            Ok(bytes) => Some(bytes),
+            Err(flow) => return flow,
+        },
+        None => None,
     };
     let mut parts = Vec::with_capacity(1 + more.len());
     let mut all = vec![first];
@@ -89,13 +98,16 @@ pub async fn handle_append<S: AsyncRead + AsyncWrite + Unpin + Send>(
         }
     }
     for (flags, date, message) in &all {
-        let Some(p) = part(flags, date.as_ref(), message) else {
+        let Some(mut p) = part(flags, date.as_ref(), message) else {
             return s.bad(
                 &tag,
                 None,
                 "only \\Seen \\Answered \\Flagged \\Deleted \\Draft and keywords can be set",
             );
         };
+        if let Some(body) = catenated.take() {
+            p.body = body;
+        }
         if p.keywords.len() > MAX_KEYWORDS {
             return s.no(
                 &tag,

@@ -18,7 +18,7 @@ fn atom(s: &str) -> Capability<'static> {
 
 /// The capabilities of `s` in its current state.
 pub fn list<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &Session<S>) -> Vec1<Capability<'static>> {
-    let mut caps = vec![Capability::Imap4Rev1];
+    let mut caps = vec![Capability::Imap4Rev1, atom("IMAP4rev2")];
     if s.account.is_none() {
         if !s.conn.is_tls() && s.ctx.tls.is_some() {
             caps.push(Capability::StartTls);
@@ -53,6 +53,7 @@ pub fn list<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &Session<S>) -> Vec1<Ca
         atom("UTF8=ACCEPT"),
         atom("ESEARCH"),
         atom("MULTIAPPEND"),
+        atom("CATENATE"),
         atom("SORT"),
         atom("SORT=DISPLAY"),
         atom("ESORT"),

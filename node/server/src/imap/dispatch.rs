@@ -155,6 +155,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     mailbox,
                     first,
                     extras.more_appends,
+                    extras.catenate,
                 ))
                 .await
             }

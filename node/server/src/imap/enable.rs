@@ -1,5 +1,6 @@
-//! ENABLE (RFC 5161): turns on CONDSTORE, QRESYNC (which implies CONDSTORE) and UTF8=ACCEPT
-//! (RFC 6855: mailbox names in UTF-8 from then on); other names are ignored as the RFC requires. Also the CONDSTORE enabling other commands do (a FETCH or
+//! ENABLE (RFC 5161): turns on CONDSTORE, QRESYNC (which implies CONDSTORE), UTF8=ACCEPT
+//! (RFC 6855: mailbox names in UTF-8 from then on) and IMAP4rev2 (RFC 9051: UTF-8 names, no
+//! `\Recent`, ESEARCH answers); other names are ignored as the RFC requires. Also the CONDSTORE enabling other commands do (a FETCH or
 //! SEARCH with MODSEQ, a STORE with UNCHANGEDSINCE: RFC 7162 §3.1), which tells the client the
 //! selected mailbox's highest MODSEQ the first time.
 
@@ -34,6 +35,12 @@ pub fn handle_enable<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 enabled.push(c);
             }
             "UTF8=ACCEPT" if !s.reporting.utf8 => {
+                s.reporting.utf8 = true;
+                enabled.push(c);
+            }
+            // IMAP4rev2 names mailboxes in UTF-8 too (RFC 9051 §5.1).
+            "IMAP4REV2" if !s.reporting.rev2 => {
+                s.reporting.rev2 = true;
                 s.reporting.utf8 = true;
                 enabled.push(c);
             }

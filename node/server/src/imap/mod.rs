@@ -7,6 +7,7 @@ mod append;
 mod authenticate;
 mod base_subject;
 mod capability;
+mod catenate;
 mod close;
 mod compress;
 mod convert;

@@ -390,6 +390,13 @@ pub async fn handle_search<S: AsyncRead + AsyncWrite + Unpin + Send>(
     if s.selected.is_none() {
         return s.bad(&tag, None, "no mailbox selected");
     }
+    // IMAP4rev2 answers every SEARCH with ESEARCH: no RETURN is RETURN (ALL) (RFC 9051 §6.4.4).
+    let ret = ret.or_else(|| {
+        s.reporting.rev2.then(|| SearchReturn {
+            all: true,
+            ..SearchReturn::default()
+        })
+    });
     let found = match matching(s, criteria.clone(), false).await {
         Ok(h) => h,
         Err(e) => return s.fail(&tag, e.into()),

@@ -64,7 +64,10 @@ pub async fn handle_select<S: AsyncRead + AsyncWrite + Unpin + Send>(
             }
         }
     }
-    let sub = match s.ctx.hub.join(mailbox.id, !read_only).await {
+    // An IMAP4rev2 session has no `\Recent` (RFC 9051): it takes none, leaving them to
+    // IMAP4rev1 sessions.
+    let claims = !read_only && !s.reporting.rev2;
+    let sub = match s.ctx.hub.join(mailbox.id, claims).await {
         Ok(sub) => sub,
         Err(e) => {
             tracing::error!(session = %s.id, error = %e, "cannot join a mailbox actor");
@@ -76,14 +79,16 @@ pub async fn handle_select<S: AsyncRead + AsyncWrite + Unpin + Send>(
         }
     };
     let db = s.ctx.dir.db().clone();
-    let sel = match Selected::open(&db, mailbox, read_only, sub).await {
+    let sel = match Selected::open(&db, mailbox, read_only, claims, sub).await {
         Ok(sel) => sel,
         Err(e) => return s.fail(&tag, e.into()),
     };
     let (uidvalidity, uidnext) = (sel.mailbox.uidvalidity, sel.uidnext);
     sel.write_flags(s.conn.out());
     s.data(Data::Exists(sel.uids.len() as u32));
-    s.data(Data::Recent(sel.recent_count()));
+    if !s.reporting.rev2 {
+        s.data(Data::Recent(sel.recent_count()));
+    }
     if let Some(n) = sel.first_unseen {
         s.reply(
             None,

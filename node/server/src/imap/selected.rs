@@ -38,6 +38,8 @@ pub struct Reporting {
     pub qresync: bool,
     /// UTF8=ACCEPT: mailbox names in UTF-8 rather than modified UTF-7 (RFC 6855).
     pub utf8: bool,
+    /// IMAP4rev2 (RFC 9051): no `\Recent`, and SEARCH answers with ESEARCH.
+    pub rev2: bool,
 }
 
 /// The selected mailbox.
@@ -46,6 +48,8 @@ pub struct Selected {
     pub mailbox: Mailbox,
     /// EXAMINE (or no write permission).
     pub read_only: bool,
+    /// Whether it takes `\Recent` (read-write and IMAP4rev1).
+    claims: bool,
     /// UIDs in sequence order.
     pub uids: UidMap,
     /// The MODSEQ the view reflects.
@@ -67,12 +71,13 @@ pub struct Selected {
 
 impl Selected {
     /// Loads the mailbox as it is now (from the mailbox actor's index when it is current).
-    /// A read-write session claims what nobody has seen as `\Recent` yet, in the same
-    /// transaction.
+    /// A session that `claims` (read-write, IMAP4rev1) takes what nobody has seen as `\Recent`
+    /// yet, in the same transaction.
     pub async fn open(
         db: &Db,
         mailbox: Mailbox,
         read_only: bool,
+        claims: bool,
         sub: Subscription,
     ) -> Result<Selected, StoreError> {
         let id = mailbox.id;
@@ -85,10 +90,10 @@ impl Selected {
                 let mailbox = &mailbox;
                 async move {
                     let status = mailbox::status(&tx, mailbox).await?;
-                    let claimed = if read_only {
-                        (0, 0)
-                    } else {
+                    let claimed = if claims {
                         recent::claim(&tx, id, status.uidnext).await?
+                    } else {
+                        (0, 0)
                     };
                     if indexed_at == Some(status.highest_modseq) {
                         return Ok((status, None, claimed));
@@ -126,6 +131,7 @@ impl Selected {
             recent,
             mailbox,
             read_only,
+            claims,
             sub,
         })
     }
@@ -154,7 +160,7 @@ impl Selected {
         let Some(&newest) = fresh.iter().max() else {
             return Ok(false);
         };
-        if self.read_only || self.sub.rx.borrow().recent_owner != Some(self.sub.member) {
+        if !self.claims || self.sub.rx.borrow().recent_owner != Some(self.sub.member) {
             return Ok(false);
         }
         let mailbox = self.mailbox.id;
