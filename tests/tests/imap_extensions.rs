@@ -267,7 +267,8 @@ async fn compress_deflate_carries_the_whole_session() {
 }
 
 /// UTF8=ACCEPT (RFC 6855) and modified UTF-7 (RFC 3501 §5.1.3): one stored name, seen in
-/// modified UTF-7 by a session that did not enable UTF8=ACCEPT and in UTF-8 by one that did.
+/// modified UTF-7 by a session that did not enable UTF8=ACCEPT and in UTF-8 by one that did;
+/// the UTF8 APPEND data item only after ENABLE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mailbox_names_in_utf8_and_modified_utf7() {
     let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
@@ -307,7 +308,21 @@ async fn mailbox_names_in_utf8_and_modified_utf7() {
     ok(&utf8.cmd("CREATE \"Tom & Jerry\"").await.expect("create"));
     ok(&utf8.cmd("CREATE \"Entwürfe/été\"").await.expect("create"));
     append(&mut utf8, "", &message(DATE, "filed")).await;
+    // A message with 8-bit headers, as RFC 6855 §4's UTF8 data item.
+    let raw = message(DATE, "résumé");
+    let utf8_append =
+        |tag: &str| format!("{tag} APPEND INBOX UTF8 (~{{{}+}}\r\n{raw})\r\n", raw.len());
+    rev1.send(utf8_append("u1").as_bytes()).await.expect("send");
+    let r = rev1.until("u1").await.expect("append");
+    assert!(
+        r.status.starts_with("BAD [CANNOT]") && r.status.contains("ENABLE UTF8=ACCEPT"),
+        "{}",
+        r.all()
+    );
+    utf8.send(utf8_append("u2").as_bytes()).await.expect("send");
+    ok(&utf8.until("u2").await.expect("append"));
     ok(&utf8.cmd("SELECT INBOX").await.expect("select"));
+    assert_eq!(utf8.search("SUBJECT \"résumé\"").await, [2]);
     ok(&utf8.cmd("COPY 1 \"Entwürfe/été\"").await.expect("copy"));
     let r = utf8
         .cmd("STATUS \"Entwürfe/été\" (MESSAGES)")

@@ -1,7 +1,8 @@
 //! APPEND with CATENATE (RFC 4469), cut out of the command before `imap-codec` decodes it:
 //! `tag APPEND box [flags] [date] CATENATE (TEXT {n}<data> URL "/box;UIDVALIDITY=v/;UID=u" …)`
 //! becomes `tag APPEND box [flags] [date] {0}` plus the list of parts; the session builds the
-//! message from them (URLs resolved against the user's own mailboxes). No I/O.
+//! message from them (URLs resolved against the user's own mailboxes). Also the other APPEND
+//! data item imap-codec does not read, `UTF8 (~{n}<data>)` (RFC 6855 §4). No I/O.
 
 use imap_codec::fragmentizer::FragmentInfo;
 
@@ -102,6 +103,27 @@ pub fn split(message: &[u8], fragments: &[FragmentInfo]) -> Result<(Vec<u8>, Vec
     Ok((rewritten, parts))
 }
 
+/// `tag APPEND box [flags] [date] UTF8 (~{n}<data>)` as the plain APPEND of its literal, when
+/// the command is one.
+pub fn unwrap_utf8(message: &[u8], fragments: &[FragmentInfo]) -> Option<Vec<u8>> {
+    let bytes = |f: &FragmentInfo| message.get(f.range()).unwrap_or_default();
+    let [first, literal @ FragmentInfo::Literal { .. }, last] = fragments else {
+        return None;
+    };
+    let (first, last) = (bytes(first), bytes(last));
+    if last.trim_ascii_end() != b")" {
+        return None;
+    }
+    let announce = first.iter().rposition(|b| *b == b'~')?;
+    let head = first[..announce].to_ascii_uppercase();
+    let cut = head.strip_suffix(b"UTF8 (")?.len();
+    let mut out = first[..cut].to_vec();
+    out.extend_from_slice(&first[announce..]);
+    out.extend_from_slice(bytes(literal));
+    out.extend_from_slice(b"\r\n");
+    Some(out)
+}
+
 /// A quoted string or an atom at the start of `s`, and what follows.
 fn astring(s: &str) -> Result<(String, &str), String> {
     let s = s.trim_start();
@@ -169,6 +191,26 @@ mod tests {
             Part::Url("/Drafts;UIDVALIDITY=385759045/;UID=30".into())
         );
         assert!(matches!(&parts[6], Part::Text(t) if t.ends_with(b"--\r\n")));
+    }
+
+    #[test]
+    fn a_utf8_append_is_the_append_of_its_literal() {
+        let Event::Command(c, extras) =
+            read("a APPEND INBOX (\\Seen) UTF8 (~{13+}\r\nSubject: ü\r\n)\r\n".as_bytes())
+        else {
+            panic!("a command");
+        };
+        assert!(extras.utf8_append);
+        let imap_codec::imap_types::command::CommandBody::Append { message, flags, .. } = c.body
+        else {
+            panic!("an APPEND");
+        };
+        assert_eq!(flags.len(), 1);
+        let imap_codec::imap_types::extensions::binary::LiteralOrLiteral8::Literal8(l) = message
+        else {
+            panic!("a literal8");
+        };
+        assert_eq!(l.data.as_ref(), "Subject: ü\r\n".as_bytes());
     }
 
     #[test]

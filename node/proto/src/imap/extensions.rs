@@ -53,6 +53,8 @@ pub struct Extras {
     pub more_appends: Vec<imap_codec::imap_types::command::Command<'static>>,
     /// The parts of an APPEND with CATENATE (RFC 4469); its message literal is then empty.
     pub catenate: Option<Vec<super::catenate::Part>>,
+    /// The message of the APPEND came as the UTF8 data item (RFC 6855 §4).
+    pub utf8_append: bool,
 }
 
 /// Why extended syntax was refused.

@@ -301,7 +301,13 @@ impl Reader {
                     .first()
                     .and_then(|f| bytes.get(f.range()))
                     .unwrap_or_default();
-                let first = if catenate::is_catenate(first_line) {
+                let utf8 = is_append(bytes)
+                    .then(|| catenate::unwrap_utf8(bytes, &fragments))
+                    .flatten();
+                let first = if let Some(plain) = utf8 {
+                    extras.utf8_append = true;
+                    decode_command(&plain).ok_or(Refusal::Syntax)
+                } else if catenate::is_catenate(first_line) {
                     match catenate::split(bytes, &fragments) {
                         Ok((rewritten, parts)) => {
                             extras.catenate = Some(parts);

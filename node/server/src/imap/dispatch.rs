@@ -148,6 +148,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 date,
                 message,
             } => {
+                if extras.utf8_append && !self.reporting.utf8 {
+                    return self.bad(
+                        &tag,
+                        Some(Extra::Cannot.code()),
+                        "the UTF8 APPEND data item needs ENABLE UTF8=ACCEPT first (RFC 6855)",
+                    );
+                }
                 let first = (flags, date, message);
                 Box::pin(append::handle_append(
                     self,
