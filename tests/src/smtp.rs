@@ -221,3 +221,23 @@ pub async fn deliver(
     c.cmd("QUIT").await?;
     Ok(())
 }
+
+/// Connects and says `EHLO client.test`; panics unless greeted with 220 and answered 250.
+pub async fn ehlo(addr: std::net::SocketAddr) -> Client {
+    let (mut c, greeting) = Client::connect(addr, None).await.expect("connect");
+    assert_eq!(greeting.code, 220);
+    c.expect("EHLO client.test", 250).await.expect("ehlo");
+    c
+}
+
+/// `"550 5.1.1"`: the code and enhanced status of a reply's last line.
+pub fn code(r: &Reply) -> String {
+    r.text
+        .lines()
+        .last()
+        .unwrap_or("")
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -181,21 +181,22 @@ pub async fn abandoned(db: &Db, ttl: Duration, page: usize) -> Result<Reclaimed>
 /// `pending_ttl`, then unreferenced blobs.
 pub async fn collect_garbage(db: &Db, pending_ttl: Duration) -> Result<Reclaimed> {
     const PAGE: usize = 1000;
+    let mut total = drain(|| abandoned(db, pending_ttl, PAGE)).await?;
+    total += drain(|| unreferenced(db, PAGE, [0; 32])).await?;
+    Ok(total)
+}
+
+/// Runs `page` until it says there is no more; the sum of what the pages reclaimed.
+async fn drain<F: std::future::Future<Output = Result<Reclaimed>>>(
+    mut page: impl FnMut() -> F,
+) -> Result<Reclaimed> {
     let mut total = Reclaimed::default();
     loop {
-        let r = abandoned(db, pending_ttl, PAGE).await?;
+        let r = page().await?;
         total += r;
         if !r.more {
-            break;
+            total.more = false;
+            return Ok(total);
         }
     }
-    loop {
-        let r = unreferenced(db, PAGE, [0; 32]).await?;
-        total += r;
-        if !r.more {
-            break;
-        }
-    }
-    total.more = false;
-    Ok(total)
 }
