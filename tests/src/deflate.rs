@@ -31,9 +31,14 @@ pub struct Deflated {
 impl Deflated {
     /// Wraps `inner`; `received` counts compressed bytes read.
     pub fn new(inner: Box<dyn Io>, received: Arc<AtomicU64>) -> Self {
+        Self::continuing(inner, Deflate::new(6), received)
+    }
+
+    /// Wraps `inner` with a codec that has compressed some of the stream already.
+    pub fn continuing(inner: Box<dyn Io>, codec: Deflate, received: Arc<AtomicU64>) -> Self {
         Self {
             inner,
-            codec: Deflate::new(6),
+            codec,
             plain: Vec::new(),
             wire_out: Vec::new(),
             received,

@@ -247,6 +247,24 @@ impl Client {
         Ok(received)
     }
 
+    /// `COMPRESS DEFLATE` with `then` sent compressed in the same write, before the answer
+    /// (a pipelining client); returns the COMPRESS answer.
+    pub async fn compress_pipelined(&mut self, then: &[u8]) -> anyhow::Result<Reply> {
+        let mut codec = tern_server::net::deflate::Deflate::new(6);
+        let mut bytes = b"z1 COMPRESS DEFLATE\r\n".to_vec();
+        codec.compress(then, &mut bytes);
+        self.send(&bytes).await?;
+        let r = self.until("z1").await?;
+        let inner = std::mem::replace(&mut self.io, BufReader::new(Box::new(tokio::io::empty())));
+        let deflated: Box<dyn Io> = Box::new(Deflated::continuing(
+            inner.into_inner(),
+            codec,
+            Arc::new(AtomicU64::new(0)),
+        ));
+        self.io = BufReader::new(deflated);
+        Ok(r)
+    }
+
     /// Reads one line within `wait`, `None` on timeout.
     pub async fn line_within(&mut self, wait: Duration) -> anyhow::Result<Option<String>> {
         match tokio::time::timeout(wait, self.line()).await {

@@ -249,6 +249,19 @@ async fn compress_deflate_carries_the_whole_session() {
     assert!(c.until("i1").await.expect("idle done").ok());
     let r = c.cmd("LOGOUT").await.expect("logout");
     assert!(r.ok() && r.all().contains("BYE"), "{}", r.all());
+
+    // A client that sends its next command compressed right behind COMPRESS.
+    let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    let r = c
+        .compress_pipelined(b"p2 SELECT INBOX\r\n")
+        .await
+        .expect("compress");
+    assert!(r.ok(), "{}", r.all());
+    let r = tokio::time::timeout(std::time::Duration::from_secs(30), c.until("p2"))
+        .await
+        .expect("the pipelined command is answered")
+        .expect("select");
+    assert!(r.ok() && r.all().contains("4 EXISTS"), "{}", r.all());
     tern.stop().expect("clean stop");
 
     // Turned off, it is not offered and says so.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 use tern_tests::{
     Tern,
-    smtp::{Client, code, ehlo, message, tls_config},
+    smtp::{Client, code, ehlo, message},
 };
 
 const TOKEN: &str = "smtp-test-token";

@@ -65,6 +65,13 @@ impl Feeder {
         self.backlog.extend_from_slice(bytes);
     }
 
+    /// Takes everything received and not yet fed.
+    pub(super) fn take(&mut self) -> Vec<u8> {
+        let rest = self.backlog.split_off(self.start);
+        self.clear();
+        rest
+    }
+
     /// Forgets everything received and not yet fed (after STARTTLS).
     pub(super) fn clear(&mut self) {
         *self = Feeder::default();

@@ -163,6 +163,14 @@ impl Reader {
             && self.dropped.is_none()
     }
 
+    /// Takes the bytes received after the last command and not yet framed (after COMPRESS,
+    /// they are compressed input), leaving the reader as new.
+    pub fn take_unframed(&mut self) -> Vec<u8> {
+        let rest = self.feed.take();
+        self.reset();
+        rest
+    }
+
     /// Drops every byte not yet framed (after STARTTLS, where they must not be trusted).
     pub fn reset(&mut self) {
         self.frag = Fragmentizer::new(self.limits.max_literal.saturating_add(self.limits.max_line));

@@ -32,7 +32,8 @@ pub async fn handle_compress<S: AsyncRead + AsyncWrite + Unpin + Send>(
     if s.conn.flush().await.is_err() {
         return Flow::Close;
     }
-    s.conn.start_deflate(level);
+    let early = s.reader.take_unframed();
+    s.conn.start_deflate(level, &early);
     tracing::debug!(session = %s.id, level, "COMPRESS DEFLATE started");
     Flow::Continue
 }

@@ -259,10 +259,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     }
 
     /// Starts `COMPRESS=DEFLATE` at `level`, after the tagged OK went out in clear: from here
-    /// both directions are compressed, and input the client sent after the command is taken as
-    /// compressed already.
-    pub fn start_deflate(&mut self, level: u32) {
+    /// both directions are compressed, and input the client sent after the command (`early`,
+    /// what the protocol reader held, then what is pending here) is taken as compressed.
+    pub fn start_deflate(&mut self, level: u32, early: &[u8]) {
         let mut codec = Deflate::new(level);
+        codec.raw_mut().extend_from_slice(early);
         codec.raw_mut().extend_from_slice(self.pending());
         self.discard_input();
         self.deflate = Some(Box::new((codec, Vec::new())));
