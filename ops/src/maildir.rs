@@ -1,25 +1,30 @@
 //! Maildir++ as Dovecot and Courier lay it out, without I/O: the INBOX in the top directory,
 //! other mailboxes in `.Name` folders (hierarchy `/` written as `.`), a message's flags after
 //! `:2,` in its file name (D F R S T), and keywords as letters `a`–`z` indexed by the
-//! folder's `dovecot-keywords` file. INTERNALDATE is the file's modification time.
+//! folder's `dovecot-keywords` file. INTERNALDATE is the file's modification time. Folder
+//! names are in modified UTF-7 on disk, as Dovecot writes them; Tern's names are UTF-8.
+
+use tern_proto::imap::mutf7;
 
 /// The folder of a mailbox, relative to the Maildir's root (`""` for the INBOX).
 pub fn folder(mailbox: &str) -> String {
     if mailbox.eq_ignore_ascii_case("INBOX") {
         String::new()
     } else {
-        format!(".{}", mailbox.replace('/', "."))
+        format!(".{}", mutf7::encode(mailbox).replace('/', "."))
     }
 }
 
-/// The mailbox a folder holds (`.Sent.2024` → `Sent/2024`).
+/// The mailbox a folder holds (`.Sent.2024` → `Sent/2024`, `.Entw&APw-rfe` → `Entwürfe`; a
+/// name that is not modified UTF-7 is taken as written).
 pub fn mailbox(folder: &str) -> Option<String> {
     match folder {
         "" => Some("INBOX".into()),
         f => f
             .strip_prefix('.')
             .filter(|n| !n.is_empty())
-            .map(|n| n.replace('.', "/")),
+            .map(|n| n.replace('.', "/"))
+            .map(|n| mutf7::decode(&n).unwrap_or(n)),
     }
 }
 
@@ -115,6 +120,12 @@ mod tests {
         assert_eq!(mailbox(".Sent.2024").as_deref(), Some("Sent/2024"));
         assert_eq!(mailbox("").as_deref(), Some("INBOX"));
         assert_eq!(mailbox("."), None);
+        assert_eq!(folder("Entwürfe/2024"), ".Entw&APw-rfe.2024");
+        assert_eq!(
+            mailbox(".Entw&APw-rfe.2024").as_deref(),
+            Some("Entwürfe/2024")
+        );
+        assert_eq!(mailbox(".Tom & Jerry").as_deref(), Some("Tom & Jerry"));
         let mut known = vec!["$Work".to_string()];
         let i = info(
             &["\\Seen".into(), "\\Flagged".into()],
