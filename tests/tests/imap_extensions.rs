@@ -151,6 +151,14 @@ async fn binary_content() {
     assert!(f.contains("BINARY.SIZE[1] 13"), "{f:?}");
     assert!(f.contains("BINARY[2] ~{5}a\0b\0c"), "{f:?}");
     assert!(f.contains("BINARY.SIZE[2] 5"), "{f:?}");
+    // A partial fetch is answered with its origin (RFC 3516 §4.2).
+    let r = c
+        .cmd("FETCH 1 (BINARY.PEEK[2]<1.3> BINARY.PEEK[1]<6.2>)")
+        .await
+        .expect("fetch");
+    let f = r.lines("1 FETCH").concat();
+    assert!(f.contains("BINARY[2]<1> ~{3}\0b\0"), "{f:?}");
+    assert!(f.contains("BINARY[1]<6> {2}au"), "{f:?}");
     tern.stop().expect("clean stop");
 }
 

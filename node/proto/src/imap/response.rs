@@ -126,6 +126,52 @@ pub fn data_extended(out: &mut Vec<u8>, d: Data<'_>, extended: &str) {
     }
 }
 
+/// Appends `* seq FETCH (items)` where each BINARY item whose section is in `origins` answers a
+/// partial request with its origin (`BINARY[1]<0> ~{n}`, RFC 3516 §4.2), which imap-types has
+/// no field for: those items are encoded one at a time and the origin put after the section.
+pub fn fetch_with_origins(
+    out: &mut Vec<u8>,
+    seq: std::num::NonZeroU32,
+    items: imap_codec::imap_types::core::Vec1<imap_codec::imap_types::fetch::MessageDataItem<'_>>,
+    origins: &[(Vec<std::num::NonZeroU32>, u32)],
+) {
+    use imap_codec::imap_types::{core::Vec1, fetch::MessageDataItem};
+    if origins.is_empty() {
+        return data(out, Data::Fetch { seq, items });
+    }
+    let head = format!("* {seq} FETCH (");
+    out.extend_from_slice(head.as_bytes());
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        let origin = match &item {
+            MessageDataItem::Binary { section, .. } => {
+                origins.iter().find(|(s, _)| s == section).map(|(_, o)| *o)
+            }
+            _ => None,
+        };
+        let mut one = Vec::new();
+        data(
+            &mut one,
+            Data::Fetch {
+                seq,
+                items: Vec1::from(item),
+            },
+        );
+        let inner = &one[head.len()..one.len() - b")\r\n".len()];
+        match (origin, inner.iter().position(|b| *b == b']')) {
+            (Some(o), Some(close)) => {
+                out.extend_from_slice(&inner[..=close]);
+                out.extend_from_slice(format!("<{o}>").as_bytes());
+                out.extend_from_slice(&inner[close + 1..]);
+            }
+            _ => out.extend_from_slice(inner),
+        }
+    }
+    out.extend_from_slice(b")\r\n");
+}
+
 /// Appends `* n EXISTS`, written straight out: it is what a delivery sends to every IDLE
 /// session, and the general encoder allocates its fragments each time.
 pub fn exists(out: &mut Vec<u8>, n: u32) {
@@ -205,6 +251,33 @@ pub fn command_text(c: &imap_codec::imap_types::command::Command<'_>) -> String 
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_partial_binary_answer_carries_its_origin() {
+        use std::num::NonZeroU32;
+
+        use imap_codec::imap_types::{
+            core::{LiteralMode, NString8, Vec1},
+            extensions::binary::Literal8,
+            fetch::MessageDataItem,
+        };
+        let one = NonZeroU32::MIN;
+        let items = Vec1::try_from(vec![
+            MessageDataItem::Uid(one),
+            MessageDataItem::Binary {
+                section: vec![one],
+                value: NString8::Literal8(Literal8 {
+                    data: b"ab\0".as_slice().into(),
+                    mode: LiteralMode::Sync,
+                }),
+            },
+        ])
+        .expect("items");
+        let mut out = Vec::new();
+        fetch_with_origins(&mut out, one, items, &[(vec![one], 4)]);
+        assert_eq!(out, b"* 1 FETCH (UID 1 BINARY[1]<4> ~{3}\r\nab\0)\r\n");
+    }
+
     use super::*;
 
     #[test]

@@ -7,6 +7,7 @@
 use std::num::{NonZeroU32, NonZeroU64};
 
 use tern_proto::imap::{
+    response,
     sequence::{resolve, to_set},
     types::{
         command::FetchModifier,
@@ -255,6 +256,19 @@ pub async fn handle_fetch<S: AsyncRead + AsyncWrite + Unpin + Send>(
         super::enable::condstore(s);
     }
     let wants = wants(names, read_only);
+    // A partial BINARY is answered with its origin (RFC 3516 §4.2).
+    let origins: Vec<(Vec<NonZeroU32>, u32)> = wants
+        .names
+        .iter()
+        .filter_map(|n| match n {
+            MessageDataItemName::Binary {
+                section,
+                partial: Some((origin, _)),
+                ..
+            } => Some((section.clone(), *origin)),
+            _ => None,
+        })
+        .collect();
     let db = s.ctx.dir.db().clone();
     if let (true, Some(since)) = (vanished, changed_since) {
         match db
@@ -397,10 +411,8 @@ pub async fn handle_fetch<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 }
             };
             if let Ok(list) = Vec1::try_from(list) {
-                s.data(Data::Fetch {
-                    seq: NonZeroU32::new(seq).unwrap_or(NonZeroU32::MIN),
-                    items: list,
-                });
+                let seq = NonZeroU32::new(seq).unwrap_or(NonZeroU32::MIN);
+                response::fetch_with_origins(s.conn.out(), seq, list, &origins);
             }
             if s.conn.out().len() > FLUSH_AT && s.conn.flush().await.is_err() {
                 return Flow::Close;
