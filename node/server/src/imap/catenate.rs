@@ -16,7 +16,7 @@ use tern_proto::imap::{
 };
 use tern_store::{
     blob,
-    model::{Account, Directory, Summary, message},
+    model::{Account, Directory, ModelError, Summary, message},
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -149,8 +149,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             let piece = match part {
                 Part::Text(text) => text,
                 Part::Url(url) => match resolve(&ctx.dir, &account, &url).await {
-                    Ok(bytes) => bytes,
-                    Err(why) => return Err(self.no(tag, Some(bad_url(&url)), &why)),
+                    Ok(Ok(bytes)) => bytes,
+                    Ok(Err(why)) => return Err(self.no(tag, Some(bad_url(&url)), &why)),
+                    Err(e) => return Err(self.fail(tag, e)),
                 },
             };
             out.extend_from_slice(&piece);
@@ -166,47 +167,56 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 }
 
-/// The bytes a URL names in `account`'s mailboxes, or why not.
-async fn resolve(dir: &Directory, account: &Account, url: &str) -> Result<Vec<u8>, String> {
-    let u = parse_url(url).ok_or("not an IMAP URL naming a message")?;
+/// The bytes a URL names in `account`'s mailboxes, or why the URL is bad (`Ok(Err)`); a store
+/// failure is `Err`, answered as every other one is.
+async fn resolve(
+    dir: &Directory,
+    account: &Account,
+    url: &str,
+) -> Result<Result<Vec<u8>, String>, ModelError> {
+    let Some(u) = parse_url(url) else {
+        return Ok(Err("not an IMAP URL naming a message".into()));
+    };
     if let Some(user) = &u.user {
         let local = account.address.split('@').next().unwrap_or_default();
         if !user.eq_ignore_ascii_case(&account.address) && !user.eq_ignore_ascii_case(local) {
-            return Err("the URL names another user's mailbox".into());
+            return Ok(Err("the URL names another user's mailbox".into()));
         }
     }
-    let mailbox = dir
-        .mailbox(account.id, &u.mailbox)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no mailbox named {}", u.mailbox))?;
+    let Some(mailbox) = dir.mailbox(account.id, &u.mailbox).await? else {
+        return Ok(Err(format!("no mailbox named {}", u.mailbox)));
+    };
     if u.uidvalidity.is_some_and(|v| v != mailbox.uidvalidity) {
-        return Err("the URL's UIDVALIDITY is not the mailbox's".into());
+        return Ok(Err("the URL's UIDVALIDITY is not the mailbox's".into()));
     }
     let db = dir.db();
     let (id, uid) = (mailbox.id, u.uid);
     let meta = db
         .run(|tx| async move { message::get(&tx, id, uid).await })
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no message with UID {uid} in {}", u.mailbox))?;
-    let raw = blob::read(db, meta.blob).await.map_err(|e| e.to_string())?;
+        .await?;
+    let Some(meta) = meta else {
+        return Ok(Err(format!("no message with UID {uid} in {}", u.mailbox)));
+    };
+    let raw = blob::read(db, meta.blob).await?;
     let mut bytes = match &u.section {
         None => raw,
         Some(text) => {
-            let section =
-                parse_section(text).ok_or_else(|| format!("SECTION={text} is not a section"))?;
+            let Some(section) = parse_section(text) else {
+                return Ok(Err(format!("SECTION={text} is not a section")));
+            };
             let summary = Summary::parse(&raw);
-            section::extract(&raw, &summary.structure, Some(&section))
-                .ok_or_else(|| format!("the message has no part {text}"))?
+            match section::extract(&raw, &summary.structure, Some(&section)) {
+                Some(part) => part,
+                None => return Ok(Err(format!("the message has no part {text}"))),
+            }
         }
     };
     if let Some((offset, length)) = u.partial {
         let start = offset.min(bytes.len());
-        let end = length.map_or(bytes.len(), |l| (start + l).min(bytes.len()));
+        let end = length.map_or(bytes.len(), |l| start.saturating_add(l).min(bytes.len()));
         bytes = bytes[start..end].to_vec();
     }
-    Ok(bytes)
+    Ok(Ok(bytes))
 }
 
 #[cfg(test)]
