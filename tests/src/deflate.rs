@@ -29,13 +29,9 @@ pub struct Deflated {
 }
 
 impl Deflated {
-    /// Wraps `inner`; `received` counts compressed bytes read.
-    pub fn new(inner: Box<dyn Io>, received: Arc<AtomicU64>) -> Self {
-        Self::continuing(inner, Deflate::new(6), received)
-    }
-
-    /// Wraps `inner` with a codec that has compressed some of the stream already.
-    pub fn continuing(inner: Box<dyn Io>, codec: Deflate, received: Arc<AtomicU64>) -> Self {
+    /// Wraps `inner` with `codec` (new, or one that compressed the start of the stream already);
+    /// `received` counts compressed bytes read.
+    pub fn new(inner: Box<dyn Io>, codec: Deflate, received: Arc<AtomicU64>) -> Self {
         Self {
             inner,
             codec,

@@ -14,6 +14,8 @@ use tokio::{
     net::TcpStream,
 };
 
+use tern_server::net::deflate::Deflate;
+
 use crate::{
     deflate::Deflated,
     stream::{Io, tls},
@@ -241,27 +243,26 @@ impl Client {
             bail!("the server sent more after the tagged OK of COMPRESS");
         }
         let received = Arc::new(AtomicU64::new(0));
-        let inner = std::mem::replace(&mut self.io, BufReader::new(Box::new(tokio::io::empty())));
-        let deflated: Box<dyn Io> = Box::new(Deflated::new(inner.into_inner(), received.clone()));
-        self.io = BufReader::new(deflated);
+        self.deflate_with(Deflate::new(6), received.clone());
         Ok(received)
+    }
+
+    /// From here on, the stream goes through `codec`, counting compressed bytes in `received`.
+    fn deflate_with(&mut self, codec: Deflate, received: Arc<AtomicU64>) {
+        let inner = std::mem::replace(&mut self.io, BufReader::new(Box::new(tokio::io::empty())));
+        let deflated: Box<dyn Io> = Box::new(Deflated::new(inner.into_inner(), codec, received));
+        self.io = BufReader::new(deflated);
     }
 
     /// `COMPRESS DEFLATE` with `then` sent compressed in the same write, before the answer
     /// (a pipelining client); returns the COMPRESS answer.
     pub async fn compress_pipelined(&mut self, then: &[u8]) -> anyhow::Result<Reply> {
-        let mut codec = tern_server::net::deflate::Deflate::new(6);
+        let mut codec = Deflate::new(6);
         let mut bytes = b"z1 COMPRESS DEFLATE\r\n".to_vec();
         codec.compress(then, &mut bytes);
         self.send(&bytes).await?;
         let r = self.until("z1").await?;
-        let inner = std::mem::replace(&mut self.io, BufReader::new(Box::new(tokio::io::empty())));
-        let deflated: Box<dyn Io> = Box::new(Deflated::continuing(
-            inner.into_inner(),
-            codec,
-            Arc::new(AtomicU64::new(0)),
-        ));
-        self.io = BufReader::new(deflated);
+        self.deflate_with(codec, Arc::new(AtomicU64::new(0)));
         Ok(r)
     }
 

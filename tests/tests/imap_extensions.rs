@@ -257,6 +257,23 @@ async fn compress_deflate_carries_the_whole_session() {
     assert!(c.until("i1").await.expect("idle done").ok());
     let r = c.cmd("LOGOUT").await.expect("logout");
     assert!(r.ok() && r.all().contains("BYE"), "{}", r.all());
+    // The session's output before and after DEFLATE is counted when it ends.
+    let plain = "tern_imap_compress_output_bytes_total{stage=\"plain\"}";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tern.metric(plain) == 0.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "compressed output counted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let compressed = tern.metric("tern_imap_compress_output_bytes_total{stage=\"compressed\"}");
+    assert!(
+        tern.metric(plain) > 2.0 * compressed && compressed > 0.0,
+        "{} plain, {compressed} compressed",
+        tern.metric(plain)
+    );
+    assert_eq!(tern.metric("tern_imap_compress_sessions_total"), 1.0);
 
     // A client that sends its next command compressed right behind COMPRESS.
     let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
@@ -535,6 +552,23 @@ async fn catenate_builds_a_message_from_text_and_urls() {
         "{}",
         r.all()
     );
+    // The built message is held to the APPEND limit.
+    let (_big_dir, big) =
+        tern_tests::Tern::dev(TOKEN, PASSWORD, &[("TERN_IMAP__MAX_APPEND_BYTES", "2000")]);
+    let mut b = imap::session(&big, "demo@example.test", PASSWORD).await;
+    append(&mut b, "", original).await;
+    // Eight copies of a message of about 300 bytes.
+    let urls = ["URL \"/INBOX/;UID=1\""; 8].join(" ");
+    let r = b
+        .cmd(&format!("APPEND Drafts CATENATE ({urls})"))
+        .await
+        .expect("append");
+    assert!(
+        r.status.starts_with("NO [TOOBIG]") && r.status.contains("limit of 2000 bytes"),
+        "{}",
+        r.all()
+    );
+    big.stop().expect("clean stop");
     let r = c
         .cmd("APPEND Drafts CATENATE (TEXT \"x\")")
         .await

@@ -34,6 +34,7 @@ pub async fn handle_compress<S: AsyncRead + AsyncWrite + Unpin + Send>(
     }
     let early = s.reader.take_unframed();
     s.conn.start_deflate(level, &early);
+    super::metrics::METRICS.compress_sessions.inc();
     tracing::debug!(session = %s.id, level, "COMPRESS DEFLATE started");
     Flow::Continue
 }

@@ -1,12 +1,13 @@
 //! IMAP metrics: sessions by listener, commands by name and result, IDLE sessions, open
-//! mailbox actors, and the notification latency from a committed change to the untagged
-//! response written to an IDLE or selected session.
+//! mailbox actors, the notification latency from a committed change to the untagged
+//! response written to an IDLE or selected session, and what COMPRESS saves.
 
 use std::sync::LazyLock;
 
 use prometheus::{
-    Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, register_histogram,
-    register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    register_histogram, register_int_counter, register_int_counter_vec, register_int_gauge,
+    register_int_gauge_vec,
 };
 
 /// The IMAP metric families.
@@ -29,6 +30,11 @@ pub struct ImapMetrics {
     pub search_sources: IntCounterVec,
     /// Envelope cache lookups by result (`hit`, `miss`).
     pub envelope_lookups: IntCounterVec,
+    /// Sessions that turned COMPRESS on.
+    pub compress_sessions: IntCounter,
+    /// What compressing sessions sent, by `stage` (`plain`: before DEFLATE, `compressed`: on
+    /// the wire), added as each session ends.
+    pub compress_bytes: IntCounterVec,
 }
 
 /// The process-wide IMAP metrics.
@@ -95,6 +101,20 @@ pub static METRICS: LazyLock<ImapMetrics> = LazyLock::new(|| ImapMetrics {
         &["result"]
     )
     .expect("metric registers once"),
+    compress_sessions: register_int_counter!(Opts::new(
+        "tern_imap_compress_sessions_total",
+        "IMAP sessions that turned COMPRESS=DEFLATE on"
+    ))
+    .expect("metric registers once"),
+    compress_bytes: register_int_counter_vec!(
+        Opts::new(
+            "tern_imap_compress_output_bytes_total",
+            "Bytes compressing IMAP sessions sent, by stage (plain: before DEFLATE; compressed: \
+             on the wire), added as each session ends"
+        ),
+        &["stage"]
+    )
+    .expect("metric registers once"),
 });
 
 /// Exports every IMAP metric family at 0 from start.
@@ -106,6 +126,9 @@ pub fn init() {
     for result in ["hit", "miss"] {
         m.envelope_lookups.with_label_values(&[result]);
     }
+    for stage in ["plain", "compressed"] {
+        m.compress_bytes.with_label_values(&[stage]);
+    }
     for listener in ["imap", "imaps"] {
         m.sessions_active.with_label_values(&[listener]);
         m.sessions.with_label_values(&[listener]);
@@ -115,7 +138,7 @@ pub fn init() {
         m.refused.with_label_values(&[reason]);
     }
     for command in [
-        "LOGIN", "SELECT", "FETCH", "STORE", "SEARCH", "APPEND", "IDLE",
+        "LOGIN", "SELECT", "FETCH", "STORE", "SEARCH", "APPEND", "IDLE", "COMPRESS",
     ] {
         for result in ["ok", "no", "bad"] {
             m.commands.with_label_values(&[command, result]);

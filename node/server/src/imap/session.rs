@@ -169,6 +169,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.selected = None;
         self.conn.close().await;
         METRICS.sessions_active.with_label_values(&[label]).dec();
+        if let Some((plain, compressed)) = self.conn.compressed_output() {
+            METRICS
+                .compress_bytes
+                .with_label_values(&["plain"])
+                .inc_by(plain);
+            METRICS
+                .compress_bytes
+                .with_label_values(&["compressed"])
+                .inc_by(compressed);
+            tracing::info!(session = %self.id, plain, compressed, "IMAP session sent compressed");
+        }
         tracing::info!(session = %self.id, seconds = self.started.elapsed().as_secs_f64(), "IMAP session ended");
     }
 

@@ -133,6 +133,9 @@ pub struct Conn<S> {
     wire: Arc<Wire>,
     /// After `COMPRESS`: the codec and its compressed output.
     deflate: Option<Box<(Deflate, Vec<u8>)>>,
+    /// Bytes on the wire when compression started, and sent since before compression.
+    deflated_from: u64,
+    plain_out: u64,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
@@ -149,6 +152,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             write_timeout,
             wire,
             deflate: None,
+            deflated_from: 0,
+            plain_out: 0,
         }
     }
 
@@ -182,6 +187,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             Some((codec, wire_out)) => {
                 if !self.out.is_empty() {
                     codec.compress(&self.out, wire_out);
+                    self.plain_out += self.out.len() as u64;
                     self.out.clear();
                 }
                 write_all(io, wire_out, self.write_timeout, &self.wire).await?;
@@ -262,6 +268,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     /// both directions are compressed, and input the client sent after the command (`early`,
     /// what the protocol reader held, then what is pending here) is taken as compressed.
     pub fn start_deflate(&mut self, level: u32, early: &[u8]) {
+        self.deflated_from = self.wire.sent();
         let mut codec = Deflate::new(level);
         codec.raw_mut().extend_from_slice(early);
         codec.raw_mut().extend_from_slice(self.pending());
@@ -272,6 +279,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     /// Whether `COMPRESS` is on.
     pub fn is_compressed(&self) -> bool {
         self.deflate.is_some()
+    }
+
+    /// Once `COMPRESS` is on: bytes sent since, before compression and on the wire.
+    pub fn compressed_output(&self) -> Option<(u64, u64)> {
+        self.deflate
+            .as_ref()
+            .map(|_| (self.plain_out, self.wire.sent() - self.deflated_from))
     }
 
     /// Parses pending input with `parse` (bytes in; bytes consumed and an item, or `None` when
