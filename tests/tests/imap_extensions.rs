@@ -1,7 +1,7 @@
 //! The IMAP extensions an IMAP compliance suite expects, each tested from its RFC: THREAD
-//! (RFC 5256), ESORT (RFC 5267), STATUS=SIZE (RFC 8438), CREATE-SPECIAL-USE (RFC 6154),
-//! BINARY (RFC 3516), COMPRESS=DEFLATE (RFC 4978), UTF8=ACCEPT (RFC 6855), CATENATE (RFC 4469)
-//! and the IMAP4rev2 switch (RFC 9051).
+//! (RFC 5256), ESORT (RFC 5267; CONTEXT=SEARCH/SORT are in `imap_context.rs`), STATUS=SIZE
+//! (RFC 8438), CREATE-SPECIAL-USE (RFC 6154), BINARY (RFC 3516), COMPRESS=DEFLATE (RFC 4978),
+//! UTF8=ACCEPT (RFC 6855), CATENATE (RFC 4469) and the IMAP4rev2 switch (RFC 9051).
 
 use tern_tests::imap::{self, append, message};
 

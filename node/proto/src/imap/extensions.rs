@@ -2,7 +2,9 @@
 //! command before it is decoded: `SEARCH RETURN (...)` (ESEARCH, RFC 4731), LIST's selection
 //! options, multiple patterns and `RETURN (...)` (LIST-EXTENDED, RFC 5258, with LIST-STATUS,
 //! RFC 5819), and the extra messages of a MULTIAPPEND (RFC 3502). Each is cut out of the
-//! command and kept here; what is left is plain IMAP4rev1 for `imap-codec`.
+//! command and kept here; what is left is plain IMAP4rev1 for `imap-codec`. Commands
+//! `imap-codec` has no variant for (CANCELUPDATE) are read whole into [`OwnCommand`] and
+//! replaced by a NOOP for it.
 
 /// ESEARCH result options.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -15,6 +17,20 @@ pub struct SearchReturn {
     pub all: bool,
     /// COUNT.
     pub count: bool,
+    /// `PARTIAL low:high`: the matches at those positions (CONTEXT=SEARCH, RFC 5267 §4.4),
+    /// low ≤ high.
+    pub partial: Option<(u32, u32)>,
+    /// UPDATE: tell the client as the result changes (RFC 5267 §4.3).
+    pub update: bool,
+    /// CONTEXT: the client will come back to this result (a hint, RFC 5267 §4.2).
+    pub context: bool,
+}
+
+/// A command `imap-codec` has no variant for, read here whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnCommand {
+    /// `CANCELUPDATE "tag" ...` (RFC 5267 §4.5): the tags of the searches to stop updating.
+    CancelUpdate(Vec<String>),
 }
 
 /// LIST-EXTENDED options.
@@ -55,6 +71,8 @@ pub struct Extras {
     pub catenate: Option<Vec<super::catenate::Part>>,
     /// The message of the APPEND came as the UTF8 data item (RFC 6855 §4).
     pub utf8_append: bool,
+    /// A command of this layer's own; what `imap-codec` read is a NOOP in its place.
+    pub own: Option<OwnCommand>,
 }
 
 /// Why extended syntax was refused.
@@ -113,6 +131,15 @@ fn tokens(s: &[u8]) -> Vec<String> {
     out
 }
 
+/// `low:high` of PARTIAL, both non-zero, in either order (RFC 5267 §4.4).
+fn partial_range(word: Option<&String>) -> Result<(u32, u32), ExtError> {
+    let bad = || ExtError("PARTIAL needs a range of positions, as 1:100".into());
+    let (low, high) = word.and_then(|w| w.split_once(':')).ok_or_else(bad)?;
+    let n = |t: &str| t.parse::<u32>().ok().filter(|n| *n > 0);
+    let (low, high) = n(low).zip(n(high)).ok_or_else(bad)?;
+    Ok((low.min(high), low.max(high)))
+}
+
 fn inner(group: &str) -> Option<&str> {
     group.strip_prefix('(')?.strip_suffix(')')
 }
@@ -143,22 +170,42 @@ pub fn extract(message: &[u8]) -> Result<(Vec<u8>, Extras), ExtError> {
                 .and_then(|g| inner(g))
                 .ok_or_else(|| ExtError("RETURN needs a parenthesised list".into()))?;
             let mut r = SearchReturn::default();
-            for o in upper_words(opts.as_bytes()) {
+            let options = upper_words(opts.as_bytes());
+            let mut options = options.iter();
+            while let Some(o) = options.next() {
                 match o.as_str() {
                     "MIN" => r.min = true,
                     "MAX" => r.max = true,
                     "ALL" => r.all = true,
                     "COUNT" => r.count = true,
+                    "UPDATE" => r.update = true,
+                    "CONTEXT" => r.context = true,
+                    "PARTIAL" => r.partial = Some(partial_range(options.next())?),
                     other => return Err(ExtError(format!("unsupported RETURN option {other}"))),
                 }
             }
-            if !(r.min || r.max || r.count) {
+            if !(r.min || r.max || r.count || r.partial.is_some()) {
                 r.all = true;
             }
             extras.search_return = Some(r);
             let mut w = words.clone();
             w.drain(2 + verb_at..4 + verb_at);
             Some(w)
+        }
+        Some("CANCELUPDATE") if verb_at == 0 => {
+            let tags = words[2..]
+                .iter()
+                .map(|w| {
+                    w.starts_with('"')
+                        .then(|| unquote(w))
+                        .ok_or_else(|| ExtError("CANCELUPDATE takes quoted tags".into()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if tags.is_empty() {
+                return Err(ExtError("CANCELUPDATE needs the tag of a search".into()));
+            }
+            extras.own = Some(OwnCommand::CancelUpdate(tags));
+            Some(vec![words[0].clone(), "NOOP".into()])
         }
         // `CREATE name (USE (\Sent))`: the parameters are one parenthesised token.
         Some("CREATE") if verb_at == 0 && words.len() == 4 && words[3].starts_with('(') => {
@@ -320,6 +367,40 @@ mod tests {
         assert!(extract(b"a SEARCH RETURN (SAVE) ALL\r\n").is_err());
         let (line, e) = ext("a SEARCH ALL\r\n");
         assert_eq!((line.as_str(), e), ("a SEARCH ALL\r\n", Extras::default()));
+    }
+
+    #[test]
+    fn context_return_options_are_read() {
+        // RFC 5267 §4.4's example, and a range given high first.
+        let (line, e) = ext("A01 UID SORT RETURN (PARTIAL 23500:24000) (DATE) UTF-8 UNDELETED\r\n");
+        assert_eq!(line, "A01 UID SORT (DATE) UTF-8 UNDELETED\r\n");
+        let r = e.search_return.expect("return");
+        assert_eq!((r.partial, r.all), (Some((23500, 24000)), false));
+        let (_, e) = ext("a SEARCH RETURN (PARTIAL 10:1 UPDATE CONTEXT) UNSEEN\r\n");
+        let r = e.search_return.expect("return");
+        assert_eq!(
+            (r.partial, r.update, r.context),
+            (Some((1, 10)), true, true)
+        );
+        // UPDATE alone still answers the result the updates apply to.
+        let (_, e) = ext("a SEARCH RETURN (UPDATE) UNSEEN\r\n");
+        assert!(e.search_return.expect("return").all);
+        for bad in ["PARTIAL", "PARTIAL 0:5", "PARTIAL 5", "PARTIAL x:y"] {
+            let line = format!("a SEARCH RETURN ({bad}) ALL\r\n");
+            assert!(extract(line.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cancelupdate_is_read_whole() {
+        let (line, e) = ext("C01 CANCELUPDATE \"B01\" \"B02\"\r\n");
+        assert_eq!(line, "C01 NOOP\r\n");
+        assert_eq!(
+            e.own,
+            Some(OwnCommand::CancelUpdate(vec!["B01".into(), "B02".into()]))
+        );
+        assert!(extract(b"C01 CANCELUPDATE\r\n").is_err());
+        assert!(extract(b"C01 CANCELUPDATE B01\r\n").is_err());
     }
 
     #[test]

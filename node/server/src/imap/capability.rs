@@ -57,6 +57,8 @@ pub fn list<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &Session<S>) -> Vec1<Ca
         atom("SORT"),
         atom("SORT=DISPLAY"),
         atom("ESORT"),
+        atom("CONTEXT=SEARCH"),
+        atom("CONTEXT=SORT"),
         atom("THREAD=ORDEREDSUBJECT"),
         atom("THREAD=REFERENCES"),
         atom(&format!("APPENDLIMIT={}", s.ctx.config.max_append_bytes)),

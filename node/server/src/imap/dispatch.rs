@@ -2,15 +2,18 @@
 //! RFC 9051 §3 (not authenticated, authenticated, selected) and the protocol trace.
 
 use tern_proto::imap::{
-    extensions::Extras,
+    extensions::{Extras, OwnCommand},
     response::{self, Extra},
-    types::command::{Command, CommandBody},
+    types::{
+        command::{Command, CommandBody},
+        core::Tag,
+    },
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
-    append, authenticate, capability, close, compress, copy, create, delete, enable, expunge,
-    fetch, id, idle, list, login, namespace, noop, quota, rename, search, select,
+    append, authenticate, capability, close, compress, context, copy, create, delete, enable,
+    expunge, fetch, id, idle, list, login, namespace, noop, quota, rename, search, select,
     session::{Flow, Session},
     sort, starttls, status, store, subscribe, thread,
 };
@@ -33,6 +36,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         let Command { tag, body } = c;
         self.command = body.name();
+        if let Some(own) = extras.own {
+            return self.dispatch_own(tag, own);
+        }
         self.by_seq = matches!(
             body,
             CommandBody::Fetch { uid: false, .. }
@@ -289,6 +295,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     moving,
                 ))
                 .await
+            }
+        }
+    }
+
+    /// Runs a command `imap-codec` has no variant for.
+    fn dispatch_own(&mut self, tag: Tag<'static>, own: OwnCommand) -> Flow {
+        match own {
+            OwnCommand::CancelUpdate(tags) => {
+                self.command = "CANCELUPDATE";
+                match self.account.is_some() {
+                    true => context::handle_cancelupdate(self, tag, tags),
+                    false => self.bad(&tag, None, "log in first (LOGIN or AUTHENTICATE)"),
+                }
             }
         }
     }

@@ -35,6 +35,9 @@ pub struct ImapMetrics {
     /// What compressing sessions sent, by `stage` (`plain`: before DEFLATE, `compressed`: on
     /// the wire), added as each session ends.
     pub compress_bytes: IntCounterVec,
+    /// Updates sent for searches kept up to date (CONTEXT=SEARCH/SORT), by `kind` (`addto`,
+    /// `removefrom`), and `noupdate` refusals past the per-session limit.
+    pub search_updates: IntCounterVec,
 }
 
 /// The process-wide IMAP metrics.
@@ -115,6 +118,15 @@ pub static METRICS: LazyLock<ImapMetrics> = LazyLock::new(|| ImapMetrics {
         &["stage"]
     )
     .expect("metric registers once"),
+    search_updates: register_int_counter_vec!(
+        Opts::new(
+            "tern_imap_search_updates_total",
+            "ESEARCH updates sent for searches kept up to date (CONTEXT=SEARCH/SORT), by kind \
+             (addto, removefrom; noupdate: a search refused updates past the session's limit)"
+        ),
+        &["kind"]
+    )
+    .expect("metric registers once"),
 });
 
 /// Exports every IMAP metric family at 0 from start.
@@ -128,6 +140,9 @@ pub fn init() {
     }
     for stage in ["plain", "compressed"] {
         m.compress_bytes.with_label_values(&[stage]);
+    }
+    for kind in ["addto", "removefrom", "noupdate"] {
+        m.search_updates.with_label_values(&[kind]);
     }
     for listener in ["imap", "imaps"] {
         m.sessions_active.with_label_values(&[listener]);

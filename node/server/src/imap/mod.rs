@@ -10,6 +10,7 @@ mod capability;
 mod catenate;
 mod close;
 mod compress;
+mod context;
 mod convert;
 mod copy;
 mod create;

@@ -1,7 +1,8 @@
 //! SEARCH and UID SEARCH with the RFC 9051 criteria: flags, keywords, sizes, internal and sent
 //! dates, envelope addresses and subject (from the node's envelope cache), HEADER, BODY and
 //! TEXT (from the body, read only when a criterion needs it), sequence and UID sets, NOT / OR /
-//! AND, and MODSEQ (CONDSTORE, which also reports the highest MODSEQ of the matches). A search
+//! AND, and MODSEQ (CONDSTORE, which also reports the highest MODSEQ of the matches). ESEARCH
+//! answers (RFC 4731) take CONTEXT=SEARCH's PARTIAL and UPDATE (RFC 5267, `context.rs`). A search
 //! that needs no body takes the records from the mailbox actor's index when it is current,
 //! without reading each from the store.
 
@@ -31,7 +32,7 @@ use tern_store::{
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
-    index,
+    context, index,
     metrics::METRICS,
     session::{Flow, Session},
 };
@@ -240,6 +241,16 @@ pub(super) fn esearch<S: AsyncRead + AsyncWrite + Unpin + Send>(
     if ret.all && !values.is_empty() {
         line.push_str(&format!(" ALL {}", ordered_set_text(&values)));
     }
+    if let Some((low, high)) = ret.partial {
+        let window = values
+            .get(low as usize - 1..(high as usize).min(values.len()))
+            .unwrap_or_default();
+        let found = match window.is_empty() {
+            true => "NIL".to_string(),
+            false => ordered_set_text(window),
+        };
+        line.push_str(&format!(" PARTIAL ({low}:{high} {found})"));
+    }
     if let Some(m) = modseq {
         line.push_str(&format!(" MODSEQ {m}"));
     }
@@ -424,7 +435,19 @@ pub async fn handle_search<S: AsyncRead + AsyncWrite + Unpin + Send>(
         })
         .collect();
     match ret {
-        Some(ret) => esearch(s, &tag, by_uid, &ret, &hits, modseq),
+        Some(ret) => {
+            esearch(s, &tag, by_uid, &ret, &hits, modseq);
+            if ret.update {
+                let ctx = context::Context {
+                    tag: tag.as_ref().to_string(),
+                    by_uid,
+                    criteria,
+                    order: None,
+                    result: context::result_of(&found),
+                };
+                context::keep(s, ctx);
+            }
+        }
         None => s.data(Data::Search(hits, modseq)),
     }
     s.done(&tag, None, "SEARCH completed").await

@@ -4,7 +4,8 @@
 //! from the view, otherwise from the store — and writes the untagged EXISTS, EXPUNGE (or
 //! VANISHED) and FETCH responses; expunges are held back while a command that uses sequence
 //! numbers runs (RFC 9051 §7.5.1), so the client's numbers stay valid. It also keeps the
-//! keywords in use in the mailbox and announces the flags again when one appears.
+//! keywords in use in the mailbox and announces the flags again when one appears, and the
+//! searches the client asked to have kept up to date (`context.rs`).
 
 use std::{collections::HashMap, num::NonZeroU64};
 
@@ -25,6 +26,7 @@ use tern_store::{
 };
 
 use super::{
+    context::{self, Context},
     convert::{fetch_flags, nz},
     hub::{Delta, Subscription},
 };
@@ -67,6 +69,8 @@ pub struct Selected {
     recent: Vec<u32>,
     /// Membership of the mailbox actor.
     pub sub: Subscription,
+    /// Searches kept up to date for the client (CONTEXT=SEARCH / SORT).
+    pub contexts: Vec<Context>,
 }
 
 impl Selected {
@@ -133,6 +137,7 @@ impl Selected {
             read_only,
             claims,
             sub,
+            contexts: Vec::new(),
         })
     }
 
@@ -244,7 +249,7 @@ impl Selected {
 
     /// Brings the view up to date and writes the untagged responses. `delta` is the actor's
     /// latest read (used when it starts where the view is); `allow_expunge` is false during
-    /// FETCH, STORE and SEARCH by sequence number.
+    /// FETCH, STORE and SEARCH by sequence number. Returns whether the mailbox changed.
     pub async fn sync(
         &mut self,
         db: &Db,
@@ -252,7 +257,7 @@ impl Selected {
         allow_expunge: bool,
         reporting: Reporting,
         delta: Option<&Delta>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.sub.rx.borrow_and_update();
         // The actor's delta is shared by every session: read, never copied.
         let read;
@@ -276,7 +281,7 @@ impl Selected {
             }
         };
         if to <= self.modseq {
-            return Ok(());
+            return Ok(false);
         }
         let known: Vec<u32> = expunged
             .iter()
@@ -285,6 +290,7 @@ impl Selected {
             .collect();
         let hold_back = !known.is_empty() && !allow_expunge;
         if !known.is_empty() && allow_expunge {
+            context::drop_expunged(&mut self.contexts, &known, &self.uids, out);
             if reporting.qresync {
                 if let Some(set) = to_set(&known) {
                     response::data(
@@ -360,7 +366,7 @@ impl Selected {
             self.modseq = to;
             self.own.retain(|_, ms| *ms > to);
         }
-        Ok(())
+        Ok(true)
     }
 }
 

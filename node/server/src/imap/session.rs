@@ -346,14 +346,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             return Ok(false);
         };
         let before = self.conn.out().len();
-        sel.sync(
-            &db,
-            self.conn.out(),
-            allow_expunge,
-            reporting,
-            delta.as_deref(),
-        )
-        .await?;
+        let changed = sel
+            .sync(
+                &db,
+                self.conn.out(),
+                allow_expunge,
+                reporting,
+                delta.as_deref(),
+            )
+            .await?;
+        if changed && !sel.contexts.is_empty() {
+            super::context::refresh(self).await?;
+        }
         Ok(self.conn.out().len() > before)
     }
 

@@ -1,6 +1,7 @@
 //! SORT and UID SORT (RFC 5256, with RFC 5957's DISPLAYFROM / DISPLAYTO): the SEARCH matches
 //! ordered by arrival, sent date, size, base subject, or the first From / To / Cc address, each
-//! possibly reversed, ties broken by sequence number; ESORT's `RETURN (...)` (RFC 5267).
+//! possibly reversed, ties broken by sequence number; ESORT's `RETURN (...)` (RFC 5267), with
+//! CONTEXT=SORT's PARTIAL and UPDATE.
 
 use std::{cmp::Ordering, num::NonZeroU32};
 
@@ -16,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
     base_subject::base_subject,
+    context,
     search::{Hit, bad_charset, esearch, hits_modseq, matching},
     session::{Flow, Session},
 };
@@ -59,24 +61,8 @@ fn value(h: &Hit, key: &SortKey) -> Value {
     }
 }
 
-/// Handles `SORT (criteria) charset search-criteria` and `UID SORT`; with `RETURN (...)`,
-/// an ESEARCH answer in sort order (ESORT, RFC 5267).
-pub async fn handle_sort<S: AsyncRead + AsyncWrite + Unpin + Send>(
-    s: &mut Session<S>,
-    tag: Tag<'static>,
-    order: Vec1<SortCriterion>,
-    charset: Charset<'static>,
-    criteria: Vec1<SearchKey<'static>>,
-    by_uid: bool,
-    ret: Option<SearchReturn>,
-) -> Flow {
-    if bad_charset(s, &tag, Some(&charset)) {
-        return Flow::Continue;
-    }
-    let hits = match matching(s, criteria.clone(), true).await {
-        Ok(h) => h,
-        Err(e) => return s.fail(&tag, e.into()),
-    };
+/// `hits` in the order of `order`, ties by sequence number.
+pub fn sorted(hits: Vec<Hit>, order: &Vec1<SortCriterion>) -> Vec<Hit> {
     let mut keyed: Vec<(Vec<Value>, Hit)> = hits
         .into_iter()
         .map(|h| {
@@ -95,7 +81,28 @@ pub async fn handle_sort<S: AsyncRead + AsyncWrite + Unpin + Send>(
         }
         a.seq.cmp(&b.seq)
     });
-    let hits: Vec<Hit> = keyed.into_iter().map(|(_, h)| h).collect();
+    keyed.into_iter().map(|(_, h)| h).collect()
+}
+
+/// Handles `SORT (criteria) charset search-criteria` and `UID SORT`; with `RETURN (...)`,
+/// an ESEARCH answer in sort order (ESORT, RFC 5267).
+pub async fn handle_sort<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    s: &mut Session<S>,
+    tag: Tag<'static>,
+    order: Vec1<SortCriterion>,
+    charset: Charset<'static>,
+    criteria: Vec1<SearchKey<'static>>,
+    by_uid: bool,
+    ret: Option<SearchReturn>,
+) -> Flow {
+    if bad_charset(s, &tag, Some(&charset)) {
+        return Flow::Continue;
+    }
+    let hits = match matching(s, criteria.clone(), true).await {
+        Ok(h) => h,
+        Err(e) => return s.fail(&tag, e.into()),
+    };
+    let hits = sorted(hits, &order);
     let modseq = hits_modseq(&criteria, &hits);
     let ids: Vec<NonZeroU32> = hits
         .iter()
@@ -104,7 +111,19 @@ pub async fn handle_sort<S: AsyncRead + AsyncWrite + Unpin + Send>(
         })
         .collect();
     match ret {
-        Some(ret) => esearch(s, &tag, by_uid, &ret, &ids, modseq),
+        Some(ret) => {
+            esearch(s, &tag, by_uid, &ret, &ids, modseq);
+            if ret.update {
+                let ctx = context::Context {
+                    tag: tag.as_ref().to_string(),
+                    by_uid,
+                    criteria,
+                    order: Some(order),
+                    result: context::result_of(&hits),
+                };
+                context::keep(s, ctx);
+            }
+        }
         None => s.data(Data::Sort(ids, modseq)),
     }
     s.done(&tag, None, "SORT completed").await
