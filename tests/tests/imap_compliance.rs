@@ -6,9 +6,9 @@
 //! §7.2.6), part numbers when the whole body is a message (RFC 3501 §6.4.5), subscriptions as
 //! a list of names (RFC 3501 §6.3.6, RFC 5258), address groups in ENVELOPE, SEARCH and SORT
 //! (RFC 3501 §7.4.2, RFC 5256), header text as encoded words for sessions without UTF8=ACCEPT
-//! (RFC 6855 §3), `\Recent` (RFC 3501 §2.3.2), FETCH of a message expunged elsewhere (RFC
-//! 2180 §4.1.2), and specific answers to what the server does not offer. The extensions
-//! added for the same suite are tested in `imap_extensions.rs`.
+//! (RFC 6855 §3), `\Recent` (RFC 3501 §2.3.2) and FETCH of a message expunged elsewhere (RFC
+//! 2180 §4.1.2). The extensions added for the same suite are tested in `imap_extensions.rs`,
+//! `imap_context.rs` and `imap_notify.rs`.
 
 use tern_tests::imap::{self, append, message};
 
@@ -226,25 +226,6 @@ async fn a_body_that_is_a_whole_message_is_numbered_from_part_1() {
         r.all()
     );
     assert!(!r.all().contains("Subject: Fwd"), "{}", r.all());
-    tern.stop().expect("clean stop");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn what_is_not_offered_is_named() {
-    let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
-    let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
-    for (command, named) in [(
-        "NOTIFY SET (selected (MessageNew MessageExpunge))",
-        "no NOTIFY capability",
-    )] {
-        let r = c.cmd(command).await.expect("command");
-        assert!(
-            r.status.starts_with("BAD [CANNOT]") && r.status.contains(named),
-            "{command}: {}",
-            r.status
-        );
-        assert!(!r.status.contains("select a mailbox first"), "{command}");
-    }
     tern.stop().expect("clean stop");
 }
 

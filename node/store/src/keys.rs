@@ -512,6 +512,13 @@ pub mod mail {
         key(&("mbox_change", mailbox))
     }
 
+    /// Bumped when an account's mailboxes are created, deleted or renamed, or its
+    /// subscriptions change; sessions that asked for NOTIFY's MailboxName or
+    /// SubscriptionChange watch it.
+    pub fn names_change(account: u64) -> Vec<u8> {
+        key(&("mbox_change", "names", account))
+    }
+
     /// A message by UID.
     pub fn message(mailbox: u64, uid: u32) -> Vec<u8> {
         key(&("msg", mailbox, uid))

@@ -3,7 +3,7 @@
 //! options, multiple patterns and `RETURN (...)` (LIST-EXTENDED, RFC 5258, with LIST-STATUS,
 //! RFC 5819), and the extra messages of a MULTIAPPEND (RFC 3502). Each is cut out of the
 //! command and kept here; what is left is plain IMAP4rev1 for `imap-codec`. Commands
-//! `imap-codec` has no variant for (CANCELUPDATE) are read whole into [`OwnCommand`] and
+//! `imap-codec` has no variant for (CANCELUPDATE, NOTIFY) are read whole into [`OwnCommand`] and
 //! replaced by a NOOP for it.
 
 /// ESEARCH result options.
@@ -31,6 +31,8 @@ pub struct SearchReturn {
 pub enum OwnCommand {
     /// `CANCELUPDATE "tag" ...` (RFC 5267 §4.5): the tags of the searches to stop updating.
     CancelUpdate(Vec<String>),
+    /// `NOTIFY SET ...` or `NOTIFY NONE` (RFC 5465).
+    Notify(super::notify::Notify),
 }
 
 /// LIST-EXTENDED options.
@@ -87,7 +89,7 @@ fn upper_words(s: &[u8]) -> Vec<String> {
 }
 
 /// Splits on spaces outside quotes and parentheses.
-fn tokens(s: &[u8]) -> Vec<String> {
+pub(crate) fn tokens(s: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = Vec::new();
     let (mut depth, mut quoted, mut escaped) = (0i32, false, false);
@@ -207,6 +209,10 @@ pub fn extract(message: &[u8]) -> Result<(Vec<u8>, Extras), ExtError> {
             extras.own = Some(OwnCommand::CancelUpdate(tags));
             Some(vec![words[0].clone(), "NOOP".into()])
         }
+        Some("NOTIFY") if verb_at == 0 => {
+            extras.own = Some(OwnCommand::Notify(super::notify::parse(&words[2..])?));
+            Some(vec![words[0].clone(), "NOOP".into()])
+        }
         // `CREATE name (USE (\Sent))`: the parameters are one parenthesised token.
         Some("CREATE") if verb_at == 0 && words.len() == 4 && words[3].starts_with('(') => {
             let params = inner(&words[3]).unwrap_or_default();
@@ -320,7 +326,7 @@ pub fn unquote(s: &str) -> String {
 }
 
 /// Why a command that did not parse asks for something this server does not offer, when it
-/// does (NOTIFY, 8-bit characters outside quoted strings and literals): the client gets that
+/// does (8-bit characters outside quoted strings and literals): the client gets that
 /// reason instead of a generic syntax error.
 pub fn unsupported(message: &[u8]) -> Option<String> {
     let line_end = message
@@ -328,16 +334,11 @@ pub fn unsupported(message: &[u8]) -> Option<String> {
         .position(|b| *b == b'\r' || *b == b'\n' || *b == b'{')
         .unwrap_or(message.len());
     let line = &message[..line_end];
-    let words = tokens(line);
-    match words.get(1).map(|w| w.to_ascii_uppercase()).as_deref() {
-        Some("NOTIFY") => Some("NOTIFY is not offered here (no NOTIFY capability)".into()),
-        _ if !line.is_ascii() => Some(
-            "8-bit characters go only in quoted strings and literals, and in mailbox names only \
-             after ENABLE UTF8=ACCEPT; otherwise send names in modified UTF-7 (RFC 3501 5.1.3)"
-                .into(),
-        ),
-        _ => None,
-    }
+    (!line.is_ascii()).then(|| {
+        "8-bit characters go only in quoted strings and literals, and in mailbox names only \
+         after ENABLE UTF8=ACCEPT; otherwise send names in modified UTF-7 (RFC 3501 5.1.3)"
+            .into()
+    })
 }
 
 #[cfg(test)]
@@ -426,10 +427,10 @@ mod tests {
 
     #[test]
     fn unsupported_requests_are_named() {
-        assert!(
-            unsupported(b"a NOTIFY SET (SELECTED (MessageNew))")
-                .is_some_and(|w| w.contains("NOTIFY"))
-        );
+        let (line, e) = ext("a NOTIFY NONE\r\n");
+        assert_eq!(line, "a NOOP\r\n");
+        assert!(matches!(e.own, Some(OwnCommand::Notify(_))));
+        assert!(extract(b"a NOTIFY SET (SELECTED)\r\n").is_err());
         let (line, e) = ext("a CREATE Outbox (USE (\\Sent))\r\n");
         assert_eq!(line, "a CREATE Outbox\r\n");
         assert_eq!(e.create_use, Some(vec!["\\Sent".to_string()]));

@@ -6,6 +6,7 @@ pub mod catenate;
 pub mod extensions;
 mod feed;
 pub mod mutf7;
+pub mod notify;
 pub mod reader;
 pub mod response;
 pub mod sequence;

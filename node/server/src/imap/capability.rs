@@ -59,6 +59,7 @@ pub fn list<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &Session<S>) -> Vec1<Ca
         atom("ESORT"),
         atom("CONTEXT=SEARCH"),
         atom("CONTEXT=SORT"),
+        atom("NOTIFY"),
         atom("THREAD=ORDEREDSUBJECT"),
         atom("THREAD=REFERENCES"),
         atom(&format!("APPENDLIMIT={}", s.ctx.config.max_append_bytes)),

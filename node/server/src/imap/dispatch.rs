@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
     append, authenticate, capability, close, compress, context, copy, create, delete, enable,
-    expunge, fetch, id, idle, list, login, namespace, noop, quota, rename, search, select,
+    expunge, fetch, id, idle, list, login, namespace, noop, notify, quota, rename, search, select,
     session::{Flow, Session},
     sort, starttls, status, store, subscribe, thread,
 };
@@ -37,7 +37,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let Command { tag, body } = c;
         self.command = body.name();
         if let Some(own) = extras.own {
-            return self.dispatch_own(tag, own);
+            return self.dispatch_own(tag, own).await;
         }
         self.by_seq = matches!(
             body,
@@ -299,16 +299,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
-    /// Runs a command `imap-codec` has no variant for.
-    fn dispatch_own(&mut self, tag: Tag<'static>, own: OwnCommand) -> Flow {
+    /// Runs a command `imap-codec` has no variant for (in the authenticated state).
+    async fn dispatch_own(&mut self, tag: Tag<'static>, own: OwnCommand) -> Flow {
+        self.command = match own {
+            OwnCommand::CancelUpdate(_) => "CANCELUPDATE",
+            OwnCommand::Notify(_) => "NOTIFY",
+        };
+        if self.account.is_none() {
+            return self.bad(&tag, None, "log in first (LOGIN or AUTHENTICATE)");
+        }
         match own {
-            OwnCommand::CancelUpdate(tags) => {
-                self.command = "CANCELUPDATE";
-                match self.account.is_some() {
-                    true => context::handle_cancelupdate(self, tag, tags),
-                    false => self.bad(&tag, None, "log in first (LOGIN or AUTHENTICATE)"),
-                }
-            }
+            OwnCommand::CancelUpdate(tags) => context::handle_cancelupdate(self, tag, tags),
+            OwnCommand::Notify(n) => Box::pin(notify::handle_notify(self, tag, n)).await,
         }
     }
 }

@@ -205,6 +205,64 @@ fn items(
     Ok(out)
 }
 
+/// Writes `* n FETCH (names)` for each of `uids` (messages of the selected mailbox), reading
+/// without setting `\Seen`: what NOTIFY's `MessageNew (attributes)` sends for new mail
+/// (RFC 5465 §5.2). A message gone meanwhile is left out.
+pub(super) async fn announce<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    s: &mut Session<S>,
+    uids: &[u32],
+    names: Vec<MessageDataItemName<'static>>,
+) -> Result<(), tern_store::StoreError> {
+    let Some(mailbox) = s.selected.as_ref().map(|sel| sel.mailbox.id) else {
+        return Ok(());
+    };
+    let wants = wants(names, true);
+    let db = s.ctx.dir.db().clone();
+    for &uid in uids {
+        let with_summary = wants.summary;
+        let read = db
+            .run(|tx| async move {
+                let Some(meta) = message::get(&tx, mailbox, uid).await? else {
+                    return Ok(None);
+                };
+                let summary = match with_summary {
+                    true => message::summary(&tx, meta.blob).await?,
+                    false => None,
+                };
+                Ok(Some((meta, summary)))
+            })
+            .await?;
+        let Some((meta, summary)) = read else {
+            continue;
+        };
+        let raw = match wants.body || (wants.summary && summary.is_none()) {
+            true => Some(blob::read(&db, meta.blob).await?),
+            false => None,
+        };
+        let summary =
+            summary.or_else(|| raw.as_deref().filter(|_| wants.summary).map(Summary::parse));
+        let Some(sel) = s.selected.as_ref() else {
+            break;
+        };
+        let Some(seq) = sel.seq_of(uid) else { continue };
+        let recent = sel.is_recent(uid);
+        let Ok(list) = items(
+            &meta,
+            summary.as_ref(),
+            raw.as_deref(),
+            &wants,
+            false,
+            recent,
+        ) else {
+            continue;
+        };
+        if let Ok(list) = Vec1::try_from(list) {
+            response::fetch_with_origins(s.conn.out(), nz(seq), list, &[]);
+        }
+    }
+    Ok(())
+}
+
 /// Handles `FETCH` and `UID FETCH`.
 pub async fn handle_fetch<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,

@@ -335,6 +335,7 @@ impl HubInner {
 pub struct Hub {
     db: Db,
     inner: Arc<HubInner>,
+    watches: Arc<super::watcher::Watches>,
 }
 
 /// A session's membership of a mailbox actor; leaving is dropping it.
@@ -369,12 +370,18 @@ impl Hub {
     /// An empty registry over `db`.
     pub fn new(db: Db) -> Self {
         Self {
+            watches: Arc::new(super::watcher::Watches::new(db.clone())),
             db,
             inner: Arc::new(HubInner {
                 actors: Mutex::new(HashMap::new()),
                 permits: std::sync::Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// The node's shared store watches for sessions that follow many mailboxes (NOTIFY).
+    pub fn watches(&self) -> &Arc<super::watcher::Watches> {
+        &self.watches
     }
 
     /// Waits for this node's write permit on `mailbox` (for writers that have not selected it).

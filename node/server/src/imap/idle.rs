@@ -1,6 +1,7 @@
 //! IDLE (RFC 2177): waits for `DONE` while the mailbox actor's notifications are turned into
 //! untagged responses as they come (new mail from SMTP, flag changes and expunges by other
-//! sessions or nodes), and measures how long each took from commit to the client.
+//! sessions or nodes), and measures how long each took from commit to the client. With NOTIFY,
+//! the followed mailboxes and names are told too.
 
 use tern_proto::imap::{
     reader::{Event, Mode},
@@ -31,6 +32,7 @@ pub async fn handle_idle<S: AsyncRead + AsyncWrite + Unpin + Send>(
     METRICS.idle.inc();
     s.reader.mode = Mode::Idle;
     let mut rx = s.selected.as_ref().map(|sel| sel.sub.rx.clone());
+    let followed = s.notify.as_ref().map(|n| n.receiver());
     let mailbox = s.selected.as_ref().map(|sel| sel.mailbox.name.as_str());
     s.live.state(&format!("idle {}", mailbox.unwrap_or("")));
     let stopped = s.live.stopped(&s.ctx.shutdown);
@@ -89,6 +91,11 @@ pub async fn handle_idle<S: AsyncRead + AsyncWrite + Unpin + Send>(
                     }
                     Ok(false) => {}
                     Err(e) => tracing::warn!(session = %s.id, error = %e, "IDLE sync failed"),
+                }
+            }
+            () = super::notify::changed(followed.clone()) => {
+                if !Box::pin(super::notify::push_followed(s)).await {
+                    break Flow::Close;
                 }
             }
             stop = &mut stopped => {

@@ -38,6 +38,10 @@ pub struct ImapMetrics {
     /// Updates sent for searches kept up to date (CONTEXT=SEARCH/SORT), by `kind` (`addto`,
     /// `removefrom`), and `noupdate` refusals past the per-session limit.
     pub search_updates: IntCounterVec,
+    /// Sessions that set NOTIFY.
+    pub notify_sessions: IntCounter,
+    /// STATUS and LIST notifications sent for mailboxes other than the selected one.
+    pub notify_events: IntCounter,
 }
 
 /// The process-wide IMAP metrics.
@@ -126,6 +130,17 @@ pub static METRICS: LazyLock<ImapMetrics> = LazyLock::new(|| ImapMetrics {
         ),
         &["kind"]
     )
+    .expect("metric registers once"),
+    notify_sessions: register_int_counter!(Opts::new(
+        "tern_imap_notify_sessions_total",
+        "NOTIFY SET commands accepted (sessions following many mailboxes)"
+    ))
+    .expect("metric registers once"),
+    notify_events: register_int_counter!(Opts::new(
+        "tern_imap_notify_events_total",
+        "NOTIFY notifications sent about mailboxes other than the selected one (STATUS for \
+         their messages, LIST for names and subscriptions)"
+    ))
     .expect("metric registers once"),
 });
 

@@ -32,6 +32,7 @@ pub mod metrics;
 mod names;
 mod namespace;
 mod noop;
+mod notify;
 mod quota;
 mod rename;
 mod respond;
@@ -49,6 +50,7 @@ mod subscribe;
 mod tests;
 mod thread;
 mod threading;
+mod watcher;
 
 use std::sync::Arc;
 

@@ -69,7 +69,12 @@ pub struct Session<S> {
     pub(super) auth_failures: u32,
     pub(super) errors: u32,
     pub(super) command: &'static str,
+    /// NOTIFY settings (RFC 5465), when the client set them.
+    pub(super) notify: Option<Box<super::notify::Notify>>,
     started: Instant,
+    /// When the client's last command was done (the autologout clock, which notifications
+    /// sent meanwhile do not reset).
+    heard: Instant,
     /// What the node's session list shows of it; how a kick reaches it.
     pub(super) live: Arc<Entry>,
 }
@@ -120,7 +125,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             auth_failures: 0,
             errors: 0,
             command: "GREETING",
+            notify: None,
             started: Instant::now(),
+            heard: Instant::now(),
         }
     }
 
@@ -136,11 +143,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let stopped = self.live.stopped(&self.ctx.shutdown);
         tokio::pin!(stopped);
         loop {
+            // With NOTIFY, changes are told between commands as they happen.
+            let (followed, selected) = match self.reader.between_commands() {
+                true => super::notify::receivers(&self),
+                false => (None, None),
+            };
             let event = tokio::select! {
                 e = self.next_event() => e,
                 stop = &mut stopped => {
                     self.goodbye(stop);
                     break;
+                }
+                () = super::notify::changed(followed) => {
+                    if !Box::pin(super::notify::push_followed(&mut self)).await {
+                        break;
+                    }
+                    continue;
+                }
+                () = super::notify::changed(selected) => {
+                    if !Box::pin(super::notify::push_selected(&mut self)).await {
+                        break;
+                    }
+                    continue;
                 }
             };
             let flow = match event {
@@ -157,6 +181,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
                 Err(ReadError::Closed) => break,
             };
+            // The autologout clock starts again when a command is done (an IDLE may have
+            // lasted most of it).
+            self.heard = Instant::now();
             if flow == Flow::Close || !self.conn.flush_if_large().await {
                 break;
             }
@@ -215,7 +242,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// `min_literal_rate`, so a trickling client is cut off.
     pub(super) async fn next_event(&mut self) -> Result<Event, ReadError> {
         let config = &self.ctx.config;
-        let mut waiting = tokio::time::Instant::now() + config.idle_timeout;
+        let mut waiting = tokio::time::Instant::from_std(self.heard + config.idle_timeout);
         if self.account.is_none() {
             waiting = waiting.min(tokio::time::Instant::from_std(
                 self.started + config.login_timeout,
@@ -346,6 +373,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             return Ok(false);
         };
         let before = self.conn.out().len();
+        let last = sel.uids.last().unwrap_or(0);
         let changed = sel
             .sync(
                 &db,
@@ -355,8 +383,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 delta.as_deref(),
             )
             .await?;
+        let arrived: Vec<u32> = match (changed, self.notify.as_ref()) {
+            (true, Some(n)) if n.new_items.is_some() => {
+                let mut new: Vec<u32> = (0..sel.uids.len())
+                    .rev()
+                    .map_while(|i| sel.uids.uid_at(i).filter(|u| *u > last))
+                    .collect();
+                new.reverse();
+                new
+            }
+            _ => Vec::new(),
+        };
         if changed && !sel.contexts.is_empty() {
             super::context::refresh(self).await?;
+        }
+        if let Some(items) = self.notify.as_ref().and_then(|n| n.new_items.clone())
+            && !arrived.is_empty()
+        {
+            super::fetch::announce(self, &arrived, items).await?;
         }
         Ok(self.conn.out().len() > before)
     }

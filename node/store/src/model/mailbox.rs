@@ -98,6 +98,11 @@ pub fn canonical_name(name: &str) -> ModelResult<String> {
     })
 }
 
+/// Tells the account's watchers (NOTIFY) that its mailbox names or subscriptions changed.
+pub(crate) fn names_changed(tx: &Tx, account: u64) -> Result<(), StoreError> {
+    tx.atomic_add(&k::names_change(account), 1)
+}
+
 async fn insert(
     tx: &Tx,
     account: u64,
@@ -116,6 +121,7 @@ async fn insert(
     };
     codec::write(tx, &k::mailbox(account, id), &mailbox)?;
     tx.set(&k::mailbox_name(account, name), &id.to_le_bytes())?;
+    names_changed(tx, account)?;
     super::recent::start(tx, id)?;
     codec::write(
         tx,
@@ -162,6 +168,20 @@ pub async fn by_name(tx: &Tx, account: u64, name: &str) -> ModelResult<Option<Ma
     };
     let id = u64::from_le_bytes(id.as_slice().try_into().unwrap_or([0; 8]));
     Ok(codec::read(tx, &k::mailbox(account, id)).await?)
+}
+
+/// The account's mailboxes listed under their names, inside a transaction (a mailbox being
+/// deleted has lost its name first, and is not among them).
+pub async fn listed(tx: &Tx, account: u64) -> Result<Vec<Mailbox>, StoreError> {
+    let all: Vec<Mailbox> = codec::read_all(tx, &k::mailboxes(account)).await?;
+    let mut out = Vec::with_capacity(all.len());
+    for m in all {
+        let named = tx.get(&k::mailbox_name(account, &m.name)).await?;
+        if named.is_some_and(|id| id.as_slice() == m.id.to_le_bytes()) {
+            out.push(m);
+        }
+    }
+    Ok(out)
 }
 
 /// Status counters of a mailbox inside a transaction.
@@ -263,6 +283,7 @@ impl Directory {
             .transact(|tx| async move {
                 if let Some(m) = codec::read::<Mailbox>(&tx, &k::mailbox(account, mailbox)).await? {
                     tx.clear(&k::mailbox_name(account, &m.name))?;
+                    names_changed(&tx, account)?;
                 }
                 Ok::<_, ModelError>(())
             })

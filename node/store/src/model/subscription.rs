@@ -28,6 +28,7 @@ pub(crate) fn mark_listed(tx: &Tx, account: u64) -> Result<(), StoreError> {
 /// Puts `name` on (`on`) or takes it off the account's list inside a transaction.
 pub(crate) async fn set(tx: &Tx, account: u64, name: &str, on: bool) -> Result<(), StoreError> {
     listed(tx, account).await?;
+    super::mailbox::names_changed(tx, account)?;
     if on {
         tx.set(&k::subscription(account, name), b"")
     } else {
@@ -38,6 +39,7 @@ pub(crate) async fn set(tx: &Tx, account: u64, name: &str, on: bool) -> Result<(
 /// Moves a subscription of `from` to `to` (a renamed mailbox) inside a transaction.
 pub(crate) async fn rename(tx: &Tx, account: u64, from: &str, to: &str) -> Result<(), StoreError> {
     listed(tx, account).await?;
+    super::mailbox::names_changed(tx, account)?;
     if tx.get(&k::subscription(account, from)).await?.is_some() {
         tx.clear(&k::subscription(account, from))?;
         tx.set(&k::subscription(account, to), b"")?;
