@@ -141,6 +141,44 @@ async fn other_mailboxes_names_and_subscriptions_are_told() {
     tern.stop().expect("clean stop");
 }
 
+/// A flag change elsewhere is told (as STATUS) only where the group asked for FlagChange; the
+/// first group that names a mailbox decides for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flag_changes_elsewhere_are_told_where_asked() {
+    let (_dir, tern) = tern_tests::Tern::dev(TOKEN, PASSWORD, &[]);
+    let mut a = imap::session(&tern, USER, PASSWORD).await;
+    let mut b = imap::session(&tern, USER, PASSWORD).await;
+    ok(&mut a, "CREATE Lists").await;
+    ok(
+        &mut a,
+        "NOTIFY SET (mailboxes Lists (MessageNew MessageExpunge FlagChange)) \
+         (personal (MessageNew MessageExpunge))",
+    )
+    .await;
+    append_to(&mut b, "Lists", "one").await;
+    told(&mut a, "* STATUS Lists (MESSAGES 1 ").await;
+    append_to(&mut b, "Drafts", "two").await;
+    told(&mut a, "* STATUS Drafts (MESSAGES 1 ").await;
+    // Drafts (PERSONAL, no FlagChange) is not told of its flag change; Lists is.
+    ok(&mut b, "SELECT Drafts").await;
+    ok(&mut b, "STORE 1 +FLAGS.SILENT (\\Seen)").await;
+    ok(&mut b, "SELECT Lists").await;
+    ok(&mut b, "STORE 1 +FLAGS.SILENT (\\Seen)").await;
+    let lines = told(&mut a, "* STATUS Lists").await;
+    assert!(
+        lines.last().expect("a line").ends_with("UNSEEN 0)"),
+        "{lines:?}"
+    );
+    // Anything written with it has arrived by the time NOOP is answered.
+    let r = ok(&mut a, "NOOP").await;
+    assert!(
+        !lines.iter().any(|l| l.contains("Drafts")) && !r.all().contains("Drafts"),
+        "{lines:?} {}",
+        r.all()
+    );
+    tern.stop().expect("clean stop");
+}
+
 /// SELECTED-DELAYED: new mail comes with MessageNew's fetch attributes; an expunge waits for
 /// the client's next command.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -93,8 +93,8 @@ pub async fn handle_idle<S: AsyncRead + AsyncWrite + Unpin + Send>(
                     Err(e) => tracing::warn!(session = %s.id, error = %e, "IDLE sync failed"),
                 }
             }
-            () = super::notify::changed(followed.clone()) => {
-                if !Box::pin(super::notify::push_followed(s)).await {
+            () = super::push::changed(followed.clone()) => {
+                if !Box::pin(super::push::push_followed(s)).await {
                     break Flow::Close;
                 }
             }

@@ -33,6 +33,7 @@ mod names;
 mod namespace;
 mod noop;
 mod notify;
+mod push;
 mod quota;
 mod rename;
 mod respond;

@@ -34,7 +34,6 @@ use tokio::{
 
 use super::{
     convert::nz,
-    hub::Change,
     metrics::METRICS,
     names,
     session::{Flow, Session},
@@ -110,7 +109,7 @@ pub struct Notify {
     groups: Vec<Group>,
     watcher: Watcher,
     /// The account's mailboxes by id, as last read.
-    mailboxes: HashMap<u64, String>,
+    mailboxes: HashMap<u64, Mailbox>,
     subscribed: BTreeSet<String>,
     /// Followed mailboxes (message events), as last told.
     seen: HashMap<u64, Seen>,
@@ -228,38 +227,65 @@ fn groups(
     Ok((out, new_items))
 }
 
-/// The account's mailboxes, subscriptions and the status of every mailbox a group follows
-/// for message events.
-async fn read_account(
+/// The account's mailboxes by id (those listed under their names) and its subscriptions.
+async fn read_names(
     ctx: std::sync::Arc<super::ImapContext>,
     account: u64,
-    groups: &[Group],
-) -> Result<
-    (
-        Vec<Mailbox>,
-        BTreeSet<String>,
-        Vec<(Mailbox, MailboxStatus)>,
-    ),
-    ModelError,
-> {
-    let dir = &ctx.dir;
-    let subscribed: BTreeSet<String> = dir.subscriptions(account).await?.into_iter().collect();
-    let subs = &subscribed;
-    let (all, statuses) = dir
+) -> Result<(HashMap<u64, Mailbox>, BTreeSet<String>), ModelError> {
+    let subscribed = ctx.dir.subscriptions(account).await?.into_iter().collect();
+    let all = ctx
+        .dir
+        .db()
+        .run(|tx| async move { mailbox::listed(&tx, account).await })
+        .await?;
+    Ok((all.into_iter().map(|m| (m.id, m)).collect(), subscribed))
+}
+
+/// The status of each of `mailboxes`, in one transaction.
+async fn read_statuses(
+    ctx: std::sync::Arc<super::ImapContext>,
+    mailboxes: Vec<Mailbox>,
+) -> Result<Vec<(Mailbox, MailboxStatus)>, ModelError> {
+    let mailboxes = &mailboxes;
+    Ok(ctx
+        .dir
         .db()
         .run(|tx| async move {
-            let all = mailbox::listed(&tx, account).await?;
-            let mut statuses = Vec::new();
-            for m in &all {
-                let group = groups.iter().find(|g| g.names_mailbox(&m.name, subs));
-                if group.is_some_and(|g| g.messages) {
-                    statuses.push((m.clone(), mailbox::status(&tx, m).await?));
-                }
+            let mut out = Vec::with_capacity(mailboxes.len());
+            for m in mailboxes {
+                out.push((m.clone(), mailbox::status(&tx, m).await?));
             }
-            Ok((all, statuses))
+            Ok(out)
         })
-        .await?;
-    Ok((all, subscribed, statuses))
+        .await?)
+}
+
+/// The mailboxes whose first naming group wants their message events.
+fn followed(
+    groups: &[Group],
+    mailboxes: &HashMap<u64, Mailbox>,
+    subscribed: &BTreeSet<String>,
+) -> Vec<Mailbox> {
+    mailboxes
+        .values()
+        .filter(|m| {
+            groups
+                .iter()
+                .find(|g| g.names_mailbox(&m.name, subscribed))
+                .is_some_and(|g| g.messages)
+        })
+        .cloned()
+        .collect()
+}
+
+/// The keys a session follows: the followed mailboxes' change counters and the account's
+/// names counter.
+fn keys(account: u64, followed: &[Mailbox]) -> Vec<Vec<u8>> {
+    followed
+        .iter()
+        .map(|m| k::change(m.id))
+        .chain([k::names_change(account)])
+        .collect()
 }
 
 /// Handles `NOTIFY SET ...` and `NOTIFY NONE`.
@@ -303,17 +329,18 @@ pub async fn handle_notify<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s.notify = None;
     let mut watcher = Watcher::new(s.ctx.hub.watches().clone());
     watcher.mark_seen();
-    let (all, subscribed, statuses) =
-        match read_account(s.ctx.clone(), s.account().id, &groups).await {
-            Ok(r) => r,
-            Err(e) => return s.fail(&tag, e),
-        };
     let account = s.account().id;
-    let keys = statuses
-        .iter()
-        .map(|(m, _)| k::change(m.id))
-        .chain([k::names_change(account)]);
-    watcher.set_keys(keys);
+    let read = async {
+        let (all, subscribed) = read_names(s.ctx.clone(), account).await?;
+        let statuses = read_statuses(s.ctx.clone(), followed(&groups, &all, &subscribed)).await?;
+        Ok::<_, ModelError>((all, subscribed, statuses))
+    };
+    let (all, subscribed, statuses) = match read.await {
+        Ok(r) => r,
+        Err(e) => return s.fail(&tag, e),
+    };
+    let followed_now: Vec<Mailbox> = statuses.iter().map(|(m, _)| m.clone()).collect();
+    watcher.set_keys(keys(account, &followed_now));
     let selected = s.selected.as_ref().map(|sel| sel.mailbox.id);
     if set.status {
         let condstore = s.reporting.condstore;
@@ -328,7 +355,7 @@ pub async fn handle_notify<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s.notify = Some(Box::new(Notify {
         groups,
         watcher,
-        mailboxes: all.into_iter().map(|m| (m.id, m.name)).collect(),
+        mailboxes: all,
         subscribed,
         seen: statuses
             .iter()
@@ -364,95 +391,38 @@ async fn tell<S: AsyncRead + AsyncWrite + Unpin + Send>(
     n: &mut Notify,
 ) -> Result<bool, ModelError> {
     let before = s.conn.out().len();
-    let (all, subscribed, statuses) =
-        read_account(s.ctx.clone(), s.account().id, &n.groups).await?;
-    let now: HashMap<u64, String> = all.iter().map(|m| (m.id, m.name.clone())).collect();
-    let delimiter = QuotedChar::try_from('/').ok();
-    // Names: created, deleted, renamed.
-    let both: BTreeSet<String> = subscribed.union(&n.subscribed).cloned().collect();
-    let named = |groups: &[Group], name: &str| {
-        groups
-            .iter()
-            .find(|g| g.names_mailbox(name, &both))
-            .is_some_and(|g| g.names)
-    };
+    let account = s.account().id;
+    let dirty = n.watcher.take_dirty();
     let mut told = 0u64;
-    for (id, name) in &now {
-        match n.mailboxes.get(id) {
-            None if named(&n.groups, name) => {
-                s.data(Data::List {
-                    items: vec![],
-                    delimiter,
-                    mailbox: s.name_out(name),
-                });
-                told += 1;
-            }
-            Some(old) if old != name && (named(&n.groups, name) || named(&n.groups, old)) => {
-                let old_wire = names::encode(old, s.reporting.utf8);
-                let extended = format!("(\"OLDNAME\" ({}))", quoted(&old_wire));
-                s.data_extended(
-                    Data::List {
-                        items: vec![],
-                        delimiter,
-                        mailbox: s.name_out(name),
-                    },
-                    &extended,
-                );
-                told += 1;
-            }
-            _ => {}
-        }
+    if dirty.contains(&k::names_change(account)) {
+        let (now, subscribed) = read_names(s.ctx.clone(), account).await?;
+        told += tell_names(s, n, &now, &subscribed);
+        n.mailboxes = now;
+        n.subscribed = subscribed;
     }
-    for (id, old) in &n.mailboxes {
-        if !now.contains_key(id) && named(&n.groups, old) {
-            s.data(Data::List {
-                items: vec![attr("NonExistent")],
-                delimiter,
-                mailbox: s.name_out(old),
-            });
-            told += 1;
-        }
-    }
-    // Subscriptions.
-    let subscribing = |name: &str| {
-        n.groups
-            .iter()
-            .find(|g| g.names_mailbox(name, &both))
-            .is_some_and(|g| g.subscriptions)
-    };
-    for name in subscribed.symmetric_difference(&n.subscribed) {
-        if !subscribing(name) {
-            continue;
-        }
-        let items = match subscribed.contains(name) {
-            true => vec![attr("Subscribed")],
-            false => vec![],
-        };
-        s.data(Data::List {
-            items,
-            delimiter,
-            mailbox: s.name_out(name),
-        });
-        told += 1;
-    }
-    // Messages of followed mailboxes other than the selected one.
+    // Messages of followed mailboxes other than the selected one: those that changed, and
+    // those followed from now on (whose state is only noted).
+    let followed_now = followed(&n.groups, &n.mailboxes, &n.subscribed);
+    let to_read: Vec<Mailbox> = followed_now
+        .iter()
+        .filter(|m| dirty.contains(&k::change(m.id)) || !n.seen.contains_key(&m.id))
+        .cloned()
+        .collect();
+    let statuses = read_statuses(s.ctx.clone(), to_read).await?;
     let selected = s.selected.as_ref().map(|sel| sel.mailbox.id);
     let condstore = s.reporting.condstore;
-    let mut seen = HashMap::with_capacity(statuses.len());
     for (m, st) in &statuses {
         let now_seen = Seen::from(st);
-        let group = n
-            .groups
-            .iter()
-            .find(|g| g.names_mailbox(&m.name, &subscribed));
-        let was = n.seen.get(&m.id).copied();
-        seen.insert(m.id, now_seen);
-        if Some(m.id) == selected || was == Some(now_seen) {
+        let Some(was) = n.seen.insert(m.id, now_seen) else {
+            continue;
+        };
+        if Some(m.id) == selected || was == now_seen {
             continue;
         }
-        let Some(group) = group else { continue };
-        let arrivals =
-            was.is_none_or(|w| w.messages != now_seen.messages || w.uidnext != now_seen.uidnext);
+        let Some(group) = n.group_of(&m.name) else {
+            continue;
+        };
+        let arrivals = was.messages != now_seen.messages || was.uidnext != now_seen.uidnext;
         if arrivals || group.flags {
             s.data(Data::Status {
                 mailbox: s.name_out(&m.name),
@@ -461,18 +431,81 @@ async fn tell<S: AsyncRead + AsyncWrite + Unpin + Send>(
             told += 1;
         }
     }
-    let account = s.account().id;
-    n.watcher.set_keys(
-        statuses
-            .iter()
-            .map(|(m, _)| k::change(m.id))
-            .chain([k::names_change(account)]),
-    );
-    n.mailboxes = now;
-    n.subscribed = subscribed;
-    n.seen = seen;
+    let ids: std::collections::HashSet<u64> = followed_now.iter().map(|m| m.id).collect();
+    n.seen.retain(|id, _| ids.contains(id));
+    n.watcher.set_keys(keys(account, &followed_now));
     METRICS.notify_events.inc_by(told);
     Ok(s.conn.out().len() > before)
+}
+
+/// Writes the LIST notifications for names created, renamed and deleted, and subscriptions
+/// added and removed, between what the client was told (`n`) and `now`; returns how many.
+fn tell_names<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    s: &mut Session<S>,
+    n: &Notify,
+    now: &HashMap<u64, Mailbox>,
+    subscribed: &BTreeSet<String>,
+) -> u64 {
+    let both: BTreeSet<String> = subscribed.union(&n.subscribed).cloned().collect();
+    let wants = |name: &str, event: fn(&Group) -> bool| {
+        n.groups
+            .iter()
+            .find(|g| g.names_mailbox(name, &both))
+            .is_some_and(event)
+    };
+    let names = |g: &Group| g.names;
+    let mut told = 0;
+    for (id, m) in now {
+        match n.mailboxes.get(id) {
+            None if wants(&m.name, names) => list(s, vec![], &m.name, None),
+            Some(old)
+                if old.name != m.name && (wants(&m.name, names) || wants(&old.name, names)) =>
+            {
+                list(s, vec![], &m.name, Some(&old.name))
+            }
+            _ => continue,
+        }
+        told += 1;
+    }
+    for (id, old) in &n.mailboxes {
+        if !now.contains_key(id) && wants(&old.name, names) {
+            list(s, vec![attr("NonExistent")], &old.name, None);
+            told += 1;
+        }
+    }
+    for name in subscribed.symmetric_difference(&n.subscribed) {
+        if !wants(name, |g| g.subscriptions) {
+            continue;
+        }
+        let items = match subscribed.contains(name) {
+            true => vec![attr("Subscribed")],
+            false => vec![],
+        };
+        list(s, items, name, None);
+        told += 1;
+    }
+    told
+}
+
+/// Writes `* LIST (items) "/" name`, with `("OLDNAME" (old))` for a renamed mailbox.
+fn list<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    s: &mut Session<S>,
+    items: Vec<FlagNameAttribute<'static>>,
+    name: &str,
+    old: Option<&str>,
+) {
+    let data = Data::List {
+        items,
+        delimiter: QuotedChar::try_from('/').ok(),
+        mailbox: s.name_out(name),
+    };
+    match old {
+        Some(old) => {
+            let old_wire = names::encode(old, s.reporting.utf8);
+            s.data_extended(data, &format!("(\"OLDNAME\" ({}))", quoted(&old_wire)));
+        }
+        None => s.data(data),
+    }
 }
 
 /// A mailbox name as an IMAP quoted string, as the session sees it.
@@ -484,76 +517,4 @@ fn quoted(m: &tern_proto::imap::types::mailbox::Mailbox<'_>) -> String {
         }
     };
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-/// What a session between commands waits on besides its client: the followed keys, and the
-/// selected mailbox when NOTIFY pushes its changes.
-pub fn receivers<S: AsyncRead + AsyncWrite + Unpin + Send>(
-    s: &Session<S>,
-) -> (
-    Option<watch::Receiver<u64>>,
-    Option<watch::Receiver<Change>>,
-) {
-    let Some(n) = s.notify.as_ref() else {
-        return (None, None);
-    };
-    let selected = s
-        .selected
-        .as_ref()
-        .filter(|sel| n.selected_push(&sel.mailbox.name).is_some())
-        .map(|sel| sel.sub.rx.clone());
-    (Some(n.receiver()), selected)
-}
-
-/// Waits for `rx` to change; never, when there is none or its sender is gone.
-pub async fn changed<T>(rx: Option<watch::Receiver<T>>) {
-    if let Some(mut rx) = rx
-        && rx.changed().await.is_ok()
-    {
-        return;
-    }
-    std::future::pending().await
-}
-
-/// Tells the client what changed in followed mailboxes and names; `false` when the
-/// connection is gone.
-pub async fn push_followed<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Session<S>) -> bool {
-    match deliver(s).await {
-        Ok(true) => s.conn.flush().await.is_ok(),
-        Ok(false) => true,
-        Err(e) => {
-            tracing::warn!(session = %s.id, error = %e, "NOTIFY: cannot read what changed");
-            true
-        }
-    }
-}
-
-/// Tells the client what changed in the selected mailbox, as IDLE does (with
-/// SELECTED-DELAYED, expunges wait for a command); `false` when the connection is gone.
-pub async fn push_selected<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Session<S>) -> bool {
-    let (Some(n), Some(sel)) = (s.notify.as_ref(), s.selected.as_ref()) else {
-        return true;
-    };
-    let Some(delayed) = n.selected_push(&sel.mailbox.name) else {
-        return true;
-    };
-    let (seen, delta) = {
-        let c = sel.sub.rx.borrow();
-        (c.seen, c.delta.clone())
-    };
-    s.by_seq = delayed;
-    match s.sync_with(delta).await {
-        Ok(true) => {
-            if s.conn.flush().await.is_err() {
-                return false;
-            }
-            METRICS.notify_latency.observe(seen.elapsed().as_secs_f64());
-            true
-        }
-        Ok(false) => true,
-        Err(e) => {
-            tracing::warn!(session = %s.id, error = %e, "NOTIFY: cannot read the selected mailbox");
-            true
-        }
-    }
 }

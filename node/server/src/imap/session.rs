@@ -145,7 +145,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         loop {
             // With NOTIFY, changes are told between commands as they happen.
             let (followed, selected) = match self.reader.between_commands() {
-                true => super::notify::receivers(&self),
+                true => super::push::receivers(&self),
                 false => (None, None),
             };
             let event = tokio::select! {
@@ -154,14 +154,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     self.goodbye(stop);
                     break;
                 }
-                () = super::notify::changed(followed) => {
-                    if !Box::pin(super::notify::push_followed(&mut self)).await {
+                () = super::push::changed(followed) => {
+                    if !Box::pin(super::push::push_followed(&mut self)).await {
                         break;
                     }
                     continue;
                 }
-                () = super::notify::changed(selected) => {
-                    if !Box::pin(super::notify::push_selected(&mut self)).await {
+                () = super::push::changed(selected) => {
+                    if !Box::pin(super::push::push_selected(&mut self)).await {
                         break;
                     }
                     continue;

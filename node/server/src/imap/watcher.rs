@@ -6,7 +6,7 @@
 //! change made before it followed. Dropping the last follower of a key ends its store watch.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex, Weak},
 };
 
@@ -90,6 +90,8 @@ pub struct Watcher {
     signal: watch::Sender<u64>,
     /// The session's view of the signal.
     seen: watch::Receiver<u64>,
+    /// The keys that changed since [`Watcher::take_dirty`] last took them.
+    dirty: Arc<Mutex<HashSet<Vec<u8>>>>,
 }
 
 impl Watcher {
@@ -101,12 +103,13 @@ impl Watcher {
             followed: HashMap::new(),
             signal,
             seen,
+            dirty: Arc::default(),
         }
     }
 
     /// Follows exactly `keys` from now on.
     pub fn set_keys(&mut self, keys: impl IntoIterator<Item = Vec<u8>>) {
-        let keys: std::collections::HashSet<Vec<u8>> = keys.into_iter().collect();
+        let keys: HashSet<Vec<u8>> = keys.into_iter().collect();
         self.followed.retain(|k, (_, pass)| {
             let keep = keys.contains(k);
             if !keep {
@@ -121,10 +124,18 @@ impl Watcher {
             let shared = self.watches.follow(&key);
             let mut bumps = shared.bumps.subscribe();
             let signal = self.signal.clone();
+            let dirty = self.dirty.clone();
+            let changed = key.clone();
             let pass = tokio::spawn(async move {
-                signal.send_modify(|n| *n += 1);
-                while bumps.changed().await.is_ok() {
+                loop {
+                    dirty
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(changed.clone());
                     signal.send_modify(|n| *n += 1);
+                    if bumps.changed().await.is_err() {
+                        return;
+                    }
                 }
             });
             self.followed.insert(key, (shared, pass));
@@ -136,8 +147,19 @@ impl Watcher {
         self.seen.clone()
     }
 
-    /// Signals again in a second: the state could not be read, and is to be read again.
+    /// The keys that changed since the last call (each key counts as changed once when it is
+    /// first followed).
+    pub fn take_dirty(&mut self) -> HashSet<Vec<u8>> {
+        std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Marks every key changed and signals again in a second: the state could not be read,
+    /// and is to be read again.
     pub fn retry_soon(&self) {
+        self.dirty
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(self.followed.keys().cloned());
         let signal = self.signal.clone();
         tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
