@@ -3,7 +3,8 @@
 //! UIDs; a database lost while running turns SMTP into `451 4.3.0`, IMAP into
 //! `NO [UNAVAILABLE]` and `/readyz` into 503, and the node recovers by itself when it returns;
 //! an unreachable database at start fails with a message naming `store.postgres_url`; a backup
-//! of a node on PostgreSQL restores into another database.
+//! of a node on PostgreSQL restores into another database; IDLE and NOTIFY on one node hear
+//! what another node does.
 
 use std::{collections::BTreeSet, process::Command, time::Duration};
 
@@ -364,4 +365,39 @@ async fn idle_on_one_node_sees_what_another_node_does_and_pop3_locks_hold_across
             .starts_with("+OK"),
         "free once A's session quit"
     );
+}
+
+/// NOTIFY on node A hears of mail and new mailboxes made through node B (the store's watches
+/// cross nodes).
+#[tokio::test(flavor = "multi_thread")]
+async fn notify_on_one_node_hears_another_node() {
+    let pg = TempPostgres::start().expect("postgres");
+    let (_a_dir, a) = node(&pg);
+    let (_b_dir, b) = node(&pg);
+    let mut follower = imap::session(&a, "demo", PASSWORD).await;
+    assert!(follower.cmd("CREATE Lists").await.expect("create").ok());
+    let set = follower
+        .cmd("NOTIFY SET (personal (MessageNew MessageExpunge MailboxName))")
+        .await
+        .expect("notify");
+    assert!(set.ok(), "{}", set.all());
+    let mut other = imap::session(&b, "demo", PASSWORD).await;
+    let appended = other
+        .cmd_literal(
+            "APPEND Lists",
+            imap::message("Tue, 24 Nov 2026 09:00:00 +0000", "x").as_bytes(),
+        )
+        .await
+        .expect("append");
+    assert!(appended.ok(), "{}", appended.all());
+    let status = line_with(&mut follower, "* STATUS Lists", Duration::from_secs(10)).await;
+    assert!(
+        status.as_deref().is_some_and(|l| l.contains("MESSAGES 1 ")),
+        "{status:?}"
+    );
+    assert!(other.cmd("CREATE Projects").await.expect("create").ok());
+    let list = line_with(&mut follower, "* LIST", Duration::from_secs(10)).await;
+    assert_eq!(list.as_deref(), Some("* LIST () \"/\" Projects"));
+    a.stop().expect("clean stop");
+    b.stop().expect("clean stop");
 }
