@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod net;
 pub mod notices;
 pub mod password_check;
+pub mod policy;
 pub mod pop3;
 pub mod queue;
 pub mod serve;

@@ -3,6 +3,20 @@
 
 use std::borrow::Cow;
 
+/// `554 5.7.1`: refused by an inbound policy check; `why` names the check's reason.
+pub fn policy_refused(why: String) -> Reply {
+    Reply::new(554, Some("5.7.1"), why)
+}
+
+/// `503 5.7.1`: the session was refused at connect (RFC 5321 §3.1: only QUIT is taken).
+pub fn refused_at_connect() -> Reply {
+    Reply::new(
+        503,
+        Some("5.7.1"),
+        "this session was refused at connect; only QUIT is accepted",
+    )
+}
+
 /// One (possibly multi-line) reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {

@@ -20,8 +20,13 @@ use config::{Environment, File, FileFormat};
 
 use self::raw::{RawConfig, RawListeners};
 pub use self::{
-    cluster::ClusterConfig, imap::ImapConfig, log_level::check_log_level, pop3::Pop3Config,
-    proxy::ProxyConfig, queue::QueueConfig, smtp::SmtpConfig,
+    cluster::ClusterConfig,
+    imap::ImapConfig,
+    log_level::check_log_level,
+    pop3::Pop3Config,
+    proxy::ProxyConfig,
+    queue::QueueConfig,
+    smtp::{ChecksConfig, SmtpConfig},
 };
 
 /// Which store backend the node uses.

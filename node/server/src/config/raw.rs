@@ -311,6 +311,44 @@ pub struct RawSmtp {
     pub quota_failure: String,
     /// Whether authenticated users may use any sender address.
     pub allow_any_sender: bool,
+    /// `[smtp.checks]`: the inbound policy checks of each listener.
+    pub checks: RawChecks,
+}
+
+/// `[smtp.checks]`: which policy checks each listener runs, in order, and their settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawChecks {
+    /// Checks on the MX listener (port 25).
+    #[serde(deserialize_with = "list_or_commas")]
+    pub mx: Vec<String>,
+    /// Checks on submission (587) and submissions (465).
+    #[serde(deserialize_with = "list_or_commas")]
+    pub submission: Vec<String>,
+    /// `[smtp.checks.ip_lists]`.
+    pub ip_lists: RawIpLists,
+}
+
+/// `[smtp.checks.ip_lists]`: networks (CIDRs or addresses) trusted or refused at connect.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawIpLists {
+    /// Trusted for the session: the checks that spare trusted clients are skipped.
+    #[serde(deserialize_with = "list_or_commas")]
+    pub allow: Vec<String>,
+    /// Refused at connect (`554 5.7.1`), unless also in `allow`.
+    #[serde(deserialize_with = "list_or_commas")]
+    pub deny: Vec<String>,
+}
+
+impl Default for RawChecks {
+    fn default() -> Self {
+        Self {
+            mx: vec!["ip_lists".into()],
+            submission: vec!["ip_lists".into()],
+            ip_lists: RawIpLists::default(),
+        }
+    }
 }
 
 impl Default for RawSmtp {
@@ -330,6 +368,7 @@ impl Default for RawSmtp {
             max_recipients: 100,
             quota_failure: "temporary".into(),
             allow_any_sender: false,
+            checks: RawChecks::default(),
         }
     }
 }

@@ -43,6 +43,51 @@ pub struct SmtpConfig {
     pub postmaster: Option<String>,
     /// Outbound queue shards (from `[queue]`).
     pub queue_shards: u16,
+    /// The inbound policy checks (`[smtp.checks]`).
+    pub checks: ChecksConfig,
+}
+
+/// `[smtp.checks]`, validated.
+#[derive(Debug, Clone, Default)]
+pub struct ChecksConfig {
+    /// Check names on the MX listener, in order.
+    pub mx: Vec<String>,
+    /// Check names on submission and submissions, in order.
+    pub submission: Vec<String>,
+    /// The IP allow and deny lists.
+    pub ip_lists: crate::policy::ip_lists::IpLists,
+}
+
+fn checks(r: &crate::config::raw::RawChecks) -> anyhow::Result<ChecksConfig> {
+    let names = |key: &str, list: &[String]| -> anyhow::Result<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        for name in list.iter().map(|n| n.trim()) {
+            if !crate::policy::CHECKS.contains(&name) {
+                bail!(
+                    "smtp.checks.{key}: {name:?} is not a check (known: {})",
+                    crate::policy::CHECKS.join(", ")
+                );
+            }
+            if out.iter().any(|n| n == name) {
+                bail!("smtp.checks.{key}: {name:?} is listed twice");
+            }
+            out.push(name.to_string());
+        }
+        Ok(out)
+    };
+    let nets = |key: &str, list: &[String]| -> anyhow::Result<Vec<ipnet::IpNet>> {
+        list.iter()
+            .map(|n| proxy::network(&format!("smtp.checks.ip_lists.{key}"), n.trim()))
+            .collect()
+    };
+    Ok(ChecksConfig {
+        mx: names("mx", &r.mx)?,
+        submission: names("submission", &r.submission)?,
+        ip_lists: crate::policy::ip_lists::IpLists {
+            allow: nets("allow", &r.ip_lists.allow)?,
+            deny: nets("deny", &r.ip_lists.deny)?,
+        },
+    })
 }
 
 /// Validates `[smtp]`; `postmaster` is `server.postmaster`, `queue_shards` the queue's.
@@ -98,5 +143,6 @@ pub fn validate(
             ),
         },
         queue_shards,
+        checks: checks(&r.checks)?,
     })
 }

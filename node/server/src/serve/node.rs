@@ -183,6 +183,7 @@ impl Node {
                 .remembering(envelopes.clone()),
             headroom: headroom.clone(),
             budget: budget.clone(),
+            policy: crate::policy::Policy::from_config(&config.smtp.checks),
         });
         let l = &config.listeners;
         let mut listeners = Vec::new();

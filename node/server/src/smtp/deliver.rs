@@ -1,4 +1,5 @@
-//! Acceptance: at the end of DATA or BDAT LAST, the message with its trace headers is filed
+//! Acceptance: at the end of DATA or BDAT LAST, once the policy checks of the `data` stage
+//! let it through, the message with its trace headers is filed
 //! (see [`crate::delivery`]) in one store transaction. The `250` is sent only after that commit;
 //! a failed commit answers `451 4.3.0` and leaves nothing half-written.
 
@@ -16,11 +17,21 @@ use super::{
     received::{self, Trace},
     session::{Flow, Session},
 };
-use crate::delivery::{self, DeliverError};
+use crate::{
+    delivery::{self, DeliverError},
+    policy::Stage,
+};
 
 /// Commits the open transaction's message and answers the client.
 pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Session<S>) -> Flow {
     let started = Instant::now();
+    if s.state.mail.is_none() {
+        return s.refuse("DATA", reply::bad_sequence("no mail transaction"));
+    }
+    if let Some(r) = s.policy(Stage::Data, None, None).await {
+        s.state.mail = None;
+        return s.reject("DATA", "policy", r);
+    }
     let Some(mail) = s.state.mail.take() else {
         return s.refuse("DATA", reply::bad_sequence("no mail transaction"));
     };

@@ -1,12 +1,14 @@
-//! EHLO: names the client, resets the transaction and lists the extensions on offer.
+//! EHLO: names the client (asking the policy checks), resets the transaction and lists the
+//! extensions on offer.
 
 use tern_proto::smtp::reply;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::session::{Flow, Session};
+use crate::policy::Stage;
 
 /// Handles `EHLO host`.
-pub fn handle_ehlo<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn handle_ehlo<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     host: String,
 ) -> Flow {
@@ -16,6 +18,10 @@ pub fn handle_ehlo<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s.state.helo = Some(host);
     s.state.esmtp = true;
     s.state.mail = None;
+    if let Some(r) = s.policy(Stage::Ehlo, None, None).await {
+        s.state.helo = None;
+        return s.reject("EHLO", "policy", r);
+    }
     let mut caps = vec![
         "PIPELINING".to_string(),
         format!("SIZE {}", s.ctx.config.max_message_bytes),

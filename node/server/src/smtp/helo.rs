@@ -4,9 +4,10 @@ use tern_proto::smtp::reply;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::session::{Flow, Session};
+use crate::policy::Stage;
 
 /// Handles `HELO host`.
-pub fn handle_helo<S: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn handle_helo<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s: &mut Session<S>,
     host: String,
 ) -> Flow {
@@ -16,6 +17,10 @@ pub fn handle_helo<S: AsyncRead + AsyncWrite + Unpin + Send>(
     s.state.helo = Some(host);
     s.state.esmtp = false;
     s.state.mail = None;
+    if let Some(r) = s.policy(Stage::Ehlo, None, None).await {
+        s.state.helo = None;
+        return s.reject("HELO", "policy", r);
+    }
     let (me, peer) = (s.ctx.hostname.clone(), s.peer.ip().to_string());
     s.reply(reply::helo(&me, &peer));
     Flow::Continue

@@ -1,5 +1,6 @@
 //! MAIL FROM: opens a transaction, checking order, authentication on submission listeners, the
-//! declared size, the address, and (for authenticated users) that they own the sender.
+//! declared size, the address, (for authenticated users) that they own the sender, and the
+//! policy checks.
 
 use smtp_proto::{MAIL_BODY_8BITMIME, MAIL_RET_FULL, MAIL_RET_HDRS, MAIL_SMTPUTF8, MailFrom};
 use tern_proto::{Address, smtp::reply};
@@ -7,7 +8,7 @@ use tern_store::model::queue::Ret;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::session::{Flow, MailTransaction, Session};
-use crate::net::budget::Reservation;
+use crate::{net::budget::Reservation, policy::Stage};
 
 /// Handles `MAIL FROM:<address> [parameters]`.
 pub async fn handle_mail<S: AsyncRead + AsyncWrite + Unpin + Send>(
@@ -62,6 +63,9 @@ pub async fn handle_mail<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 }
             }
         }
+    }
+    if let Some(r) = s.policy(Stage::Mail, Some(&sender), None).await {
+        return s.reject("MAIL", "policy", r);
     }
     let ret = if from.flags & MAIL_RET_FULL != 0 {
         Some(Ret::Full)

@@ -110,6 +110,7 @@ pub fn init() {
         "too_many_recipients",
         "storage",
         "store_error",
+        "policy",
     ] {
         m.messages.with_label_values(&[outcome]);
     }

@@ -79,4 +79,6 @@ pub struct SmtpContext {
     pub headroom: Arc<crate::headroom::Headroom>,
     /// Node-wide memory for message bodies.
     pub budget: Arc<crate::net::budget::Budget>,
+    /// The inbound policy checks of each listener.
+    pub policy: crate::policy::Policy,
 }

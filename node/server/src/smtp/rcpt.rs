@@ -1,6 +1,6 @@
 //! RCPT TO: resolves the recipient (aliases, forwards and catch-all first; the bare `postmaster`
 //! to the postmaster address), refuses relaying for unauthenticated clients, unknown local
-//! users, full mailboxes and too many recipients.
+//! users, full mailboxes and too many recipients, and asks the policy checks.
 
 use smtp_proto::{
     RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS, RcptTo,
@@ -14,6 +14,7 @@ use super::{
     postmaster,
     session::{Flow, Recipient, Session},
 };
+use crate::policy::Stage;
 
 /// Handles `RCPT TO:<address> [parameters]`.
 pub async fn handle_rcpt<S: AsyncRead + AsyncWrite + Unpin + Send>(
@@ -128,6 +129,9 @@ pub async fn handle_rcpt<S: AsyncRead + AsyncWrite + Unpin + Send>(
         orcpt,
         notify: Notify(notify),
     };
+    if let Some(r) = s.policy(Stage::Rcpt, None, Some(&recipient.address)).await {
+        return s.reject("RCPT", "policy", r);
+    }
     if let Some(mail) = s.state.mail.as_mut() {
         mail.recipients.push(recipient);
     }

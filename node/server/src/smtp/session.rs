@@ -16,6 +16,7 @@ pub use crate::net::conn::ReadError;
 use crate::{
     live::sessions::{Entry, Stop},
     net::{conn::Conn, pace::Pace, stream::MaybeTls},
+    policy::{Decision, Facts, Stage},
     trace::{self, Protocol},
 };
 
@@ -102,6 +103,10 @@ pub struct State {
     pub errors: u32,
     /// The open mail transaction.
     pub mail: Option<MailTransaction>,
+    /// A policy check trusts the client (see [`crate::policy`]).
+    pub trusted: bool,
+    /// The greeting was a refusal: only QUIT is taken (RFC 5321 §3.1).
+    pub refused_at_connect: bool,
 }
 
 /// A session over any stream.
@@ -164,7 +169,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         METRICS.sessions_active.with_label_values(&[label]).inc();
         tracing::info!(session = %self.id, peer = %self.peer, listener = label, tls = self.conn.is_tls(), "SMTP session started");
         let host = self.ctx.hostname.clone();
-        self.reply(reply::greeting(&host));
+        match self.policy(Stage::Connect, None, None).await {
+            None => self.reply(reply::greeting(&host)),
+            // Refused for now: say so and close (a connect check answers 421 itself).
+            Some(r) if r.code < 500 => {
+                self.reply(r);
+                self.conn.close().await;
+                METRICS.sessions_active.with_label_values(&[label]).dec();
+                return;
+            }
+            Some(r) => {
+                self.reply(r);
+                self.state.refused_at_connect = true;
+            }
+        }
         let deadline = tokio::time::Instant::from_std(self.started + self.ctx.config.max_session);
         let stopped = self.live.stopped(&self.ctx.shutdown);
         tokio::pin!(stopped);
@@ -232,9 +250,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
         };
         self.verb = request.name();
+        if self.state.refused_at_connect && !matches!(request, Request::Quit) {
+            return self.refuse("REFUSED", reply::refused_at_connect());
+        }
         match request {
-            Request::Ehlo { host } => ehlo::handle_ehlo(self, host),
-            Request::Helo { host } => helo::handle_helo(self, host),
+            Request::Ehlo { host } => ehlo::handle_ehlo(self, host).await,
+            Request::Helo { host } => helo::handle_helo(self, host).await,
             Request::Lhlo { .. } => self.refuse("LHLO", reply::not_implemented("LHLO")),
             Request::Mail { from } => mail::handle_mail(self, from).await,
             Request::Rcpt { to } => rcpt::handle_rcpt(self, to).await,
@@ -295,6 +316,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.state.errors += 1;
         self.reply(r);
         Flow::Continue
+    }
+
+    /// Asks the listener's policy checks at `stage` (with the sender about to be given at MAIL,
+    /// the recipient at RCPT); the refusal, when one refuses.
+    pub(super) async fn policy(
+        &mut self,
+        stage: Stage,
+        sender: Option<&str>,
+        recipient: Option<&str>,
+    ) -> Option<Reply> {
+        let ctx = self.ctx.clone();
+        let state = &mut self.state;
+        let facts = Facts {
+            peer: self.peer.ip(),
+            helo: state.helo.as_deref(),
+            sender: sender.or(state.mail.as_ref().map(|m| m.from.as_str())),
+            recipient,
+            message: match stage {
+                Stage::Data => state.mail.as_ref().map(|m| m.body.as_slice()),
+                _ => None,
+            },
+            authenticated: state.account.is_some(),
+        };
+        match ctx
+            .policy
+            .of(self.kind)
+            .run(stage, &facts, &mut state.trusted)
+            .await
+        {
+            Decision::Proceed => None,
+            Decision::Refuse(check, r) => {
+                tracing::info!(session = %self.id, check, stage = stage.label(), code = r.code, "refused by policy");
+                Some(r)
+            }
+        }
     }
 
     /// Counts a refused message (or recipient) by reason and queues the refusal.

@@ -1,0 +1,120 @@
+//! The inbound policy checks (`[smtp.checks]`) on a running server: the IP deny list refuses a
+//! client at connect with `554 5.7.1` naming its address and the list entry, then takes only
+//! QUIT (RFC 5321 §3.1); the allow list wins over the deny list; verdicts are counted; an
+//! unknown check name fails `check-config` with the names it knows.
+
+use std::process::Command;
+
+use tern_tests::{Tern, bin, smtp::Client};
+
+const TOKEN: &str = "checks-token";
+const PASSWORD: &str = "demo-password";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deny_list_refuses_at_connect_and_takes_only_quit() {
+    let (_dir, tern) = Tern::dev(
+        TOKEN,
+        PASSWORD,
+        &[(
+            "TERN_SMTP__CHECKS__IP_LISTS__DENY",
+            "127.0.0.0/8,2001:db8::/32",
+        )],
+    );
+    let rejected =
+        "tern_smtp_check_verdicts_total{check=\"ip_lists\",stage=\"connect\",verdict=\"reject\"}";
+    assert_eq!(tern.metric(rejected), 0.0, "exported at 0 from start");
+    let (mut c, greeting) = Client::connect(tern.addr("smtp"), None)
+        .await
+        .expect("connect");
+    assert_eq!(greeting.code, 554, "{}", greeting.text);
+    assert!(
+        greeting.text.starts_with("554 5.7.1 127.0.0.1 is refused")
+            && greeting.text.contains("deny list entry 127.0.0.0/8"),
+        "{}",
+        greeting.text
+    );
+    let r = c.cmd("EHLO client.test").await.expect("ehlo");
+    assert_eq!(r.code, 503, "{}", r.text);
+    let r = c.cmd("MAIL FROM:<a@remote.test>").await.expect("mail");
+    assert_eq!(r.code, 503, "{}", r.text);
+    c.expect("QUIT", 221).await.expect("quit");
+    assert_eq!(tern.metric(rejected), 1.0);
+    // The submission listeners run the same list by default.
+    let (_, greeting) = Client::connect(tern.addr("submission"), None)
+        .await
+        .expect("connect");
+    assert_eq!(greeting.code, 554, "{}", greeting.text);
+    tern.stop().expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_allow_list_wins_and_a_listener_without_the_check_is_open() {
+    let (_dir, tern) = Tern::dev(
+        TOKEN,
+        PASSWORD,
+        &[
+            ("TERN_SMTP__CHECKS__IP_LISTS__DENY", "127.0.0.0/8"),
+            ("TERN_SMTP__CHECKS__IP_LISTS__ALLOW", "127.0.0.1"),
+        ],
+    );
+    let (mut c, greeting) = Client::connect(tern.addr("smtp"), None)
+        .await
+        .expect("connect");
+    assert_eq!(greeting.code, 220, "{}", greeting.text);
+    c.expect("EHLO client.test", 250).await.expect("ehlo");
+    c.expect("QUIT", 221).await.expect("quit");
+    let allowed =
+        "tern_smtp_check_verdicts_total{check=\"ip_lists\",stage=\"connect\",verdict=\"allow\"}";
+    assert_eq!(tern.metric(allowed), 1.0);
+    tern.stop().expect("clean stop");
+
+    // Denied, but submission runs no checks here.
+    let (_dir, tern) = Tern::dev(
+        TOKEN,
+        PASSWORD,
+        &[
+            ("TERN_SMTP__CHECKS__IP_LISTS__DENY", "127.0.0.0/8"),
+            ("TERN_SMTP__CHECKS__SUBMISSION", ""),
+        ],
+    );
+    let (_, greeting) = Client::connect(tern.addr("submission"), None)
+        .await
+        .expect("connect");
+    assert_eq!(greeting.code, 220, "{}", greeting.text);
+    let (_, greeting) = Client::connect(tern.addr("smtp"), None)
+        .await
+        .expect("connect");
+    assert_eq!(greeting.code, 554, "{}", greeting.text);
+    tern.stop().expect("clean stop");
+}
+
+#[test]
+fn unknown_checks_and_networks_are_refused_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (section, want) in [
+        (
+            "[smtp.checks]\nmx = [\"ip_lists\", \"frobnicate\"]\n",
+            "smtp.checks.mx: \"frobnicate\" is not a check (known: ip_lists)",
+        ),
+        (
+            "[smtp.checks.ip_lists]\ndeny = [\"10.0.0.0/33\"]\n",
+            "smtp.checks.ip_lists.deny: \"10.0.0.0/33\" is not a network",
+        ),
+    ] {
+        let path = dir.path().join("tern.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[server]\nhostname = \"mx.example.org\"\n[tls]\nallow_self_signed = true\n{section}"
+            ),
+        )
+        .expect("write");
+        let out = Command::new(bin("tern"))
+            .args(["check-config", "--config", path.to_str().expect("utf8")])
+            .output()
+            .expect("check-config");
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{err}");
+    }
+}
