@@ -1,11 +1,17 @@
 //! The inbound policy checks (`[smtp.checks]`) on a running server: the IP deny list refuses a
 //! client at connect with `554 5.7.1` naming its address and the list entry, then takes only
-//! QUIT (RFC 5321 §3.1); the allow list wins over the deny list; verdicts are counted; an
+//! QUIT (RFC 5321 §3.1); the allow list wins over the deny list; DNS lists (against a DNS
+//! server the test runs) add their weights, name themselves and their listing page, and a list
+//! that refuses our queries (127.255.255.x) never counts; verdicts and lookups are counted; an
 //! unknown check name fails `check-config` with the names it knows.
 
 use std::process::Command;
 
-use tern_tests::{Tern, bin, smtp::Client};
+use tern_tests::{
+    Tern, bin,
+    dns::{self, Rr},
+    smtp::Client,
+};
 
 const TOKEN: &str = "checks-token";
 const PASSWORD: &str = "demo-password";
@@ -94,7 +100,19 @@ fn unknown_checks_and_networks_are_refused_by_name() {
     for (section, want) in [
         (
             "[smtp.checks]\nmx = [\"ip_lists\", \"frobnicate\"]\n",
-            "smtp.checks.mx: \"frobnicate\" is not a check (known: ip_lists)",
+            "smtp.checks.mx: \"frobnicate\" is not a check (known: ip_lists, dnsbl)",
+        ),
+        (
+            "[smtp.checks]\nmx = [\"dnsbl\"]\n",
+            "the dnsbl check is on but smtp.checks.dnsbl.lists is empty",
+        ),
+        (
+            "[smtp.checks.dnsbl]\nlists = [\"zen.test*two\"]\n",
+            "smtp.checks.dnsbl.lists: \"zen.test*two\" has a weight that is not a whole number",
+        ),
+        (
+            "[smtp.checks.dnsbl]\nlists = [\"zen.test ftp://x\"]\n",
+            "has a listing page that is not an http(s) URL",
         ),
         (
             "[smtp.checks.ip_lists]\ndeny = [\"10.0.0.0/33\"]\n",
@@ -117,4 +135,90 @@ fn unknown_checks_and_networks_are_refused_by_name() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(want), "{err}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_lists_add_their_weights_and_a_refusing_list_never_counts() {
+    let zone = dns::serve(
+        "test.",
+        &[
+            Rr::A("1.0.0.127.zen.test.", [127, 0, 0, 2]),
+            Rr::A("1.0.0.127.small.test.", [127, 0, 0, 4]),
+            Rr::A("1.0.0.127.refuses.test.", [127, 255, 255, 254]),
+        ],
+    )
+    .await
+    .expect("dns");
+    let server = zone.addr.to_string();
+    let lists = "zen.test*2 https://lists.test/?ip={ip},small.test,refuses.test*9,absent.test*9";
+    for (threshold, code) in [("3", 554), ("4", 220)] {
+        let (_dir, tern) = Tern::dev(
+            TOKEN,
+            PASSWORD,
+            &[
+                ("TERN_QUEUE__DNS_SERVER", server.as_str()),
+                ("TERN_SMTP__CHECKS__MX", "ip_lists,dnsbl"),
+                ("TERN_SMTP__CHECKS__DNSBL__LISTS", lists),
+                ("TERN_SMTP__CHECKS__DNSBL__THRESHOLD", threshold),
+            ],
+        );
+        let (mut c, greeting) = Client::connect(tern.addr("smtp"), None)
+            .await
+            .expect("connect");
+        // zen (2) and small (1) list 127.0.0.1: 3. The list refusing us and the one without
+        // the address add nothing.
+        assert_eq!(
+            greeting.code, code,
+            "threshold {threshold}: {}",
+            greeting.text
+        );
+        if code == 554 {
+            assert_eq!(
+                greeting.text,
+                "554 5.7.1 127.0.0.1 is blocked: listed by zen.test \
+                 (https://lists.test/?ip=127.0.0.1), small.test"
+            );
+        }
+        c.expect("QUIT", 221).await.expect("quit");
+        let lookups = |list: &str, result: &str| {
+            tern.metric(&format!(
+                "tern_dnsbl_lookups_total{{list=\"{list}\",result=\"{result}\"}}"
+            ))
+        };
+        assert_eq!(lookups("zen.test", "listed"), 1.0);
+        assert_eq!(lookups("refuses.test", "refused"), 1.0);
+        assert_eq!(lookups("absent.test", "clean"), 1.0);
+        assert_eq!(lookups("absent.test", "timeout"), 0.0);
+        tern.stop().expect("clean stop");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_that_does_not_answer_in_time_counts_as_not_listing() {
+    // A DNS server that never answers.
+    let silent = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let server = silent.local_addr().expect("addr").to_string();
+    let (_dir, tern) = Tern::dev(
+        TOKEN,
+        PASSWORD,
+        &[
+            ("TERN_QUEUE__DNS_SERVER", server.as_str()),
+            ("TERN_SMTP__CHECKS__MX", "dnsbl"),
+            ("TERN_SMTP__CHECKS__DNSBL__LISTS", "slow.test*5"),
+            ("TERN_SMTP__CHECKS__DNSBL__TIMEOUT_MS", "300"),
+        ],
+    );
+    let (mut c, greeting) = Client::connect(tern.addr("smtp"), None)
+        .await
+        .expect("connect");
+    assert_eq!(greeting.code, 220, "{}", greeting.text);
+    c.expect("QUIT", 221).await.expect("quit");
+    assert_eq!(
+        tern.metric("tern_dnsbl_lookups_total{list=\"slow.test\",result=\"timeout\"}"),
+        1.0
+    );
+    drop(silent);
+    tern.stop().expect("clean stop");
 }

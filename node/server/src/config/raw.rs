@@ -327,6 +327,36 @@ pub struct RawChecks {
     pub submission: Vec<String>,
     /// `[smtp.checks.ip_lists]`.
     pub ip_lists: RawIpLists,
+    /// `[smtp.checks.dnsbl]`.
+    pub dnsbl: RawDnsbl,
+}
+
+/// `[smtp.checks.dnsbl]`: DNS block and allow lists asked at connect.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDnsbl {
+    /// `zone[*weight] [listing-page-url]` per list (weight 1 by default; negative for an
+    /// allow list; `{ip}` in the URL is the client's address).
+    #[serde(deserialize_with = "list_or_commas")]
+    pub lists: Vec<String>,
+    /// Score at or over which a client is refused.
+    pub threshold: i32,
+    /// Score at or under which a client is trusted for the session.
+    pub allow_threshold: i32,
+    /// Milliseconds the lookups may take in all (a list that has not answered counts as not
+    /// listing the client).
+    pub timeout_ms: u64,
+}
+
+impl Default for RawDnsbl {
+    fn default() -> Self {
+        Self {
+            lists: Vec::new(),
+            threshold: 1,
+            allow_threshold: -1,
+            timeout_ms: 5000,
+        }
+    }
 }
 
 /// `[smtp.checks.ip_lists]`: networks (CIDRs or addresses) trusted or refused at connect.
@@ -347,6 +377,7 @@ impl Default for RawChecks {
             mx: vec!["ip_lists".into()],
             submission: vec!["ip_lists".into()],
             ip_lists: RawIpLists::default(),
+            dnsbl: RawDnsbl::default(),
         }
     }
 }

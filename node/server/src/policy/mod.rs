@@ -7,6 +7,7 @@
 //! verdict is counted by check, stage and kind. The checks themselves live beside this file,
 //! one per file.
 
+pub mod dnsbl;
 pub mod ip_lists;
 
 use std::{future::Future, net::IpAddr, pin::Pin, sync::Arc};
@@ -15,7 +16,7 @@ use prometheus::{IntCounterVec, Opts, register_int_counter_vec};
 use tern_proto::smtp::Reply;
 
 /// The names `[smtp.checks]` takes.
-pub const CHECKS: [&str; 1] = ["ip_lists"];
+pub const CHECKS: [&str; 2] = ["ip_lists", "dnsbl"];
 
 /// The pipelines of the SMTP listeners.
 #[derive(Clone, Default)]
@@ -27,14 +28,22 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// The pipelines `[smtp.checks]` configures.
-    pub fn from_config(config: &crate::config::ChecksConfig) -> Self {
+    /// The pipelines `[smtp.checks]` configures, the DNS lists asked through `resolver`
+    /// (the node's, whose cache they share).
+    pub fn from_config(
+        config: &crate::config::ChecksConfig,
+        resolver: &hickory_resolver::TokioResolver,
+    ) -> Self {
+        let dnsbl: Arc<dyn Check> =
+            Arc::new(dnsbl::Dnsbl::new(config.dnsbl.clone(), resolver.clone()));
+        let ip_lists: Arc<dyn Check> = Arc::new(config.ip_lists.clone());
         let build = |names: &[String]| {
             Pipeline::new(
                 names
                     .iter()
                     .filter_map(|name| match name.as_str() {
-                        "ip_lists" => Some(Arc::new(config.ip_lists.clone()) as Arc<dyn Check>),
+                        "ip_lists" => Some(ip_lists.clone()),
+                        "dnsbl" => Some(dnsbl.clone()),
                         _ => None,
                     })
                     .collect(),

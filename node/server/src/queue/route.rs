@@ -47,7 +47,7 @@ impl Router {
     /// A router using the configured DNS server, or the system's.
     pub fn new(config: Arc<QueueConfig>) -> anyhow::Result<Router> {
         Ok(Router {
-            resolver: crate::dns::resolver(config.dns_server)?,
+            resolver: crate::dns::shared(config.dns_server)?,
             config,
         })
     }

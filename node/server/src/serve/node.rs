@@ -183,7 +183,10 @@ impl Node {
                 .remembering(envelopes.clone()),
             headroom: headroom.clone(),
             budget: budget.clone(),
-            policy: crate::policy::Policy::from_config(&config.smtp.checks),
+            policy: crate::policy::Policy::from_config(
+                &config.smtp.checks,
+                &crate::dns::shared(config.queue.dns_server)?,
+            ),
         });
         let l = &config.listeners;
         let mut listeners = Vec::new();
