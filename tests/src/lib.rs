@@ -63,6 +63,17 @@ pub fn bin(name: &str) -> PathBuf {
     bin_dir().join(name)
 }
 
+/// `tern check-config` on a file holding `toml`: its exit status, stdout and stderr.
+pub fn check_config(toml: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tern.toml");
+    std::fs::write(&path, toml).expect("write tern.toml");
+    Command::new(bin("tern"))
+        .args(["check-config", "--config", path.to_str().expect("utf8")])
+        .output()
+        .expect("check-config")
+}
+
 /// A running `tern serve`. Its log is echoed and kept: when it is dropped or stopped, an ERROR
 /// line that the test did not announce with [`Tern::expect_error`] fails the test.
 pub struct Tern {

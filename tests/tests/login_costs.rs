@@ -4,13 +4,12 @@
 //! hashed again at the first login after the change.
 
 use std::{
-    process::Command,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use rustls_pki_types::{CertificateDer, pem::PemObject};
-use tern_tests::{Tern, bin, imap, pop3, smtp};
+use tern_tests::{Tern, imap, pop3, smtp};
 
 const TOKEN: &str = "costs-token";
 const PASSWORD: &str = "costs-password";
@@ -232,18 +231,10 @@ async fn a_password_stored_at_another_cost_is_hashed_again_at_login() {
 
 #[test]
 fn a_cost_below_owasps_minimum_is_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("tern.toml");
-    std::fs::write(
-        &path,
+    let out = tern_tests::check_config(
         "[server]\nhostname = \"mx.example.org\"\n[tls]\nallow_self_signed = true\n\
          [passwords]\nmemory_kib = 4096\niterations = 3\n",
-    )
-    .expect("write");
-    let out = Command::new(bin("tern"))
-        .args(["check-config", "--config", path.to_str().expect("utf8")])
-        .output()
-        .expect("check-config");
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -5,10 +5,8 @@
 //! that refuses our queries (127.255.255.x) never counts; verdicts and lookups are counted; an
 //! unknown check name fails `check-config` with the names it knows.
 
-use std::process::Command;
-
 use tern_tests::{
-    Tern, bin,
+    Tern, check_config,
     dns::{self, Rr},
     smtp::Client,
 };
@@ -96,7 +94,6 @@ async fn the_allow_list_wins_and_a_listener_without_the_check_is_open() {
 
 #[test]
 fn unknown_checks_and_networks_are_refused_by_name() {
-    let dir = tempfile::tempdir().expect("tempdir");
     for (section, want) in [
         (
             "[smtp.checks]\nmx = [\"ip_lists\", \"frobnicate\"]\n",
@@ -119,18 +116,9 @@ fn unknown_checks_and_networks_are_refused_by_name() {
             "smtp.checks.ip_lists.deny: \"10.0.0.0/33\" is not a network",
         ),
     ] {
-        let path = dir.path().join("tern.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "[server]\nhostname = \"mx.example.org\"\n[tls]\nallow_self_signed = true\n{section}"
-            ),
-        )
-        .expect("write");
-        let out = Command::new(bin("tern"))
-            .args(["check-config", "--config", path.to_str().expect("utf8")])
-            .output()
-            .expect("check-config");
+        let out = check_config(&format!(
+            "[server]\nhostname = \"mx.example.org\"\n[tls]\nallow_self_signed = true\n{section}"
+        ));
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(want), "{err}");
