@@ -102,9 +102,31 @@ async fn admin_edges() {
     for _ in 0..22 {
         held.push(std::net::TcpStream::connect(tern.addr("smtp")).expect("connect"));
     }
-    tern.wait_for_log("connection refused", Duration::from_secs(10))
-        .expect("refusals logged");
-    std::thread::sleep(Duration::from_millis(300));
+    // Every refusal is counted after its log line (if any) is written; a session started
+    // after the last count logs a line of its own, and once that line is read every line
+    // written before it has been read too.
+    let refused = "tern_smtp_connections_refused_total{reason=\"per_ip\"}";
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while tern.metric(refused) < 20.0 {
+        assert!(std::time::Instant::now() < deadline, "20 refusals counted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = |t: &Tern| {
+        t.log()
+            .iter()
+            .filter(|l| l.contains("POP3 session started"))
+            .count()
+    };
+    let before = started(&tern);
+    let marker = std::net::TcpStream::connect(tern.addr("pop3")).expect("connect pop3");
+    while started(&tern) == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the marker session logged"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(marker);
     let log = tern.log();
     let count = |text: &str| log.iter().filter(|l| l.contains(text)).count();
     assert_eq!(

@@ -118,10 +118,11 @@ async fn refuse(
     refusal: Refusal,
     label: &'static str,
 ) {
-    (spec.count_refusal)(label);
+    // Counted after its log line is written, so a count seen means the line is out.
     if let Some(suppressed) = spec.log.allow() {
         tracing::warn!(peer = %peer, listener = spec.label, reason = label, suppressed, "connection refused");
     }
+    (spec.count_refusal)(label);
     if !spec.implicit_tls {
         let _ = tokio::time::timeout(REFUSAL_TIMEOUT, async {
             let _ = stream.write_all(&(spec.refusal)(refusal)).await;
@@ -143,7 +144,6 @@ async fn admit(
         match proxy::accept(&mut stream, peer, policy, spec.label, spec.implicit_tls).await {
             Ok(client) => peer = client,
             Err(refused) => {
-                (spec.count_refusal)(refused.label());
                 if let Some(suppressed) = spec.log.allow() {
                     let detail = match &refused {
                         proxy::Refused::Invalid(why) => why.as_str(),
@@ -151,6 +151,7 @@ async fn admit(
                     };
                     tracing::warn!(peer = %peer, listener = spec.label, reason = refused.label(), detail, suppressed, "connection refused: PROXY protocol");
                 }
+                (spec.count_refusal)(refused.label());
                 return None;
             }
         }
