@@ -325,7 +325,8 @@ pub async fn handle_notify<S: AsyncRead + AsyncWrite + Unpin + Send>(
             );
         }
     };
-    // The old settings stop before the new ones are read, so no change falls between.
+    // The old settings stop here. Each key signals once when it is first followed, so a
+    // change made between this read and its watch being armed is read again at once.
     s.notify = None;
     let mut watcher = Watcher::new(s.ctx.hub.watches().clone());
     watcher.mark_seen();
