@@ -104,6 +104,10 @@ fn unknown_checks_and_networks_are_refused_by_name() {
             "the dnsbl check is on but smtp.checks.dnsbl.lists is empty",
         ),
         (
+            "[smtp.checks]\nsubmission = [\"dnsbl\"]\n[smtp.checks.dnsbl]\nlists = [\"zen.test\"]\n",
+            "smtp.checks.submission: \"dnsbl\" is for the MX listener only",
+        ),
+        (
             "[smtp.checks.dnsbl]\nlists = [\"zen.test*two\"]\n",
             "smtp.checks.dnsbl.lists: \"zen.test*two\" has a weight that is not a whole number",
         ),

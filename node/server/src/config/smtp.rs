@@ -119,6 +119,14 @@ fn checks(r: &crate::config::raw::RawChecks) -> anyhow::Result<ChecksConfig> {
         .iter()
         .map(|e| dns_list(e.trim()))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // DNS lists judge sending servers; submission clients are people on home and mobile
+    // addresses, which policy lists (Spamhaus PBL and the like) list by design.
+    if submission.iter().any(|n| n == "dnsbl") {
+        bail!(
+            "smtp.checks.submission: \"dnsbl\" is for the MX listener only: DNS lists list the \
+             dynamic addresses people submit from (AUTH protects submission)"
+        );
+    }
     if lists.is_empty() && mx.iter().chain(&submission).any(|n| n == "dnsbl") {
         bail!("smtp.checks: the dnsbl check is on but smtp.checks.dnsbl.lists is empty");
     }
