@@ -35,7 +35,8 @@ pub fn matches(pattern: &[u8], name: &[u8]) -> bool {
     }
 }
 
-fn attr(name: &str) -> FlagNameAttribute<'static> {
+/// A mailbox attribute by name (`Subscribed`, `NonExistent`, ...).
+pub(super) fn attr(name: &str) -> FlagNameAttribute<'static> {
     FlagNameAttribute::from(Atom::try_from(name.to_string()).expect("attribute names are atoms"))
 }
 

@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 use tern_proto::imap::{
     notify::{self as wire, Event, Filter},
     types::{
-        core::{Atom, QuotedChar, Tag},
+        core::{QuotedChar, Tag},
         fetch::{MacroOrMessageDataItemNames, MessageDataItemName},
         flag::FlagNameAttribute,
         response::{Code, CodeOther, Data},
@@ -34,6 +34,7 @@ use tokio::{
 
 use super::{
     convert::nz,
+    list::attr,
     metrics::METRICS,
     names,
     session::{Flow, Session},
@@ -140,10 +141,6 @@ impl Notify {
     pub fn receiver(&self) -> watch::Receiver<u64> {
         self.watcher.receiver()
     }
-}
-
-fn attr(name: &str) -> FlagNameAttribute<'static> {
-    FlagNameAttribute::from(Atom::try_from(name.to_string()).expect("attribute names are atoms"))
 }
 
 fn status_items(st: &MailboxStatus, condstore: bool) -> Vec<StatusDataItem> {
