@@ -97,7 +97,7 @@ fn unknown_checks_and_networks_are_refused_by_name() {
     for (section, want) in [
         (
             "[smtp.checks]\nmx = [\"ip_lists\", \"frobnicate\"]\n",
-            "smtp.checks.mx: \"frobnicate\" is not a check (known: ip_lists, dnsbl)",
+            "smtp.checks.mx: \"frobnicate\" is not a check (known: ip_lists, dnsbl, auth)",
         ),
         (
             "[smtp.checks]\nmx = [\"dnsbl\"]\n",
@@ -114,6 +114,22 @@ fn unknown_checks_and_networks_are_refused_by_name() {
         (
             "[smtp.checks.dnsbl]\nlists = [\"zen.test ftp://x\"]\n",
             "has a listing page that is not an http(s) URL",
+        ),
+        (
+            "[smtp.checks]\nsubmission = [\"auth\"]\n",
+            "smtp.checks.submission: \"auth\" is for the MX listener only",
+        ),
+        (
+            "[smtp.checks.auth]\ndmarc = \"strict\"\n",
+            "smtp.checks.auth.dmarc: \"strict\" is not a DMARC mode (expected \"enforce\", \"quarantine\" or \"report\")",
+        ),
+        (
+            "[smtp.checks.auth.dmarc_domains]\n\"Example.org\" = \"off\"\n",
+            "smtp.checks.auth.dmarc_domains.example.org: \"off\" is not a DMARC mode",
+        ),
+        (
+            "[smtp.checks.auth]\nauthserv_id = \"mx example\"\n",
+            "smtp.checks.auth.authserv_id: \"mx example\" is not a single token",
         ),
         (
             "[smtp.checks.ip_lists]\ndeny = [\"10.0.0.0/33\"]\n",

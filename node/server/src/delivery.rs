@@ -1,5 +1,6 @@
 //! Filing a message: one store transaction (after chunk uploads for large bodies) stores the
-//! body once, files it into the INBOX of every local recipient, updates quota counters and
+//! body once, files it into the INBOX of every local recipient (into their Junk mailbox, with
+//! the `$Junk` keyword, when a policy check marked it as junk), updates quota counters and
 //! queues remote recipients with their DSN parameters. Shared by SMTP acceptance and by mail
 //! the queue generates (DSNs), which files it in the same transaction as the queue update.
 
@@ -106,6 +107,8 @@ pub struct Prepared<'a> {
     id: String,
     sender: String,
     recipients: Vec<String>,
+    /// Filed into Junk rather than the INBOX.
+    junk: bool,
     /// Where it came from: with it, filing records tracking events.
     pub origin: Option<crate::tracking::Origin>,
 }
@@ -154,6 +157,7 @@ pub async fn prepare<'a>(
         id: id.to_string(),
         sender: mail.from.clone(),
         recipients: mail.recipients.iter().map(|r| r.address.clone()).collect(),
+        junk: mail.marks.junk.is_some(),
         origin: None,
     })
 }
@@ -171,6 +175,7 @@ impl Prepared<'_> {
             id: self.id,
             sender: self.sender,
             recipients: self.recipients,
+            junk: self.junk,
             origin: self.origin,
         }
     }
@@ -202,24 +207,28 @@ pub async fn file(tx: &Tx, p: &Prepared<'_>) -> Result<(), DeliverError> {
     write(tx, p, &inboxes).await
 }
 
-/// Reads what filing needs and refuses a full mailbox, writing nothing: the INBOX of each
-/// local recipient.
+/// Reads what filing needs and refuses a full mailbox, writing nothing: the mailbox (INBOX or
+/// Junk) of each local recipient.
 pub async fn check(tx: &Tx, p: &Prepared<'_>) -> Result<Vec<(u64, u64)>, DeliverError> {
     let mut inboxes = Vec::with_capacity(p.local.len());
     for account in &p.local {
-        inboxes.push((*account, inbox_with_room(tx, *account, p).await?));
+        inboxes.push((*account, mailbox_with_room(tx, *account, p).await?));
     }
     Ok(inboxes)
 }
 
-/// Writes a message [`check`] passed: into each INBOX, the queue, tracking.
+/// Writes a message [`check`] passed: into each mailbox, the queue, tracking.
 pub async fn write(tx: &Tx, p: &Prepared<'_>, inboxes: &[(u64, u64)]) -> Result<(), DeliverError> {
     for (account, inbox) in inboxes {
         let new = NewMessage {
             body: &p.staged,
             summary: Some(&p.summary),
             flags: Flags::default(),
-            keywords: Vec::new(),
+            keywords: if p.junk {
+                vec![JUNK_KEYWORD.to_string()]
+            } else {
+                Vec::new()
+            },
             internal_date: p.received_at,
         };
         message::append(tx, *account, *inbox, &new).await?;
@@ -275,8 +284,17 @@ pub async fn store(
         .await
 }
 
-/// The INBOX of `account_id`, if the message fits its quota.
-async fn inbox_with_room(tx: &Tx, account_id: u64, p: &Prepared<'_>) -> Result<u64, DeliverError> {
+/// The keyword of messages filed as junk (RFC 5788's registry; what mail clients show).
+pub const JUNK_KEYWORD: &str = "$Junk";
+
+/// The mailbox of `account_id` the message goes to, if it fits the account's quota: the INBOX,
+/// or for junk the mailbox with the `\Junk` role (else one named `Junk`; else the INBOX, when
+/// the user deleted it).
+async fn mailbox_with_room(
+    tx: &Tx,
+    account_id: u64,
+    p: &Prepared<'_>,
+) -> Result<u64, DeliverError> {
     // Quota is checked again inside the transaction, against the real size.
     let account = tern_store::model::account::get(tx, account_id)
         .await?
@@ -289,6 +307,16 @@ async fn inbox_with_room(tx: &Tx, account_id: u64, p: &Prepared<'_>) -> Result<u
                 .cloned()
                 .unwrap_or(account.address.clone()),
         ));
+    }
+    if p.junk {
+        let listed = mailbox::listed(tx, account_id).await?;
+        let junk = listed
+            .iter()
+            .find(|m| m.special_use == Some(mailbox::SpecialUse::Junk))
+            .or_else(|| listed.iter().find(|m| m.name.eq_ignore_ascii_case("Junk")));
+        if let Some(junk) = junk {
+            return Ok(junk.id);
+        }
     }
     let inbox = mailbox::by_name(tx, account_id, "INBOX")
         .await?

@@ -8,6 +8,12 @@ pub fn policy_refused(why: String) -> Reply {
     Reply::new(554, Some("5.7.1"), why)
 }
 
+/// `550 5.7.1`: the message fails the DMARC policy of the domain in its From, which asks
+/// receivers to reject such mail; `why` names the domain and what failed.
+pub fn dmarc_rejected(why: String) -> Reply {
+    Reply::new(550, Some("5.7.1"), why)
+}
+
 /// `503 5.7.1`: the session was refused at connect (RFC 5321 §3.1: only QUIT is taken).
 pub fn refused_at_connect() -> Reply {
     Reply::new(

@@ -1,6 +1,7 @@
 //! Configuration in two steps (STYLE.md §11): [`raw::RawConfig`] as read from TOML and the
 //! environment, then [`Config`], validated and immutable, which the node runs on.
 
+mod checks;
 pub mod cluster;
 pub mod imap;
 mod log_level;
@@ -20,13 +21,8 @@ use config::{Environment, File, FileFormat};
 
 use self::raw::{RawConfig, RawListeners};
 pub use self::{
-    cluster::ClusterConfig,
-    imap::ImapConfig,
-    log_level::check_log_level,
-    pop3::Pop3Config,
-    proxy::ProxyConfig,
-    queue::QueueConfig,
-    smtp::{ChecksConfig, SmtpConfig},
+    checks::ChecksConfig, cluster::ClusterConfig, imap::ImapConfig, log_level::check_log_level,
+    pop3::Pop3Config, proxy::ProxyConfig, queue::QueueConfig, smtp::SmtpConfig,
 };
 
 /// Which store backend the node uses.
@@ -320,6 +316,7 @@ impl Config {
         let queue = QueueConfig::try_from(&raw.queue)?;
         let smtp = smtp::validate(
             &raw.smtp,
+            &hostname,
             &raw.server.postmaster,
             write_timeout,
             queue.shards,

@@ -312,74 +312,7 @@ pub struct RawSmtp {
     /// Whether authenticated users may use any sender address.
     pub allow_any_sender: bool,
     /// `[smtp.checks]`: the inbound policy checks of each listener.
-    pub checks: RawChecks,
-}
-
-/// `[smtp.checks]`: which policy checks each listener runs, in order, and their settings.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawChecks {
-    /// Checks on the MX listener (port 25).
-    #[serde(deserialize_with = "list_or_commas")]
-    pub mx: Vec<String>,
-    /// Checks on submission (587) and submissions (465).
-    #[serde(deserialize_with = "list_or_commas")]
-    pub submission: Vec<String>,
-    /// `[smtp.checks.ip_lists]`.
-    pub ip_lists: RawIpLists,
-    /// `[smtp.checks.dnsbl]`.
-    pub dnsbl: RawDnsbl,
-}
-
-/// `[smtp.checks.dnsbl]`: DNS block and allow lists asked at connect.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawDnsbl {
-    /// `zone[*weight] [listing-page-url]` per list (weight 1 by default; negative for an
-    /// allow list; `{ip}` in the URL is the client's address).
-    #[serde(deserialize_with = "list_or_commas")]
-    pub lists: Vec<String>,
-    /// Score at or over which a client is refused.
-    pub threshold: i32,
-    /// Score at or under which a client is trusted for the session.
-    pub allow_threshold: i32,
-    /// Milliseconds the lookups may take in all (a list that has not answered counts as not
-    /// listing the client).
-    pub timeout_ms: u64,
-}
-
-impl Default for RawDnsbl {
-    fn default() -> Self {
-        Self {
-            lists: Vec::new(),
-            threshold: 1,
-            allow_threshold: -1,
-            timeout_ms: 5000,
-        }
-    }
-}
-
-/// `[smtp.checks.ip_lists]`: networks (CIDRs or addresses) trusted or refused at connect.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawIpLists {
-    /// Trusted for the session: the checks that spare trusted clients are skipped.
-    #[serde(deserialize_with = "list_or_commas")]
-    pub allow: Vec<String>,
-    /// Refused at connect (`554 5.7.1`), unless also in `allow`.
-    #[serde(deserialize_with = "list_or_commas")]
-    pub deny: Vec<String>,
-}
-
-impl Default for RawChecks {
-    fn default() -> Self {
-        Self {
-            mx: vec!["ip_lists".into()],
-            submission: vec!["ip_lists".into()],
-            ip_lists: RawIpLists::default(),
-            dnsbl: RawDnsbl::default(),
-        }
-    }
+    pub checks: super::checks::RawChecks,
 }
 
 impl Default for RawSmtp {
@@ -399,7 +332,7 @@ impl Default for RawSmtp {
             max_recipients: 100,
             quota_failure: "temporary".into(),
             allow_any_sender: false,
-            checks: RawChecks::default(),
+            checks: super::checks::RawChecks::default(),
         }
     }
 }

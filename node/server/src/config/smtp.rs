@@ -44,118 +44,14 @@ pub struct SmtpConfig {
     /// Outbound queue shards (from `[queue]`).
     pub queue_shards: u16,
     /// The inbound policy checks (`[smtp.checks]`).
-    pub checks: ChecksConfig,
+    pub checks: super::checks::ChecksConfig,
 }
 
-/// `[smtp.checks]`, validated.
-#[derive(Debug, Clone)]
-pub struct ChecksConfig {
-    /// Check names on the MX listener, in order.
-    pub mx: Vec<String>,
-    /// Check names on submission and submissions, in order.
-    pub submission: Vec<String>,
-    /// The IP allow and deny lists.
-    pub ip_lists: crate::policy::ip_lists::IpLists,
-    /// The DNS lists.
-    pub dnsbl: crate::policy::dnsbl::DnsblConfig,
-}
-
-/// One `zone[*weight] [url]` entry of `smtp.checks.dnsbl.lists`.
-fn dns_list(entry: &str) -> anyhow::Result<crate::policy::dnsbl::List> {
-    let bad = |why: &str| anyhow!("smtp.checks.dnsbl.lists: {entry:?} {why}");
-    let mut parts = entry.split_whitespace();
-    let head = parts.next().ok_or_else(|| bad("is empty"))?;
-    let (zone, weight) = match head.split_once('*') {
-        Some((zone, w)) => (
-            zone,
-            w.parse::<i32>()
-                .map_err(|_| bad("has a weight that is not a whole number"))?,
-        ),
-        None => (head, 1),
-    };
-    let zone = zone.trim_end_matches('.').to_ascii_lowercase();
-    if !zone.contains('.') || zone.starts_with('.') {
-        return Err(bad("does not name a DNS zone (like zen.spamhaus.org)"));
-    }
-    let url = parts.next().map(str::to_string);
-    if url
-        .as_deref()
-        .is_some_and(|u| !u.starts_with("https://") && !u.starts_with("http://"))
-    {
-        return Err(bad("has a listing page that is not an http(s) URL"));
-    }
-    if parts.next().is_some() {
-        return Err(bad("has more than a zone, a weight and a URL"));
-    }
-    Ok(crate::policy::dnsbl::List { zone, weight, url })
-}
-
-fn checks(r: &crate::config::raw::RawChecks) -> anyhow::Result<ChecksConfig> {
-    let names = |key: &str, list: &[String]| -> anyhow::Result<Vec<String>> {
-        let mut out: Vec<String> = Vec::new();
-        for name in list.iter().map(|n| n.trim()) {
-            if !crate::policy::CHECKS.contains(&name) {
-                bail!(
-                    "smtp.checks.{key}: {name:?} is not a check (known: {})",
-                    crate::policy::CHECKS.join(", ")
-                );
-            }
-            if out.iter().any(|n| n == name) {
-                bail!("smtp.checks.{key}: {name:?} is listed twice");
-            }
-            out.push(name.to_string());
-        }
-        Ok(out)
-    };
-    let nets = |key: &str, list: &[String]| -> anyhow::Result<Vec<ipnet::IpNet>> {
-        list.iter()
-            .map(|n| proxy::network(&format!("smtp.checks.ip_lists.{key}"), n.trim()))
-            .collect()
-    };
-    let (mx, submission) = (names("mx", &r.mx)?, names("submission", &r.submission)?);
-    let lists = r
-        .dnsbl
-        .lists
-        .iter()
-        .map(|e| dns_list(e.trim()))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    // DNS lists judge sending servers; submission clients are people on home and mobile
-    // addresses, which policy lists (Spamhaus PBL and the like) list by design.
-    if submission.iter().any(|n| n == "dnsbl") {
-        bail!(
-            "smtp.checks.submission: \"dnsbl\" is for the MX listener only: DNS lists list the \
-             dynamic addresses people submit from (AUTH protects submission)"
-        );
-    }
-    if lists.is_empty() && mx.iter().chain(&submission).any(|n| n == "dnsbl") {
-        bail!("smtp.checks: the dnsbl check is on but smtp.checks.dnsbl.lists is empty");
-    }
-    if r.dnsbl.threshold <= r.dnsbl.allow_threshold {
-        bail!("smtp.checks.dnsbl: threshold must be above allow_threshold");
-    }
-    Ok(ChecksConfig {
-        mx,
-        submission,
-        dnsbl: crate::policy::dnsbl::DnsblConfig {
-            lists,
-            threshold: r.dnsbl.threshold,
-            allow_threshold: r.dnsbl.allow_threshold,
-            timeout: Duration::from_millis(require_positive(
-                "smtp.checks.dnsbl",
-                "timeout_ms",
-                r.dnsbl.timeout_ms,
-            )?),
-        },
-        ip_lists: crate::policy::ip_lists::IpLists {
-            allow: nets("allow", &r.ip_lists.allow)?,
-            deny: nets("deny", &r.ip_lists.deny)?,
-        },
-    })
-}
-
-/// Validates `[smtp]`; `postmaster` is `server.postmaster`, `queue_shards` the queue's.
+/// Validates `[smtp]`; `hostname` is `server.hostname`, `postmaster` `server.postmaster`,
+/// `queue_shards` the queue's.
 pub fn validate(
     r: &RawSmtp,
+    hostname: &str,
     postmaster: &str,
     write_timeout: Duration,
     queue_shards: u16,
@@ -206,6 +102,6 @@ pub fn validate(
             ),
         },
         queue_shards,
-        checks: checks(&r.checks)?,
+        checks: super::checks::validate(&r.checks, hostname)?,
     })
 }

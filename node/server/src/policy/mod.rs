@@ -2,21 +2,27 @@
 //! `connect` (before the greeting), `ehlo`, `mail`, `rcpt` and `data` (the whole message,
 //! before it is accepted) — and each check configured for that listener (`[smtp.checks]`)
 //! that acts at the stage gives a [`Verdict`]: go on, allow (the client is trusted: the
-//! checks that spare trusted clients are skipped for the rest of the session), or refuse
-//! with its own reply (temporary or permanent). The first refusal ends the stage. Every
-//! verdict is counted by check, stage and kind. The checks themselves live beside this file,
-//! one per file.
+//! checks that spare trusted clients are skipped for the rest of the session), mark the
+//! message ([`Marks`]: header fields to add, filing into Junk), or refuse with its own reply
+//! (temporary or permanent). The first refusal ends the stage. Every verdict is counted by
+//! check, stage and kind, and every check's time is measured. The checks themselves live
+//! beside this file, one per file.
 
+pub mod auth;
 pub mod dnsbl;
 pub mod ip_lists;
+pub mod strip;
 
 use std::{future::Future, net::IpAddr, pin::Pin, sync::Arc};
 
-use prometheus::{IntCounterVec, Opts, register_int_counter_vec};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounterVec, Opts, register_histogram_vec,
+    register_int_counter_vec,
+};
 use tern_proto::smtp::Reply;
 
 /// The names `[smtp.checks]` takes.
-pub const CHECKS: [&str; 2] = ["ip_lists", "dnsbl"];
+pub const CHECKS: [&str; 3] = ["ip_lists", "dnsbl", "auth"];
 
 /// The pipelines of the SMTP listeners.
 #[derive(Clone, Default)]
@@ -37,6 +43,7 @@ impl Policy {
         let dnsbl: Arc<dyn Check> =
             Arc::new(dnsbl::Dnsbl::new(config.dnsbl.clone(), resolver.clone()));
         let ip_lists: Arc<dyn Check> = Arc::new(config.ip_lists.clone());
+        let auth: Arc<dyn Check> = Arc::new(auth::Auth::new(config.auth.clone(), resolver.clone()));
         let build = |names: &[String]| {
             Pipeline::new(
                 names
@@ -44,6 +51,7 @@ impl Policy {
                     .filter_map(|name| match name.as_str() {
                         "ip_lists" => Some(ip_lists.clone()),
                         "dnsbl" => Some(dnsbl.clone()),
+                        "auth" => Some(auth.clone()),
                         _ => None,
                     })
                     .collect(),
@@ -112,6 +120,8 @@ pub struct Facts<'a> {
     pub sender: Option<&'a str>,
     /// The recipient being added, at the `rcpt` stage.
     pub recipient: Option<&'a str>,
+    /// The accepted recipients, at the `data` stage.
+    pub recipients: &'a [&'a str],
     /// The message as received, at the `data` stage.
     pub message: Option<&'a [u8]>,
     /// The client authenticated (submission).
@@ -125,6 +135,8 @@ pub enum Verdict {
     Pass,
     /// The client is trusted: the checks that spare trusted clients are skipped from now on.
     Allow,
+    /// Accepted so far, with these marks on the message.
+    Mark(Marks),
     /// Refused for now (4xx): the client may try again later.
     Tempfail(Reply),
     /// Refused (5xx).
@@ -136,8 +148,29 @@ impl Verdict {
         match self {
             Verdict::Pass => "pass",
             Verdict::Allow => "allow",
+            Verdict::Mark(_) => "mark",
             Verdict::Tempfail(_) => "tempfail",
             Verdict::Reject(_) => "reject",
+        }
+    }
+}
+
+/// What checks ask of an accepted message: header fields to add above the trace headers, and
+/// filing into the recipients' Junk mailbox instead of their INBOX.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Marks {
+    /// Whole header fields, each ending in CRLF.
+    pub headers: Vec<String>,
+    /// Why it goes to Junk, when it does.
+    pub junk: Option<String>,
+}
+
+impl Marks {
+    /// Adds `other`'s marks to these (the first reason for Junk is kept).
+    pub fn merge(&mut self, other: Marks) {
+        self.headers.extend(other.headers);
+        if self.junk.is_none() {
+            self.junk = other.junk;
         }
     }
 }
@@ -172,6 +205,20 @@ static VERDICTS: std::sync::LazyLock<IntCounterVec> = std::sync::LazyLock::new(|
     .expect("metric registers once")
 });
 
+static SECONDS: std::sync::LazyLock<HistogramVec> = std::sync::LazyLock::new(|| {
+    register_histogram_vec!(
+        HistogramOpts::new(
+            "tern_smtp_check_seconds",
+            "Time the inbound policy checks take, by check and stage"
+        )
+        .buckets(vec![
+            0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0
+        ]),
+        &["check", "stage"]
+    )
+    .expect("metric registers once")
+});
+
 /// The checks of one listener, in order.
 #[derive(Clone, Default)]
 pub struct Pipeline {
@@ -192,9 +239,10 @@ impl Pipeline {
     pub fn new(checks: Vec<Arc<dyn Check>>) -> Self {
         for c in &checks {
             for stage in c.stages() {
-                for verdict in ["pass", "allow", "tempfail", "reject"] {
+                for verdict in ["pass", "allow", "mark", "tempfail", "reject"] {
                     VERDICTS.with_label_values(&[c.name(), stage.label(), verdict]);
                 }
+                SECONDS.with_label_values(&[c.name(), stage.label()]);
             }
         }
         Self { checks }
@@ -206,19 +254,30 @@ impl Pipeline {
     }
 
     /// Asks each check acting at `stage`; `trusted` is the session's allow flag, set here
-    /// when a check allows the client.
-    pub async fn run(&self, stage: Stage, facts: &Facts<'_>, trusted: &mut bool) -> Decision {
+    /// when a check allows the client; `marks` gathers what the checks mark the message with.
+    pub async fn run(
+        &self,
+        stage: Stage,
+        facts: &Facts<'_>,
+        trusted: &mut bool,
+        marks: &mut Marks,
+    ) -> Decision {
         for c in &self.checks {
             if !c.stages().contains(&stage) || (*trusted && c.spares_trusted()) {
                 continue;
             }
+            let started = std::time::Instant::now();
             let verdict = c.check(stage, facts).await;
+            SECONDS
+                .with_label_values(&[c.name(), stage.label()])
+                .observe(started.elapsed().as_secs_f64());
             VERDICTS
                 .with_label_values(&[c.name(), stage.label(), verdict.label()])
                 .inc();
             match verdict {
                 Verdict::Pass => {}
                 Verdict::Allow => *trusted = true,
+                Verdict::Mark(m) => marks.merge(m),
                 Verdict::Tempfail(r) | Verdict::Reject(r) => {
                     tracing::info!(check = c.name(), stage = stage.label(), peer = %facts.peer, code = r.code, "refused by a policy check");
                     return Decision::Refuse(c.name(), r);
@@ -266,6 +325,7 @@ mod tests {
             helo: None,
             sender: None,
             recipient: None,
+            recipients: &[],
             message: None,
             authenticated: false,
         }
@@ -299,24 +359,59 @@ mod tests {
         // Untrusted: the first refusal at RCPT is the deny list's.
         let mut trusted = false;
         assert_eq!(
-            p.run(Stage::Rcpt, &facts(), &mut trusted).await,
+            p.run(Stage::Rcpt, &facts(), &mut trusted, &mut Marks::default())
+                .await,
             Decision::Refuse("deny", refuse)
         );
         // Allowed at connect: the deny list is skipped, the limit still holds.
         assert_eq!(
-            p.run(Stage::Connect, &facts(), &mut trusted).await,
+            p.run(
+                Stage::Connect,
+                &facts(),
+                &mut trusted,
+                &mut Marks::default()
+            )
+            .await,
             Decision::Proceed
         );
         assert!(trusted);
         assert_eq!(
-            p.run(Stage::Rcpt, &facts(), &mut trusted).await,
+            p.run(Stage::Rcpt, &facts(), &mut trusted, &mut Marks::default())
+                .await,
             Decision::Refuse("limit", limit)
         );
         assert_eq!(
             Pipeline::default()
-                .run(Stage::Data, &facts(), &mut trusted)
+                .run(Stage::Data, &facts(), &mut trusted, &mut Marks::default())
                 .await,
             Decision::Proceed
         );
+    }
+
+    #[tokio::test]
+    async fn marks_add_up_and_the_first_junk_reason_stays() {
+        let mark = |name, header: &str, junk: Option<&str>| {
+            Arc::new(Fixed {
+                name,
+                stage: [Stage::Rcpt],
+                verdict: Verdict::Mark(Marks {
+                    headers: vec![header.to_string()],
+                    junk: junk.map(str::to_string),
+                }),
+                spares: true,
+            }) as Arc<dyn Check>
+        };
+        let p = Pipeline::new(vec![
+            mark("a", "A: 1\r\n", None),
+            mark("b", "B: 2\r\n", Some("first")),
+            mark("c", "C: 3\r\n", Some("second")),
+        ]);
+        let mut marks = Marks::default();
+        assert_eq!(
+            p.run(Stage::Rcpt, &facts(), &mut false, &mut marks).await,
+            Decision::Proceed
+        );
+        assert_eq!(marks.headers, ["A: 1\r\n", "B: 2\r\n", "C: 3\r\n"]);
+        assert_eq!(marks.junk.as_deref(), Some("first"));
     }
 }

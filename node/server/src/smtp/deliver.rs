@@ -1,5 +1,7 @@
 //! Acceptance: at the end of DATA or BDAT LAST, once the policy checks of the `data` stage
-//! let it through, the message with its trace headers is filed
+//! let it through, the message loses the header fields it may not bring (forged
+//! `Authentication-Results`, `X-Spam-*`, `X-Tern-*`: see [`crate::policy::strip`]) and gains
+//! its trace headers and what the checks added, and is filed
 //! (see [`crate::delivery`]) in one store transaction. The `250` is sent only after that commit;
 //! a failed commit answers `451 4.3.0` and leaves nothing half-written.
 
@@ -19,7 +21,7 @@ use super::{
 };
 use crate::{
     delivery::{self, DeliverError},
-    policy::Stage,
+    policy::{Stage, strip},
 };
 
 /// Commits the open transaction's message and answers the client.
@@ -32,9 +34,12 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Session<S>
         s.state.mail = None;
         return s.reject("DATA", "policy", r);
     }
-    let Some(mail) = s.state.mail.take() else {
+    let Some(mut mail) = s.state.mail.take() else {
         return s.refuse("DATA", reply::bad_sequence("no mail transaction"));
     };
+    if let Some(clean) = strip::strip(&mail.body, &s.ctx.config.checks.auth.authserv_id) {
+        mail.body = clean;
+    }
     let id = delivery::queue_id();
     let local: BTreeSet<u64> = mail
         .recipients
@@ -57,9 +62,19 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Session<S>
         single_recipient: single,
         now: now(),
     });
-    let mut raw = Vec::with_capacity(return_path.len() + trace.len() + mail.body.len());
+    let mut added = mail.marks.headers.concat();
+    if let Some(why) = &mail.marks.junk {
+        added.push_str(&format!(
+            "X-Tern-Junk: {}\r\n",
+            why.replace(['\r', '\n'], " ")
+        ));
+        tracing::info!(session = %s.id, msg = %id, reason = %why, "filed as junk");
+    }
+    let mut raw =
+        Vec::with_capacity(return_path.len() + trace.len() + added.len() + mail.body.len());
     raw.extend_from_slice(return_path.as_bytes());
     raw.extend_from_slice(trace.as_bytes());
+    raw.extend_from_slice(added.as_bytes());
     raw.extend_from_slice(&mail.body);
     let skip = return_path.len() as u32;
 

@@ -86,6 +86,8 @@ pub struct MailTransaction {
     pub chunking: bool,
     /// The node-wide memory the body holds.
     pub memory: Option<crate::net::budget::Reservation>,
+    /// What the policy checks marked the message with.
+    pub marks: crate::policy::Marks,
 }
 
 /// Per-session state the handlers read and change.
@@ -328,23 +330,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     ) -> Option<Reply> {
         let ctx = self.ctx.clone();
         let state = &mut self.state;
+        let mut marks = state
+            .mail
+            .as_mut()
+            .map(|m| std::mem::take(&mut m.marks))
+            .unwrap_or_default();
+        let recipients: Vec<&str> = match (stage, &state.mail) {
+            (Stage::Data, Some(m)) => m.recipients.iter().map(|r| r.address.as_str()).collect(),
+            _ => Vec::new(),
+        };
         let facts = Facts {
             peer: self.peer.ip(),
             helo: state.helo.as_deref(),
             sender: sender.or(state.mail.as_ref().map(|m| m.from.as_str())),
             recipient,
+            recipients: &recipients,
             message: match stage {
                 Stage::Data => state.mail.as_ref().map(|m| m.body.as_slice()),
                 _ => None,
             },
             authenticated: state.account.is_some(),
         };
-        match ctx
+        let decision = ctx
             .policy
             .of(self.kind)
-            .run(stage, &facts, &mut state.trusted)
-            .await
-        {
+            .run(stage, &facts, &mut state.trusted, &mut marks)
+            .await;
+        if let Some(m) = state.mail.as_mut() {
+            m.marks = marks;
+        }
+        match decision {
             Decision::Proceed => None,
             Decision::Refuse(check, r) => {
                 tracing::info!(session = %self.id, check, stage = stage.label(), code = r.code, "refused by policy");
