@@ -4,7 +4,7 @@
 //! `NO [UNAVAILABLE]` and `/readyz` into 503, and the node recovers by itself when it returns;
 //! an unreachable database at start fails with a message naming `store.postgres_url`; a backup
 //! of a node on PostgreSQL restores into another database; IDLE and NOTIFY on one node hear
-//! what another node does.
+//! what another node does; a rate limit counts what every node saw.
 
 use std::{collections::BTreeSet, process::Command, time::Duration};
 
@@ -15,15 +15,18 @@ const TOKEN: &str = "pg-token";
 const PASSWORD: &str = "demo-password";
 
 fn node(pg: &TempPostgres) -> (tempfile::TempDir, Tern) {
+    node_with(pg, &[])
+}
+
+/// A node on `pg` with `extra` environment.
+fn node_with(pg: &TempPostgres, extra: &[(&str, &str)]) -> (tempfile::TempDir, Tern) {
     let url = pg.url();
-    Tern::dev(
-        TOKEN,
-        PASSWORD,
-        &[
-            ("TERN_STORE__BACKEND", "postgres"),
-            ("TERN_STORE__POSTGRES_URL", url.as_str()),
-        ],
-    )
+    let mut env = vec![
+        ("TERN_STORE__BACKEND", "postgres"),
+        ("TERN_STORE__POSTGRES_URL", url.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    Tern::dev(TOKEN, PASSWORD, &env)
 }
 
 /// `(uid, message-id)` of every message in INBOX, in the order FETCH returned them.
@@ -400,4 +403,50 @@ async fn notify_on_one_node_hears_another_node() {
     assert_eq!(list.as_deref(), Some("* LIST () \"/\" Projects"));
     a.stop().expect("clean stop");
     b.stop().expect("clean stop");
+}
+
+/// Waits until `tern` has flushed its rate-limit counters (it then holds some in memory).
+fn flushed(tern: &Tern) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while tern.metric("tern_limit_counters") < 1.0 {
+        assert!(std::time::Instant::now() < deadline, "no flush within 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_counts_what_every_node_saw() {
+    let pg = TempPostgres::start().expect("postgres");
+    let limits = [
+        ("TERN_SMTP__CHECKS__MX", "ip_lists,rate_limits"),
+        (
+            "TERN_SMTP__CHECKS__RATE_LIMITS__RULES",
+            "ip connections 4/1h",
+        ),
+    ];
+    let (_a_dir, a) = node_with(&pg, &limits);
+    let (_b_dir, b) = node_with(&pg, &limits);
+    let connect = |tern: &Tern| {
+        let addr = tern.addr("smtp");
+        async move {
+            let (mut c, greeting) = smtp::Client::connect(addr, None).await.expect("connect");
+            if greeting.code == 220 {
+                c.expect("QUIT", 221).await.expect("quit");
+            }
+            greeting
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(connect(&a).await.code, 220);
+    }
+    flushed(&a);
+    // B's first connection is within its own count; flushing it, B reads A's three.
+    assert_eq!(connect(&b).await.code, 220);
+    flushed(&b);
+    let refused = connect(&b).await;
+    assert_eq!(
+        refused.text,
+        "421 4.7.0 127.0.0.1 reached the rate limit \"ip connections 4/1h\"; try again later",
+        "B's second connection is the fifth of the cluster"
+    );
 }

@@ -2,8 +2,10 @@
 //! client at connect with `554 5.7.1` naming its address and the list entry, then takes only
 //! QUIT (RFC 5321 §3.1); the allow list wins over the deny list; DNS lists (against a DNS
 //! server the test runs) add their weights, name themselves and their listing page, and a list
-//! that refuses our queries (127.255.255.x) never counts; verdicts and lookups are counted; an
-//! unknown check name fails `check-config` with the names it knows.
+//! that refuses our queries (127.255.255.x) never counts; rate limits refuse the connection,
+//! message or recipient past their limit with `421 4.7.0` / `451 4.7.1` naming the rule;
+//! verdicts and lookups are counted; an unknown check name fails `check-config` with the names
+//! it knows.
 
 use tern_tests::{
     Tern, check_config,
@@ -97,7 +99,7 @@ fn unknown_checks_and_networks_are_refused_by_name() {
     for (section, want) in [
         (
             "[smtp.checks]\nmx = [\"ip_lists\", \"frobnicate\"]\n",
-            "smtp.checks.mx: \"frobnicate\" is not a check (known: ip_lists, dnsbl, auth)",
+            "smtp.checks.mx: \"frobnicate\" is not a check (known: ip_lists, dnsbl, auth, rate_limits)",
         ),
         (
             "[smtp.checks]\nmx = [\"dnsbl\"]\n",
@@ -114,6 +116,14 @@ fn unknown_checks_and_networks_are_refused_by_name() {
         (
             "[smtp.checks.dnsbl]\nlists = [\"zen.test ftp://x\"]\n",
             "has a listing page that is not an http(s) URL",
+        ),
+        (
+            "[smtp.checks]\nmx = [\"rate_limits\"]\n",
+            "the rate_limits check is on but smtp.checks.rate_limits.rules is empty",
+        ),
+        (
+            "[smtp.checks.rate_limits]\nrules = [\"sender connections 5/1m\"]\n",
+            "smtp.checks.rate_limits.rules: \"sender connections 5/1m\" counts connections, which only ip and net can be counted per",
         ),
         (
             "[smtp.checks]\nsubmission = [\"auth\"]\n",
@@ -228,5 +238,82 @@ async fn a_list_that_does_not_answer_in_time_counts_as_not_listing() {
         1.0
     );
     drop(silent);
+    tern.stop().expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_refuse_what_passes_them_naming_the_rule() {
+    let (_dir, tern) = Tern::dev(
+        TOKEN,
+        PASSWORD,
+        &[
+            ("TERN_SMTP__CHECKS__MX", "ip_lists,rate_limits"),
+            (
+                "TERN_SMTP__CHECKS__RATE_LIMITS__RULES",
+                "ip connections 3/1h,sender messages 2/1h,recipient messages 3/1h",
+            ),
+        ],
+    );
+    let limited = |rule: &str| tern.metric(&format!("tern_rate_limited_total{{limit=\"{rule}\"}}"));
+    assert_eq!(
+        limited("ip connections 3/1h"),
+        0.0,
+        "exported at 0 from start"
+    );
+    let (mut c, greeting) = Client::connect(tern.addr("smtp"), None)
+        .await
+        .expect("connect");
+    assert_eq!(greeting.code, 220, "{}", greeting.text);
+    c.expect("EHLO client.test", 250).await.expect("ehlo");
+    // Two messages from one sender, the third refused.
+    for _ in 0..2 {
+        c.expect("MAIL FROM:<a@remote.test>", 250)
+            .await
+            .expect("mail");
+        c.expect("RSET", 250).await.expect("rset");
+    }
+    let r = c.cmd("MAIL FROM:<A@remote.test>").await.expect("mail");
+    assert_eq!(
+        r.text,
+        "451 4.7.1 <a@remote.test> reached the rate limit \"sender messages 2/1h\"; try again later"
+    );
+    // Three messages to one recipient, whoever sends them; the fourth refused.
+    for sender in ["b", "c", "d"] {
+        c.expect(&format!("MAIL FROM:<{sender}@remote.test>"), 250)
+            .await
+            .expect("mail");
+        c.expect("RCPT TO:<demo@example.test>", 250)
+            .await
+            .expect("rcpt");
+        c.expect("RSET", 250).await.expect("rset");
+    }
+    c.expect("MAIL FROM:<e@remote.test>", 250)
+        .await
+        .expect("mail");
+    let r = c.cmd("RCPT TO:<demo@example.test>").await.expect("rcpt");
+    assert_eq!(
+        r.text,
+        "451 4.7.1 <demo@example.test> reached the rate limit \"recipient messages 3/1h\"; try again later"
+    );
+    c.expect("QUIT", 221).await.expect("quit");
+    // Three connections from this address, the fourth refused and closed.
+    for _ in 0..2 {
+        let (mut c, greeting) = Client::connect(tern.addr("smtp"), None)
+            .await
+            .expect("connect");
+        assert_eq!(greeting.code, 220, "{}", greeting.text);
+        c.expect("QUIT", 221).await.expect("quit");
+    }
+    let (mut c, greeting) = Client::connect(tern.addr("smtp"), None)
+        .await
+        .expect("connect");
+    assert_eq!(
+        greeting.text,
+        "421 4.7.0 127.0.0.1 reached the rate limit \"ip connections 3/1h\"; try again later"
+    );
+    assert!(c.closed().await, "the session ends after 421");
+    assert_eq!(limited("ip connections 3/1h"), 1.0);
+    assert_eq!(limited("sender messages 2/1h"), 1.0);
+    assert_eq!(limited("recipient messages 3/1h"), 1.0);
     tern.stop().expect("clean stop");
 }

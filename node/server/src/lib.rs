@@ -14,6 +14,7 @@ pub mod envelopes;
 pub mod filer;
 pub mod headroom;
 pub mod imap;
+pub mod limits;
 pub mod live;
 pub mod logging;
 pub mod memory;

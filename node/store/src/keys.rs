@@ -28,11 +28,11 @@ pub fn printable(key: &[u8]) -> String {
 }
 
 /// The key ranges `atomic_add` may touch: mailbox change and message counters, queue entry
-/// counts, quota usage,
-/// blob reference counts, the collector's markers and backlog, and the test space's counters. [`crate::Tx::atomic_add`] refuses any
+/// counts, quota usage, blob reference counts, the collector's markers and backlog, rate-limit
+/// counters, and the test space's counters. [`crate::Tx::atomic_add`] refuses any
 /// other key, which lets a backend that stores adds apart from values (postgres) know which
 /// keys can hold them without reading.
-pub fn counters() -> [(Vec<u8>, Vec<u8>); 8] {
+pub fn counters() -> [(Vec<u8>, Vec<u8>); 9] {
     [
         children(&("mbox_change",)),
         children(&("queue_count",)),
@@ -42,6 +42,7 @@ pub fn counters() -> [(Vec<u8>, Vec<u8>); 8] {
         children(&("blob", "unref")),
         children(&("blob", "backlog")),
         children(&("scratch", "counters")),
+        children(&("limit",)),
     ]
 }
 
@@ -298,6 +299,34 @@ pub mod tracking {
     pub fn index_parts(k: &[u8]) -> Option<(i64, u64)> {
         let (_, _, _, at, uid): (String, String, String, i64, u64) = ROOT.unpack(k).ok()?;
         Some((at, uid))
+    }
+}
+
+/// Rate-limit counters in time buckets, and bans.
+pub mod limits {
+    use super::*;
+
+    /// The count of `subject` in `space` during time bucket `bucket`.
+    pub fn count(space: &str, bucket: i64, subject: &str) -> Vec<u8> {
+        key(&("limit", space, bucket, subject))
+    }
+
+    /// Every count of `space` in buckets before `bucket`.
+    pub fn before(space: &str, bucket: i64) -> (Vec<u8>, Vec<u8>) {
+        (
+            children(&("limit", space)).0,
+            key(&("limit", space, bucket)),
+        )
+    }
+
+    /// The ban of `subject` of `kind` (`ip`, `account`).
+    pub fn ban(kind: &str, subject: &str) -> Vec<u8> {
+        key(&("ban", kind, subject))
+    }
+
+    /// Every ban.
+    pub fn bans() -> (Vec<u8>, Vec<u8>) {
+        children(&("ban",))
     }
 }
 

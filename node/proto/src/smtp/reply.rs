@@ -14,6 +14,16 @@ pub fn dmarc_rejected(why: String) -> Reply {
     Reply::new(550, Some("5.7.1"), why)
 }
 
+/// `421 4.7.0`: a rate limit on connections refuses this one for now (the session closes).
+pub fn connections_rate_limited(why: String) -> Reply {
+    Reply::new(421, Some("4.7.0"), why)
+}
+
+/// `451 4.7.1`: a rate limit refuses this message or recipient for now.
+pub fn rate_limited(why: String) -> Reply {
+    Reply::new(451, Some("4.7.1"), why)
+}
+
 /// `503 5.7.1`: the session was refused at connect (RFC 5321 §3.1: only QUIT is taken).
 pub fn refused_at_connect() -> Reply {
     Reply::new(

@@ -25,6 +25,17 @@ pub struct RawChecks {
     pub dnsbl: RawDnsbl,
     /// `[smtp.checks.auth]`.
     pub auth: RawAuth,
+    /// `[smtp.checks.rate_limits]`.
+    pub rate_limits: RawRateLimits,
+}
+
+/// `[smtp.checks.rate_limits]`: rate limits shared by every node of a cluster.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRateLimits {
+    /// `<key> <what> <limit>/<window>` each, e.g. `ip connections 60/1m`.
+    #[serde(deserialize_with = "list_or_commas")]
+    pub rules: Vec<String>,
 }
 
 /// `[smtp.checks.dnsbl]`: DNS block and allow lists asked at connect.
@@ -75,6 +86,7 @@ impl Default for RawChecks {
             ip_lists: RawIpLists::default(),
             dnsbl: RawDnsbl::default(),
             auth: RawAuth::default(),
+            rate_limits: RawRateLimits::default(),
         }
     }
 }
@@ -123,6 +135,8 @@ pub struct ChecksConfig {
     pub dnsbl: crate::policy::dnsbl::DnsblConfig,
     /// Mail authentication.
     pub auth: crate::policy::auth::AuthConfig,
+    /// The rate-limit rules.
+    pub rate_limits: Vec<crate::policy::rate_limits::Rule>,
 }
 
 /// One `zone[*weight] [url]` entry of `smtp.checks.dnsbl.lists`.
@@ -204,6 +218,20 @@ pub fn validate(r: &RawChecks, hostname: &str) -> anyhow::Result<ChecksConfig> {
     if lists.is_empty() && mx.iter().chain(&submission).any(|n| n == "dnsbl") {
         bail!("smtp.checks: the dnsbl check is on but smtp.checks.dnsbl.lists is empty");
     }
+    let rate_limits = r
+        .rate_limits
+        .rules
+        .iter()
+        .map(|text| {
+            crate::policy::rate_limits::Rule::parse(text)
+                .map_err(|why| anyhow!("smtp.checks.rate_limits.rules: {:?} {why}", text.trim()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if rate_limits.is_empty() && mx.iter().chain(&submission).any(|n| n == "rate_limits") {
+        bail!(
+            "smtp.checks: the rate_limits check is on but smtp.checks.rate_limits.rules is empty"
+        );
+    }
     if r.dnsbl.threshold <= r.dnsbl.allow_threshold {
         bail!("smtp.checks.dnsbl: threshold must be above allow_threshold");
     }
@@ -221,6 +249,7 @@ pub fn validate(r: &RawChecks, hostname: &str) -> anyhow::Result<ChecksConfig> {
             )?),
         },
         auth: auth(&r.auth, hostname)?,
+        rate_limits,
         ip_lists: crate::policy::ip_lists::IpLists {
             allow: nets("allow", &r.ip_lists.allow)?,
             deny: nets("deny", &r.ip_lists.deny)?,

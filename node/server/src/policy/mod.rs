@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod dnsbl;
 pub mod ip_lists;
+pub mod rate_limits;
 pub mod strip;
 
 use std::{future::Future, net::IpAddr, pin::Pin, sync::Arc};
@@ -22,7 +23,7 @@ use prometheus::{
 use tern_proto::smtp::Reply;
 
 /// The names `[smtp.checks]` takes.
-pub const CHECKS: [&str; 3] = ["ip_lists", "dnsbl", "auth"];
+pub const CHECKS: [&str; 4] = ["ip_lists", "dnsbl", "auth", "rate_limits"];
 
 /// The pipelines of the SMTP listeners.
 #[derive(Clone, Default)]
@@ -34,16 +35,21 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// The pipelines `[smtp.checks]` configures, the DNS lists asked through `resolver`
-    /// (the node's, whose cache they share).
+    /// The pipelines `[smtp.checks]` configures, the DNS asked through `resolver` (the node's,
+    /// whose cache they share), rate limits counted in `counters` (the node's).
     pub fn from_config(
         config: &crate::config::ChecksConfig,
         resolver: &hickory_resolver::TokioResolver,
+        counters: &Arc<crate::limits::counters::Counters>,
     ) -> Self {
         let dnsbl: Arc<dyn Check> =
             Arc::new(dnsbl::Dnsbl::new(config.dnsbl.clone(), resolver.clone()));
         let ip_lists: Arc<dyn Check> = Arc::new(config.ip_lists.clone());
         let auth: Arc<dyn Check> = Arc::new(auth::Auth::new(config.auth.clone(), resolver.clone()));
+        let rate_limits: Arc<dyn Check> = Arc::new(rate_limits::RateLimits::new(
+            config.rate_limits.clone(),
+            counters.clone(),
+        ));
         let build = |names: &[String]| {
             Pipeline::new(
                 names
@@ -52,6 +58,7 @@ impl Policy {
                         "ip_lists" => Some(ip_lists.clone()),
                         "dnsbl" => Some(dnsbl.clone()),
                         "auth" => Some(auth.clone()),
+                        "rate_limits" => Some(rate_limits.clone()),
                         _ => None,
                     })
                     .collect(),
@@ -124,8 +131,8 @@ pub struct Facts<'a> {
     pub recipients: &'a [&'a str],
     /// The message as received, at the `data` stage.
     pub message: Option<&'a [u8]>,
-    /// The client authenticated (submission).
-    pub authenticated: bool,
+    /// The account the client authenticated as (submission).
+    pub account: Option<&'a str>,
 }
 
 /// A check's answer at one stage.
@@ -327,7 +334,7 @@ mod tests {
             recipient: None,
             recipients: &[],
             message: None,
-            authenticated: false,
+            account: None,
         }
     }
 

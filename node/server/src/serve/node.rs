@@ -167,6 +167,8 @@ impl Node {
         let envelopes = Arc::new(crate::envelopes::Envelopes::new(
             config.imap.envelope_cache_bytes,
         ));
+        let counters = crate::limits::counters::Counters::new(db.clone());
+        tokio::spawn(counters.clone().run(shutdown.clone()));
         let smtp_ctx = Arc::new(SmtpContext {
             limits: ConnectionLimits::new(
                 config.smtp.max_connections,
@@ -186,6 +188,7 @@ impl Node {
             policy: crate::policy::Policy::from_config(
                 &config.smtp.checks,
                 &crate::dns::shared(config.queue.dns_server)?,
+                &counters,
             ),
         });
         let l = &config.listeners;

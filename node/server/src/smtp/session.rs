@@ -349,7 +349,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Stage::Data => state.mail.as_ref().map(|m| m.body.as_slice()),
                 _ => None,
             },
-            authenticated: state.account.is_some(),
+            account: state.account.as_ref().map(|a| a.address.as_str()),
         };
         let decision = ctx
             .policy

@@ -7,6 +7,7 @@ pub mod account;
 pub mod alias;
 pub mod dkim;
 pub mod domain;
+pub mod limits;
 pub mod lock;
 pub mod mailbox;
 pub mod message;
