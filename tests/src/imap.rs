@@ -248,8 +248,12 @@ impl Client {
     }
 
     /// From here on, the stream goes through `codec`, counting compressed bytes in `received`.
-    fn deflate_with(&mut self, codec: Deflate, received: Arc<AtomicU64>) {
+    fn deflate_with(&mut self, mut codec: Deflate, received: Arc<AtomicU64>) {
         let inner = std::mem::replace(&mut self.io, BufReader::new(Box::new(tokio::io::empty())));
+        // What the server sent compressed right behind its OK may be read already.
+        let early = inner.buffer();
+        received.fetch_add(early.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        codec.raw_mut().extend_from_slice(early);
         let deflated: Box<dyn Io> = Box::new(Deflated::new(inner.into_inner(), codec, received));
         self.io = BufReader::new(deflated);
     }
