@@ -76,6 +76,9 @@ enum Command {
     Doctor(cmd::doctor::DoctorCmd),
     /// The conditions postmaster notices were mailed about (active ones first).
     Notices,
+    /// Login protection: the bans in force, lifting one.
+    #[command(subcommand)]
+    Security(cmd::security::SecurityCmd),
     /// Where a message went: acceptance, mailboxes, queue, each delivery attempt, bounce.
     Trace(cmd::trace::TraceCmd),
     /// The node's log filter and per-session protocol trace.
@@ -106,6 +109,7 @@ fn main() -> std::process::ExitCode {
         Command::Cluster(cmd) => cmd::cluster::run(&c, cmd, cli.json),
         Command::Doctor(cmd) => cmd::doctor::run(&c, cmd, cli.json),
         Command::Notices => cmd::notices::run(&c, cli.json),
+        Command::Security(cmd) => cmd::security::run(&c, cmd, cli.json),
         Command::Trace(cmd) => cmd::trace::run(&c, cmd, cli.json),
         Command::Log(cmd) => cmd::log::run(&c, cmd, cli.json),
         Command::Backup(cmd) => cmd::backup::run(&c, cmd, cli.json),

@@ -135,6 +135,11 @@ impl Tern {
         // on the MX listener) would wait out its deadline on every message. The tests of the
         // checks turn it on with a DNS server of their own.
         cmd.env("TERN_SMTP__CHECKS__MX", "ip_lists");
+        // Many tests fail logins on purpose from 127.0.0.1: login protection would slow them
+        // down and then ban them. Its own tests set these.
+        for key in ["IP_BAN_AFTER", "ACCOUNT_BAN_AFTER", "LOGIN_DELAY_AFTER"] {
+            cmd.env(format!("TERN_SECURITY__{key}"), "1000000");
+        }
         for (k, v) in backend::env_for(workdir, env)? {
             cmd.env(k, v);
         }

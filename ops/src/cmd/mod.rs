@@ -15,6 +15,7 @@ pub mod pop3;
 pub mod queue;
 pub mod recover;
 pub mod restore;
+pub mod security;
 pub mod sessions;
 pub mod trace;
 pub mod transfer;

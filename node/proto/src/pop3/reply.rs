@@ -161,6 +161,11 @@ pub fn auth_failed(bare_local_part: bool) -> Reply {
     }
 }
 
+/// Logins from this client (or to this account) are banned for now: the connection closes.
+pub fn login_banned(why: &str) -> Reply {
+    Reply::err(format!("[AUTH] {why}"))
+}
+
 /// Too many failures: the connection closes.
 pub fn too_many_auth_failures() -> Reply {
     Reply::err("[AUTH] Too many authentication failures, closing connection")

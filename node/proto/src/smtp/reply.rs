@@ -19,6 +19,12 @@ pub fn connections_rate_limited(why: String) -> Reply {
     Reply::new(421, Some("4.7.0"), why)
 }
 
+/// `421 4.7.0`: logins from this client (or to this account) are banned for now after too many
+/// failures; the session closes.
+pub fn login_banned(why: String) -> Reply {
+    Reply::new(421, Some("4.7.0"), why)
+}
+
 /// `451 4.7.1`: a rate limit refuses this message or recipient for now.
 pub fn rate_limited(why: String) -> Reply {
     Reply::new(451, Some("4.7.1"), why)

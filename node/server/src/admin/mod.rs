@@ -14,6 +14,7 @@ mod messages;
 mod notices;
 mod pop3;
 mod queue;
+mod security;
 mod sessions;
 mod tracking;
 
@@ -98,6 +99,8 @@ pub fn router(state: AppState) -> Router {
         .route("/cluster", get(cluster::status))
         .route("/doctor", get(doctor::run))
         .route("/notices", get(notices::list))
+        .route("/security/bans", get(security::list))
+        .route("/security/bans/lift", post(security::lift))
         .route("/trace", get(tracking::find))
         .route(
             "/cluster/nodes/{id}/{change}",

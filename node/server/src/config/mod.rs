@@ -10,6 +10,7 @@ mod pop3;
 pub mod proxy;
 pub mod queue;
 pub mod raw;
+mod security;
 pub mod show;
 mod smtp;
 mod store;
@@ -22,7 +23,8 @@ use config::{Environment, File, FileFormat};
 use self::raw::{RawConfig, RawListeners};
 pub use self::{
     checks::ChecksConfig, cluster::ClusterConfig, imap::ImapConfig, log_level::check_log_level,
-    pop3::Pop3Config, proxy::ProxyConfig, queue::QueueConfig, smtp::SmtpConfig,
+    pop3::Pop3Config, proxy::ProxyConfig, queue::QueueConfig, security::SecurityConfig,
+    smtp::SmtpConfig,
 };
 
 /// Which store backend the node uses.
@@ -139,6 +141,8 @@ pub struct Config {
     pub proxy: ProxyConfig,
     /// The Argon2id cost of password hashes.
     pub password_hashing: tern_store::model::password::Hashing,
+    /// Login protection.
+    pub security: SecurityConfig,
 }
 
 /// Environment variables that configure Tern look like `TERN_LISTENERS__HTTP`; other `TERN_*`
@@ -331,6 +335,7 @@ impl Config {
             cluster: ClusterConfig::validate(&raw.cluster, listeners.cluster.is_some())?,
             proxy: ProxyConfig::validate(&raw.proxy)?,
             password_hashing: passwords::validate(&raw.passwords)?,
+            security: security::validate(&raw.security)?,
             pop3,
             smtp,
             hostname,

@@ -33,6 +33,8 @@ pub struct RawConfig {
     pub proxy: super::proxy::RawProxy,
     /// `[passwords]`.
     pub passwords: super::passwords::RawPasswords,
+    /// `[security]`.
+    pub security: super::security::RawSecurity,
 }
 
 /// `[server]`

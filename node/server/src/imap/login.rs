@@ -50,6 +50,11 @@ pub async fn check<S: AsyncRead + AsyncWrite + Unpin + Send>(
         Ok(o) => o,
         Err(e) => return s.fail(tag, e),
     };
+    if let password_check::Outcome::Banned(why) = &outcome {
+        tracing::info!(session = %s.id, login, reason = %why, "IMAP login refused: banned");
+        tern_proto::imap::response::bye(s.conn.out(), None, why);
+        return Flow::Close;
+    }
     let account = outcome.account();
     let Some(account) = account else {
         s.auth_failures += 1;

@@ -96,6 +96,41 @@ impl Counters {
         self.count(space, window, subject, 0, now())
     }
 
+    /// Like [`Counters::peek`], reading the store's totals first (for a subject this node may
+    /// not have seen).
+    pub async fn read(
+        &self,
+        space: &str,
+        window: Duration,
+        subject: &str,
+    ) -> Result<f64, StoreError> {
+        let at = now();
+        let w = (window.as_secs() as i64).max(1);
+        let bucket = at.div_euclid(w);
+        let (current, previous) = self
+            .db
+            .run(|tx| async move {
+                Ok((
+                    limits::count(&tx, space, bucket, subject).await?,
+                    limits::count(&tx, space, bucket - 1, subject).await?,
+                ))
+            })
+            .await?;
+        {
+            let mut state = self.state();
+            let space: Arc<str> = space.into();
+            for (bucket, total) in [(bucket, current), (bucket - 1, previous)] {
+                let slot = Slot {
+                    space: space.clone(),
+                    bucket,
+                    subject: subject.to_string(),
+                };
+                state.known.insert(slot, total);
+            }
+        }
+        Ok(self.count(space, window, subject, 0, at))
+    }
+
     fn count(&self, space: &str, window: Duration, subject: &str, n: i64, at: i64) -> f64 {
         let window = (window.as_secs() as i64).max(1);
         let mut state = self.state();

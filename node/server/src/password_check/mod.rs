@@ -26,6 +26,7 @@ use tern_store::model::{
 };
 
 use self::{cache::CredentialCache, fair::FairPool};
+use crate::limits::logins::Admission;
 
 /// Checks of one address waiting beyond which more are refused without running.
 const MAX_WAITING_PER_ADDRESS: usize = 32;
@@ -70,6 +71,14 @@ static CHECKS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
     .expect("metric registers once")
 });
+
+/// The node's login protection, once [`protect`] set it (one node per process, as the cache).
+static GUARD: OnceLock<crate::limits::logins::LoginGuard> = OnceLock::new();
+
+/// Turns on login protection with `guard`.
+pub fn protect(guard: crate::limits::logins::LoginGuard) {
+    let _ = GUARD.set(guard);
+}
 
 /// The node's cache, as configured by [`configure_cache`] (off until then).
 static CACHE: OnceLock<CredentialCache> = OnceLock::new();
@@ -124,6 +133,9 @@ pub enum Outcome {
     /// Wrong password, unknown login, a bare local part of several accounts, or too many
     /// checks waiting for the client's address.
     Refused,
+    /// Not checked: the client's address or the account is banned for failing too often
+    /// (the message says which and for how long).
+    Banned(String),
 }
 
 impl Outcome {
@@ -131,12 +143,13 @@ impl Outcome {
     pub fn account(self) -> Option<Account> {
         match self {
             Outcome::Accepted(account) => Some(*account),
-            Outcome::Refused => None,
+            Outcome::Refused | Outcome::Banned(_) => None,
         }
     }
 }
 
-/// Checks `login` and `password` from a client at `peer`.
+/// Checks `login` and `password` from a client at `peer`, unless login protection bans the
+/// address or the account; a failure counts towards those bans, and may be answered late.
 pub async fn check(
     dir: &Directory,
     peer: IpAddr,
@@ -144,6 +157,38 @@ pub async fn check(
     password: Secret<String>,
 ) -> Result<Outcome, ModelError> {
     let found = dir.find_login(login).await?;
+    let guard = GUARD.get();
+    let attempt = match guard {
+        Some(g) => {
+            let named = match &found {
+                LoginMatch::Found(account) => account.address.as_str(),
+                LoginMatch::Ambiguous(_) | LoginMatch::Unknown => login,
+            };
+            match g.admit(dir.db(), peer, named).await? {
+                Admission::Admitted(attempt) => Some(attempt),
+                Admission::Banned(why) => return Ok(Outcome::Banned(why)),
+            }
+        }
+        None => None,
+    };
+    let outcome = checked(dir, peer, found, password).await?;
+    if let (Some(g), Some(attempt)) = (guard, &attempt) {
+        match &outcome {
+            Outcome::Accepted(account) => g.succeeded(peer, &account.address),
+            Outcome::Refused => tokio::time::sleep(g.failed(dir.db(), attempt).await).await,
+            Outcome::Banned(_) => {}
+        }
+    }
+    Ok(outcome)
+}
+
+/// The password check itself, `found` being what the login names.
+async fn checked(
+    dir: &Directory,
+    peer: IpAddr,
+    found: LoginMatch,
+    password: Secret<String>,
+) -> Result<Outcome, ModelError> {
     let cache = CACHE.get();
     if let (LoginMatch::Found(account), Some(cache)) = (&found, cache) {
         if cache.contains(

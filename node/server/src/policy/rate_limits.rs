@@ -8,7 +8,6 @@
 //! until it slows down. Clients an allow list trusts are spared; authenticated ones are not.
 
 use std::{
-    net::IpAddr,
     sync::{Arc, LazyLock},
     time::Duration,
 };
@@ -132,7 +131,7 @@ impl Rule {
     fn subject(&self, facts: &Facts<'_>) -> Option<String> {
         match self.key {
             Key::Ip => Some(facts.peer.to_canonical().to_string()),
-            Key::Net => Some(network(facts.peer)),
+            Key::Net => Some(crate::limits::network(facts.peer)),
             Key::Sender => facts.sender.map(|s| match s {
                 "" => "<>".to_string(),
                 s => s.to_ascii_lowercase(),
@@ -174,21 +173,6 @@ fn window_of(text: &str) -> Option<Duration> {
         _ => return None,
     };
     Some(Duration::from_secs(n * unit))
-}
-
-/// The /24 of an IPv4 address, the /64 of an IPv6 one.
-pub fn network(ip: IpAddr) -> String {
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            format!("{a}.{b}.{c}.0/24")
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
-            format!("{net}/64")
-        }
-    }
 }
 
 static LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -300,14 +284,5 @@ mod tests {
             let err = Rule::parse(text).expect_err(text);
             assert!(err.contains(want), "{text}: {err}");
         }
-        assert_eq!(network("192.0.2.77".parse().expect("ip")), "192.0.2.0/24");
-        assert_eq!(
-            network("::ffff:192.0.2.77".parse().expect("ip")),
-            "192.0.2.0/24"
-        );
-        assert_eq!(
-            network("2001:db8:1:2:3::9".parse().expect("ip")),
-            "2001:db8:1:2::/64"
-        );
     }
 }

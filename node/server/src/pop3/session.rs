@@ -302,6 +302,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 return Flow::Continue;
             }
         };
+        if let password_check::Outcome::Banned(why) = &outcome {
+            tracing::info!(session = %self.id, login, reason = %why, "POP3 login refused: banned");
+            self.reply(reply::login_banned(why));
+            return Flow::Close;
+        }
         let account = outcome.account();
         let Some(account) = account else {
             self.auth_failures += 1;

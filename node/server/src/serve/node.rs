@@ -169,6 +169,10 @@ impl Node {
         ));
         let counters = crate::limits::counters::Counters::new(db.clone());
         tokio::spawn(counters.clone().run(shutdown.clone()));
+        crate::password_check::protect(crate::limits::logins::LoginGuard::new(
+            config.security.clone(),
+            counters.clone(),
+        ));
         let smtp_ctx = Arc::new(SmtpContext {
             limits: ConnectionLimits::new(
                 config.smtp.max_connections,

@@ -53,14 +53,21 @@ pub async fn handle_auth<S: AsyncRead + AsyncWrite + Unpin + Send>(
     };
     let dir = s.ctx.dir.clone();
     match verify(&dir, s.peer.ip(), &credentials).await {
-        Ok(Some(account)) => {
+        Ok(Outcome::Banned(why)) => {
+            METRICS.auth.with_label_values(&["banned"]).inc();
+            tracing::info!(session = %s.id, login = %credentials.login, reason = %why, "authentication refused: banned");
+            s.reply(reply::login_banned(why));
+            Flow::Close
+        }
+        Ok(Outcome::Accepted(account)) => {
+            let account = *account;
             METRICS.auth.with_label_values(&["ok"]).inc();
             tracing::info!(session = %s.id, account = %account.address, "authenticated");
             s.state.account = Some(account);
             s.reply(reply::auth_ok());
             Flow::Continue
         }
-        Ok(None) => {
+        Ok(Outcome::Refused) => {
             METRICS.auth.with_label_values(&["failed"]).inc();
             s.state.auth_failures += 1;
             tracing::info!(session = %s.id, login = %credentials.login, failures = s.state.auth_failures, "authentication failed");
@@ -124,15 +131,16 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin + Send>(
     })
 }
 
+use crate::password_check::Outcome;
+
 async fn verify(
     dir: &Directory,
     peer: std::net::IpAddr,
     c: &Credentials,
-) -> Result<Option<tern_store::model::Account>, tern_store::model::ModelError> {
+) -> Result<Outcome, tern_store::model::ModelError> {
     if c.authzid.is_some() {
         // Proxy authorization is not offered.
-        return Ok(None);
+        return Ok(Outcome::Refused);
     }
-    let outcome = crate::password_check::check(dir, peer, &c.login, c.password.clone()).await?;
-    Ok(outcome.account())
+    crate::password_check::check(dir, peer, &c.login, c.password.clone()).await
 }

@@ -29,7 +29,8 @@ pub struct SmtpMetrics {
 }
 
 /// The process-wide SMTP metrics.
-pub static METRICS: LazyLock<SmtpMetrics> = LazyLock::new(|| SmtpMetrics {
+pub static METRICS: LazyLock<SmtpMetrics> = LazyLock::new(|| {
+    SmtpMetrics {
     sessions_active: register_int_gauge_vec!(
         Opts::new("tern_smtp_sessions_active", "SMTP sessions open"),
         &["listener"]
@@ -78,10 +79,14 @@ pub static METRICS: LazyLock<SmtpMetrics> = LazyLock::new(|| SmtpMetrics {
     )
     .expect("metric registers once"),
     auth: register_int_counter_vec!(
-        Opts::new("tern_smtp_auth_total", "SMTP AUTH attempts"),
+        Opts::new(
+            "tern_smtp_auth_total",
+            "SMTP AUTH attempts by result (ok, failed, banned: refused unchecked by login protection, error)"
+        ),
         &["result"]
     )
     .expect("metric registers once"),
+}
 });
 
 /// Exports every SMTP metric family at 0 from start.
@@ -114,7 +119,7 @@ pub fn init() {
     ] {
         m.messages.with_label_values(&[outcome]);
     }
-    for result in ["ok", "failed", "error"] {
+    for result in ["ok", "failed", "banned", "error"] {
         m.auth.with_label_values(&[result]);
     }
 }

@@ -36,8 +36,12 @@ pub struct Ban {
     pub reason: String,
     /// Unix seconds it was set.
     pub since: i64,
-    /// Unix seconds it ends.
+    /// Unix seconds it ends (lifted: set to when it was lifted).
     pub until: i64,
+    /// The count of failures it ended: counting starts again at the next generation once it
+    /// is over.
+    #[serde(default)]
+    pub generation: u64,
 }
 
 /// Stores `ban` (replacing one of the same subject).
