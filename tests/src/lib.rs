@@ -15,6 +15,7 @@ use anyhow::{Context, anyhow, bail};
 pub mod backend;
 pub mod bench;
 pub mod certs;
+pub mod clamd;
 pub mod cluster;
 pub mod deflate;
 pub mod dns;

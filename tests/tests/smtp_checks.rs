@@ -99,7 +99,7 @@ fn unknown_checks_and_networks_are_refused_by_name() {
     for (section, want) in [
         (
             "[smtp.checks]\nmx = [\"ip_lists\", \"frobnicate\"]\n",
-            "smtp.checks.mx: \"frobnicate\" is not a check (known: ip_lists, dnsbl, auth, rate_limits)",
+            "smtp.checks.mx: \"frobnicate\" is not a check (known: ip_lists, dnsbl, auth, rate_limits, antivirus)",
         ),
         (
             "[smtp.checks]\nmx = [\"dnsbl\"]\n",
@@ -116,6 +116,18 @@ fn unknown_checks_and_networks_are_refused_by_name() {
         (
             "[smtp.checks.dnsbl]\nlists = [\"zen.test ftp://x\"]\n",
             "has a listing page that is not an http(s) URL",
+        ),
+        (
+            "[smtp.checks]\nmx = [\"antivirus\"]\n",
+            "the antivirus check is on but smtp.checks.antivirus.clamd is not set",
+        ),
+        (
+            "[smtp.checks.antivirus]\nclamd = \"clamd-host\"\n",
+            "smtp.checks.antivirus.clamd: \"clamd-host\" is neither host:port nor the path of a unix socket",
+        ),
+        (
+            "[smtp.checks.antivirus]\nclamd = \"127.0.0.1:3310\"\non_failure = \"ignore\"\n",
+            "smtp.checks.antivirus.on_failure: \"ignore\" (expected \"tempfail\" or \"accept\")",
         ),
         (
             "[smtp.checks]\nmx = [\"rate_limits\"]\n",

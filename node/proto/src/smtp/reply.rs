@@ -25,6 +25,24 @@ pub fn login_banned(why: String) -> Reply {
     Reply::new(421, Some("4.7.0"), why)
 }
 
+/// `554 5.7.1`: the virus scanner found `signature` in the message.
+pub fn malware_found(signature: &str) -> Reply {
+    Reply::new(
+        554,
+        Some("5.7.1"),
+        format!("message refused: it contains malware ({signature})"),
+    )
+}
+
+/// `451 4.7.1`: the virus scanner could not scan the message; the sender should retry.
+pub fn scanner_unavailable() -> Reply {
+    Reply::new(
+        451,
+        Some("4.7.1"),
+        "message not accepted for now: the virus scanner is unavailable; try again later",
+    )
+}
+
 /// `451 4.7.1`: a rate limit refuses this message or recipient for now.
 pub fn rate_limited(why: String) -> Reply {
     Reply::new(451, Some("4.7.1"), why)

@@ -7,7 +7,10 @@ use anyhow::{anyhow, bail};
 use serde::{Deserialize, Serialize};
 
 use super::{proxy, raw::list_or_commas, require_positive};
-use crate::policy::auth::{AuthConfig, DmarcMode};
+use crate::policy::{
+    antivirus::AntivirusConfig,
+    auth::{AuthConfig, DmarcMode},
+};
 
 /// `[smtp.checks]`: which policy checks each listener runs, in order, and their settings.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -27,6 +30,33 @@ pub struct RawChecks {
     pub auth: RawAuth,
     /// `[smtp.checks.rate_limits]`.
     pub rate_limits: RawRateLimits,
+    /// `[smtp.checks.antivirus]`.
+    pub antivirus: RawAntivirus,
+}
+
+/// `[smtp.checks.antivirus]`: the clamd that scans messages.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAntivirus {
+    /// `host:port`, or the path of clamd's unix socket.
+    pub clamd: String,
+    /// Milliseconds a scan may take.
+    pub timeout_ms: u64,
+    /// Larger messages are not scanned (clamd's `StreamMaxLength`).
+    pub max_bytes: usize,
+    /// `tempfail` (451 4.7.1) or `accept` when clamd cannot scan.
+    pub on_failure: String,
+}
+
+impl Default for RawAntivirus {
+    fn default() -> Self {
+        Self {
+            clamd: String::new(),
+            timeout_ms: 30_000,
+            max_bytes: 25 * 1024 * 1024,
+            on_failure: "tempfail".into(),
+        }
+    }
 }
 
 /// `[smtp.checks.rate_limits]`: rate limits shared by every node of a cluster.
@@ -87,6 +117,7 @@ impl Default for RawChecks {
             dnsbl: RawDnsbl::default(),
             auth: RawAuth::default(),
             rate_limits: RawRateLimits::default(),
+            antivirus: RawAntivirus::default(),
         }
     }
 }
@@ -137,6 +168,8 @@ pub struct ChecksConfig {
     pub auth: crate::policy::auth::AuthConfig,
     /// The rate-limit rules.
     pub rate_limits: Vec<crate::policy::rate_limits::Rule>,
+    /// The virus scanner, when one is configured.
+    pub antivirus: Option<crate::policy::antivirus::AntivirusConfig>,
 }
 
 /// One `zone[*weight] [url]` entry of `smtp.checks.dnsbl.lists`.
@@ -232,6 +265,10 @@ pub fn validate(r: &RawChecks, hostname: &str) -> anyhow::Result<ChecksConfig> {
             "smtp.checks: the rate_limits check is on but smtp.checks.rate_limits.rules is empty"
         );
     }
+    let antivirus = antivirus(&r.antivirus)?;
+    if antivirus.is_none() && mx.iter().chain(&submission).any(|n| n == "antivirus") {
+        bail!("smtp.checks: the antivirus check is on but smtp.checks.antivirus.clamd is not set");
+    }
     if r.dnsbl.threshold <= r.dnsbl.allow_threshold {
         bail!("smtp.checks.dnsbl: threshold must be above allow_threshold");
     }
@@ -250,6 +287,7 @@ pub fn validate(r: &RawChecks, hostname: &str) -> anyhow::Result<ChecksConfig> {
         },
         auth: auth(&r.auth, hostname)?,
         rate_limits,
+        antivirus,
         ip_lists: crate::policy::ip_lists::IpLists {
             allow: nets("allow", &r.ip_lists.allow)?,
             deny: nets("deny", &r.ip_lists.deny)?,
@@ -297,4 +335,41 @@ fn auth(r: &RawAuth, hostname: &str) -> anyhow::Result<AuthConfig> {
             r.timeout_ms,
         )?),
     })
+}
+
+/// `[smtp.checks.antivirus]` (`None` without a clamd).
+fn antivirus(r: &RawAntivirus) -> anyhow::Result<Option<AntivirusConfig>> {
+    use crate::policy::antivirus::Clamd;
+    let clamd = match r.clamd.trim() {
+        "" => return Ok(None),
+        path if path.starts_with('/') => Clamd::Socket(path.into()),
+        addr if addr
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) =>
+        {
+            Clamd::Tcp(addr.to_string())
+        }
+        other => bail!(
+            "smtp.checks.antivirus.clamd: {other:?} is neither host:port nor the path of a unix \
+             socket (like 127.0.0.1:3310 or /run/clamav/clamd.ctl)"
+        ),
+    };
+    let accept_on_failure = match r.on_failure.trim() {
+        "tempfail" => false,
+        "accept" => true,
+        other => bail!(
+            "smtp.checks.antivirus.on_failure: {other:?} (expected \"tempfail\" or \"accept\")"
+        ),
+    };
+    Ok(Some(AntivirusConfig {
+        clamd,
+        timeout: Duration::from_millis(require_positive(
+            "smtp.checks.antivirus",
+            "timeout_ms",
+            r.timeout_ms,
+        )?),
+        max_bytes: require_positive("smtp.checks.antivirus", "max_bytes", r.max_bytes as u64)?
+            as usize,
+        accept_on_failure,
+    }))
 }

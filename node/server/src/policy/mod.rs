@@ -8,6 +8,7 @@
 //! check, stage and kind, and every check's time is measured. The checks themselves live
 //! beside this file, one per file.
 
+pub mod antivirus;
 pub mod auth;
 pub mod dnsbl;
 pub mod ip_lists;
@@ -23,7 +24,7 @@ use prometheus::{
 use tern_proto::smtp::Reply;
 
 /// The names `[smtp.checks]` takes.
-pub const CHECKS: [&str; 4] = ["ip_lists", "dnsbl", "auth", "rate_limits"];
+pub const CHECKS: [&str; 5] = ["ip_lists", "dnsbl", "auth", "rate_limits", "antivirus"];
 
 /// The pipelines of the SMTP listeners.
 #[derive(Clone, Default)]
@@ -46,6 +47,10 @@ impl Policy {
             Arc::new(dnsbl::Dnsbl::new(config.dnsbl.clone(), resolver.clone()));
         let ip_lists: Arc<dyn Check> = Arc::new(config.ip_lists.clone());
         let auth: Arc<dyn Check> = Arc::new(auth::Auth::new(config.auth.clone(), resolver.clone()));
+        let antivirus: Option<Arc<dyn Check>> = config
+            .antivirus
+            .clone()
+            .map(|c| Arc::new(antivirus::Antivirus::new(c)) as Arc<dyn Check>);
         let rate_limits: Arc<dyn Check> = Arc::new(rate_limits::RateLimits::new(
             config.rate_limits.clone(),
             counters.clone(),
@@ -59,6 +64,7 @@ impl Policy {
                         "dnsbl" => Some(dnsbl.clone()),
                         "auth" => Some(auth.clone()),
                         "rate_limits" => Some(rate_limits.clone()),
+                        "antivirus" => antivirus.clone(),
                         _ => None,
                     })
                     .collect(),
