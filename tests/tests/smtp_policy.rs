@@ -1,4 +1,5 @@
-//! SMTP policy end to end: relay control, submission (TLS, AUTH, owned senders), AUTH failures,
+//! SMTP policy end to end: relay control (the open-relay and evasion set: percent hack, source
+//! routes, bang paths, quoted local parts, IP literals, a spoofed local sender), submission (TLS, AUTH, owned senders), AUTH failures,
 //! PIPELINING and BDAT, SMTPUTF8 and command edge cases, each refusal with its exact reply code,
 //! against a real `tern serve --dev` on 127.0.0.1:0 (the limits are in `smtp_limits.rs`).
 
@@ -64,10 +65,30 @@ async fn unauthenticated_clients_cannot_relay() {
         json!([]),
         "nothing was queued for relay"
     );
+    // A sender claiming a local address from outside relays no better; address literals and
+    // a trailing dot are not taken as mail domains at all (refused as syntax); another case
+    // is still the remote domain.
+    let mut c = ehlo(tern.addr("smtp")).await;
+    c.expect("MAIL FROM:<demo@example.test>", 250)
+        .await
+        .expect("mail");
+    for (rcpt, want) in [
+        ("<x@remote.test>", "554 5.7.1"),
+        ("<x@[192.0.2.1]>", "501 5.1.3"),
+        ("<x@[127.0.0.1]>", "501 5.1.3"),
+        ("<x@[IPv6:2001:db8::1]>", "501 5.1.3"),
+        ("<x@remote.test.>", "501 5.1.3"),
+        ("<x@REMOTE.test>", "554 5.7.1"),
+        ("<x%remote.test@EXAMPLE.TEST>", "550 5.1.1"),
+    ] {
+        let r = c.cmd(&format!("RCPT TO:{rcpt}")).await.expect("rcpt");
+        assert_eq!(code(&r), want, "RCPT TO:{rcpt} -> {}", r.text);
+    }
+    c.expect("QUIT", 221).await.expect("quit");
     let metrics = tern.get("/metrics").expect("metrics").1;
     for line in [
-        "tern_smtp_messages_total{outcome=\"relay_denied\"} 4",
-        "tern_smtp_messages_total{outcome=\"unknown_user\"} 4",
+        "tern_smtp_messages_total{outcome=\"relay_denied\"} 6",
+        "tern_smtp_messages_total{outcome=\"unknown_user\"} 5",
         "tern_smtp_messages_total{outcome=\"accepted\"} 1",
     ] {
         assert!(metrics.contains(line), "/metrics lacks {line}");
