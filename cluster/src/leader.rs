@@ -140,7 +140,10 @@ async fn lead(
         })
         .take(voters.saturating_sub(current.len()))
         .collect();
-    if !promote.is_empty() {
+    // Leadership may have moved during this round's writes: a membership change sent now would
+    // only be refused (and logged as an error by openraft) for the new leader to redo.
+    let still_leader = shared.raft.metrics().borrow().state == ServerState::Leader;
+    if !promote.is_empty() && still_leader {
         tracing::info!(nodes = ?promote, "promoting learners to voters");
         shared
             .raft
