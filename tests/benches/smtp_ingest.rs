@@ -3,22 +3,100 @@
 //! every 250 durable). Prints accepted messages/s and
 //! latency percentiles of the DATA round trip (end of data → 250).
 //! Run: `cargo bench -p tern-tests --bench smtp_ingest` (TERN_BENCH_SECONDS to change the time);
+//! `TERN_BENCH_CHECKS=1` turns every inbound check on — IP lists, a DNS list, rate limits, SPF,
+//! DKIM (each message signed with Ed25519), ARC and DMARC against a DNS server the bench runs,
+//! and ClamAV (a real clamd) — so the run shows what filtering costs, DNS answered from the
+//! node's cache after the first message;
 //! `TERN_BENCH_SERVER` and its companions point it at another server (see `tern_tests::bench`;
 //! it needs the users `user0`..`user19` in `TERN_BENCH_USER`'s domain).
 
 use std::time::{Duration, Instant};
 
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use mail_auth::{
+    common::{crypto::Ed25519Key, headers::HeaderWriter},
+    dkim::DkimSigner,
+};
 use tern_tests::{
     bench::Target,
+    clamd::Clamd,
+    dns::{self, Dns},
     smtp::{Client, message},
 };
+
+/// What the checks need: a DNS zone, a clamd, the sender's DKIM key.
+struct Checks {
+    dns: Dns,
+    clamd: Clamd,
+    key: Vec<u8>,
+}
+
+impl Checks {
+    async fn start() -> Checks {
+        let dns = dns::serve("test.", &[]).await.expect("dns");
+        let key = Ed25519Key::generate_pkcs8().expect("key");
+        let public = STANDARD.encode(Ed25519Key::from_pkcs8_der(&key).expect("key").public_key());
+        dns.add_txt("remote.test", "v=spf1 ip4:127.0.0.1 -all")
+            .await;
+        dns.add_txt("_dmarc.remote.test", "v=DMARC1; p=reject")
+            .await;
+        dns.add_txt(
+            "b._domainkey.remote.test",
+            &format!("v=DKIM1; k=ed25519; p={public}"),
+        )
+        .await;
+        let clamd = Clamd::start().expect("clamd");
+        Checks { dns, clamd, key }
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        [
+            ("TERN_QUEUE__DNS_SERVER", self.dns.addr.to_string()),
+            (
+                "TERN_SMTP__CHECKS__MX",
+                "ip_lists,dnsbl,rate_limits,auth,antivirus".into(),
+            ),
+            ("TERN_SMTP__CHECKS__DNSBL__LISTS", "bl.test".into()),
+            (
+                "TERN_SMTP__CHECKS__RATE_LIMITS__RULES",
+                "ip connections 100000/1m,sender messages 10000000/1h,net recipients 10000000/1h"
+                    .into(),
+            ),
+            (
+                "TERN_SMTP__CHECKS__ANTIVIRUS__CLAMD",
+                self.clamd.socket.display().to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+}
+
+/// `msg` signed by remote.test.
+fn signed(key: &[u8], msg: &str) -> String {
+    let signature = DkimSigner::from_key(Ed25519Key::from_pkcs8_der(key).expect("key"))
+        .domain("remote.test")
+        .selector("b")
+        .headers(["From", "To", "Subject", "Message-ID"])
+        .sign(msg.as_bytes())
+        .expect("sign");
+    format!("{}{msg}", signature.to_header())
+}
 
 const SESSIONS: usize = 20;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let seconds = tern_tests::bench::seconds();
-    let target = Target::start(&[]).expect("the server under load");
+    let checks = match std::env::var("TERN_BENCH_CHECKS").as_deref() {
+        Ok("1") => Some(Checks::start().await),
+        _ => None,
+    };
+    let env = checks.as_ref().map(Checks::env).unwrap_or_default();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let key = checks.as_ref().map(|c| c.key.clone());
+    let target = Target::start(&env).expect("the server under load");
     let users: Vec<String> = (0..SESSIONS)
         .map(|i| target.extra_user(i).expect("account"))
         .collect();
@@ -28,7 +106,7 @@ async fn main() {
     let started = Instant::now();
     let tasks: Vec<_> = (0..SESSIONS)
         .map(|i| {
-            let (body, to) = (body.clone(), users[i].clone());
+            let (body, to, key) = (body.clone(), users[i].clone(), key.clone());
             tokio::spawn(async move {
                 let (mut c, _) = Client::connect(addr, None).await.expect("connect");
                 c.expect("EHLO bench.test", 250).await.expect("ehlo");
@@ -39,6 +117,10 @@ async fn main() {
                         .await
                         .expect("envelope");
                     let msg = message("bench@remote.test", &to, &format!("bench-{i}-{n}"), &body);
+                    let msg = match &key {
+                        Some(key) => signed(key, &msg),
+                        None => msg,
+                    };
                     let t = Instant::now();
                     c.send_raw(format!("{msg}\r\n.\r\n").as_bytes())
                         .await
@@ -62,11 +144,16 @@ async fn main() {
     let pct =
         |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
     println!(
-        "SMTP ingest: {SESSIONS} sessions, 4 KiB messages to {SESSIONS} local users, {} store, {seconds}s",
+        "SMTP ingest: {SESSIONS} sessions, 4 KiB messages to {SESSIONS} local users, {} store, {seconds}s, checks {}",
         match (target.tern(), tern_tests::backend::postgres()) {
             (None, _) => "the other server's",
             (Some(_), true) => "postgres",
             (Some(_), false) => "embedded",
+        },
+        if checks.is_some() {
+            "ip_lists+dnsbl+rate_limits+auth+antivirus"
+        } else {
+            "ip_lists"
         }
     );
     println!(
@@ -83,6 +170,10 @@ async fn main() {
         "tern_store_group_commit_size_count",
         "tern_store_retries_total",
         "tern_store_commits_total",
+        "tern_smtp_check_seconds_sum",
+        "tern_smtp_check_seconds_count",
+        "tern_smtp_auth_results_total{method=\"dmarc\",result=\"pass\"}",
+        "tern_antivirus_scans_total{result=\"clean\"}",
     ]);
     target.stop().expect("stop");
 }
