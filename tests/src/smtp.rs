@@ -222,6 +222,24 @@ pub async fn deliver(
     Ok(())
 }
 
+/// One transaction on its own session to `addr`: EHLO `helo`, MAIL FROM `from`, RCPT TO `to`
+/// (each expected to pass), `message` in DATA; the final reply.
+pub async fn send_one(
+    addr: std::net::SocketAddr,
+    helo: &str,
+    from: &str,
+    to: &str,
+    message: &str,
+) -> anyhow::Result<Reply> {
+    let (mut c, _) = Client::connect(addr, None).await?;
+    c.expect(&format!("EHLO {helo}"), 250).await?;
+    c.expect(&format!("MAIL FROM:<{from}>"), 250).await?;
+    c.expect(&format!("RCPT TO:<{to}>"), 250).await?;
+    let r = c.data(message).await?;
+    c.cmd("QUIT").await?;
+    Ok(r)
+}
+
 /// Connects and says `EHLO client.test`; panics unless greeted with 220 and answered 250.
 pub async fn ehlo(addr: std::net::SocketAddr) -> Client {
     let (mut c, greeting) = Client::connect(addr, None).await.expect("connect");

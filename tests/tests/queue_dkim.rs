@@ -74,20 +74,7 @@ async fn dkim_signatures_verify_on_the_receiving_side() {
 
     // RSA-2048, imported from an openssl-generated PEM.
     let dir = tempfile::tempdir().expect("tempdir");
-    let pem = dir.path().join("rsa.pem");
-    let status = std::process::Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-        ])
-        .arg(&pem)
-        .output()
-        .expect("openssl runs");
-    assert!(status.status.success(), "openssl genpkey failed");
+    let pem = tern_tests::certs::rsa_key(dir.path());
     let key = publish_dkim(
         &w,
         &["--selector", "rsa1", "--key", pem.to_str().expect("path")],

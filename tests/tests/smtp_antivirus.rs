@@ -32,19 +32,15 @@ fn with_attachment(subject: &str, content: &[u8]) -> String {
 
 /// Sends `message` to demo over the MX listener; the final reply.
 async fn send(tern: &Tern, message: &str) -> smtp::Reply {
-    let (mut c, _) = Client::connect(tern.addr("smtp"), None)
-        .await
-        .expect("connect");
-    c.expect("EHLO client.test", 250).await.expect("ehlo");
-    c.expect("MAIL FROM:<x@remote.test>", 250)
-        .await
-        .expect("mail");
-    c.expect("RCPT TO:<demo@example.test>", 250)
-        .await
-        .expect("rcpt");
-    let r = c.data(message).await.expect("data");
-    c.cmd("QUIT").await.expect("quit");
-    r
+    smtp::send_one(
+        tern.addr("smtp"),
+        "client.test",
+        "x@remote.test",
+        "demo@example.test",
+        message,
+    )
+    .await
+    .expect("transaction")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

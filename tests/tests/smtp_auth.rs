@@ -20,7 +20,7 @@ use mail_auth::{
     dkim::DkimSigner,
 };
 use rustls_pki_types::{PrivateKeyDer, pem::PemObject};
-use tern_tests::{Tern, dns, imap, smtp::Client};
+use tern_tests::{Tern, dns, imap, smtp};
 
 const TOKEN: &str = "auth-token";
 const PASSWORD: &str = "demo-password";
@@ -44,44 +44,20 @@ impl Keys {
     }
 }
 
-/// An RSA-2048 key from openssl, and its public key as DKIM publishes it (base64 SPKI).
-fn rsa_key(dir: &Path) -> (String, String) {
-    let pem = dir.join("rsa.pem");
-    let out = Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-        ])
-        .arg(&pem)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// The zone: SPF, DKIM keys and DMARC policies of the sending domains.
+async fn zone(dir: &Path) -> (dns::Dns, Keys) {
+    let dns = dns::serve("test.", &[]).await.expect("dns");
+    let ed = Ed25519Key::generate_pkcs8().expect("generate");
+    let ed_public = STANDARD.encode(Ed25519Key::from_pkcs8_der(&ed).expect("key").public_key());
+    let pem = tern_tests::certs::rsa_key(dir);
     let spki = Command::new("openssl")
         .args(["pkey", "-pubout", "-outform", "DER", "-in"])
         .arg(&pem)
         .output()
         .expect("openssl runs");
     assert!(spki.status.success());
-    (
-        std::fs::read_to_string(&pem).expect("pem"),
-        STANDARD.encode(spki.stdout),
-    )
-}
-
-/// The zone: SPF, DKIM keys and DMARC policies of the sending domains.
-async fn zone(dir: &Path) -> (dns::Dns, Keys) {
-    let dns = dns::serve("test.", &[]).await.expect("dns");
-    let ed = Ed25519Key::generate_pkcs8().expect("generate");
-    let ed_public = STANDARD.encode(Ed25519Key::from_pkcs8_der(&ed).expect("key").public_key());
-    let (rsa_pem, rsa_public) = rsa_key(dir);
+    let rsa_public = STANDARD.encode(spki.stdout);
+    let rsa_pem = std::fs::read_to_string(&pem).expect("pem");
     for (name, text) in [
         // Passes SPF from 127.0.0.1; DMARC reject; keys for both algorithms.
         ("sender.test", "v=spf1 ip4:127.0.0.1 -all"),
@@ -171,20 +147,15 @@ async fn sealed(message: &str, domain: &str, keys: &Keys) -> String {
 
 /// Sends `message` with MAIL FROM `sender` to demo; the final reply's code and text.
 async fn send(tern: &Tern, sender: &str, message: &str) -> (u16, String) {
-    let (mut c, _) = Client::connect(tern.addr("smtp"), None)
-        .await
-        .expect("connect");
-    c.expect("EHLO client.sender.test", 250)
-        .await
-        .expect("ehlo");
-    c.expect(&format!("MAIL FROM:<{sender}>"), 250)
-        .await
-        .expect("mail");
-    c.expect("RCPT TO:<demo@example.test>", 250)
-        .await
-        .expect("rcpt");
-    let r = c.data(message).await.expect("data");
-    c.cmd("QUIT").await.expect("quit");
+    let r = smtp::send_one(
+        tern.addr("smtp"),
+        "client.sender.test",
+        sender,
+        "demo@example.test",
+        message,
+    )
+    .await
+    .expect("transaction");
     (r.code, r.text)
 }
 
