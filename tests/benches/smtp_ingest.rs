@@ -12,14 +12,10 @@
 
 use std::time::{Duration, Instant};
 
-use base64::{Engine as _, engine::general_purpose::STANDARD};
-use mail_auth::{
-    common::{crypto::Ed25519Key, headers::HeaderWriter},
-    dkim::DkimSigner,
-};
 use tern_tests::{
     bench::Target,
     clamd::Clamd,
+    dkim,
     dns::{self, Dns},
     smtp::{Client, message},
 };
@@ -34,17 +30,12 @@ struct Checks {
 impl Checks {
     async fn start() -> Checks {
         let dns = dns::serve("test.", &[]).await.expect("dns");
-        let key = Ed25519Key::generate_pkcs8().expect("key");
-        let public = STANDARD.encode(Ed25519Key::from_pkcs8_der(&key).expect("key").public_key());
+        let (key, record) = dkim::ed25519_key();
         dns.add_txt("remote.test", "v=spf1 ip4:127.0.0.1 -all")
             .await;
         dns.add_txt("_dmarc.remote.test", "v=DMARC1; p=reject")
             .await;
-        dns.add_txt(
-            "b._domainkey.remote.test",
-            &format!("v=DKIM1; k=ed25519; p={public}"),
-        )
-        .await;
+        dns.add_txt("b._domainkey.remote.test", &record).await;
         let clamd = Clamd::start().expect("clamd");
         Checks { dns, clamd, key }
     }
@@ -71,17 +62,6 @@ impl Checks {
         .map(|(k, v)| (k.to_string(), v))
         .collect()
     }
-}
-
-/// `msg` signed by remote.test.
-fn signed(key: &[u8], msg: &str) -> String {
-    let signature = DkimSigner::from_key(Ed25519Key::from_pkcs8_der(key).expect("key"))
-        .domain("remote.test")
-        .selector("b")
-        .headers(["From", "To", "Subject", "Message-ID"])
-        .sign(msg.as_bytes())
-        .expect("sign");
-    format!("{}{msg}", signature.to_header())
 }
 
 const SESSIONS: usize = 20;
@@ -118,7 +98,7 @@ async fn main() {
                         .expect("envelope");
                     let msg = message("bench@remote.test", &to, &format!("bench-{i}-{n}"), &body);
                     let msg = match &key {
-                        Some(key) => signed(key, &msg),
+                        Some(key) => dkim::sign(dkim::ed25519(key), &msg, "remote.test", "b"),
                         None => msg,
                     };
                     let t = Instant::now();

@@ -18,6 +18,7 @@ pub mod certs;
 pub mod clamd;
 pub mod cluster;
 pub mod deflate;
+pub mod dkim;
 pub mod dns;
 pub mod gate;
 pub mod imap;

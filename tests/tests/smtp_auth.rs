@@ -17,10 +17,9 @@ use mail_auth::{
         crypto::{Ed25519Key, RsaKey, Sha256},
         headers::HeaderWriter,
     },
-    dkim::DkimSigner,
 };
 use rustls_pki_types::{PrivateKeyDer, pem::PemObject};
-use tern_tests::{Tern, dns, imap, smtp};
+use tern_tests::{Tern, dkim, dns, imap, smtp};
 
 const TOKEN: &str = "auth-token";
 const PASSWORD: &str = "demo-password";
@@ -34,7 +33,7 @@ struct Keys {
 
 impl Keys {
     fn ed(&self) -> Ed25519Key {
-        Ed25519Key::from_pkcs8_der(&self.ed).expect("ed25519 key")
+        dkim::ed25519(&self.ed)
     }
     fn rsa(&self) -> RsaKey<Sha256> {
         RsaKey::<Sha256>::from_key_der(
@@ -47,8 +46,7 @@ impl Keys {
 /// The zone: SPF, DKIM keys and DMARC policies of the sending domains.
 async fn zone(dir: &Path) -> (dns::Dns, Keys) {
     let dns = dns::serve("test.", &[]).await.expect("dns");
-    let ed = Ed25519Key::generate_pkcs8().expect("generate");
-    let ed_public = STANDARD.encode(Ed25519Key::from_pkcs8_der(&ed).expect("key").public_key());
+    let (ed, ed_record) = dkim::ed25519_key();
     let pem = tern_tests::certs::rsa_key(dir);
     let spki = Command::new("openssl")
         .args(["pkey", "-pubout", "-outform", "DER", "-in"])
@@ -63,10 +61,7 @@ async fn zone(dir: &Path) -> (dns::Dns, Keys) {
         ("sender.test", "v=spf1 ip4:127.0.0.1 -all"),
         ("mail.sender.test", "v=spf1 ip4:127.0.0.1 -all"),
         ("_dmarc.sender.test", "v=DMARC1; p=reject"),
-        (
-            "ed._domainkey.sender.test",
-            &format!("v=DKIM1; k=ed25519; p={ed_public}"),
-        ),
+        ("ed._domainkey.sender.test", &ed_record),
         (
             "rsa._domainkey.sender.test",
             &format!("v=DKIM1; k=rsa; p={rsa_public}"),
@@ -106,21 +101,10 @@ fn message(from: &str, subject: &str) -> String {
 
 /// `message` with a DKIM signature of `domain` by `selector`.
 fn signed(message: &str, domain: &str, selector: &str, keys: &Keys) -> String {
-    let headers = ["From", "To", "Subject", "Message-ID"];
-    let signature = if selector == "ed" {
-        DkimSigner::from_key(keys.ed())
-            .domain(domain)
-            .selector(selector)
-            .headers(headers)
-            .sign(message.as_bytes())
-    } else {
-        DkimSigner::from_key(keys.rsa())
-            .domain(domain)
-            .selector(selector)
-            .headers(headers)
-            .sign(message.as_bytes())
-    };
-    format!("{}{message}", signature.expect("sign").to_header())
+    match selector {
+        "ed" => dkim::sign(keys.ed(), message, domain, selector),
+        _ => dkim::sign(keys.rsa(), message, domain, selector),
+    }
 }
 
 /// `message` as forwarder `domain` passes it on: ARC-sealed (the first set of a chain).

@@ -99,7 +99,7 @@ fn unknown_checks_and_networks_are_refused_by_name() {
     for (section, want) in [
         (
             "[smtp.checks]\nmx = [\"ip_lists\", \"frobnicate\"]\n",
-            "smtp.checks.mx: \"frobnicate\" is not a check (known: ip_lists, dnsbl, auth, rate_limits, antivirus)",
+            "smtp.checks.mx: \"frobnicate\" is not a check (known: ip_lists, dnsbl, auth, rate_limits, antivirus, score)",
         ),
         (
             "[smtp.checks]\nmx = [\"dnsbl\"]\n",

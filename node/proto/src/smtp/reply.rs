@@ -25,6 +25,11 @@ pub fn login_banned(why: String) -> Reply {
     Reply::new(421, Some("4.7.0"), why)
 }
 
+/// `550 5.7.1`: the spam score refuses the message; `why` gives the score and its reasons.
+pub fn spam_refused(why: String) -> Reply {
+    Reply::new(550, Some("5.7.1"), why)
+}
+
 /// `554 5.7.1`: the virus scanner found `signature` in the message.
 pub fn malware_found(signature: &str) -> Reply {
     Reply::new(

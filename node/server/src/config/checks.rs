@@ -32,6 +32,63 @@ pub struct RawChecks {
     pub rate_limits: RawRateLimits,
     /// `[smtp.checks.antivirus]`.
     pub antivirus: RawAntivirus,
+    /// `[smtp.checks.score]`.
+    pub score: RawScore,
+}
+
+/// `[smtp.checks.score]`: the spam score's thresholds and content rules.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawScore {
+    /// From this score on, into Junk.
+    pub junk: f64,
+    /// From this score on, refused (550 5.7.1).
+    pub reject: f64,
+    /// Copies of near-identical text within the window from which a message counts as bulk
+    /// (0: not counted).
+    pub similar_threshold: u32,
+    /// The window, seconds.
+    pub similar_window_seconds: u64,
+    /// The points of bulk mail.
+    pub similar_points: f64,
+    /// `[[smtp.checks.score.rules]]`.
+    pub rules: Vec<RawRule>,
+}
+
+impl Default for RawScore {
+    fn default() -> Self {
+        Self {
+            junk: 6.0,
+            reject: 15.0,
+            similar_threshold: 0,
+            similar_window_seconds: 3600,
+            similar_points: 3.0,
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// One content rule: a name, points, and one of header (+ pattern), body (+ pattern),
+/// attachment, mime_type, size_over.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRule {
+    /// One word.
+    pub name: String,
+    /// A header field name.
+    pub header: String,
+    /// The body text.
+    pub body: bool,
+    /// Attachment file-name extensions.
+    pub attachment: Vec<String>,
+    /// A MIME type.
+    pub mime_type: String,
+    /// Bytes.
+    pub size_over: u64,
+    /// A regular expression (header and body rules).
+    pub pattern: String,
+    /// Points.
+    pub points: f64,
 }
 
 /// `[smtp.checks.antivirus]`: the clamd that scans messages.
@@ -118,6 +175,7 @@ impl Default for RawChecks {
             auth: RawAuth::default(),
             rate_limits: RawRateLimits::default(),
             antivirus: RawAntivirus::default(),
+            score: RawScore::default(),
         }
     }
 }
@@ -170,6 +228,8 @@ pub struct ChecksConfig {
     pub rate_limits: Vec<crate::policy::rate_limits::Rule>,
     /// The virus scanner, when one is configured.
     pub antivirus: Option<crate::policy::antivirus::AntivirusConfig>,
+    /// The spam score.
+    pub score: crate::policy::score::ScoreConfig,
 }
 
 /// One `zone[*weight] [url]` entry of `smtp.checks.dnsbl.lists`.
@@ -265,6 +325,13 @@ pub fn validate(r: &RawChecks, hostname: &str) -> anyhow::Result<ChecksConfig> {
             "smtp.checks: the rate_limits check is on but smtp.checks.rate_limits.rules is empty"
         );
     }
+    for (key, list) in [("mx", &mx), ("submission", &submission)] {
+        if list.iter().any(|n| n == "score") && list.last().is_some_and(|n| n != "score") {
+            bail!(
+                "smtp.checks.{key}: \"score\" must come last: it adds up what the checks before it found"
+            );
+        }
+    }
     let antivirus = antivirus(&r.antivirus)?;
     if antivirus.is_none() && mx.iter().chain(&submission).any(|n| n == "antivirus") {
         bail!("smtp.checks: the antivirus check is on but smtp.checks.antivirus.clamd is not set");
@@ -288,6 +355,7 @@ pub fn validate(r: &RawChecks, hostname: &str) -> anyhow::Result<ChecksConfig> {
         auth: auth(&r.auth, hostname)?,
         rate_limits,
         antivirus,
+        score: score(&r.score)?,
         ip_lists: crate::policy::ip_lists::IpLists {
             allow: nets("allow", &r.ip_lists.allow)?,
             deny: nets("deny", &r.ip_lists.deny)?,
@@ -372,4 +440,50 @@ fn antivirus(r: &RawAntivirus) -> anyhow::Result<Option<AntivirusConfig>> {
             as usize,
         accept_on_failure,
     }))
+}
+
+/// `[smtp.checks.score]`.
+fn score(r: &RawScore) -> anyhow::Result<crate::policy::score::ScoreConfig> {
+    use crate::policy::{content, score};
+    if !(r.junk.is_finite() && r.reject.is_finite() && r.junk > 0.0 && r.reject > r.junk) {
+        bail!("smtp.checks.score: junk must be above 0 and reject above junk");
+    }
+    let mut rules = Vec::with_capacity(r.rules.len());
+    for (i, w) in r.rules.iter().enumerate() {
+        let written = content::Written {
+            name: &w.name,
+            header: &w.header,
+            body: w.body,
+            attachment: &w.attachment,
+            mime_type: &w.mime_type,
+            size_over: w.size_over,
+            pattern: &w.pattern,
+            points: w.points,
+        };
+        let rule = content::Rule::parse(&written)
+            .map_err(|why| anyhow!("smtp.checks.score.rules[{i}] ({:?}): {why}", w.name))?;
+        if rules.iter().any(|r: &content::Rule| r.name == rule.name) {
+            bail!("smtp.checks.score.rules: {:?} is named twice", rule.name);
+        }
+        rules.push(rule);
+    }
+    let similar = (r.similar_threshold > 0)
+        .then(|| -> anyhow::Result<score::Similar> {
+            Ok(score::Similar {
+                threshold: r.similar_threshold,
+                window: Duration::from_secs(require_positive(
+                    "smtp.checks.score",
+                    "similar_window_seconds",
+                    r.similar_window_seconds,
+                )?),
+                points: r.similar_points,
+            })
+        })
+        .transpose()?;
+    Ok(score::ScoreConfig {
+        junk: r.junk,
+        reject: r.reject,
+        rules,
+        similar,
+    })
 }

@@ -10,7 +10,7 @@ use std::{sync::LazyLock, time::Duration};
 use prometheus::{IntCounterVec, Opts, register_int_counter_vec};
 use tern_proto::smtp::reply;
 
-use super::{Check, CheckFuture, Facts, Stage, Verdict};
+use super::{Check, CheckFuture, Facts, Marks, Stage, Verdict};
 
 /// Where clamd listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,7 +157,7 @@ impl Check for Antivirus {
         false
     }
 
-    fn check<'a>(&'a self, _: Stage, facts: &'a Facts<'a>) -> CheckFuture<'a> {
+    fn check<'a>(&'a self, _: Stage, facts: &'a Facts<'a>, _: &'a Marks) -> CheckFuture<'a> {
         Box::pin(self.judge(facts))
     }
 }

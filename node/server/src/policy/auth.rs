@@ -197,7 +197,7 @@ impl Auth {
                          dkim=temperror (timed out);\r\n\tdmarc=temperror (timed out)\r\n",
                         self.config.authserv_id
                     )],
-                    junk: None,
+                    ..Marks::default()
                 })
             }
         }
@@ -231,6 +231,8 @@ impl Auth {
         let mut results = AuthenticationResults::new(host)
             .with_spf_ehlo_result(&spf_helo, ip, helo)
             .with_spf_mailfrom_result(&spf_from, ip, sender, helo);
+        let mut marks = Marks::default();
+        points(&mut marks, "SPF", spf_name(spf_from.result()));
         let verdict = match AuthenticatedMessage::parse(message) {
             Some(parsed) => {
                 let dkim = auth.verify_dkim(&parsed).await;
@@ -244,6 +246,17 @@ impl Auth {
                     ))
                     .await;
                 count(&dkim, &arc, &dmarc);
+                if dkim
+                    .iter()
+                    .any(|d| !matches!(d.result(), DkimResult::Pass | DkimResult::None))
+                {
+                    points(&mut marks, "DKIM", "fail");
+                }
+                points(&mut marks, "DMARC", dmarc_name(&dmarc.result()));
+                marks.aligned_author = *dmarc.dkim_result() == DmarcResult::Pass;
+                if marks.aligned_author {
+                    points(&mut marks, "DKIM", "aligned");
+                }
                 results = results
                     .with_dkim_results(&dkim, parsed.from())
                     .with_arc_result(&arc, ip)
@@ -252,14 +265,11 @@ impl Auth {
             }
             None => Verdict::Pass,
         };
-        let header = results.to_header();
+        marks.headers.push(results.to_header());
         match verdict {
-            Verdict::Pass => Verdict::Mark(Marks {
-                headers: vec![header],
-                junk: None,
-            }),
-            Verdict::Mark(mut marks) => {
-                marks.headers.insert(0, header);
+            Verdict::Pass => Verdict::Mark(marks),
+            Verdict::Mark(junk) => {
+                marks.merge(junk);
                 Verdict::Mark(marks)
             }
             other => other,
@@ -296,11 +306,31 @@ impl Auth {
             _ => {
                 ACTIONS.with_label_values(&["junk"]).inc();
                 Verdict::Mark(Marks {
-                    headers: Vec::new(),
                     junk: Some(format!("DMARC policy of {domain} ({why})")),
+                    ..Marks::default()
                 })
             }
         }
+    }
+}
+
+/// What authentication results add to the spam score: failures count against a message, a
+/// From domain authenticated by its own DKIM signature for it.
+const POINTS: [(&str, &str, f64); 6] = [
+    ("SPF", "fail", 2.0),
+    ("SPF", "softfail", 1.0),
+    ("SPF", "permerror", 0.5),
+    ("DKIM", "fail", 1.0),
+    ("DMARC", "fail", 3.0),
+    ("DKIM", "aligned", -1.0),
+];
+
+/// Adds the points of `method` giving `result`, if any.
+fn points(marks: &mut Marks, method: &str, result: &str) {
+    if let Some((_, _, p)) = POINTS.iter().find(|(m, r, _)| *m == method && *r == result) {
+        marks
+            .score
+            .push((format!("{method}_{}", result.to_ascii_uppercase()), *p));
     }
 }
 
@@ -340,7 +370,7 @@ impl Check for Auth {
         &[Stage::Data]
     }
 
-    fn check<'a>(&'a self, _: Stage, facts: &'a Facts<'a>) -> CheckFuture<'a> {
+    fn check<'a>(&'a self, _: Stage, facts: &'a Facts<'a>, _: &'a Marks) -> CheckFuture<'a> {
         Box::pin(self.judge(facts))
     }
 }

@@ -3,7 +3,8 @@
 //! 1.2.3.4, nibbles for IPv6); each list that lists it adds its weight (negative for an allow
 //! list); a score at or over `threshold` is refused with `554 5.7.1` naming the lists and
 //! their listing pages, one at or under `allow_threshold` makes the client trusted for the
-//! session. Answers in 127.255.255.0/24 mean the list refuses our queries (public resolvers,
+//! session; listings under the threshold add their weights to the spam score. Answers in
+//! 127.255.255.0/24 mean the list refuses our queries (public resolvers,
 //! too many queries): logged, and taken as not listed, never as listed. A list that does not
 //! answer within `timeout` counts as not listed. Answers are cached by the node's resolver
 //! for their TTL (negative answers too).
@@ -18,7 +19,7 @@ use hickory_resolver::TokioResolver;
 use prometheus::{IntCounterVec, Opts, register_int_counter_vec};
 use tern_proto::smtp::reply;
 
-use super::{Check, CheckFuture, Facts, Stage, Verdict};
+use super::{Check, CheckFuture, Facts, Marks, Stage, Verdict};
 
 /// One list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,6 +169,7 @@ impl Dnsbl {
     pub fn judge(&self, ip: IpAddr, answers: &[Answer]) -> Verdict {
         let mut score = 0;
         let mut listing: Vec<&List> = Vec::new();
+        let mut points = Vec::new();
         for (list, answer) in self.config.lists.iter().zip(answers) {
             LOOKUPS
                 .with_label_values(&[&list.zone, answer.label()])
@@ -175,6 +177,7 @@ impl Dnsbl {
             match answer {
                 Answer::Listed(code) => {
                     score += list.weight;
+                    points.push((format!("DNSBL {}", list.zone), f64::from(list.weight)));
                     if list.weight > 0 {
                         listing.push(list);
                     }
@@ -210,7 +213,14 @@ impl Dnsbl {
         if score <= self.config.allow_threshold {
             return Verdict::Allow;
         }
-        Verdict::Pass
+        if points.is_empty() {
+            return Verdict::Pass;
+        }
+        // Listed below the threshold: each list's weight counts towards the spam score.
+        Verdict::Mark(Marks {
+            score: points,
+            ..Marks::default()
+        })
     }
 }
 
@@ -223,7 +233,7 @@ impl Check for Dnsbl {
         &[Stage::Connect]
     }
 
-    fn check<'a>(&'a self, _: Stage, facts: &'a Facts<'a>) -> CheckFuture<'a> {
+    fn check<'a>(&'a self, _: Stage, facts: &'a Facts<'a>, _: &'a Marks) -> CheckFuture<'a> {
         Box::pin(async move {
             let answers = self.answers(facts.peer).await;
             self.judge(facts.peer, &answers)
@@ -294,9 +304,17 @@ mod tests {
             r.lines[0],
             "192.0.2.1 is blocked: listed by big.test (https://lists.test/?ip=192.0.2.1), small.test (https://lists.test/?ip=192.0.2.1)"
         );
-        // A list refusing our queries or timing out never counts as a listing.
+        // A list refusing our queries or timing out never counts as a listing; the listing
+        // under the threshold goes to the spam score.
         assert_eq!(
             check.judge(ip, &[listed.clone(), refused, Answer::Timeout]),
+            Verdict::Mark(Marks {
+                score: vec![("DNSBL big.test".into(), 2.0)],
+                ..Marks::default()
+            })
+        );
+        assert_eq!(
+            check.judge(ip, &[Answer::Clean, Answer::Clean, Answer::Clean]),
             Verdict::Pass
         );
         // The allow list outweighs: trusted.

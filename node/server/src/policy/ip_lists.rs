@@ -6,7 +6,7 @@
 use ipnet::IpNet;
 use tern_proto::smtp::reply;
 
-use super::{Check, CheckFuture, Facts, Stage, Verdict};
+use super::{Check, CheckFuture, Facts, Marks, Stage, Verdict};
 
 /// The lists.
 #[derive(Debug, Clone, Default)]
@@ -42,7 +42,7 @@ impl Check for IpLists {
         &[Stage::Connect]
     }
 
-    fn check<'a>(&'a self, _: Stage, facts: &'a Facts<'a>) -> CheckFuture<'a> {
+    fn check<'a>(&'a self, _: Stage, facts: &'a Facts<'a>, _: &'a Marks) -> CheckFuture<'a> {
         let verdict = self.verdict(facts.peer);
         Box::pin(async move { verdict })
     }

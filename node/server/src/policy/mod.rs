@@ -10,9 +10,12 @@
 
 pub mod antivirus;
 pub mod auth;
+pub mod content;
 pub mod dnsbl;
+pub mod fuzzy;
 pub mod ip_lists;
 pub mod rate_limits;
+pub mod score;
 pub mod strip;
 
 use std::{future::Future, net::IpAddr, pin::Pin, sync::Arc};
@@ -24,7 +27,14 @@ use prometheus::{
 use tern_proto::smtp::Reply;
 
 /// The names `[smtp.checks]` takes.
-pub const CHECKS: [&str; 5] = ["ip_lists", "dnsbl", "auth", "rate_limits", "antivirus"];
+pub const CHECKS: [&str; 6] = [
+    "ip_lists",
+    "dnsbl",
+    "auth",
+    "rate_limits",
+    "antivirus",
+    "score",
+];
 
 /// The pipelines of the SMTP listeners.
 #[derive(Clone, Default)]
@@ -51,6 +61,8 @@ impl Policy {
             .antivirus
             .clone()
             .map(|c| Arc::new(antivirus::Antivirus::new(c)) as Arc<dyn Check>);
+        let score: Arc<dyn Check> =
+            Arc::new(score::Score::new(config.score.clone(), counters.clone()));
         let rate_limits: Arc<dyn Check> = Arc::new(rate_limits::RateLimits::new(
             config.rate_limits.clone(),
             counters.clone(),
@@ -65,6 +77,7 @@ impl Policy {
                         "auth" => Some(auth.clone()),
                         "rate_limits" => Some(rate_limits.clone()),
                         "antivirus" => antivirus.clone(),
+                        "score" => Some(score.clone()),
                         _ => None,
                     })
                     .collect(),
@@ -142,7 +155,7 @@ pub struct Facts<'a> {
 }
 
 /// A check's answer at one stage.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
     /// Nothing against it: the next check goes on.
     Pass,
@@ -168,14 +181,20 @@ impl Verdict {
     }
 }
 
-/// What checks ask of an accepted message: header fields to add above the trace headers, and
-/// filing into the recipients' Junk mailbox instead of their INBOX.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What checks ask of an accepted message: header fields to add above the trace headers,
+/// filing into the recipients' Junk mailbox instead of their INBOX, and points towards the
+/// spam score (see [`score`]). Marks from before the mail transaction (connect, EHLO) carry
+/// into every transaction of the session.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Marks {
     /// Whole header fields, each ending in CRLF.
     pub headers: Vec<String>,
     /// Why it goes to Junk, when it does.
     pub junk: Option<String>,
+    /// Points towards the spam score, each with the name of what gave it.
+    pub score: Vec<(String, f64)>,
+    /// The From domain is authenticated: DMARC passed through an aligned DKIM signature.
+    pub aligned_author: bool,
 }
 
 impl Marks {
@@ -185,6 +204,8 @@ impl Marks {
         if self.junk.is_none() {
             self.junk = other.junk;
         }
+        self.score.extend(other.score);
+        self.aligned_author |= other.aligned_author;
     }
 }
 
@@ -202,8 +223,10 @@ pub trait Check: Send + Sync {
     fn spares_trusted(&self) -> bool {
         true
     }
-    /// Its verdict on `facts` at `stage`.
-    fn check<'a>(&'a self, stage: Stage, facts: &'a Facts<'a>) -> CheckFuture<'a>;
+    /// Its verdict on `facts` at `stage`, given what the checks before it marked the message
+    /// with.
+    fn check<'a>(&'a self, stage: Stage, facts: &'a Facts<'a>, marks: &'a Marks)
+    -> CheckFuture<'a>;
 }
 
 static VERDICTS: std::sync::LazyLock<IntCounterVec> = std::sync::LazyLock::new(|| {
@@ -280,7 +303,7 @@ impl Pipeline {
                 continue;
             }
             let started = std::time::Instant::now();
-            let verdict = c.check(stage, facts).await;
+            let verdict = c.check(stage, facts, marks).await;
             SECONDS
                 .with_label_values(&[c.name(), stage.label()])
                 .observe(started.elapsed().as_secs_f64());
@@ -326,7 +349,7 @@ mod tests {
         fn spares_trusted(&self) -> bool {
             self.spares
         }
-        fn check<'a>(&'a self, _: Stage, _: &'a Facts<'a>) -> CheckFuture<'a> {
+        fn check<'a>(&'a self, _: Stage, _: &'a Facts<'a>, _: &'a Marks) -> CheckFuture<'a> {
             let v = self.verdict.clone();
             Box::pin(async move { v })
         }
@@ -410,6 +433,7 @@ mod tests {
                 verdict: Verdict::Mark(Marks {
                     headers: vec![header.to_string()],
                     junk: junk.map(str::to_string),
+                    ..Marks::default()
                 }),
                 spares: true,
             }) as Arc<dyn Check>

@@ -15,7 +15,7 @@ use std::{
 use prometheus::{IntCounterVec, Opts, register_int_counter_vec};
 use tern_proto::smtp::reply;
 
-use super::{Check, CheckFuture, Facts, Stage, Verdict};
+use super::{Check, CheckFuture, Facts, Marks, Stage, Verdict};
 use crate::limits::counters::Counters;
 
 /// What a rule counts per.
@@ -238,7 +238,7 @@ impl Check for RateLimits {
         &[Stage::Connect, Stage::Mail, Stage::Rcpt]
     }
 
-    fn check<'a>(&'a self, stage: Stage, facts: &'a Facts<'a>) -> CheckFuture<'a> {
+    fn check<'a>(&'a self, stage: Stage, facts: &'a Facts<'a>, _: &'a Marks) -> CheckFuture<'a> {
         let verdict = self.verdict(stage, facts);
         Box::pin(async move { verdict })
     }

@@ -82,6 +82,7 @@ pub async fn handle_mail<S: AsyncRead + AsyncWrite + Unpin + Send>(
         smtputf8,
         body_8bit: from.flags & MAIL_BODY_8BITMIME != 0,
         memory: Some(Reservation::new(s.ctx.budget.clone())),
+        marks: s.state.marks.clone(),
         ..MailTransaction::default()
     });
     s.reply(reply::sender_ok());

@@ -107,6 +107,9 @@ pub struct State {
     pub mail: Option<MailTransaction>,
     /// A policy check trusts the client (see [`crate::policy`]).
     pub trusted: bool,
+    /// What checks marked the session with before a mail transaction (each transaction starts
+    /// with these).
+    pub marks: crate::policy::Marks,
     /// The greeting was a refusal: only QUIT is taken (RFC 5321 §3.1).
     pub refused_at_connect: bool,
 }
@@ -330,11 +333,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     ) -> Option<Reply> {
         let ctx = self.ctx.clone();
         let state = &mut self.state;
-        let mut marks = state
-            .mail
-            .as_mut()
-            .map(|m| std::mem::take(&mut m.marks))
-            .unwrap_or_default();
+        let mut marks = match state.mail.as_mut() {
+            Some(m) => std::mem::take(&mut m.marks),
+            None => std::mem::take(&mut state.marks),
+        };
         let recipients: Vec<&str> = match (stage, &state.mail) {
             (Stage::Data, Some(m)) => m.recipients.iter().map(|r| r.address.as_str()).collect(),
             _ => Vec::new(),
@@ -356,8 +358,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .of(self.kind)
             .run(stage, &facts, &mut state.trusted, &mut marks)
             .await;
-        if let Some(m) = state.mail.as_mut() {
-            m.marks = marks;
+        match state.mail.as_mut() {
+            Some(m) => m.marks = marks,
+            None => state.marks = marks,
         }
         match decision {
             Decision::Proceed => None,

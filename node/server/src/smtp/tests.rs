@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
 
 use super::{ListenerKind, SmtpContext, session::Session};
-use crate::policy::{Check, CheckFuture, Facts, Pipeline, Stage, Verdict};
+use crate::policy::{Check, CheckFuture, Facts, Marks, Pipeline, Stage, Verdict};
 use crate::{
     config::{Config, SmtpConfig},
     net::{limits::ConnectionLimits, stream::MaybeTls},
@@ -161,7 +161,7 @@ impl Check for RefuseAt {
             Stage::Data => &[Stage::Data],
         }
     }
-    fn check<'a>(&'a self, stage: Stage, facts: &'a Facts<'a>) -> CheckFuture<'a> {
+    fn check<'a>(&'a self, stage: Stage, facts: &'a Facts<'a>, _: &'a Marks) -> CheckFuture<'a> {
         // What each stage is told: the EHLO name from then on, the sender from MAIL, the
         // recipient at RCPT and the message at DATA.
         let told = match stage {
