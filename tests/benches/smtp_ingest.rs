@@ -5,8 +5,8 @@
 //! Run: `cargo bench -p tern-tests --bench smtp_ingest` (TERN_BENCH_SECONDS to change the time);
 //! `TERN_BENCH_CHECKS=1` turns every inbound check on — IP lists, a DNS list, rate limits, SPF,
 //! DKIM (each message signed with Ed25519), ARC and DMARC against a DNS server the bench runs,
-//! and ClamAV (a real clamd) — so the run shows what filtering costs, DNS answered from the
-//! node's cache after the first message;
+//! ClamAV (a real clamd) and the spam score — so the run shows what filtering costs, DNS
+//! answered from the node's cache after the first message;
 //! `TERN_BENCH_SERVER` and its companions point it at another server (see `tern_tests::bench`;
 //! it needs the users `user0`..`user19` in `TERN_BENCH_USER`'s domain).
 
@@ -45,7 +45,7 @@ impl Checks {
             ("TERN_QUEUE__DNS_SERVER", self.dns.addr.to_string()),
             (
                 "TERN_SMTP__CHECKS__MX",
-                "ip_lists,dnsbl,rate_limits,auth,antivirus".into(),
+                "ip_lists,dnsbl,rate_limits,auth,antivirus,score".into(),
             ),
             ("TERN_SMTP__CHECKS__DNSBL__LISTS", "bl.test".into()),
             (
@@ -131,7 +131,7 @@ async fn main() {
             (Some(_), false) => "embedded",
         },
         if checks.is_some() {
-            "ip_lists+dnsbl+rate_limits+auth+antivirus"
+            "ip_lists+dnsbl+rate_limits+auth+antivirus+score"
         } else {
             "ip_lists"
         }
@@ -154,6 +154,7 @@ async fn main() {
         "tern_smtp_check_seconds_count",
         "tern_smtp_auth_results_total{method=\"dmarc\",result=\"pass\"}",
         "tern_antivirus_scans_total{result=\"clean\"}",
+        "tern_spam_verdicts_total",
     ]);
     target.stop().expect("stop");
 }
