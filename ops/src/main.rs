@@ -76,6 +76,9 @@ enum Command {
     Doctor(cmd::doctor::DoctorCmd),
     /// The conditions postmaster notices were mailed about (active ones first).
     Notices,
+    /// An account's own spam lists: list, allow, block, remove.
+    #[command(subcommand)]
+    Spam(cmd::spam::SpamCmd),
     /// Login protection: the bans in force, lifting one.
     #[command(subcommand)]
     Security(cmd::security::SecurityCmd),
@@ -110,6 +113,7 @@ fn main() -> std::process::ExitCode {
         Command::Doctor(cmd) => cmd::doctor::run(&c, cmd, cli.json),
         Command::Notices => cmd::notices::run(&c, cli.json),
         Command::Security(cmd) => cmd::security::run(&c, cmd, cli.json),
+        Command::Spam(cmd) => cmd::spam::run(&c, cmd, cli.json),
         Command::Trace(cmd) => cmd::trace::run(&c, cmd, cli.json),
         Command::Log(cmd) => cmd::log::run(&c, cmd, cli.json),
         Command::Backup(cmd) => cmd::backup::run(&c, cmd, cli.json),

@@ -232,3 +232,129 @@ fn bad_score_settings_are_refused_by_name() {
         assert!(err.contains(want), "{err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_recipients_own_lists_have_the_last_word() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("tern.toml");
+    std::fs::write(
+        &config,
+        "[[smtp.checks.score.rules]]\nname = \"PILLS\"\nheader = \"Subject\"\n\
+         pattern = \"(?i)cheap pills\"\npoints = 7.0\n",
+    )
+    .expect("config");
+    let tern = Tern::start(
+        dir.path(),
+        &["--dev", "--config", config.to_str().expect("path")],
+        &[
+            ("TERN_DEV_ADMIN_TOKEN", TOKEN),
+            ("TERN_DEV_PASSWORD", PASSWORD),
+            ("TERN_SMTP__CHECKS__MX", "ip_lists,score"),
+        ],
+    )
+    .expect("tern starts");
+    tern.api_send(
+        TOKEN,
+        "POST",
+        "/accounts",
+        serde_json::json!({ "address": "eve@example.test", "password": PASSWORD }),
+    )
+    .expect("second account");
+    let url = tern.url();
+    let ctl = |args: &[&str]| tern_tests::ternctl(&url, Some(TOKEN), args);
+    tern_tests::ok(&ctl(&[
+        "spam",
+        "allow",
+        "demo@example.test",
+        "@Friend.test",
+    ]));
+    tern_tests::ok(&ctl(&[
+        "spam",
+        "block",
+        "demo@example.test",
+        "pest@remote.test",
+    ]));
+    let listed = tern_tests::ok(&ctl(&["spam", "list", "demo@example.test"]));
+    assert_eq!(
+        listed.trim(),
+        "allow: @friend.test\nblock: pest@remote.test"
+    );
+    let bad = tern_tests::err(&ctl(&["spam", "block", "demo@example.test", "nonsense"]));
+    assert!(
+        bad.contains("expected a sender (user@domain) or a domain (@domain)"),
+        "{bad}"
+    );
+
+    // Spam by its score, from a domain demo allows: demo's INBOX, eve's Junk.
+    let (mut c, _) = smtp::Client::connect(tern.addr("smtp"), None)
+        .await
+        .expect("connect");
+    c.expect("EHLO client.test", 250).await.expect("ehlo");
+    c.expect("MAIL FROM:<x@friend.test>", 250)
+        .await
+        .expect("mail");
+    for to in ["demo@example.test", "eve@example.test"] {
+        c.expect(&format!("RCPT TO:<{to}>"), 250)
+            .await
+            .expect("rcpt");
+    }
+    let r = c
+        .data(&smtp::message(
+            "x@friend.test",
+            "demo@example.test",
+            "Cheap pills",
+            "hi\r\n",
+        ))
+        .await
+        .expect("data");
+    assert_eq!(r.code, 250, "{}", r.text);
+    c.cmd("QUIT").await.expect("quit");
+    // Clean mail from a sender demo blocks: Junk.
+    let r = send(
+        &tern,
+        "pest@remote.test",
+        &message("pest@remote.test", "clean", "hi\r\n"),
+    )
+    .await;
+    assert_eq!(r.code, 250, "{}", r.text);
+
+    let count = |who: &str, mailbox: &str| tern.mailbox_count(TOKEN, who, mailbox).expect("count");
+    assert_eq!(
+        count("demo@example.test", "INBOX"),
+        1,
+        "allowed despite its score"
+    );
+    assert_eq!(
+        count("demo@example.test", "Junk"),
+        1,
+        "blocked despite being clean"
+    );
+    assert_eq!(count("eve@example.test", "INBOX"), 0);
+    assert_eq!(
+        count("eve@example.test", "Junk"),
+        1,
+        "eve's lists are empty"
+    );
+    let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    assert!(c.cmd("EXAMINE Junk").await.expect("examine").ok());
+    let r = c.cmd("FETCH 1 (FLAGS)").await.expect("fetch");
+    assert!(r.all().contains("$Junk"), "{}", r.all());
+
+    tern_tests::ok(&ctl(&[
+        "spam",
+        "remove",
+        "demo@example.test",
+        "pest@remote.test",
+    ]));
+    let again = tern_tests::err(&ctl(&[
+        "spam",
+        "remove",
+        "demo@example.test",
+        "pest@remote.test",
+    ]));
+    assert!(
+        again.contains("is on neither spam list of demo@example.test"),
+        "{again}"
+    );
+    tern.stop().expect("clean stop");
+}

@@ -1,6 +1,7 @@
 //! Filing a message: one store transaction (after chunk uploads for large bodies) stores the
 //! body once, files it into the INBOX of every local recipient (into their Junk mailbox, with
-//! the `$Junk` keyword, when a policy check marked it as junk), updates quota counters and
+//! the `$Junk` keyword, when a policy check marked it as junk — each recipient's own spam
+//! lists have the last word), updates quota counters and
 //! queues remote recipients with their DSN parameters. Shared by SMTP acceptance and by mail
 //! the queue generates (DSNs), which files it in the same transaction as the queue update.
 
@@ -13,6 +14,7 @@ use tern_store::{
         message::{self, NewMessage},
         now,
         queue::{self, QueueEntry, QueuedRecipient, RecipientStatus},
+        spam_lists,
     },
 };
 
@@ -195,6 +197,19 @@ impl Prepared<'_> {
         (!self.local.is_empty()).then_some((self.staged.id, &self.summary.envelope))
     }
 
+    /// The addresses the recipients' spam lists are asked about: the From header's, then the
+    /// envelope sender.
+    fn senders(&self) -> Vec<String> {
+        let from = self
+            .summary
+            .envelope
+            .from
+            .iter()
+            .filter_map(|a| Some(format!("{}@{}", a.mailbox.as_deref()?, a.host.as_deref()?)));
+        from.chain((!self.sender.is_empty()).then(|| self.sender.clone()))
+            .collect()
+    }
+
     /// Whether its MIME parts nest deeper than `MAX_MIME_DEPTH`.
     pub fn too_deep(&self) -> Option<u32> {
         self.summary.too_deep().then_some(self.summary.depth)
@@ -203,35 +218,53 @@ impl Prepared<'_> {
 
 /// Writes a prepared message in the caller's transaction.
 pub async fn file(tx: &Tx, p: &Prepared<'_>) -> Result<(), DeliverError> {
-    let inboxes = check(tx, p).await?;
-    write(tx, p, &inboxes).await
+    let filings = check(tx, p).await?;
+    write(tx, p, &filings).await
+}
+
+/// Where one local recipient's copy goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Filing {
+    account: u64,
+    mailbox: u64,
+    junk: bool,
 }
 
 /// Reads what filing needs and refuses a full mailbox, writing nothing: the mailbox (INBOX or
 /// Junk) of each local recipient.
-pub async fn check(tx: &Tx, p: &Prepared<'_>) -> Result<Vec<(u64, u64)>, DeliverError> {
-    let mut inboxes = Vec::with_capacity(p.local.len());
+pub async fn check(tx: &Tx, p: &Prepared<'_>) -> Result<Vec<Filing>, DeliverError> {
+    let mut filings = Vec::with_capacity(p.local.len());
+    let senders = p.senders();
     for account in &p.local {
-        inboxes.push((*account, mailbox_with_room(tx, *account, p).await?));
+        let junk = match spam_lists::verdict(tx, *account, &senders).await? {
+            Some(spam_lists::List::Allow) => false,
+            Some(spam_lists::List::Block) => true,
+            None => p.junk,
+        };
+        filings.push(Filing {
+            account: *account,
+            mailbox: mailbox_with_room(tx, *account, p, junk).await?,
+            junk,
+        });
     }
-    Ok(inboxes)
+    Ok(filings)
 }
 
 /// Writes a message [`check`] passed: into each mailbox, the queue, tracking.
-pub async fn write(tx: &Tx, p: &Prepared<'_>, inboxes: &[(u64, u64)]) -> Result<(), DeliverError> {
-    for (account, inbox) in inboxes {
+pub async fn write(tx: &Tx, p: &Prepared<'_>, filings: &[Filing]) -> Result<(), DeliverError> {
+    for f in filings {
         let new = NewMessage {
             body: &p.staged,
             summary: Some(&p.summary),
             flags: Flags::default(),
-            keywords: if p.junk {
+            keywords: if f.junk {
                 vec![JUNK_KEYWORD.to_string()]
             } else {
                 Vec::new()
             },
             internal_date: p.received_at,
         };
-        message::append(tx, *account, *inbox, &new).await?;
+        message::append(tx, f.account, f.mailbox, &new).await?;
     }
     for entry in &p.entries {
         queue::enqueue(tx, entry, &p.staged).await?;
@@ -294,6 +327,7 @@ async fn mailbox_with_room(
     tx: &Tx,
     account_id: u64,
     p: &Prepared<'_>,
+    junk: bool,
 ) -> Result<u64, DeliverError> {
     // Quota is checked again inside the transaction, against the real size.
     let account = tern_store::model::account::get(tx, account_id)
@@ -308,7 +342,7 @@ async fn mailbox_with_room(
                 .unwrap_or(account.address.clone()),
         ));
     }
-    if p.junk {
+    if junk {
         let listed = mailbox::listed(tx, account_id).await?;
         let junk = listed
             .iter()

@@ -330,6 +330,27 @@ pub mod limits {
     }
 }
 
+/// Each account's own spam allow and block lists.
+pub mod spam_lists {
+    use super::*;
+
+    /// The entry `entry` (`user@domain` or `@domain`) of `account`'s lists.
+    pub fn entry(account: u64, entry: &str) -> Vec<u8> {
+        key(&("spamlist", account, entry))
+    }
+
+    /// Every entry of `account`'s lists.
+    pub fn all(account: u64) -> (Vec<u8>, Vec<u8>) {
+        children(&("spamlist", account))
+    }
+
+    /// The entry a key of [`entry`] names.
+    pub fn entry_of(k: &[u8]) -> Option<String> {
+        let (_, _, entry): (String, u64, String) = ROOT.unpack(k).ok()?;
+        Some(entry)
+    }
+}
+
 /// Postmaster notices: one record per condition.
 pub mod notices {
     use super::*;

@@ -17,5 +17,6 @@ pub mod recover;
 pub mod restore;
 pub mod security;
 pub mod sessions;
+pub mod spam;
 pub mod trace;
 pub mod transfer;

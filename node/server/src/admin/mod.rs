@@ -16,6 +16,7 @@ mod pop3;
 mod queue;
 mod security;
 mod sessions;
+mod spam;
 mod tracking;
 
 use axum::{
@@ -88,6 +89,11 @@ pub fn router(state: AppState) -> Router {
                 .delete(d::remove_forward),
         )
         .route("/accounts/{address}/mailboxes", get(mail::list_mailboxes))
+        .route(
+            "/accounts/{address}/spam-lists",
+            get(spam::show).post(spam::add),
+        )
+        .route("/accounts/{address}/spam-lists/remove", post(spam::remove))
         .route(
             "/accounts/{address}/mailboxes/{mailbox}/messages",
             get(messages::list)

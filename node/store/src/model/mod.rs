@@ -16,6 +16,7 @@ pub mod password;
 pub mod queue;
 pub mod recent;
 pub mod resolve;
+pub mod spam_lists;
 pub mod subscription;
 pub mod summary;
 pub mod token;
