@@ -6,7 +6,8 @@
 //! `TERN_BENCH_CHECKS=1` turns every inbound check on — IP lists, a DNS list, rate limits, SPF,
 //! DKIM (each message signed with Ed25519), ARC and DMARC against a DNS server the bench runs,
 //! ClamAV (a real clamd) and the spam score — so the run shows what filtering costs, DNS
-//! answered from the node's cache after the first message;
+//! answered from the node's cache after the first message (`TERN_BENCH_CHECKS=noav`: the same
+//! without ClamAV, whose clamd shares the machine's cores);
 //! `TERN_BENCH_SERVER` and its companions point it at another server (see `tern_tests::bench`;
 //! it needs the users `user0`..`user19` in `TERN_BENCH_USER`'s domain).
 
@@ -20,15 +21,15 @@ use tern_tests::{
     smtp::{Client, message},
 };
 
-/// What the checks need: a DNS zone, a clamd, the sender's DKIM key.
+/// What the checks need: a DNS zone, a clamd (unless left out), the sender's DKIM key.
 struct Checks {
     dns: Dns,
-    clamd: Clamd,
+    clamd: Option<Clamd>,
     key: Vec<u8>,
 }
 
 impl Checks {
-    async fn start() -> Checks {
+    async fn start(antivirus: bool) -> Checks {
         let dns = dns::serve("test.", &[]).await.expect("dns");
         let (key, record) = dkim::ed25519_key();
         dns.add_txt("remote.test", "v=spf1 ip4:127.0.0.1 -all")
@@ -36,31 +37,32 @@ impl Checks {
         dns.add_txt("_dmarc.remote.test", "v=DMARC1; p=reject")
             .await;
         dns.add_txt("b._domainkey.remote.test", &record).await;
-        let clamd = Clamd::start().expect("clamd");
+        let clamd = antivirus.then(|| Clamd::start().expect("clamd"));
         Checks { dns, clamd, key }
     }
 
     fn env(&self) -> Vec<(String, String)> {
-        [
+        let checks = match self.clamd {
+            Some(_) => "ip_lists,dnsbl,rate_limits,auth,antivirus,score",
+            None => "ip_lists,dnsbl,rate_limits,auth,score",
+        };
+        let mut env = vec![
             ("TERN_QUEUE__DNS_SERVER", self.dns.addr.to_string()),
-            (
-                "TERN_SMTP__CHECKS__MX",
-                "ip_lists,dnsbl,rate_limits,auth,antivirus,score".into(),
-            ),
+            ("TERN_SMTP__CHECKS__MX", checks.into()),
             ("TERN_SMTP__CHECKS__DNSBL__LISTS", "bl.test".into()),
             (
                 "TERN_SMTP__CHECKS__RATE_LIMITS__RULES",
                 "ip connections 100000/1m,sender messages 10000000/1h,net recipients 10000000/1h"
                     .into(),
             ),
-            (
+        ];
+        if let Some(clamd) = &self.clamd {
+            env.push((
                 "TERN_SMTP__CHECKS__ANTIVIRUS__CLAMD",
-                self.clamd.socket.display().to_string(),
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
+                clamd.socket.display().to_string(),
+            ));
+        }
+        env.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
 }
 
@@ -70,7 +72,8 @@ const SESSIONS: usize = 20;
 async fn main() {
     let seconds = tern_tests::bench::seconds();
     let checks = match std::env::var("TERN_BENCH_CHECKS").as_deref() {
-        Ok("1") => Some(Checks::start().await),
+        Ok("1") => Some(Checks::start(true).await),
+        Ok("noav") => Some(Checks::start(false).await),
         _ => None,
     };
     let env = checks.as_ref().map(Checks::env).unwrap_or_default();
@@ -130,10 +133,10 @@ async fn main() {
             (Some(_), true) => "postgres",
             (Some(_), false) => "embedded",
         },
-        if checks.is_some() {
-            "ip_lists+dnsbl+rate_limits+auth+antivirus+score"
-        } else {
-            "ip_lists"
+        match &checks {
+            Some(c) if c.clamd.is_some() => "ip_lists+dnsbl+rate_limits+auth+antivirus+score",
+            Some(_) => "ip_lists+dnsbl+rate_limits+auth+score",
+            None => "ip_lists",
         }
     );
     println!(
