@@ -26,7 +26,7 @@ use tern_store::model::{
 };
 
 use self::{cache::CredentialCache, fair::FairPool};
-use crate::limits::logins::Admission;
+use crate::limits::logins::{Admission, LoginGuard};
 
 /// Checks of one address waiting beyond which more are refused without running.
 const MAX_WAITING_PER_ADDRESS: usize = 32;
@@ -72,12 +72,14 @@ static CHECKS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
-/// The node's login protection, once [`protect`] set it (one node per process, as the cache).
-static GUARD: OnceLock<crate::limits::logins::LoginGuard> = OnceLock::new();
+/// The node's login protection while [`protect`]'s guard lives (held weakly: the node owns it,
+/// and a stopped node's store is not kept open by it).
+static GUARD: std::sync::Mutex<std::sync::Weak<LoginGuard>> =
+    std::sync::Mutex::new(std::sync::Weak::new());
 
-/// Turns on login protection with `guard`.
-pub fn protect(guard: crate::limits::logins::LoginGuard) {
-    let _ = GUARD.set(guard);
+/// Turns on login protection with `guard` for as long as the caller keeps it.
+pub fn protect(guard: &Arc<LoginGuard>) {
+    *GUARD.lock().unwrap_or_else(|p| p.into_inner()) = Arc::downgrade(guard);
 }
 
 /// The node's cache, as configured by [`configure_cache`] (off until then).
@@ -157,7 +159,8 @@ pub async fn check(
     password: Secret<String>,
 ) -> Result<Outcome, ModelError> {
     let found = dir.find_login(login).await?;
-    let guard = GUARD.get();
+    let guard = GUARD.lock().unwrap_or_else(|p| p.into_inner()).upgrade();
+    let guard = guard.as_deref();
     let attempt = match guard {
         Some(g) => {
             let named = match &found {

@@ -64,6 +64,8 @@ pub struct Node {
     queue_ctx: Arc<QueueContext>,
     outbound: JoinHandle<()>,
     gc: JoinHandle<()>,
+    /// Flushes the rate-limit counters; ends (with a last flush) at shutdown.
+    limits: JoinHandle<()>,
     headroom: Arc<Headroom>,
     cluster: Option<Arc<tern_cluster::node::Cluster>>,
     live: Live,
@@ -168,11 +170,19 @@ impl Node {
             config.imap.envelope_cache_bytes,
         ));
         let counters = crate::limits::counters::Counters::new(db.clone());
-        tokio::spawn(counters.clone().run(shutdown.clone()));
-        crate::password_check::protect(crate::limits::logins::LoginGuard::new(
+        let guard = Arc::new(crate::limits::logins::LoginGuard::new(
             config.security.clone(),
             counters.clone(),
         ));
+        crate::password_check::protect(&guard);
+        // The counters flush until shutdown; the login guard lives as long.
+        let limits = tokio::spawn({
+            let (counters, shutdown) = (counters.clone(), shutdown.clone());
+            async move {
+                counters.run(shutdown).await;
+                drop(guard);
+            }
+        });
         let smtp_ctx = Arc::new(SmtpContext {
             limits: ConnectionLimits::new(
                 config.smtp.max_connections,
@@ -351,6 +361,7 @@ impl Node {
             queue_ctx,
             outbound,
             gc,
+            limits,
             headroom,
             cluster,
             live,
@@ -389,6 +400,7 @@ impl Node {
             queue_ctx,
             outbound,
             gc,
+            limits,
             headroom,
             cluster,
             live,
@@ -494,6 +506,9 @@ impl Node {
         }
         if tokio::time::timeout_at(deadline, gc).await.is_err() {
             tracing::warn!("background maintenance did not stop within the grace period");
+        }
+        if tokio::time::timeout_at(deadline, limits).await.is_err() {
+            tracing::warn!("rate-limit counters not flushed within the grace period");
         }
         if let Some(h) = hand_off {
             let _ = tokio::time::timeout_at(deadline, h).await;
