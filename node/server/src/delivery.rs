@@ -111,6 +111,8 @@ pub struct Prepared<'a> {
     recipients: Vec<String>,
     /// Filed into Junk rather than the INBOX.
     junk: bool,
+    /// Local accounts it is filed into Junk for (when not for all).
+    junk_accounts: BTreeSet<u64>,
     /// Where it came from: with it, filing records tracking events.
     pub origin: Option<crate::tracking::Origin>,
 }
@@ -160,6 +162,7 @@ pub async fn prepare<'a>(
         sender: mail.from.clone(),
         recipients: mail.recipients.iter().map(|r| r.address.clone()).collect(),
         junk: mail.marks.junk.is_some(),
+        junk_accounts: mail.marks.junk_accounts.clone(),
         origin: None,
     })
 }
@@ -178,6 +181,7 @@ impl Prepared<'_> {
             sender: self.sender,
             recipients: self.recipients,
             junk: self.junk,
+            junk_accounts: self.junk_accounts,
             origin: self.origin,
         }
     }
@@ -239,7 +243,7 @@ pub async fn check(tx: &Tx, p: &Prepared<'_>) -> Result<Vec<Filing>, DeliverErro
         let junk = match spam_lists::verdict(tx, *account, &senders).await? {
             Some(spam_lists::List::Allow) => false,
             Some(spam_lists::List::Block) => true,
-            None => p.junk,
+            None => p.junk || p.junk_accounts.contains(account),
         };
         filings.push(Filing {
             account: *account,

@@ -351,6 +351,31 @@ pub mod spam_lists {
     }
 }
 
+/// Spam score thresholds set per domain and per account.
+pub mod spam_thresholds {
+    use super::*;
+
+    /// The thresholds of domain `name`.
+    pub fn domain(name: &str) -> Vec<u8> {
+        key(&("spamlevel", "domain", name))
+    }
+
+    /// The thresholds of `account`.
+    pub fn account(account: u64) -> Vec<u8> {
+        key(&("spamlevel", "account", account))
+    }
+}
+
+/// Greylisting: one record per triplet (client network, sender, recipient).
+pub mod greylist {
+    use super::*;
+
+    /// The record of `triplet`.
+    pub fn triplet(triplet: &str) -> Vec<u8> {
+        key(&("grey", triplet))
+    }
+}
+
 /// Postmaster notices: one record per condition.
 pub mod notices {
     use super::*;

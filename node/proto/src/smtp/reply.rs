@@ -53,6 +53,16 @@ pub fn rate_limited(why: String) -> Reply {
     Reply::new(451, Some("4.7.1"), why)
 }
 
+/// `451 4.7.1`: greylisted — a first delivery attempt of a triplet (client network, sender,
+/// recipient) the spam score puts in the grey band; a retry after `seconds` is accepted.
+pub fn greylisted(seconds: u64) -> Reply {
+    Reply::new(
+        451,
+        Some("4.7.1"),
+        format!("greylisted: please try again in {seconds} seconds"),
+    )
+}
+
 /// `503 5.7.1`: the session was refused at connect (RFC 5321 §3.1: only QUIT is taken).
 pub fn refused_at_connect() -> Reply {
     Reply::new(

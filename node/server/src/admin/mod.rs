@@ -17,6 +17,7 @@ mod queue;
 mod security;
 mod sessions;
 mod spam;
+mod spam_thresholds;
 mod tracking;
 
 use axum::{
@@ -56,6 +57,8 @@ pub struct AppState {
     pub doctor: std::sync::Arc<crate::doctor::Doctor>,
     /// The node's running sessions and outbound connections.
     pub live: crate::live::Live,
+    /// The configured spam thresholds, under each domain's and account's own.
+    pub spam_thresholds: tern_store::model::spam_thresholds::Thresholds,
 }
 
 /// The whole HTTP router.
@@ -94,6 +97,14 @@ pub fn router(state: AppState) -> Router {
             get(spam::show).post(spam::add),
         )
         .route("/accounts/{address}/spam-lists/remove", post(spam::remove))
+        .route(
+            "/accounts/{address}/spam-thresholds",
+            get(spam_thresholds::show_account).put(spam_thresholds::set_account),
+        )
+        .route(
+            "/domains/{name}/spam-thresholds",
+            get(spam_thresholds::show_domain).put(spam_thresholds::set_domain),
+        )
         .route(
             "/accounts/{address}/mailboxes/{mailbox}/messages",
             get(messages::list)

@@ -6,7 +6,12 @@ use std::{collections::BTreeMap, time::Duration};
 use anyhow::{anyhow, bail};
 use serde::{Deserialize, Serialize};
 
-use super::{proxy, raw::list_or_commas, require_positive};
+use super::{
+    proxy,
+    raw::list_or_commas,
+    require_positive,
+    score::{RawGreylist, RawScore, greylist, score},
+};
 use crate::policy::{
     antivirus::AntivirusConfig,
     auth::{AuthConfig, DmarcMode},
@@ -34,61 +39,8 @@ pub struct RawChecks {
     pub antivirus: RawAntivirus,
     /// `[smtp.checks.score]`.
     pub score: RawScore,
-}
-
-/// `[smtp.checks.score]`: the spam score's thresholds and content rules.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawScore {
-    /// From this score on, into Junk.
-    pub junk: f64,
-    /// From this score on, refused (550 5.7.1).
-    pub reject: f64,
-    /// Copies of near-identical text within the window from which a message counts as bulk
-    /// (0: not counted).
-    pub similar_threshold: u32,
-    /// The window, seconds.
-    pub similar_window_seconds: u64,
-    /// The points of bulk mail.
-    pub similar_points: f64,
-    /// `[[smtp.checks.score.rules]]`.
-    pub rules: Vec<RawRule>,
-}
-
-impl Default for RawScore {
-    fn default() -> Self {
-        Self {
-            junk: 6.0,
-            reject: 15.0,
-            similar_threshold: 0,
-            similar_window_seconds: 3600,
-            similar_points: 3.0,
-            rules: Vec::new(),
-        }
-    }
-}
-
-/// One content rule: a name, points, and one of header (+ pattern), body (+ pattern),
-/// attachment, mime_type, size_over.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawRule {
-    /// One word.
-    pub name: String,
-    /// A header field name.
-    pub header: String,
-    /// The body text.
-    pub body: bool,
-    /// Attachment file-name extensions.
-    pub attachment: Vec<String>,
-    /// A MIME type.
-    pub mime_type: String,
-    /// Bytes.
-    pub size_over: u64,
-    /// A regular expression (header and body rules).
-    pub pattern: String,
-    /// Points.
-    pub points: f64,
+    /// `[smtp.checks.greylist]`.
+    pub greylist: RawGreylist,
 }
 
 /// `[smtp.checks.antivirus]`: the clamd that scans messages.
@@ -176,6 +128,7 @@ impl Default for RawChecks {
             rate_limits: RawRateLimits::default(),
             antivirus: RawAntivirus::default(),
             score: RawScore::default(),
+            greylist: RawGreylist::default(),
         }
     }
 }
@@ -336,6 +289,11 @@ pub fn validate(r: &RawChecks, hostname: &str) -> anyhow::Result<ChecksConfig> {
     if antivirus.is_none() && mx.iter().chain(&submission).any(|n| n == "antivirus") {
         bail!("smtp.checks: the antivirus check is on but smtp.checks.antivirus.clamd is not set");
     }
+    if r.greylist.enabled && !mx.iter().chain(&submission).any(|n| n == "score") {
+        bail!(
+            "smtp.checks.greylist: it is enabled but no listener runs the \"score\" check it is gated by"
+        );
+    }
     if r.dnsbl.threshold <= r.dnsbl.allow_threshold {
         bail!("smtp.checks.dnsbl: threshold must be above allow_threshold");
     }
@@ -355,7 +313,7 @@ pub fn validate(r: &RawChecks, hostname: &str) -> anyhow::Result<ChecksConfig> {
         auth: auth(&r.auth, hostname)?,
         rate_limits,
         antivirus,
-        score: score(&r.score)?,
+        score: score(&r.score, greylist(&r.greylist)?)?,
         ip_lists: crate::policy::ip_lists::IpLists {
             allow: nets("allow", &r.ip_lists.allow)?,
             deny: nets("deny", &r.ip_lists.deny)?,
@@ -440,50 +398,4 @@ fn antivirus(r: &RawAntivirus) -> anyhow::Result<Option<AntivirusConfig>> {
             as usize,
         accept_on_failure,
     }))
-}
-
-/// `[smtp.checks.score]`.
-fn score(r: &RawScore) -> anyhow::Result<crate::policy::score::ScoreConfig> {
-    use crate::policy::{content, score};
-    if !(r.junk.is_finite() && r.reject.is_finite() && r.junk > 0.0 && r.reject > r.junk) {
-        bail!("smtp.checks.score: junk must be above 0 and reject above junk");
-    }
-    let mut rules = Vec::with_capacity(r.rules.len());
-    for (i, w) in r.rules.iter().enumerate() {
-        let written = content::Written {
-            name: &w.name,
-            header: &w.header,
-            body: w.body,
-            attachment: &w.attachment,
-            mime_type: &w.mime_type,
-            size_over: w.size_over,
-            pattern: &w.pattern,
-            points: w.points,
-        };
-        let rule = content::Rule::parse(&written)
-            .map_err(|why| anyhow!("smtp.checks.score.rules[{i}] ({:?}): {why}", w.name))?;
-        if rules.iter().any(|r: &content::Rule| r.name == rule.name) {
-            bail!("smtp.checks.score.rules: {:?} is named twice", rule.name);
-        }
-        rules.push(rule);
-    }
-    let similar = (r.similar_threshold > 0)
-        .then(|| -> anyhow::Result<score::Similar> {
-            Ok(score::Similar {
-                threshold: r.similar_threshold,
-                window: Duration::from_secs(require_positive(
-                    "smtp.checks.score",
-                    "similar_window_seconds",
-                    r.similar_window_seconds,
-                )?),
-                points: r.similar_points,
-            })
-        })
-        .transpose()?;
-    Ok(score::ScoreConfig {
-        junk: r.junk,
-        reject: r.reject,
-        rules,
-        similar,
-    })
 }

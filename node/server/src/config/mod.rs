@@ -10,6 +10,7 @@ mod pop3;
 pub mod proxy;
 pub mod queue;
 pub mod raw;
+mod score;
 mod security;
 pub mod show;
 mod smtp;

@@ -1,6 +1,7 @@
 //! COPY, MOVE (RFC 6851) and their UID forms: copies share the body blob; quota is checked
 //! against the bytes added (`[OVERQUOTA]`); COPYUID (UIDPLUS) pairs source and new UIDs. MOVE
 //! copies and expunges in the same transaction, so a message is never in both or neither.
+//! Copying or moving into Junk, or out of it, is reported to the spam learner.
 
 use tern_proto::imap::{
     sequence::to_uid_set,
@@ -12,6 +13,8 @@ use tern_proto::imap::{
     },
 };
 use tern_store::model::message;
+
+use crate::policy::learn::{MAX_PER_COMMAND, Report};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
@@ -39,6 +42,7 @@ pub async fn handle_copy<S: AsyncRead + AsyncWrite + Unpin + Send>(
         .as_ref()
         .expect("named_messages checked the selection");
     let source = sel.mailbox.id;
+    let source_mailbox = sel.mailbox.clone();
     let sources: Vec<u32> = positions.into_iter().map(|i| uids[i]).collect();
     let name = match s.name_in(&tag, &target) {
         Ok(n) => n,
@@ -59,7 +63,12 @@ pub async fn handle_copy<S: AsyncRead + AsyncWrite + Unpin + Send>(
     for id in ids {
         _permits.push(s.ctx.hub.writing(id).await);
     }
-    let (mut from, mut to) = (Vec::new(), Vec::new());
+    let report = s
+        .ctx
+        .learner
+        .as_ref()
+        .and_then(|_| Report::of_move(&source_mailbox, &target));
+    let (mut from, mut to, mut learned) = (Vec::new(), Vec::new(), Vec::new());
     for batch in sources.chunks(200) {
         let target_id = target.id;
         let account_id = account.id;
@@ -86,14 +95,17 @@ pub async fn handle_copy<S: AsyncRead + AsyncWrite + Unpin + Send>(
                     let moved: Vec<u32> = metas.iter().map(|m| m.uid).collect();
                     message::expunge(&tx, account_id, source, &moved).await?;
                 }
-                Ok(pairs)
+                Ok((pairs, metas.iter().map(|m| m.blob).collect::<Vec<_>>()))
             })
             .await;
         match result {
-            Ok(pairs) => {
+            Ok((pairs, blobs)) => {
                 for (a, b) in pairs {
                     from.push(a);
                     to.push(b);
+                }
+                if report.is_some() && learned.len() < MAX_PER_COMMAND {
+                    learned.extend(blobs);
                 }
             }
             Err(FilingError::OverQuota) => {
@@ -107,6 +119,9 @@ pub async fn handle_copy<S: AsyncRead + AsyncWrite + Unpin + Send>(
         }
     }
     s.ctx.hub.poke(target.id).await;
+    if let (Some(learner), Some(report)) = (&s.ctx.learner, report) {
+        learner.learn(account.id, &account.address, report, learned);
+    }
     if moving && let Some(sel) = &s.selected {
         sel.sub.committed();
     }

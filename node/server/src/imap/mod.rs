@@ -104,4 +104,6 @@ pub struct ImapContext {
     pub headroom: Arc<crate::headroom::Headroom>,
     /// Node-wide memory for literals.
     pub budget: Arc<crate::net::budget::Budget>,
+    /// Learns from moves into and out of Junk, when on.
+    pub learner: Option<Arc<crate::policy::learn::Learner>>,
 }

@@ -36,6 +36,7 @@ async fn context() -> (tempfile::TempDir, Arc<ImapContext>) {
         sessions: crate::live::sessions::Sessions::new(0),
         headroom,
         budget: crate::net::budget::Budget::new(64 << 20),
+        learner: None,
     };
     (tmp, Arc::new(ctx))
 }

@@ -81,6 +81,11 @@ impl Counters {
         })
     }
 
+    /// The store they are kept in.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -104,31 +109,51 @@ impl Counters {
         window: Duration,
         subject: &str,
     ) -> Result<f64, StoreError> {
+        let counts = self.read_all(space, window, &[subject.to_string()]).await?;
+        Ok(counts.first().copied().unwrap_or_default())
+    }
+
+    /// [`Counters::read`] of each of `subjects`, in one transaction.
+    pub async fn read_all(
+        &self,
+        space: &str,
+        window: Duration,
+        subjects: &[String],
+    ) -> Result<Vec<f64>, StoreError> {
         let at = now();
         let w = (window.as_secs() as i64).max(1);
         let bucket = at.div_euclid(w);
-        let (current, previous) = self
+        let totals = self
             .db
             .run(|tx| async move {
-                Ok((
-                    limits::count(&tx, space, bucket, subject).await?,
-                    limits::count(&tx, space, bucket - 1, subject).await?,
-                ))
+                let mut out = Vec::with_capacity(subjects.len());
+                for subject in subjects {
+                    out.push((
+                        limits::count(&tx, space, bucket, subject).await?,
+                        limits::count(&tx, space, bucket - 1, subject).await?,
+                    ));
+                }
+                Ok(out)
             })
             .await?;
         {
             let mut state = self.state();
             let space: Arc<str> = space.into();
-            for (bucket, total) in [(bucket, current), (bucket - 1, previous)] {
-                let slot = Slot {
-                    space: space.clone(),
-                    bucket,
-                    subject: subject.to_string(),
-                };
-                state.known.insert(slot, total);
+            for (subject, (current, previous)) in subjects.iter().zip(totals) {
+                for (bucket, total) in [(bucket, current), (bucket - 1, previous)] {
+                    let slot = Slot {
+                        space: space.clone(),
+                        bucket,
+                        subject: subject.clone(),
+                    };
+                    remember(&mut state, slot, total);
+                }
             }
         }
-        Ok(self.count(space, window, subject, 0, at))
+        Ok(subjects
+            .iter()
+            .map(|subject| self.count(space, window, subject, 0, at))
+            .collect())
     }
 
     fn count(&self, space: &str, window: Duration, subject: &str, n: i64, at: i64) -> f64 {
@@ -159,28 +184,44 @@ impl Counters {
         total(&current) as f64 + total(&previous) as f64 * overlap
     }
 
-    /// Adds the pending hits to the store and reads back the totals of their subjects.
+    /// Adds the pending hits to the store and reads back the totals of their subjects. The
+    /// hits stay counted as pending until the totals that include them are known, so a count
+    /// never dips while a flush runs.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let (pending, spaces) = {
-            let mut state = self.state();
-            let pending: Vec<(Slot, i64)> = state.pending.drain().collect();
+            let state = self.state();
+            let pending: Vec<(Slot, i64)> =
+                state.pending.iter().map(|(s, n)| (s.clone(), *n)).collect();
             let spaces: Vec<(Arc<str>, i64)> =
                 state.windows.iter().map(|(s, w)| (s.clone(), *w)).collect();
             (pending, spaces)
         };
         let at = now();
-        let written = self.write(&pending, &spaces, at).await;
-        if let Err(e) = written {
-            // Keep the hits for the next flush.
-            let mut state = self.state();
-            for (slot, n) in pending {
-                *state.pending.entry(slot).or_default() += n;
+        // On failure the hits stay pending for the next flush.
+        self.write(&pending, &spaces, at).await?;
+        let totals = self.totals(&pending).await;
+        let mut state = self.state();
+        for (slot, n) in &pending {
+            if let Some(left) = state.pending.get_mut(slot) {
+                *left -= n;
+                if *left == 0 {
+                    state.pending.remove(slot);
+                }
             }
-            return Err(e);
         }
-        // The totals of the flushed subjects, this bucket and the one before.
+        let read = totals?;
+        for (slot, total) in read {
+            remember(&mut state, slot, total);
+        }
+        forget_old(&mut state, at);
+        SLOTS.set((state.known.len() + state.pending.len()) as i64);
+        Ok(())
+    }
+
+    /// The store's totals of the subjects of `pending`, this bucket and the one before.
+    async fn totals(&self, pending: &[(Slot, i64)]) -> Result<Vec<(Slot, i64)>, StoreError> {
         let mut wanted: Vec<Slot> = Vec::with_capacity(pending.len() * 2);
-        for (slot, _) in &pending {
+        for (slot, _) in pending {
             wanted.push(slot.clone());
             wanted.push(Slot {
                 bucket: slot.bucket - 1,
@@ -205,13 +246,7 @@ impl Counters {
                 .await?;
             read.extend(chunk.iter().cloned().zip(totals));
         }
-        let mut state = self.state();
-        for (slot, total) in read {
-            state.known.insert(slot, total);
-        }
-        forget_old(&mut state, at);
-        SLOTS.set((state.known.len() + state.pending.len()) as i64);
-        Ok(())
+        Ok(read)
     }
 
     /// Adds `pending` in batches and clears each space's aged buckets.
@@ -257,6 +292,13 @@ impl Counters {
             }
         }
     }
+}
+
+/// Remembers the store's `total` of `slot`: a bucket's total only grows, so an older read
+/// finishing late never lowers it.
+fn remember(state: &mut State, slot: Slot, total: i64) {
+    let known = state.known.entry(slot).or_default();
+    *known = (*known).max(total);
 }
 
 /// Drops remembered totals of buckets no window reaches any more, and the oldest when there
@@ -316,5 +358,30 @@ mod tests {
         a.hit("logins", w, "192.0.2.1", 1);
         a.flush().await.expect("flush a");
         assert_eq!(a.peek("logins", w, "192.0.2.1"), 4.0);
+        // A node that never counted a subject reads the cluster's total on demand.
+        let c = Counters::new(dir.db().clone());
+        let subjects = ["192.0.2.1".to_string(), "192.0.2.9".to_string()];
+        let read = c.read_all("logins", w, &subjects).await.expect("read");
+        assert_eq!(read, vec![4.0, 0.0]);
+    }
+
+    #[tokio::test]
+    async fn a_count_never_dips_while_its_hits_are_flushed() {
+        let (_tmp, dir, _) = crate::testing::directory_with_ann().await;
+        let w = Duration::from_secs(3600);
+        let c = Counters::new(dir.db().clone());
+        c.hit("s", w, "x", 3);
+        {
+            let mut state = c.state();
+            let slot = state.pending.keys().next().cloned().expect("pending");
+            // A late read of an older total does not lower what is known.
+            remember(&mut state, slot.clone(), 5);
+            remember(&mut state, slot, 2);
+        }
+        assert_eq!(c.peek("s", w, "x"), 8.0);
+        c.flush().await.expect("flush");
+        // The store has the 3; the 5 known before came from nowhere and still bounds it.
+        assert_eq!(c.peek("s", w, "x"), 5.0);
+        assert!(c.state().pending.is_empty());
     }
 }

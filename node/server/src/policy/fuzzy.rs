@@ -3,7 +3,7 @@
 //! normalised (lower case, letters only, runs of other characters as one space), cut into
 //! overlapping three-word shingles, and summarised by eight min-hashes; messages sharing a
 //! band (two consecutive min-hashes) are very likely to share most of their shingles.
-//! [`bands`] gives the four band keys a message is counted under.
+//! [`bands`] gives the four band keys a text is counted under, [`of_message`] a message's.
 
 /// Min-hashes per digest.
 const HASHES: usize = 8;
@@ -45,6 +45,15 @@ pub fn bands(text: &str) -> Vec<String> {
         .enumerate()
         .map(|(i, band)| format!("{i}:{:016x}{:016x}", band[0], band[1]))
         .collect()
+}
+
+/// The band keys of a parsed message's text parts (HTML ones where it has no plain text).
+pub fn of_message(parsed: &mail_parser::Message<'_>) -> Vec<String> {
+    let text: String = (0..parsed.text_body_count().max(parsed.html_body_count()))
+        .filter_map(|i| parsed.body_text(i))
+        .collect::<Vec<_>>()
+        .join("\n");
+    bands(&text)
 }
 
 #[cfg(test)]

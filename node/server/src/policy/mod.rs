@@ -13,7 +13,9 @@ pub mod auth;
 pub mod content;
 pub mod dnsbl;
 pub mod fuzzy;
+pub mod greylist;
 pub mod ip_lists;
+pub mod learn;
 pub mod rate_limits;
 pub mod score;
 pub mod strip;
@@ -61,8 +63,11 @@ impl Policy {
             .antivirus
             .clone()
             .map(|c| Arc::new(antivirus::Antivirus::new(c)) as Arc<dyn Check>);
-        let score: Arc<dyn Check> =
-            Arc::new(score::Score::new(config.score.clone(), counters.clone()));
+        let score: Arc<dyn Check> = Arc::new(score::Score::new(
+            config.score.clone(),
+            counters.clone(),
+            counters.db().clone(),
+        ));
         let rate_limits: Arc<dyn Check> = Arc::new(rate_limits::RateLimits::new(
             config.rate_limits.clone(),
             counters.clone(),
@@ -148,6 +153,8 @@ pub struct Facts<'a> {
     pub recipient: Option<&'a str>,
     /// The accepted recipients, at the `data` stage.
     pub recipients: &'a [&'a str],
+    /// The local accounts they deliver to, at the `data` stage.
+    pub accounts: &'a [u64],
     /// The message as received, at the `data` stage.
     pub message: Option<&'a [u8]>,
     /// The account the client authenticated as (submission).
@@ -191,6 +198,8 @@ pub struct Marks {
     pub headers: Vec<String>,
     /// Why it goes to Junk, when it does.
     pub junk: Option<String>,
+    /// Local accounts it goes to Junk for, when not for all (their own spam thresholds).
+    pub junk_accounts: std::collections::BTreeSet<u64>,
     /// Points towards the spam score, each with the name of what gave it.
     pub score: Vec<(String, f64)>,
     /// The From domain is authenticated: DMARC passed through an aligned DKIM signature.
@@ -204,6 +213,7 @@ impl Marks {
         if self.junk.is_none() {
             self.junk = other.junk;
         }
+        self.junk_accounts.extend(other.junk_accounts);
         self.score.extend(other.score);
         self.aligned_author |= other.aligned_author;
     }
@@ -362,6 +372,7 @@ mod tests {
             sender: None,
             recipient: None,
             recipients: &[],
+            accounts: &[],
             message: None,
             account: None,
         }

@@ -1,16 +1,20 @@
 //! The spam score, at the `data` stage after every other check (`"score"` last in a listener's
 //! checks): the points the other checks marked the message with (authentication results, DNS
 //! list weights under their threshold), those of the content rules that match
-//! ([`super::content`]), and — when `similar_threshold` is set — points for a message whose
-//! fuzzy digest ([`super::fuzzy`]) the cluster has seen that often within the window (a
-//! campaign), added up. At `junk` or more the message is filed into Junk; at `reject` or more
-//! it is refused with `550 5.7.1` giving the score and its reasons. Every message gets
-//! `X-Spam-Score` and `X-Spam-Status` (`Yes`/`No`, the score, the threshold and each item).
-//! A false-positive guard: for mail whose From domain is authenticated (DMARC passing through
-//! an aligned DKIM signature) no single item counts for more than just under `junk`, so one
-//! rule alone never junks it.
+//! ([`super::content`]), points for a message whose fuzzy digest ([`super::fuzzy`]) the
+//! cluster has seen `similar_threshold` times within the window (a campaign), and points for
+//! one whose digest users reported as spam ([`super::learn`]), added up. Each local recipient's
+//! thresholds are its account's own, else its domain's, else the configuration's: at its
+//! `junk` or more its copy is filed into Junk; the message is refused with `550 5.7.1` giving
+//! the score and its reasons only when it reaches every local recipient's `reject` (the
+//! others' copies go to Junk). A score in the grey band may be greylisted first
+//! ([`super::greylist`]). Every message gets `X-Spam-Score` and `X-Spam-Status` (`Yes`/`No`,
+//! the score, the threshold and each item). A false-positive guard: for mail whose From
+//! domain is authenticated (DMARC passing through an aligned DKIM signature) no single item
+//! counts for more than just under `junk`, so one rule alone never junks it.
 
 use std::{
+    collections::BTreeSet,
     sync::{Arc, LazyLock},
     time::Duration,
 };
@@ -18,14 +22,33 @@ use std::{
 use mail_parser::MessageParser;
 use prometheus::{IntCounterVec, Opts, register_int_counter_vec};
 use tern_proto::smtp::reply;
+use tern_store::{
+    Db,
+    model::spam_thresholds::{self, Thresholds},
+};
 
-use super::{Check, CheckFuture, Facts, Marks, Stage, Verdict, content::Rule, fuzzy};
+use super::{
+    Check, CheckFuture, Facts, Marks, Stage, Verdict, content::Rule, fuzzy, greylist::Greylist,
+    learn,
+};
 use crate::limits::counters::Counters;
 
 /// Counting near-identical messages.
 #[derive(Debug, Clone)]
 pub struct Similar {
     /// Copies within the window from which a message counts as bulk.
+    pub threshold: u32,
+    /// The window.
+    pub window: Duration,
+    /// Its points.
+    pub points: f64,
+}
+
+/// Counting users' reports of near-identical messages ([`super::learn`]).
+#[derive(Debug, Clone)]
+pub struct Reported {
+    /// Reports of spam more than of ham within the window from which a message counts as
+    /// reported (0: not counted).
     pub threshold: u32,
     /// The window.
     pub window: Duration,
@@ -44,6 +67,12 @@ pub struct ScoreConfig {
     pub rules: Vec<Rule>,
     /// Counting near-identical messages, when on.
     pub similar: Option<Similar>,
+    /// Counting users' reports.
+    pub reported: Reported,
+    /// Whether users' moves into and out of Junk are learned from.
+    pub learn: bool,
+    /// Greylisting the grey band, when on.
+    pub greylist: Option<super::greylist::GreylistConfig>,
 }
 
 static VERDICTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -65,7 +94,8 @@ static HITS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
         Opts::new(
             "tern_spam_rule_hits_total",
-            "Content rules that matched, by rule (BULK_SIMILAR: the fuzzy digest's count)"
+            "Content rules that matched, by rule (BULK_SIMILAR: the fuzzy digest's count; \
+             REPORTED_SPAM: users' reports of it)"
         ),
         &["rule"]
     )
@@ -76,24 +106,35 @@ static HITS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 pub struct Score {
     config: ScoreConfig,
     counters: Arc<Counters>,
+    db: Db,
+    greylist: Option<Greylist>,
 }
 
 impl Score {
-    /// The check, counting digests in `counters`; its metrics are exported at 0 from now.
-    pub fn new(config: ScoreConfig, counters: Arc<Counters>) -> Self {
+    /// The check, counting digests in `counters` and reading the domains' and accounts' own
+    /// thresholds from `db`; its metrics are exported at 0 from now.
+    pub fn new(config: ScoreConfig, counters: Arc<Counters>, db: Db) -> Self {
         LazyLock::force(&VERDICTS);
         for r in &config.rules {
             HITS.with_label_values(&[&r.name]);
         }
         HITS.with_label_values(&["BULK_SIMILAR"]);
-        Self { config, counters }
+        HITS.with_label_values(&["REPORTED_SPAM"]);
+        let greylist = config.greylist.map(|g| Greylist::new(g, db.clone()));
+        Self {
+            config,
+            counters,
+            db,
+            greylist,
+        }
     }
 
-    /// The items of `message`: the marks', then the rules' and the digest's.
-    fn items(&self, message: &[u8], marks: &Marks) -> Vec<(String, f64)> {
+    /// The items of `message`: the marks', then the rules' and the digest's (counted as
+    /// seen), with the digest's bands.
+    fn items(&self, message: &[u8], marks: &Marks) -> (Vec<(String, f64)>, Vec<String>) {
         let mut items = marks.score.clone();
         let Some(parsed) = MessageParser::default().parse(message) else {
-            return items;
+            return (items, Vec::new());
         };
         for rule in &self.config.rules {
             if rule.matches(&parsed, message.len()) {
@@ -101,12 +142,13 @@ impl Score {
                 items.push((rule.name.clone(), rule.points));
             }
         }
+        let bands = if self.config.similar.is_some() || self.config.reported.threshold > 0 {
+            fuzzy::of_message(&parsed)
+        } else {
+            Vec::new()
+        };
         if let Some(similar) = &self.config.similar {
-            let text: String = (0..parsed.text_body_count().max(parsed.html_body_count()))
-                .filter_map(|i| parsed.body_text(i))
-                .collect::<Vec<_>>()
-                .join("\n");
-            let seen = fuzzy::bands(&text)
+            let seen = bands
                 .iter()
                 .map(|band| self.counters.hit("fuzzy", similar.window, band, 1))
                 .fold(0.0, f64::max);
@@ -115,15 +157,104 @@ impl Score {
                 items.push(("BULK_SIMILAR".into(), similar.points));
             }
         }
-        items
+        (items, bands)
     }
 
-    fn judge(&self, facts: &Facts<'_>, marks: &Marks) -> Verdict {
+    /// The `REPORTED_SPAM` item, when users reported a band of `bands` as spam often enough
+    /// (more than as ham) across the cluster.
+    async fn reported(&self, bands: &[String]) -> Option<(String, f64)> {
+        let r = &self.config.reported;
+        if r.threshold == 0 || bands.is_empty() {
+            return None;
+        }
+        let read = async {
+            let spam = self
+                .counters
+                .read_all(learn::SPAM_SPACE, r.window, bands)
+                .await?;
+            let ham = self
+                .counters
+                .read_all(learn::HAM_SPACE, r.window, bands)
+                .await?;
+            Ok::<_, tern_store::StoreError>(
+                spam.iter()
+                    .zip(&ham)
+                    .map(|(s, h)| s - h)
+                    .fold(0.0, f64::max),
+            )
+        };
+        match read.await {
+            Ok(net) if net >= f64::from(r.threshold) => {
+                HITS.with_label_values(&["REPORTED_SPAM"]).inc();
+                Some(("REPORTED_SPAM".into(), r.points))
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "reported digests unreadable; not counted");
+                None
+            }
+        }
+    }
+
+    /// The thresholds of each local account in `accounts` (their own, else their domain's,
+    /// else the configuration's); the configuration's alone when the store cannot say.
+    async fn thresholds(&self, accounts: &[u64]) -> Vec<(u64, f64, f64)> {
+        let configured = Thresholds {
+            junk: Some(self.config.junk),
+            reject: Some(self.config.reject),
+        };
+        let ids = accounts.to_vec();
+        let read = self
+            .db
+            .run(|tx| {
+                let ids = ids.clone();
+                async move {
+                    let mut out = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        out.push((id, spam_thresholds::effective(&tx, id).await?));
+                    }
+                    Ok(out)
+                }
+            })
+            .await;
+        let set = read.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "spam thresholds unreadable; the configured ones hold");
+            Vec::new()
+        });
+        accounts
+            .iter()
+            .map(|id| {
+                let t = set
+                    .iter()
+                    .find(|(a, _)| a == id)
+                    .map_or(configured, |(_, t)| t.over(configured));
+                let reject = t.reject.unwrap_or(self.config.reject);
+                // Past its reject threshold, Junk is what is left for an account another
+                // recipient's acceptance outvoted.
+                let junk = t.junk.unwrap_or(self.config.junk).min(reject);
+                (*id, junk, reject)
+            })
+            .collect()
+    }
+
+    async fn judge(&self, facts: &Facts<'_>, marks: &Marks) -> Verdict {
         let Some(message) = facts.message else {
             return Verdict::Pass;
         };
-        let (junk, reject) = (self.config.junk, self.config.reject);
-        let mut items = self.items(message, marks);
+        let (mut items, bands) = self.items(message, marks);
+        items.extend(self.reported(&bands).await);
+        let thresholds = self.thresholds(facts.accounts).await;
+        // The junk threshold the headers report: the recipients' when they share one.
+        let junk = match thresholds.split_first() {
+            Some(((_, j, _), rest)) if rest.iter().all(|(_, o, _)| o == j) => *j,
+            _ => self.config.junk,
+        };
+        // Refused only when every local recipient's threshold refuses it.
+        let reject = thresholds
+            .iter()
+            .map(|(_, _, r)| *r)
+            .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))))
+            .unwrap_or(self.config.reject);
         if marks.aligned_author {
             let cap = junk - 0.1;
             for (_, p) in items.iter_mut() {
@@ -152,12 +283,34 @@ impl Score {
                 "message refused as spam (score {total:.1}, limit {reject:.1}: {listed})"
             )));
         }
+        if let Some(greylist) = &self.greylist
+            && let Some(refusal) = greylist.check(facts, total).await
+        {
+            return Verdict::Tempfail(refusal);
+        }
+        // Junk for the accounts whose junk threshold it reaches; for all of them (or, with
+        // none local, by the configured threshold) the message itself is marked.
+        let junked: BTreeSet<u64> = thresholds
+            .iter()
+            .filter(|(_, j, _)| total >= *j)
+            .map(|(id, _, _)| *id)
+            .collect();
+        let all = if thresholds.is_empty() {
+            total >= self.config.junk
+        } else {
+            junked.len() == thresholds.len()
+        };
         VERDICTS
-            .with_label_values(&[if spam { "junk" } else { "ham" }])
+            .with_label_values(&[if all || !junked.is_empty() {
+                "junk"
+            } else {
+                "ham"
+            }])
             .inc();
         Verdict::Mark(Marks {
             headers,
-            junk: spam.then(|| format!("spam score {total:.1} (junk from {junk:.1})")),
+            junk: all.then(|| format!("spam score {total:.1} (junk from {junk:.1})")),
+            junk_accounts: if all { BTreeSet::new() } else { junked },
             ..Marks::default()
         })
     }
@@ -173,7 +326,6 @@ impl Check for Score {
     }
 
     fn check<'a>(&'a self, _: Stage, facts: &'a Facts<'a>, marks: &'a Marks) -> CheckFuture<'a> {
-        let verdict = self.judge(facts, marks);
-        Box::pin(async move { verdict })
+        Box::pin(self.judge(facts, marks))
     }
 }

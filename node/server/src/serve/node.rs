@@ -269,6 +269,13 @@ impl Node {
             sessions: live.sessions.clone(),
             headroom: headroom.clone(),
             budget: budget.clone(),
+            learner: config.smtp.checks.score.learn.then(|| {
+                crate::policy::learn::Learner::new(
+                    db.clone(),
+                    counters.clone(),
+                    config.smtp.checks.score.reported.window,
+                )
+            }),
         });
         for (addr, key, kind) in [
             (l.imap, "imap", ImapKind::Imap),
@@ -451,6 +458,10 @@ impl Node {
             shutdown: shutdown.clone(),
             doctor,
             live,
+            spam_thresholds: tern_store::model::spam_thresholds::Thresholds {
+                junk: Some(config.smtp.checks.score.junk),
+                reject: Some(config.smtp.checks.score.reject),
+            },
         });
         // The admin endpoint outlives the drain, so probes see `/readyz` fail and `ternctl`
         // still reaches the node; it stops last.

@@ -341,12 +341,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             (Stage::Data, Some(m)) => m.recipients.iter().map(|r| r.address.as_str()).collect(),
             _ => Vec::new(),
         };
+        let accounts: Vec<u64> = match (stage, &state.mail) {
+            (Stage::Data, Some(m)) => {
+                let all: std::collections::BTreeSet<u64> = m
+                    .recipients
+                    .iter()
+                    .flat_map(|r| r.accounts.iter().copied())
+                    .collect();
+                all.into_iter().collect()
+            }
+            _ => Vec::new(),
+        };
         let facts = Facts {
             peer: self.peer.ip(),
             helo: state.helo.as_deref(),
             sender: sender.or(state.mail.as_ref().map(|m| m.from.as_str())),
             recipient,
             recipients: &recipients,
+            accounts: &accounts,
             message: match stage {
                 Stage::Data => state.mail.as_ref().map(|m| m.body.as_slice()),
                 _ => None,

@@ -319,6 +319,8 @@ impl Directory {
                 tx.clear_prefix(&k::usages(id))?;
                 tx.clear(&k::account(id))?;
                 super::subscription::clear(&tx, id)?;
+                tx.clear_prefix(&crate::keys::spam_lists::all(id))?;
+                tx.clear(&crate::keys::spam_thresholds::account(id))?;
                 Ok::<_, ModelError>(())
             })
             .await

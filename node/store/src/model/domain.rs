@@ -70,6 +70,7 @@ impl Directory {
                 }
                 tx.clear(&k::domain(name))?;
                 tx.clear(&k::catch_all(name))?;
+                tx.clear(&crate::keys::spam_thresholds::domain(name))?;
                 Ok(())
             })
             .await
