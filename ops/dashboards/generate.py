@@ -157,7 +157,7 @@ def overview():
 
 
 def smtp():
-    b = Board("tern-smtp", "Tern / SMTP", "Sessions, commands, messages, ingest latency and AUTH.")
+    b = Board("tern-smtp", "Tern / SMTP", "Sessions, commands, messages, ingest latency, AUTH and inbound filtering.")
     b.row("Sessions")
     b.graph("Open sessions", [(f"sum by (listener) ({m('tern_smtp_sessions_active')})", "{{listener}}")])
     b.graph("New sessions", [(rate("tern_smtp_sessions_total", by="listener"), "{{listener}}")], unit="reqps")
@@ -174,6 +174,16 @@ def smtp():
     b.graph("AUTH", [(rate("tern_smtp_auth_total", by="result"), "{{result}}")], unit="reqps")
     b.graph("Refused for storage or memory", [(rate("tern_storage_refusals_total", by="protocol"), "storage {{protocol}}"),
                                              (rate("tern_input_budget_refusals_total", by="protocol"), "memory {{protocol}}")], unit="reqps")
+    b.graph("Login bans", [(rate("tern_login_bans_total", by="kind"), "{{kind}}")], unit="reqps",
+            description="Bans after too many failed logins, by client address (ip) or account ([security]).")
+    b.row("Filtering")
+    b.graph("Policy check verdicts", [(rate("tern_smtp_check_verdicts_total", by="check, verdict", verdict="!pass"), "{{check}} {{verdict}}")],
+            unit="reqps", description="What the inbound checks ([smtp.checks]) decided other than pass.")
+    b.graph("Policy check latency p99", [(quantile(0.99, "tern_smtp_check_seconds", by="check"), "{{check}}")], unit="s")
+    b.graph("Spam verdicts", [(rate("tern_spam_verdicts_total", by="verdict"), "{{verdict}}")], unit="reqps")
+    b.graph("DNS cache hit rate", [(f"{rate('tern_dns_cache_lookups_total', result='hit')} / {rate('tern_dns_cache_lookups_total')}", "hit rate")],
+            unit="percentunit", description="Lookups of the checks and the outbound queue answered from the node's DNS cache.")
+    b.graph("Antivirus scans", [(rate("tern_antivirus_scans_total", by="result"), "{{result}}")], unit="reqps")
     return b
 
 

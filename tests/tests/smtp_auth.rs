@@ -191,6 +191,12 @@ async fn spf_dkim_and_dmarc_results_are_recorded_and_dmarc_policies_enforced() {
         ))
     };
     assert_eq!(metric("dmarc", "fail"), 0.0, "exported at 0 from start");
+    let lookups = |result: &str| {
+        tern.metric(&format!(
+            "tern_dns_cache_lookups_total{{result=\"{result}\"}}"
+        ))
+    };
+    assert_eq!((lookups("hit"), lookups("miss")), (0.0, 0.0));
 
     // Aligned SPF and DKIM (Ed25519), with a forged result and spam verdict of our own.
     let forged = format!(
@@ -359,6 +365,9 @@ async fn spf_dkim_and_dmarc_results_are_recorded_and_dmarc_policies_enforced() {
     );
 
     assert_eq!(metric("dmarc", "fail"), 4.0);
+    // Records asked for again came from the resolver's cache.
+    assert!(lookups("miss") > 0.0, "{}", lookups("miss"));
+    assert!(lookups("hit") > 0.0, "{}", lookups("hit"));
     assert_eq!(metric("dkim", "pass"), 2.0);
     assert_eq!(metric("spf", "permerror"), 1.0);
     assert_eq!(

@@ -2,6 +2,7 @@
 //! the system's configuration, with names taken as absolute, and a cache that keeps answers
 //! for their TTL (negative answers too). The outbound queue's routing and the inbound policy
 //! checks share one ([`shared`]), so they share its cache; the doctor's checks make their own.
+//! Its cache's hits and misses are exported ([`crate::dns_metrics`]).
 
 use std::{net::SocketAddr, sync::Mutex};
 
@@ -13,6 +14,7 @@ use hickory_resolver::{
 
 /// A resolver asking `server` (UDP, then TCP), or the system's resolvers when `None`.
 pub fn resolver(server: Option<SocketAddr>) -> anyhow::Result<TokioResolver> {
+    crate::dns_metrics::install();
     let mut builder = match server {
         Some(addr) => {
             let conn = |mut c: ConnectionConfig| {

@@ -9,6 +9,7 @@ pub mod delivery;
 pub mod dev;
 pub mod dkim;
 pub mod dns;
+pub mod dns_metrics;
 pub mod doctor;
 pub mod envelopes;
 pub mod filer;

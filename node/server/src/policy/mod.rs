@@ -59,6 +59,7 @@ impl Policy {
             Arc::new(dnsbl::Dnsbl::new(config.dnsbl.clone(), resolver.clone()));
         let ip_lists: Arc<dyn Check> = Arc::new(config.ip_lists.clone());
         let auth: Arc<dyn Check> = Arc::new(auth::Auth::new(config.auth.clone(), resolver.clone()));
+        antivirus::export_metrics();
         let antivirus: Option<Arc<dyn Check>> = config
             .antivirus
             .clone()
