@@ -214,10 +214,16 @@ pub struct World {
 
 /// Starts a [`World`] whose admin token is `token`.
 pub async fn world(token: &str) -> World {
+    world_with(token, &[]).await
+}
+
+/// Starts a [`World`] whose admin token is `token`, with `extra` environment.
+pub async fn world_with(token: &str, extra: &[(&str, &str)]) -> World {
     let remote = Remote::start().await;
     let mut env = remote.queue_env();
     env.push(("TERN_QUEUE__SUSPEND_AFTER_FAILURES".into(), "2".into()));
     env.push(("TERN_QUEUE__SUSPEND_SECONDS".into(), "3600".into()));
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let (dir, tern) = Tern::dev(token, PASSWORD, &env);
     World {

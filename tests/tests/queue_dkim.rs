@@ -1,11 +1,12 @@
 //! DKIM on outbound mail end to end: keys generated or imported with `ternctl dkim`, their TXT
 //! records served by the test DNS, signatures checked with mail-auth on the receiving side,
-//! and bad selectors and weak keys refused.
+//! and bad selectors and weak keys refused; mail a local account forwards off the server
+//! ARC-sealed by its domain's key, the chain verified on the receiving side.
 
 use tern_tests::{
     err, ok,
-    outbound::{World, submit, world},
-    ternctl,
+    outbound::{World, submit, world, world_with},
+    smtp, ternctl,
 };
 
 const TOKEN: &str = "queue-token";
@@ -25,8 +26,8 @@ async fn publish_dkim(w: &World, args: &[&str]) -> serde_json::Value {
     v
 }
 
-/// Verifies the DKIM signatures of `message` with mail-auth against the test DNS.
-async fn verify_dkim(dns: std::net::SocketAddr, message: &str) -> Vec<String> {
+/// mail-auth asking the test DNS.
+fn authenticator(dns: std::net::SocketAddr) -> mail_auth::MessageAuthenticator {
     use hickory_resolver::config::{
         ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts,
     };
@@ -37,8 +38,12 @@ async fn verify_dkim(dns: std::net::SocketAddr, message: &str) -> Vec<String> {
         vec![],
         vec![NameServerConfig::new(dns.ip(), true, vec![udp])],
     );
-    let auth =
-        mail_auth::MessageAuthenticator::new(config, ResolverOpts::default()).expect("resolver");
+    mail_auth::MessageAuthenticator::new(config, ResolverOpts::default()).expect("resolver")
+}
+
+/// Verifies the DKIM signatures of `message` with mail-auth against the test DNS.
+async fn verify_dkim(dns: std::net::SocketAddr, message: &str) -> Vec<String> {
+    let auth = authenticator(dns);
     let parsed = mail_auth::AuthenticatedMessage::parse(message.as_bytes()).expect("parse");
     auth.verify_dkim(&parsed)
         .await
@@ -166,5 +171,69 @@ async fn dkim_signatures_verify_on_the_receiving_side() {
         ],
     ));
     assert!(e.contains("RSA key of 2048 to 8192 bits"), "{e}");
+    w.tern.stop().expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forwarded_mail_is_arc_sealed_by_the_forwarding_domain() {
+    let w = world_with(TOKEN, &[("TERN_SMTP__CHECKS__MX", "ip_lists,auth")]).await;
+    let metric = |result: &str| {
+        w.tern
+            .metric(&format!("tern_smtp_arc_seals_total{{result=\"{result}\"}}"))
+    };
+    assert_eq!(metric("sealed"), 0.0, "exported at 0 from start");
+    w.dns
+        .add_txt("sender.test", "v=spf1 ip4:127.0.0.1 -all")
+        .await;
+    publish_dkim(&w, &["--selector", "arc1"]).await;
+    let url = w.tern.url();
+    ok(&ternctl(
+        &url,
+        Some(TOKEN),
+        &["forward", "set", "demo@example.test", "fwd@remote.test"],
+    ));
+    let r = smtp::send_one(
+        w.tern.addr("smtp"),
+        "mail.sender.test",
+        "ann@sender.test",
+        "demo@example.test",
+        &smtp::message(
+            "ann@sender.test",
+            "demo@example.test",
+            "forwarded",
+            "for the forward\r\n",
+        ),
+    )
+    .await
+    .expect("send");
+    assert_eq!(r.code, 250, "{}", r.text);
+    let m = w
+        .mx1
+        .wait_for("fwd@remote.test", 30)
+        .await
+        .expect("forwarded");
+    assert!(
+        m.data.contains("ARC-Seal: i=1;") && m.data.contains("cv=none"),
+        "{}",
+        m.data
+    );
+    assert!(m.data.contains("d=example.test"), "{}", m.data);
+    assert!(
+        m.data.contains("ARC-Authentication-Results: i=1;") && m.data.contains("spf=pass"),
+        "what this server found travels with it: {}",
+        m.data
+    );
+    let parsed = mail_auth::AuthenticatedMessage::parse(m.data.as_bytes()).expect("parse");
+    let arc = authenticator(w.dns.addr).verify_arc(&parsed).await;
+    assert_eq!(*arc.result(), mail_auth::DkimResult::Pass, "{}", m.data);
+    let tampered = m.data.replace("for the forward", "for someone else");
+    let parsed = mail_auth::AuthenticatedMessage::parse(tampered.as_bytes()).expect("parse");
+    let arc = authenticator(w.dns.addr).verify_arc(&parsed).await;
+    assert_ne!(
+        *arc.result(),
+        mail_auth::DkimResult::Pass,
+        "a changed body breaks it"
+    );
+    assert_eq!(metric("sealed"), 1.0);
     w.tern.stop().expect("stop");
 }

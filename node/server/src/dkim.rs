@@ -1,9 +1,12 @@
 //! DKIM for mail leaving from local domains, with `mail-auth`: Ed25519 keys generated here,
 //! RSA or Ed25519 keys imported from PEM (ring cannot generate RSA keys, so RSA keys come from
-//! `openssl genpkey`), the DNS TXT record to publish, and signing a message before it is sent.
+//! `openssl genpkey`), the DNS TXT record to publish, signing a message before it is sent, and
+//! ARC-sealing a message a local domain forwards.
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use mail_auth::{
+    ArcOutput, AuthenticatedMessage, AuthenticationResults,
+    arc::ArcSealer,
     common::{
         crypto::{Ed25519Key, RsaKey, Sha256},
         headers::HeaderWriter,
@@ -129,6 +132,35 @@ pub fn dns_record(key: &DkimKey) -> String {
         DkimAlgorithm::Ed25519Sha256 => "ed25519",
     };
     format!("v=DKIM1; k={k}; p={}", STANDARD.encode(&key.public))
+}
+
+/// The ARC set (`ARC-Seal`, `ARC-Message-Signature`, `ARC-Authentication-Results`, with CRLFs)
+/// `domain` adds to `message` as it passes it on: `results` are what this server found, `arc`
+/// the chain the message came with (which must be sealable: none, or a passing one).
+pub fn arc_seal(
+    key: &DkimKey,
+    domain: &str,
+    message: &AuthenticatedMessage<'_>,
+    results: &AuthenticationResults<'_>,
+    arc: &ArcOutput<'_>,
+) -> Result<String, String> {
+    let mut headers: Vec<&str> = SIGNED_HEADERS.to_vec();
+    headers.push("DKIM-Signature");
+    let set = match parse(&key.private_pem)? {
+        Parsed::Rsa(k) => ArcSealer::from_key(k)
+            .domain(domain)
+            .selector(&key.selector)
+            .headers(headers)
+            .seal(message, results, arc)
+            .map(|s| s.to_header()),
+        Parsed::Ed25519(k) => ArcSealer::from_key(k)
+            .domain(domain)
+            .selector(&key.selector)
+            .headers(headers)
+            .seal(message, results, arc)
+            .map(|s| s.to_header()),
+    };
+    set.map_err(|e| e.to_string())
 }
 
 /// The `DKIM-Signature:` header line (with CRLF) for `message` signed as `domain`.

@@ -148,6 +148,9 @@ pub struct RawAuth {
     /// ARC sealers (the `d=` of the newest seal) trusted to vouch for mail they forwarded.
     #[serde(deserialize_with = "list_or_commas")]
     pub arc_trusted_sealers: Vec<String>,
+    /// Whether mail forwarded off this server is ARC-sealed by the forwarding domain (when it
+    /// has a DKIM key).
+    pub arc_seal_forwards: bool,
     /// Milliseconds all the lookups may take.
     pub timeout_ms: u64,
 }
@@ -159,6 +162,7 @@ impl Default for RawAuth {
             dmarc: "enforce".into(),
             dmarc_domains: BTreeMap::new(),
             arc_trusted_sealers: Vec::new(),
+            arc_seal_forwards: true,
             timeout_ms: 10_000,
         }
     }
@@ -355,6 +359,7 @@ fn auth(r: &RawAuth, hostname: &str) -> anyhow::Result<AuthConfig> {
             .iter()
             .map(|s| s.trim().trim_end_matches('.').to_ascii_lowercase())
             .collect(),
+        arc_seal_forwards: r.arc_seal_forwards,
         timeout: Duration::from_millis(require_positive(
             "smtp.checks.auth",
             "timeout_ms",

@@ -7,8 +7,11 @@
 //! (`enforce`: `p=reject` refuses with `550 5.7.1`, `p=quarantine` files into Junk;
 //! `quarantine`: both file into Junk; `report`: only the header), unless the message carries
 //! a passing ARC chain sealed by a trusted forwarder (a mailing list or forwarding service
-//! that breaks DKIM and SPF on the way). Lookups go through the node's resolver and its
-//! cache, bounded by one deadline: what has not finished by then is a `temperror`.
+//! that breaks DKIM and SPF on the way). Mail forwarded off this server (a forward or an alias
+//! to a remote address) is ARC-sealed by the forwarding domain with its DKIM key, so the next
+//! hop can trust what this server found (`arc_seal_forwards`). Lookups go through the node's
+//! resolver and its cache, bounded by one deadline: what has not finished by then is a
+//! `temperror`.
 
 use std::{collections::BTreeMap, sync::LazyLock, time::Duration};
 
@@ -20,6 +23,7 @@ use mail_auth::{
 };
 use prometheus::{IntCounterVec, Opts, register_int_counter_vec};
 use tern_proto::smtp::reply;
+use tern_store::{Db, model::dkim};
 
 use super::{Check, CheckFuture, Facts, Marks, Stage, Verdict};
 
@@ -59,6 +63,8 @@ pub struct AuthConfig {
     /// ARC sealers (`d=` of the newest seal, lower case) whose passing chain overrides a
     /// DMARC failure.
     pub arc_trusted_sealers: Vec<String>,
+    /// Whether mail forwarded off this server is ARC-sealed by the forwarding domain.
+    pub arc_seal_forwards: bool,
     /// How long all the lookups may take.
     pub timeout: Duration,
 }
@@ -161,21 +167,93 @@ fn dmarc_name(r: &DmarcResult) -> &'static str {
     }
 }
 
+static SEALS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let c = register_int_counter_vec!(
+        Opts::new(
+            "tern_smtp_arc_seals_total",
+            "ARC seals added to mail forwarded off this server, by result (sealed, failed, \
+             broken_chain: it came with a failing chain, which is not sealed over)"
+        ),
+        &["result"]
+    )
+    .expect("metric registers once");
+    for r in ["sealed", "failed", "broken_chain"] {
+        c.with_label_values(&[r]);
+    }
+    c
+});
+
 /// The check.
 pub struct Auth {
     config: AuthConfig,
     authenticator: MessageAuthenticator,
+    db: Db,
 }
 
 impl Auth {
-    /// The check, asking through `resolver` (the node's).
-    pub fn new(config: AuthConfig, resolver: TokioResolver) -> Self {
+    /// The check, asking through `resolver` (the node's) and reading the forwarding domains'
+    /// keys from `db`; its metrics are exported at 0 from now.
+    pub fn new(config: AuthConfig, resolver: TokioResolver, db: Db) -> Self {
         LazyLock::force(&RESULTS);
         LazyLock::force(&ACTIONS);
+        LazyLock::force(&SEALS);
         Self {
             config,
             authenticator: MessageAuthenticator(resolver),
+            db,
         }
+    }
+
+    /// The ARC set a forwarded message gets: sealed by the domain of the first forwarded
+    /// recipient that has a DKIM key, when sealing is on and the chain it came with can be
+    /// sealed (none yet, or passing).
+    async fn seal(
+        &self,
+        facts: &Facts<'_>,
+        parsed: &AuthenticatedMessage<'_>,
+        results: &AuthenticationResults<'_>,
+        arc: &ArcOutput<'_>,
+    ) -> Option<String> {
+        if !self.config.arc_seal_forwards || facts.forwarded.is_empty() {
+            return None;
+        }
+        if !arc.can_be_sealed() {
+            SEALS.with_label_values(&["broken_chain"]).inc();
+            return None;
+        }
+        for address in facts.forwarded {
+            let Some((_, domain)) = address.rsplit_once('@') else {
+                continue;
+            };
+            let domain = domain.to_ascii_lowercase();
+            let d = domain.as_str();
+            let key = match self
+                .db
+                .run(|tx| async move { dkim::get(&tx, d).await })
+                .await
+            {
+                Ok(Some(key)) => key,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(peer = %facts.peer, domain, error = %e, "cannot read the DKIM key; forwarding unsealed");
+                    SEALS.with_label_values(&["failed"]).inc();
+                    return None;
+                }
+            };
+            return match crate::dkim::arc_seal(&key, &domain, parsed, results, arc) {
+                Ok(set) => {
+                    SEALS.with_label_values(&["sealed"]).inc();
+                    tracing::debug!(peer = %facts.peer, domain, "forwarded mail ARC-sealed");
+                    Some(set)
+                }
+                Err(e) => {
+                    SEALS.with_label_values(&["failed"]).inc();
+                    tracing::warn!(peer = %facts.peer, domain, error = %e, "ARC sealing failed; forwarding unsealed");
+                    None
+                }
+            };
+        }
+        None
     }
 
     /// The verdict on the message in `facts`.
@@ -261,7 +339,13 @@ impl Auth {
                     .with_dkim_results(&dkim, parsed.from())
                     .with_arc_result(&arc, ip)
                     .with_dmarc_result(&dmarc);
-                self.enforce(facts, &dmarc, &arc)
+                let verdict = self.enforce(facts, &dmarc, &arc);
+                if !matches!(verdict, Verdict::Reject(_) | Verdict::Tempfail(_)) {
+                    marks
+                        .headers
+                        .extend(self.seal(facts, &parsed, &results, &arc).await);
+                }
+                verdict
             }
             None => Verdict::Pass,
         };
@@ -390,6 +474,7 @@ mod tests {
             ]
             .into(),
             arc_trusted_sealers: Vec::new(),
+            arc_seal_forwards: true,
             timeout: Duration::from_secs(1),
         };
         assert_eq!(config.mode_for(&["x@c.test"]), DmarcMode::Enforce);

@@ -58,7 +58,11 @@ impl Policy {
         let dnsbl: Arc<dyn Check> =
             Arc::new(dnsbl::Dnsbl::new(config.dnsbl.clone(), resolver.clone()));
         let ip_lists: Arc<dyn Check> = Arc::new(config.ip_lists.clone());
-        let auth: Arc<dyn Check> = Arc::new(auth::Auth::new(config.auth.clone(), resolver.clone()));
+        let auth: Arc<dyn Check> = Arc::new(auth::Auth::new(
+            config.auth.clone(),
+            resolver.clone(),
+            counters.db().clone(),
+        ));
         antivirus::export_metrics();
         let antivirus: Option<Arc<dyn Check>> = config
             .antivirus
@@ -156,6 +160,8 @@ pub struct Facts<'a> {
     pub recipients: &'a [&'a str],
     /// The local accounts they deliver to, at the `data` stage.
     pub accounts: &'a [u64],
+    /// The recipients whose mail is forwarded off this server, at the `data` stage.
+    pub forwarded: &'a [&'a str],
     /// The message as received, at the `data` stage.
     pub message: Option<&'a [u8]>,
     /// The account the client authenticated as (submission).
@@ -374,6 +380,7 @@ mod tests {
             recipient: None,
             recipients: &[],
             accounts: &[],
+            forwarded: &[],
             message: None,
             account: None,
         }

@@ -352,6 +352,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             _ => Vec::new(),
         };
+        let forwarded: Vec<&str> = match (stage, &state.mail) {
+            (Stage::Data, Some(m)) => m
+                .recipients
+                .iter()
+                .filter(|r| r.remote.iter().any(|t| t != &r.address))
+                .map(|r| r.address.as_str())
+                .collect(),
+            _ => Vec::new(),
+        };
         let facts = Facts {
             peer: self.peer.ip(),
             helo: state.helo.as_deref(),
@@ -359,6 +368,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             recipient,
             recipients: &recipients,
             accounts: &accounts,
+            forwarded: &forwarded,
             message: match stage {
                 Stage::Data => state.mail.as_ref().map(|m| m.body.as_slice()),
                 _ => None,

@@ -56,7 +56,7 @@ impl Directory {
         let d = &domain.to_ascii_lowercase();
         Ok(self
             .db
-            .transact(|tx| async move { codec::read(&tx, &k::dkim(d)).await })
+            .transact(|tx| async move { get(&tx, d).await })
             .await?)
     }
 
@@ -76,4 +76,9 @@ impl Directory {
         }
         Ok(())
     }
+}
+
+/// The signing key of `domain` (lower case) inside a transaction.
+pub async fn get(tx: &crate::Tx, domain: &str) -> Result<Option<DkimKey>, crate::StoreError> {
+    codec::read(tx, &k::dkim(domain)).await
 }
