@@ -79,6 +79,9 @@ enum Command {
     /// An account's own spam lists: list, allow, block, remove.
     #[command(subcommand)]
     Spam(cmd::spam::SpamCmd),
+    /// DMARC aggregate reports receivers sent about our domains.
+    #[command(subcommand)]
+    Dmarc(cmd::dmarc::DmarcCmd),
     /// Login protection: the bans in force, lifting one.
     #[command(subcommand)]
     Security(cmd::security::SecurityCmd),
@@ -112,6 +115,7 @@ fn main() -> std::process::ExitCode {
         Command::Cluster(cmd) => cmd::cluster::run(&c, cmd, cli.json),
         Command::Doctor(cmd) => cmd::doctor::run(&c, cmd, cli.json),
         Command::Notices => cmd::notices::run(&c, cli.json),
+        Command::Dmarc(cmd) => cmd::dmarc::run(&c, cmd, cli.json),
         Command::Security(cmd) => cmd::security::run(&c, cmd, cli.json),
         Command::Spam(cmd) => cmd::spam::run(&c, cmd, cli.json),
         Command::Trace(cmd) => cmd::trace::run(&c, cmd, cli.json),

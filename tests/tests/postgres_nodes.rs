@@ -4,7 +4,8 @@
 //! `NO [UNAVAILABLE]` and `/readyz` into 503, and the node recovers by itself when it returns;
 //! an unreachable database at start fails with a message naming `store.postgres_url`; a backup
 //! of a node on PostgreSQL restores into another database; IDLE and NOTIFY on one node hear
-//! what another node does; a rate limit counts what every node saw.
+//! what another node does; a rate limit counts what every node saw; a login ban one node
+//! started holds on the other.
 
 use std::{collections::BTreeSet, process::Command, time::Duration};
 
@@ -449,4 +450,35 @@ async fn a_rate_limit_counts_what_every_node_saw() {
         "421 4.7.0 127.0.0.1 reached the rate limit \"ip connections 4/1h\"; try again later",
         "B's second connection is the fifth of the cluster"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_ban_started_on_one_node_holds_on_the_other() {
+    let pg = TempPostgres::start().expect("postgres");
+    let security = [("TERN_SECURITY__IP_BAN_AFTER", "3")];
+    let (_a_dir, a) = node_with(&pg, &security);
+    let (_b_dir, b) = node_with(&pg, &security);
+    let login = |tern: &Tern, password: &'static str| {
+        let (addr, cert) = (tern.addr("pop3s"), tern.certificate());
+        async move {
+            let tls = smtp::tls_config(&cert).expect("tls config");
+            let (mut p, _) = pop3::Client::connect(addr, Some(&tls))
+                .await
+                .expect("connect");
+            p.login("demo@example.test", password).await.expect("login")
+        }
+    };
+    for _ in 0..3 {
+        let r = login(&a, "wrong-password").await;
+        assert!(r.starts_with("-ERR [AUTH]"), "{r}");
+    }
+    let banned = "-ERR [AUTH] too many failed logins from 127.0.0.1; try again in 15 minutes";
+    assert_eq!(login(&a, PASSWORD).await, banned);
+    assert_eq!(
+        login(&b, PASSWORD).await,
+        banned,
+        "B refuses the address A banned, right password and all"
+    );
+    a.stop().expect("clean stop");
+    b.stop().expect("clean stop");
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod delivery;
 pub mod dev;
 pub mod dkim;
+pub mod dmarc_reports;
 pub mod dns;
 pub mod dns_metrics;
 pub mod doctor;

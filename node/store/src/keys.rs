@@ -376,6 +376,26 @@ pub mod greylist {
     }
 }
 
+/// DMARC aggregate reports received, by the domain they are about.
+pub mod dmarc_reports {
+    use super::*;
+
+    /// The report `id` of `org` about `domain` whose period began at `begin`.
+    pub fn report(domain: &str, begin: i64, org: &str, id: &str) -> Vec<u8> {
+        key(&("dmarcrpt", domain, begin, org, id))
+    }
+
+    /// Every report about `domain`.
+    pub fn of(domain: &str) -> (Vec<u8>, Vec<u8>) {
+        children(&("dmarcrpt", domain))
+    }
+
+    /// Every report.
+    pub fn all() -> (Vec<u8>, Vec<u8>) {
+        children(&("dmarcrpt",))
+    }
+}
+
 /// Postmaster notices: one record per condition.
 pub mod notices {
     use super::*;

@@ -6,6 +6,7 @@ pub mod backup;
 pub mod catchall;
 pub mod cluster;
 pub mod dkim;
+pub mod dmarc;
 pub mod doctor;
 pub mod domain;
 pub mod forward;

@@ -6,6 +6,7 @@ mod cluster;
 mod connections;
 mod directory;
 mod dkim;
+mod dmarc;
 pub(crate) mod doctor;
 mod error;
 mod log;
@@ -77,6 +78,7 @@ pub fn router(state: AppState) -> Router {
                 .put(d::set_catch_all)
                 .delete(d::remove_catch_all),
         )
+        .route("/dmarc-reports", get(dmarc::list))
         .route("/accounts", get(d::list_accounts).post(d::add_account))
         .route(
             "/accounts/{address}",

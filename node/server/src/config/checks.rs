@@ -151,6 +151,9 @@ pub struct RawAuth {
     /// Whether mail forwarded off this server is ARC-sealed by the forwarding domain (when it
     /// has a DKIM key).
     pub arc_seal_forwards: bool,
+    /// Local addresses whose mail is also read as DMARC aggregate reports.
+    #[serde(deserialize_with = "list_or_commas")]
+    pub dmarc_report_addresses: Vec<String>,
     /// Milliseconds all the lookups may take.
     pub timeout_ms: u64,
 }
@@ -163,6 +166,7 @@ impl Default for RawAuth {
             dmarc_domains: BTreeMap::new(),
             arc_trusted_sealers: Vec::new(),
             arc_seal_forwards: true,
+            dmarc_report_addresses: Vec::new(),
             timeout_ms: 10_000,
         }
     }
@@ -360,6 +364,19 @@ fn auth(r: &RawAuth, hostname: &str) -> anyhow::Result<AuthConfig> {
             .map(|s| s.trim().trim_end_matches('.').to_ascii_lowercase())
             .collect(),
         arc_seal_forwards: r.arc_seal_forwards,
+        dmarc_report_addresses: r
+            .dmarc_report_addresses
+            .iter()
+            .map(|a| {
+                let a = a.trim().to_ascii_lowercase();
+                match a.split_once('@') {
+                    Some((l, d)) if !l.is_empty() && d.contains('.') => Ok(a),
+                    _ => Err(anyhow!(
+                        "smtp.checks.auth.dmarc_report_addresses: {a:?} is not an address"
+                    )),
+                }
+            })
+            .collect::<anyhow::Result<_>>()?,
         timeout: Duration::from_millis(require_positive(
             "smtp.checks.auth",
             "timeout_ms",

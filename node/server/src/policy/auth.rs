@@ -65,6 +65,8 @@ pub struct AuthConfig {
     pub arc_trusted_sealers: Vec<String>,
     /// Whether mail forwarded off this server is ARC-sealed by the forwarding domain.
     pub arc_seal_forwards: bool,
+    /// Local addresses (lower case) whose mail is also read as DMARC aggregate reports.
+    pub dmarc_report_addresses: Vec<String>,
     /// How long all the lookups may take.
     pub timeout: Duration,
 }
@@ -475,6 +477,7 @@ mod tests {
             .into(),
             arc_trusted_sealers: Vec::new(),
             arc_seal_forwards: true,
+            dmarc_report_addresses: Vec::new(),
             timeout: Duration::from_secs(1),
         };
         assert_eq!(config.mode_for(&["x@c.test"]), DmarcMode::Enforce);

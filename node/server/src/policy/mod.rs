@@ -64,6 +64,7 @@ impl Policy {
             counters.db().clone(),
         ));
         antivirus::export_metrics();
+        crate::dmarc_reports::export_metrics();
         let antivirus: Option<Arc<dyn Check>> = config
             .antivirus
             .clone()

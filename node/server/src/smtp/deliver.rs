@@ -120,12 +120,18 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(s: &mut Session<S>
                 .with_label_values(&[s.kind.label()])
                 .observe(elapsed);
             let remote: usize = mail.recipients.iter().map(|r| r.remote.len()).sum();
-            let recipients = mail
-                .recipients
-                .iter()
-                .map(|r| r.address.as_str())
-                .collect::<Vec<_>>()
-                .join(",");
+            let addresses: Vec<&str> = mail.recipients.iter().map(|r| r.address.as_str()).collect();
+            if crate::dmarc_reports::for_reports(
+                &s.ctx.config.checks.auth.dmarc_report_addresses,
+                &addresses,
+            ) {
+                crate::dmarc_reports::collect(
+                    s.ctx.dir.db().clone(),
+                    id.clone(),
+                    mail.body.clone(),
+                );
+            }
+            let recipients = addresses.join(",");
             tracing::info!(
                 session = %s.id, msg = %id, from = %mail.from, recipients = %recipients,
                 size = raw.len(), local = local.len(), remote, ms = elapsed * 1000.0,

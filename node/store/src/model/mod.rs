@@ -6,6 +6,7 @@
 pub mod account;
 pub mod alias;
 pub mod dkim;
+pub mod dmarc_reports;
 pub mod domain;
 pub mod greylist;
 pub mod limits;
