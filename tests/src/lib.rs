@@ -367,6 +367,22 @@ impl Tern {
         metric_sum(&body, name)
     }
 
+    /// Waits (up to 20 s) until [`Tern::metric`] `name` is at least `want`.
+    pub fn wait_metric(&self, name: &str, want: f64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = self.metric(name);
+            if got >= want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} stayed at {got}, not {want}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// SIGTERM, then wait for a clean exit; fails on unexpected ERROR lines too.
     pub fn stop(self) -> anyhow::Result<()> {
         self.terminate()?;

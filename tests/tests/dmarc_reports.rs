@@ -6,7 +6,6 @@
 use std::{
     io::Write,
     process::{Command, Stdio},
-    time::{Duration, Instant},
 };
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
@@ -84,14 +83,6 @@ fn report_mail() -> String {
     )
 }
 
-fn wait_metric(tern: &Tern, name: &str, want: f64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tern.metric(name) < want {
-        assert!(Instant::now() < deadline, "{name} never reached {want}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_mailed_to_the_report_address_are_kept_and_listed() {
     let (_dir, tern) = Tern::dev(
@@ -130,12 +121,8 @@ async fn reports_mailed_to_the_report_address_are_kept_and_listed() {
     ))
     .await;
     assert_eq!(r.code, 250, "{}", r.text);
-    wait_metric(&tern, stored, 2.0);
-    wait_metric(
-        &tern,
-        "tern_dmarc_reports_total{result=\"unparsable\"}",
-        1.0,
-    );
+    tern.wait_metric(stored, 2.0);
+    tern.wait_metric("tern_dmarc_reports_total{result=\"unparsable\"}", 1.0);
     assert_eq!(
         tern.mailbox_count(TOKEN, "demo@example.test", "INBOX")
             .expect("count"),

@@ -2,6 +2,7 @@
 //! with `ternctl spam thresholds` decide Junk per recipient and refusal only when every local
 //! recipient refuses; moving mail into and out of Junk over IMAP teaches the account's lists
 //! and the reported digests (the next copy of a reported campaign scores `REPORTED_SPAM`);
+//! content rules added with `ternctl spam rule` score the next message and go when removed;
 //! greylisting delays the first try of mail in the grey band and passes the retry.
 
 use std::time::{Duration, Instant};
@@ -185,22 +186,6 @@ async fn thresholds_of_domains_and_accounts_decide_per_recipient() {
     tern.stop().expect("clean stop");
 }
 
-/// Waits until `tern`'s metric `name` reaches `want`.
-fn wait_metric(tern: &Tern, name: &str, want: f64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let got = tern.metric(name);
-        if got >= want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} stayed at {got}, not {want}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 const CAMPAIGN: &str = "Dear customer, your parcel could not be delivered because the address \
     was incomplete. Confirm your details within two days at our portal or the parcel returns \
     to the sender. Thank you for choosing our delivery service today.\r\n";
@@ -245,8 +230,8 @@ async fn moves_into_and_out_of_junk_teach_the_lists_and_the_digests() {
         .await
         .expect("move");
     assert!(r.ok(), "{}", r.all());
-    wait_metric(&tern, "tern_spam_learned_total{report=\"spam\"}", 3.0);
-    wait_metric(&tern, "tern_spam_learned_total{report=\"ham\"}", 1.0);
+    tern.wait_metric("tern_spam_learned_total{report=\"spam\"}", 3.0);
+    tern.wait_metric("tern_spam_learned_total{report=\"ham\"}", 1.0);
 
     let url = tern.url();
     let listed = tern_tests::ok(&tern_tests::ternctl(
@@ -344,6 +329,132 @@ async fn the_grey_band_is_greylisted_until_a_retry_after_the_delay() {
             .expect("count"),
         2,
         "what passed the greylist was still junked by its score"
+    );
+    tern.stop().expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_set_through_the_api_score_the_next_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tern = start(dir.path(), RULES);
+    let url = tern.url();
+    let ctl = |args: &[&str]| tern_tests::ternctl(&url, Some(TOKEN), args);
+    let demo = ["demo@example.test"];
+    tern_tests::ok(&ctl(&[
+        "spam",
+        "rule",
+        "CASINO",
+        "--body",
+        "--pattern",
+        "(?i)online casino",
+        "--points",
+        "8",
+    ]));
+    tern_tests::ok(&ctl(&[
+        "spam",
+        "rule",
+        "NEWSLETTER",
+        "--header",
+        "List-Id",
+        "--pattern",
+        ".",
+        "--points",
+        "-1.5",
+    ]));
+    let listed = tern_tests::ok(&ctl(&["spam", "rules"]));
+    for want in [
+        "PILLS",
+        "config",
+        "CASINO",
+        "api",
+        "body ~ (?i)online casino",
+    ] {
+        assert!(listed.contains(want), "{want}: {listed}");
+    }
+    // Refused by name: a bad pattern, two matchers, a rule of the configuration file.
+    let bad = tern_tests::err(&ctl(&[
+        "spam",
+        "rule",
+        "BAD",
+        "--body",
+        "--pattern",
+        "(unclosed",
+        "--points",
+        "1",
+    ]));
+    assert!(
+        bad.contains("spam rule BAD: pattern \"(unclosed\""),
+        "{bad}"
+    );
+    let bad = tern_tests::err(&ctl(&[
+        "spam",
+        "rule",
+        "TWO",
+        "--body",
+        "--size-over",
+        "10",
+        "--pattern",
+        "x",
+        "--points",
+        "1",
+    ]));
+    assert!(
+        bad.contains("needs exactly one of header, body, attachment, mime_type and size_over"),
+        "{bad}"
+    );
+    let bad = tern_tests::err(&ctl(&[
+        "spam",
+        "rule",
+        "PILLS",
+        "--body",
+        "--pattern",
+        "x",
+        "--points",
+        "1",
+    ]));
+    assert!(bad.contains("defined in the configuration file"), "{bad}");
+
+    let r = send(
+        &tern,
+        "x@remote.test",
+        &demo,
+        "Tonight",
+        "Play at our online casino now\r\n",
+    )
+    .await;
+    assert_eq!(r.code, 250, "{}", r.text);
+    tern_tests::ok(&ctl(&["spam", "rule-remove", "CASINO"]));
+    let again = tern_tests::err(&ctl(&["spam", "rule-remove", "CASINO"]));
+    assert!(again.contains("spam rule CASINO"), "{again}");
+    let r = send(
+        &tern,
+        "x@remote.test",
+        &demo,
+        "Tomorrow",
+        "Play at our online casino again\r\n",
+    )
+    .await;
+    assert_eq!(r.code, 250, "{}", r.text);
+    let mut c = imap::session(&tern, "demo@example.test", PASSWORD).await;
+    assert!(c.cmd("EXAMINE Junk").await.expect("examine").ok());
+    let r = c
+        .cmd("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (Subject X-Spam-Status)])")
+        .await
+        .expect("fetch");
+    assert!(
+        r.all().contains("Subject: Tonight") && r.all().contains("CASINO(8.0)"),
+        "the rule junked the first: {}",
+        r.all()
+    );
+    assert!(c.cmd("EXAMINE INBOX").await.expect("examine").ok());
+    assert_eq!(
+        c.search("HEADER Subject Tomorrow").await.len(),
+        1,
+        "once removed, the rule no longer counts"
+    );
+    assert_eq!(
+        tern.metric("tern_spam_rule_hits_total{rule=\"CASINO\"}"),
+        1.0
     );
     tern.stop().expect("clean stop");
 }

@@ -29,10 +29,11 @@ pub fn printable(key: &[u8]) -> String {
 
 /// The key ranges `atomic_add` may touch: mailbox change and message counters, queue entry
 /// counts, quota usage, blob reference counts, the collector's markers and backlog, rate-limit
-/// counters, and the test space's counters. [`crate::Tx::atomic_add`] refuses any
+/// counters, versions of settings nodes cache (`version`), and the test space's counters.
+/// [`crate::Tx::atomic_add`] refuses any
 /// other key, which lets a backend that stores adds apart from values (postgres) know which
 /// keys can hold them without reading.
-pub fn counters() -> [(Vec<u8>, Vec<u8>); 9] {
+pub fn counters() -> [(Vec<u8>, Vec<u8>); 10] {
     [
         children(&("mbox_change",)),
         children(&("queue_count",)),
@@ -43,6 +44,7 @@ pub fn counters() -> [(Vec<u8>, Vec<u8>); 9] {
         children(&("blob", "backlog")),
         children(&("scratch", "counters")),
         children(&("limit",)),
+        children(&("version",)),
     ]
 }
 
@@ -393,6 +395,26 @@ pub mod dmarc_reports {
     /// Every report.
     pub fn all() -> (Vec<u8>, Vec<u8>) {
         children(&("dmarcrpt",))
+    }
+}
+
+/// Spam score rules added through the admin API.
+pub mod spam_rules {
+    use super::*;
+
+    /// The rule `name`.
+    pub fn rule(name: &str) -> Vec<u8> {
+        key(&("spamrule", name))
+    }
+
+    /// Every rule.
+    pub fn all() -> (Vec<u8>, Vec<u8>) {
+        children(&("spamrule",))
+    }
+
+    /// A counter bumped by every change, so nodes know to reload the rules.
+    pub fn version() -> Vec<u8> {
+        key(&("version", "spam_rules"))
     }
 }
 

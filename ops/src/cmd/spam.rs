@@ -1,7 +1,9 @@
 //! `ternctl spam list|allow|block|remove ADDRESS [ENTRY]`: an account's own spam lists —
 //! senders (`user@domain`) or domains (`@domain`) whose mail always goes to its INBOX (allow)
 //! or to Junk (block); `ternctl spam thresholds ADDRESS|DOMAIN [--junk N] [--reject N]`: the
-//! spam score thresholds of an account or a domain (`inherit` drops one).
+//! spam score thresholds of an account or a domain (`inherit` drops one); `ternctl spam
+//! rules|rule|rule-remove`: the content rules of the score set through the API (beside the
+//! configuration file's).
 
 use clap::Subcommand;
 use serde_json::{Value, json};
@@ -33,6 +35,37 @@ pub enum SpamCmd {
         #[arg(long)]
         reject: Option<String>,
     },
+    /// List the content rules of the spam score (the configuration file's and the API's).
+    Rules,
+    /// Add or replace a content rule: one of --header (with --pattern), --body (with
+    /// --pattern), --attachment, --mime-type, --size-over.
+    Rule {
+        /// A one-word name, shown in X-Spam-Status.
+        name: String,
+        /// A header field whose value --pattern matches.
+        #[arg(long, default_value = "")]
+        header: String,
+        /// The text of the body parts, which --pattern matches.
+        #[arg(long)]
+        body: bool,
+        /// Attachment file-name extensions, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        attachment: Vec<String>,
+        /// A MIME type of any part.
+        #[arg(long, default_value = "")]
+        mime_type: String,
+        /// A size in bytes the message is larger than.
+        #[arg(long, default_value_t = 0)]
+        size_over: u64,
+        /// A regular expression.
+        #[arg(long, default_value = "")]
+        pattern: String,
+        /// Its points (negative: a sign of wanted mail).
+        #[arg(long, allow_hyphen_values = true)]
+        points: f64,
+    },
+    /// Remove a content rule set through the API.
+    RuleRemove { name: String },
 }
 
 /// Runs a spam command.
@@ -73,8 +106,69 @@ pub fn run(c: &Client, cmd: SpamCmd, json: bool) -> anyhow::Result<()> {
             junk,
             reject,
         } => thresholds(c, &target, junk, reject, json)?,
+        SpamCmd::Rules => {
+            let v = c.get("/spam/rules")?;
+            if json {
+                table::print(&v["rules"], &[], true);
+                return Ok(());
+            }
+            let rows: Vec<Value> = v["rules"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| json!({ "name": r["name"], "source": r["source"], "matches": matches(&r), "points": r["points"] }))
+                .collect();
+            table::print(
+                &Value::Array(rows),
+                &["name", "source", "matches", "points"],
+                false,
+            );
+        }
+        SpamCmd::Rule {
+            name,
+            header,
+            body,
+            attachment,
+            mime_type,
+            size_over,
+            pattern,
+            points,
+        } => {
+            let rule = json!({
+                "header": header, "body": body, "attachment": attachment,
+                "mime_type": mime_type, "size_over": size_over, "pattern": pattern,
+                "points": points,
+            });
+            c.put(&format!("/spam/rules/{}", segment(&name)), rule)?;
+            table::done(&format!("spam rule {name} set ({points} points)"), json);
+        }
+        SpamCmd::RuleRemove { name } => {
+            c.delete(&format!("/spam/rules/{}", segment(&name)))?;
+            table::done(&format!("spam rule {name} removed"), json);
+        }
     }
     Ok(())
+}
+
+/// What a rule set through the API matches, in a few words (the configuration file's are
+/// described there).
+fn matches(r: &Value) -> String {
+    let text = |k: &str| r[k].as_str().unwrap_or("").to_string();
+    if !text("header").is_empty() {
+        format!("header {} ~ {}", text("header"), text("pattern"))
+    } else if r["body"].as_bool() == Some(true) {
+        format!("body ~ {}", text("pattern"))
+    } else if let Some(exts) = r["attachment"].as_array().filter(|a| !a.is_empty()) {
+        let exts: Vec<&str> = exts.iter().filter_map(|e| e.as_str()).collect();
+        format!("attachment .{}", exts.join(" ."))
+    } else if !text("mime_type").is_empty() {
+        format!("part of type {}", text("mime_type"))
+    } else if let Some(n) = r["size_over"].as_u64().filter(|n| *n > 0) {
+        format!("larger than {n} bytes")
+    } else {
+        "(see the configuration file)".into()
+    }
 }
 
 /// A threshold as given: `inherit` (none of its own) or a number.

@@ -18,6 +18,7 @@ mod queue;
 mod security;
 mod sessions;
 mod spam;
+mod spam_rules;
 mod spam_thresholds;
 mod tracking;
 
@@ -58,8 +59,17 @@ pub struct AppState {
     pub doctor: std::sync::Arc<crate::doctor::Doctor>,
     /// The node's running sessions and outbound connections.
     pub live: crate::live::Live,
-    /// The configured spam thresholds, under each domain's and account's own.
-    pub spam_thresholds: tern_store::model::spam_thresholds::Thresholds,
+    /// What the configuration file sets of the spam score.
+    pub spam: SpamDefaults,
+}
+
+/// What the configuration file sets of the spam score, beside what the admin API changes.
+#[derive(Clone, Default)]
+pub struct SpamDefaults {
+    /// The thresholds, under each domain's and account's own.
+    pub thresholds: tern_store::model::spam_thresholds::Thresholds,
+    /// The names of its content rules (the API cannot change those).
+    pub rules: Vec<String>,
 }
 
 /// The whole HTTP router.
@@ -79,6 +89,11 @@ pub fn router(state: AppState) -> Router {
                 .delete(d::remove_catch_all),
         )
         .route("/dmarc-reports", get(dmarc::list))
+        .route("/spam/rules", get(spam_rules::list))
+        .route(
+            "/spam/rules/{name}",
+            put(spam_rules::set).delete(spam_rules::remove),
+        )
         .route("/accounts", get(d::list_accounts).post(d::add_account))
         .route(
             "/accounts/{address}",

@@ -18,7 +18,7 @@ use super::{AppState, error::ApiResult};
 
 /// The configured thresholds.
 fn configured(s: &AppState) -> Thresholds {
-    s.spam_thresholds
+    s.spam.thresholds
 }
 
 /// The domain `name`, or 404.

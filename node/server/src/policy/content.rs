@@ -53,6 +53,22 @@ pub struct Written<'a> {
     pub points: f64,
 }
 
+impl<'a> Written<'a> {
+    /// A rule kept in the store, as written.
+    pub fn stored(r: &'a tern_store::model::spam_rules::StoredRule) -> Self {
+        Written {
+            name: &r.name,
+            header: &r.header,
+            body: r.body,
+            attachment: &r.attachment,
+            mime_type: &r.mime_type,
+            size_over: r.size_over,
+            pattern: &r.pattern,
+            points: r.points,
+        }
+    }
+}
+
 impl Rule {
     /// The rule `w` describes; the error says what is wrong.
     pub fn parse(w: &Written<'_>) -> Result<Rule, String> {

@@ -15,7 +15,7 @@
 
 use std::{
     collections::BTreeSet,
-    sync::{Arc, LazyLock},
+    sync::{Arc, LazyLock, RwLock},
     time::Duration,
 };
 
@@ -24,11 +24,17 @@ use prometheus::{IntCounterVec, Opts, register_int_counter_vec};
 use tern_proto::smtp::reply;
 use tern_store::{
     Db,
-    model::spam_thresholds::{self, Thresholds},
+    model::{
+        spam_rules::{self, StoredRule},
+        spam_thresholds::{self, Thresholds},
+    },
 };
 
 use super::{
-    Check, CheckFuture, Facts, Marks, Stage, Verdict, content::Rule, fuzzy, greylist::Greylist,
+    Check, CheckFuture, Facts, Marks, Stage, Verdict,
+    content::{Rule, Written},
+    fuzzy,
+    greylist::Greylist,
     learn,
 };
 use crate::limits::counters::Counters;
@@ -108,6 +114,8 @@ pub struct Score {
     counters: Arc<Counters>,
     db: Db,
     greylist: Option<Greylist>,
+    /// The rules added through the admin API, compiled, with their version (-1: not read).
+    stored: RwLock<(i64, Arc<Vec<Rule>>)>,
 }
 
 impl Score {
@@ -126,17 +134,23 @@ impl Score {
             counters,
             db,
             greylist,
+            stored: RwLock::new((-1, Arc::new(Vec::new()))),
         }
     }
 
     /// The items of `message`: the marks', then the rules' and the digest's (counted as
     /// seen), with the digest's bands.
-    fn items(&self, message: &[u8], marks: &Marks) -> (Vec<(String, f64)>, Vec<String>) {
+    fn items(
+        &self,
+        message: &[u8],
+        marks: &Marks,
+        stored: &[Rule],
+    ) -> (Vec<(String, f64)>, Vec<String>) {
         let mut items = marks.score.clone();
         let Some(parsed) = MessageParser::default().parse(message) else {
             return (items, Vec::new());
         };
-        for rule in &self.config.rules {
+        for rule in self.config.rules.iter().chain(stored) {
             if rule.matches(&parsed, message.len()) {
                 HITS.with_label_values(&[&rule.name]).inc();
                 items.push((rule.name.clone(), rule.points));
@@ -198,12 +212,14 @@ impl Score {
 
     /// The thresholds of each local account in `accounts` (their own, else their domain's,
     /// else the configuration's); the configuration's alone when the store cannot say.
+    /// Also brings the rules added through the admin API up to date, in the same read.
     async fn thresholds(&self, accounts: &[u64]) -> Vec<(u64, f64, f64)> {
         let configured = Thresholds {
             junk: Some(self.config.junk),
             reject: Some(self.config.reject),
         };
         let ids = accounts.to_vec();
+        let known = self.stored.read().unwrap_or_else(|p| p.into_inner()).0;
         let read = self
             .db
             .run(|tx| {
@@ -213,14 +229,27 @@ impl Score {
                     for id in ids {
                         out.push((id, spam_thresholds::effective(&tx, id).await?));
                     }
-                    Ok(out)
+                    let version = spam_rules::version(&tx).await?;
+                    let rules = match version == known {
+                        true => None,
+                        false => Some((version, spam_rules::all(&tx).await?)),
+                    };
+                    Ok((out, rules))
                 }
             })
             .await;
-        let set = read.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "spam thresholds unreadable; the configured ones hold");
-            Vec::new()
-        });
+        let set = match read {
+            Ok((set, rules)) => {
+                if let Some((version, rules)) = rules {
+                    self.load(version, &rules);
+                }
+                set
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "spam thresholds unreadable; the configured ones hold");
+                Vec::new()
+            }
+        };
         accounts
             .iter()
             .map(|id| {
@@ -237,13 +266,40 @@ impl Score {
             .collect()
     }
 
+    /// Compiles the stored rules of `version` (each was checked when it was set; one that no
+    /// longer compiles is skipped and logged).
+    fn load(&self, version: i64, rules: &[StoredRule]) {
+        let compiled: Vec<Rule> = rules
+            .iter()
+            .filter(|r| !self.config.rules.iter().any(|c| c.name == r.name))
+            .filter_map(|r| match Rule::parse(&Written::stored(r)) {
+                Ok(rule) => {
+                    HITS.with_label_values(&[&rule.name]);
+                    Some(rule)
+                }
+                Err(why) => {
+                    tracing::warn!(rule = %r.name, why, "stored spam rule skipped");
+                    None
+                }
+            })
+            .collect();
+        tracing::info!(version, rules = compiled.len(), "spam rules reloaded");
+        *self.stored.write().unwrap_or_else(|p| p.into_inner()) = (version, Arc::new(compiled));
+    }
+
     async fn judge(&self, facts: &Facts<'_>, marks: &Marks) -> Verdict {
         let Some(message) = facts.message else {
             return Verdict::Pass;
         };
-        let (mut items, bands) = self.items(message, marks);
-        items.extend(self.reported(&bands).await);
         let thresholds = self.thresholds(facts.accounts).await;
+        let stored = self
+            .stored
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .clone();
+        let (mut items, bands) = self.items(message, marks, &stored);
+        items.extend(self.reported(&bands).await);
         // The junk threshold the headers report: the recipients' when they share one.
         let junk = match thresholds.split_first() {
             Some(((_, j, _), rest)) if rest.iter().all(|(_, o, _)| o == j) => *j,

@@ -458,9 +458,19 @@ impl Node {
             shutdown: shutdown.clone(),
             doctor,
             live,
-            spam_thresholds: tern_store::model::spam_thresholds::Thresholds {
-                junk: Some(config.smtp.checks.score.junk),
-                reject: Some(config.smtp.checks.score.reject),
+            spam: admin::SpamDefaults {
+                thresholds: tern_store::model::spam_thresholds::Thresholds {
+                    junk: Some(config.smtp.checks.score.junk),
+                    reject: Some(config.smtp.checks.score.reject),
+                },
+                rules: config
+                    .smtp
+                    .checks
+                    .score
+                    .rules
+                    .iter()
+                    .map(|r| r.name.clone())
+                    .collect(),
             },
         });
         // The admin endpoint outlives the drain, so probes see `/readyz` fail and `ternctl`

@@ -19,6 +19,7 @@ pub mod queue;
 pub mod recent;
 pub mod resolve;
 pub mod spam_lists;
+pub mod spam_rules;
 pub mod spam_thresholds;
 pub mod subscription;
 pub mod summary;
