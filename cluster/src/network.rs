@@ -152,18 +152,16 @@ pub struct Peer {
 }
 
 impl Peer {
-    async fn exchange(
-        &mut self,
-        request: &Request,
-        timeout: Duration,
-    ) -> std::io::Result<Response> {
+    /// One request and its answer, connecting first when needed, all within `budget`.
+    async fn exchange(&mut self, request: &Request, budget: Duration) -> std::io::Result<Response> {
+        let deadline = Instant::now() + budget;
         if self.conn.is_none() {
-            self.conn = Some(self.dialer.connect(&self.addr, timeout).await?);
+            self.conn = Some(self.dialer.connect(&self.addr, budget).await?);
         }
         let Some(conn) = self.conn.as_mut() else {
             return Err(std::io::Error::other("no connection"));
         };
-        let answer = tokio::time::timeout(timeout, async {
+        let answer = tokio::time::timeout_at(deadline.into(), async {
             rpc::write(conn, request).await?;
             rpc::read(conn)
                 .await?
@@ -190,7 +188,11 @@ impl Peer {
         option: &RPCOption,
     ) -> Result<Response, RPCError<u64, Member, RaftError<u64, E>>> {
         let started = Instant::now();
-        let out = self.exchange(&request, option.hard_ttl()).await;
+        // openraft gives up on the RPC at `hard_ttl` itself and logs that as an ERROR; a
+        // connection and an answer within nine tenths of it report a silent peer (a member
+        // stopping, or one too busy to answer) as unreachable, as a dead one is.
+        let budget = option.hard_ttl().mul_f64(0.9);
+        let out = self.exchange(&request, budget).await;
         METRICS
             .rpc_seconds
             .with_label_values(&[kind])
