@@ -14,7 +14,7 @@ use std::{
 };
 
 use prometheus::{IntCounter, IntGauge, register_int_counter, register_int_gauge};
-use tern_store::{Db, StoreError, model::limits};
+use tern_store::{Db, StoreError, Tx, model::limits};
 
 use crate::shutdown::Shutdown;
 
@@ -63,6 +63,46 @@ struct State {
 pub struct Counters {
     db: Db,
     state: Mutex<State>,
+}
+
+/// The store's totals of some subjects in one space (the current and the previous bucket of
+/// each), read within a transaction the caller runs for other reads too; handed to
+/// [`Counters::absorb`].
+pub struct Totals {
+    space: Arc<str>,
+    window: Duration,
+    bucket: i64,
+    at: i64,
+    subjects: Vec<String>,
+    totals: Vec<(i64, i64)>,
+}
+
+impl Totals {
+    /// Reads the totals of `subjects` in `space` within `tx`.
+    pub async fn read(
+        tx: &Tx,
+        space: &str,
+        window: Duration,
+        subjects: &[String],
+    ) -> Result<Self, StoreError> {
+        let at = now();
+        let bucket = at.div_euclid((window.as_secs() as i64).max(1));
+        let mut totals = Vec::with_capacity(subjects.len());
+        for subject in subjects {
+            totals.push((
+                limits::count(tx, space, bucket, subject).await?,
+                limits::count(tx, space, bucket - 1, subject).await?,
+            ));
+        }
+        Ok(Self {
+            space: space.into(),
+            window,
+            bucket,
+            at,
+            subjects: subjects.to_vec(),
+            totals,
+        })
+    }
 }
 
 /// Unix seconds now.
@@ -120,25 +160,26 @@ impl Counters {
         window: Duration,
         subjects: &[String],
     ) -> Result<Vec<f64>, StoreError> {
-        let at = now();
-        let w = (window.as_secs() as i64).max(1);
-        let bucket = at.div_euclid(w);
         let totals = self
             .db
-            .run(|tx| async move {
-                let mut out = Vec::with_capacity(subjects.len());
-                for subject in subjects {
-                    out.push((
-                        limits::count(&tx, space, bucket, subject).await?,
-                        limits::count(&tx, space, bucket - 1, subject).await?,
-                    ));
-                }
-                Ok(out)
-            })
+            .run(|tx| async move { Totals::read(&tx, space, window, subjects).await })
             .await?;
+        Ok(self.absorb(totals))
+    }
+
+    /// Remembers the store's totals `read` holds and returns each subject's estimated count
+    /// over the window, as [`Counters::read_all`] does.
+    pub fn absorb(&self, read: Totals) -> Vec<f64> {
+        let Totals {
+            space,
+            window,
+            bucket,
+            at,
+            subjects,
+            totals,
+        } = read;
         {
             let mut state = self.state();
-            let space: Arc<str> = space.into();
             for (subject, (current, previous)) in subjects.iter().zip(totals) {
                 for (bucket, total) in [(bucket, current), (bucket - 1, previous)] {
                     let slot = Slot {
@@ -150,10 +191,10 @@ impl Counters {
                 }
             }
         }
-        Ok(subjects
+        subjects
             .iter()
-            .map(|subject| self.count(space, window, subject, 0, at))
-            .collect())
+            .map(|subject| self.count(&space, window, subject, 0, at))
+            .collect()
     }
 
     fn count(&self, space: &str, window: Duration, subject: &str, n: i64, at: i64) -> f64 {

@@ -19,7 +19,7 @@ use std::{
     time::Duration,
 };
 
-use mail_parser::MessageParser;
+use mail_parser::{Message, MessageParser};
 use prometheus::{IntCounterVec, Opts, register_int_counter_vec};
 use tern_proto::smtp::reply;
 use tern_store::{
@@ -37,7 +37,7 @@ use super::{
     greylist::Greylist,
     learn,
 };
-use crate::limits::counters::Counters;
+use crate::limits::counters::{Counters, Totals};
 
 /// Counting near-identical messages.
 #[derive(Debug, Clone)]
@@ -138,29 +138,26 @@ impl Score {
         }
     }
 
-    /// The items of `message`: the marks', then the rules' and the digest's (counted as
-    /// seen), with the digest's bands.
+    /// The items of `message` (`parsed`, when it parses): the marks', then the rules' and
+    /// the digest's (its `bands` counted as seen).
     fn items(
         &self,
         message: &[u8],
+        parsed: Option<&Message<'_>>,
+        bands: &[String],
         marks: &Marks,
         stored: &[Rule],
-    ) -> (Vec<(String, f64)>, Vec<String>) {
+    ) -> Vec<(String, f64)> {
         let mut items = marks.score.clone();
-        let Some(parsed) = MessageParser::default().parse(message) else {
-            return (items, Vec::new());
+        let Some(parsed) = parsed else {
+            return items;
         };
         for rule in self.config.rules.iter().chain(stored) {
-            if rule.matches(&parsed, message.len()) {
+            if rule.matches(parsed, message.len()) {
                 HITS.with_label_values(&[&rule.name]).inc();
                 items.push((rule.name.clone(), rule.points));
             }
         }
-        let bands = if self.config.similar.is_some() || self.config.reported.threshold > 0 {
-            fuzzy::of_message(&parsed)
-        } else {
-            Vec::new()
-        };
         if let Some(similar) = &self.config.similar {
             let seen = bands
                 .iter()
@@ -171,86 +168,80 @@ impl Score {
                 items.push(("BULK_SIMILAR".into(), similar.points));
             }
         }
-        (items, bands)
+        items
     }
 
-    /// The `REPORTED_SPAM` item, when users reported a band of `bands` as spam often enough
-    /// (more than as ham) across the cluster.
-    async fn reported(&self, bands: &[String]) -> Option<(String, f64)> {
-        let r = &self.config.reported;
-        if r.threshold == 0 || bands.is_empty() {
+    /// The `REPORTED_SPAM` item, when users reported a band as spam often enough (more than
+    /// as ham) across the cluster: `reported` holds the store's totals of spam and ham
+    /// reports of the message's bands.
+    fn reported(&self, reported: Option<(Totals, Totals)>) -> Option<(String, f64)> {
+        let (spam, ham) = reported?;
+        let net = self
+            .counters
+            .absorb(spam)
+            .iter()
+            .zip(&self.counters.absorb(ham))
+            .map(|(s, h)| s - h)
+            .fold(0.0, f64::max);
+        if net < f64::from(self.config.reported.threshold) {
             return None;
         }
-        let read = async {
-            let spam = self
-                .counters
-                .read_all(learn::SPAM_SPACE, r.window, bands)
-                .await?;
-            let ham = self
-                .counters
-                .read_all(learn::HAM_SPACE, r.window, bands)
-                .await?;
-            Ok::<_, tern_store::StoreError>(
-                spam.iter()
-                    .zip(&ham)
-                    .map(|(s, h)| s - h)
-                    .fold(0.0, f64::max),
-            )
-        };
-        match read.await {
-            Ok(net) if net >= f64::from(r.threshold) => {
-                HITS.with_label_values(&["REPORTED_SPAM"]).inc();
-                Some(("REPORTED_SPAM".into(), r.points))
-            }
-            Ok(_) => None,
-            Err(e) => {
-                tracing::warn!(error = %e, "reported digests unreadable; not counted");
-                None
-            }
-        }
+        HITS.with_label_values(&["REPORTED_SPAM"]).inc();
+        Some(("REPORTED_SPAM".into(), self.config.reported.points))
     }
 
-    /// The thresholds of each local account in `accounts` (their own, else their domain's,
-    /// else the configuration's); the configuration's alone when the store cannot say.
-    /// Also brings the rules added through the admin API up to date, in the same read.
-    async fn thresholds(&self, accounts: &[u64]) -> Vec<(u64, f64, f64)> {
+    /// What the score needs from the store, in one snapshot read: the thresholds of each
+    /// local account in `accounts` (their own, else their domain's, else the
+    /// configuration's; the configuration's alone when the store cannot say), the rules
+    /// added through the admin API when their version moved (compiled here), and the
+    /// reports of the digest's `bands` when reports are counted.
+    async fn read(
+        &self,
+        accounts: &[u64],
+        bands: &[String],
+    ) -> (Vec<(u64, f64, f64)>, Option<(Totals, Totals)>) {
         let configured = Thresholds {
             junk: Some(self.config.junk),
             reject: Some(self.config.reject),
         };
-        let ids = accounts.to_vec();
         let known = self.stored.read().unwrap_or_else(|p| p.into_inner()).0;
+        let r = &self.config.reported;
+        let count_reports = r.threshold > 0 && !bands.is_empty();
         let read = self
             .db
-            .run(|tx| {
-                let ids = ids.clone();
-                async move {
-                    let mut out = Vec::with_capacity(ids.len());
-                    for id in ids {
-                        out.push((id, spam_thresholds::effective(&tx, id).await?));
-                    }
-                    let version = spam_rules::version(&tx).await?;
-                    let rules = match version == known {
-                        true => None,
-                        false => Some((version, spam_rules::all(&tx).await?)),
-                    };
-                    Ok((out, rules))
+            .run(|tx| async move {
+                let mut out = Vec::with_capacity(accounts.len());
+                for id in accounts {
+                    out.push((*id, spam_thresholds::effective(&tx, *id).await?));
                 }
+                let version = spam_rules::version(&tx).await?;
+                let rules = match version == known {
+                    true => None,
+                    false => Some((version, spam_rules::all(&tx).await?)),
+                };
+                let reports = match count_reports {
+                    false => None,
+                    true => Some((
+                        Totals::read(&tx, learn::SPAM_SPACE, r.window, bands).await?,
+                        Totals::read(&tx, learn::HAM_SPACE, r.window, bands).await?,
+                    )),
+                };
+                Ok((out, rules, reports))
             })
             .await;
-        let set = match read {
-            Ok((set, rules)) => {
+        let (set, reports) = match read {
+            Ok((set, rules, reports)) => {
                 if let Some((version, rules)) = rules {
                     self.load(version, &rules);
                 }
-                set
+                (set, reports)
             }
             Err(e) => {
-                tracing::warn!(error = %e, "spam thresholds unreadable; the configured ones hold");
-                Vec::new()
+                tracing::warn!(error = %e, "spam thresholds, rules and reports unreadable; the configured thresholds hold");
+                (Vec::new(), None)
             }
         };
-        accounts
+        let thresholds = accounts
             .iter()
             .map(|id| {
                 let t = set
@@ -263,7 +254,8 @@ impl Score {
                 let junk = t.junk.unwrap_or(self.config.junk).min(reject);
                 (*id, junk, reject)
             })
-            .collect()
+            .collect();
+        (thresholds, reports)
     }
 
     /// Compiles the stored rules of `version` (each was checked when it was set; one that no
@@ -291,15 +283,23 @@ impl Score {
         let Some(message) = facts.message else {
             return Verdict::Pass;
         };
-        let thresholds = self.thresholds(facts.accounts).await;
+        let parsed = MessageParser::default().parse(message);
+        let bands = match (
+            &parsed,
+            self.config.similar.is_some() || self.config.reported.threshold > 0,
+        ) {
+            (Some(parsed), true) => fuzzy::of_message(parsed),
+            _ => Vec::new(),
+        };
+        let (thresholds, reports) = self.read(facts.accounts, &bands).await;
         let stored = self
             .stored
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .1
             .clone();
-        let (mut items, bands) = self.items(message, marks, &stored);
-        items.extend(self.reported(&bands).await);
+        let mut items = self.items(message, parsed.as_ref(), &bands, marks, &stored);
+        items.extend(self.reported(reports));
         // The junk threshold the headers report: the recipients' when they share one.
         let junk = match thresholds.split_first() {
             Some(((_, j, _), rest)) if rest.iter().all(|(_, o, _)| o == j) => *j,
