@@ -7,17 +7,22 @@
 //! throughput, latency, the store's conflicts and the mean group-commit size; exits non-zero
 //! on any loss.
 //! Run: `cargo bench -p tern-tests --bench one_mailbox` (`TERN_BENCH_MAILBOXES=20` for the
-//! spread run). `TERN_BENCH_SERVER` and its companions point it at another server (see
-//! `tern_tests::bench`; the spread run needs `user1`.. in the account's domain); the store
-//! figures are Tern's only.
+//! spread run). `TERN_BENCH_NODES=2` runs two cluster nodes on a throwaway PostgreSQL instead,
+//! the sessions taking turns between them, so deliveries from both nodes meet in the one
+//! mailbox (the cross-node case: conflicts at the store, retried). `TERN_BENCH_SERVER` and its
+//! companions point it at another server (see `tern_tests::bench`; the spread run needs
+//! `user1`.. in the account's domain); the store figures are Tern's only.
 
 use std::{
     collections::HashMap,
+    net::SocketAddr,
     time::{Duration, Instant},
 };
 
 use tern_tests::{
+    Tern,
     bench::Target,
+    cluster::{self, Scene},
     smtp::{Client, message},
 };
 
@@ -34,8 +39,40 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1)
         .clamp(1, SESSIONS);
-    let target = Target::start(&[("TERN_SMTP__MAX_CONNECTIONS_PER_IP", "100")])
-        .expect("the server under load");
+    let env = [("TERN_SMTP__MAX_CONNECTIONS_PER_IP", "100")];
+    let (target, others, _scene) = match tern_tests::bench::env_or("TERN_BENCH_NODES", 1) {
+        1 => (
+            Target::start(&env).expect("the server under load"),
+            Vec::new(),
+            None,
+        ),
+        n => {
+            let scene = Scene::new(n);
+            let node = |id: u64, join: Option<&str>| {
+                cluster::start_with(
+                    &scene.pg,
+                    scene.dirs[id as usize - 1].path(),
+                    &scene.certs,
+                    id,
+                    join,
+                    &env,
+                )
+            };
+            let first = node(1, None);
+            let join = first.addr("cluster").to_string();
+            let others: Vec<Tern> = (2..=n).map(|id| node(id, Some(&join))).collect();
+            let ids: Vec<u64> = (1..=n).collect();
+            cluster::wait(&first, 60, "every member with its shards", |s| {
+                cluster::balanced(s, &ids)
+            });
+            (
+                Target::of(first, cluster::TOKEN, cluster::PASSWORD).expect("node 1"),
+                others,
+                Some(scene),
+            )
+        }
+    };
+    let nodes: Vec<&Tern> = target.tern().into_iter().chain(&others).collect();
     // Account 0 is the target's; the others are extra users.
     let accounts: Vec<String> = (0..mailboxes)
         .map(|i| match i {
@@ -45,19 +82,23 @@ async fn main() {
         .collect::<anyhow::Result<_>>()
         .expect("accounts");
     let metrics = || {
-        target
-            .tern()
+        nodes
+            .iter()
             .map(|t| t.get("/metrics").expect("metrics").1)
-            .unwrap_or_default()
+            .collect::<Vec<_>>()
+            .join("\n")
     };
     let before = metrics();
-    let addr = target.smtp;
+    let smtp: Vec<SocketAddr> = std::iter::once(target.smtp)
+        .chain(others.iter().map(|t| t.addr("smtp")))
+        .collect();
     let body = "y".repeat(1500) + "\r\n";
     let started = Instant::now();
     let tasks: Vec<_> = (0..SESSIONS)
         .map(|s| {
             let body = body.clone();
             let to = accounts[s % mailboxes].clone();
+            let addr = smtp[s % smtp.len()];
             tokio::spawn(async move {
                 let (mut c, _) = Client::connect(addr, None).await.expect("connect");
                 c.expect("EHLO bench.test", 250).await.expect("ehlo");
@@ -106,7 +147,8 @@ async fn main() {
     let group = delta("tern_store_group_commit_size_sum")
         / delta("tern_store_group_commit_size_count").max(1.0);
     println!(
-        "{mailboxes} mailbox(es): {SESSIONS} sessions x {per_session} messages, {} acknowledged in {elapsed:.1} s ({:.0} msg/s); end of data to 250: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; store conflicts {conflicts} ({:.2} per message), mean group commit {group:.1} transactions",
+        "{mailboxes} mailbox(es), {} node(s): {SESSIONS} sessions x {per_session} messages, {} acknowledged in {elapsed:.1} s ({:.0} msg/s); end of data to 250: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; store conflicts {conflicts} ({:.2} per message), mean group commit {group:.1} transactions",
+        smtp.len(),
         acked.len(),
         acked.len() as f64 / elapsed,
         pct(0.5),
@@ -122,6 +164,9 @@ async fn main() {
             .map(|(_, id)| id)
             .collect();
         ok &= check(&target, account, &acked).await;
+    }
+    for other in others {
+        other.stop().expect("stop");
     }
     target.stop().expect("stop");
     if !ok {

@@ -26,6 +26,8 @@ pub const PASSWORD: &str = "bench-password";
 /// The server under load.
 pub struct Target {
     tern: Option<Tern>,
+    /// The admin token of a started Tern.
+    token: &'static str,
     _dir: Option<tempfile::TempDir>,
     /// IMAP over implicit TLS.
     pub imaps: SocketAddr,
@@ -80,6 +82,7 @@ impl Target {
         let ca = var("TERN_BENCH_CA").context("TERN_BENCH_CA names the server's certificate")?;
         Ok(Target {
             tern: None,
+            token: TOKEN,
             _dir: None,
             imaps: resolve(port("TERN_BENCH_IMAPS_PORT", 993)?)?,
             smtp: resolve(port("TERN_BENCH_SMTP_PORT", 25)?)?,
@@ -99,15 +102,24 @@ impl Target {
         ];
         all.extend_from_slice(env);
         let tern = Tern::start(dir.path(), &["--dev"], &all)?;
+        let mut target = Self::of(tern, TOKEN, PASSWORD)?;
+        target._dir = Some(dir);
+        Ok(target)
+    }
+
+    /// A `tern serve --dev` the benchmark started itself (a cluster node, say) with admin
+    /// `token` and the dev account's `password`.
+    pub fn of(tern: Tern, token: &'static str, password: &str) -> anyhow::Result<Target> {
         Ok(Target {
+            token,
             imaps: tern.addr("imaps"),
             smtp: tern.addr("smtp"),
             submission: tern.addr("submission"),
             user: "demo@example.test".into(),
-            password: PASSWORD.into(),
+            password: password.into(),
             tls: smtp::tls_config(&tern.certificate())?,
             tern: Some(tern),
-            _dir: Some(dir),
+            _dir: None,
         })
     }
 
@@ -123,10 +135,10 @@ impl Target {
         let address = format!("user{n}@{domain}");
         if let Some(tern) = &self.tern {
             tern.api_send(
-                TOKEN,
+                self.token,
                 "POST",
                 "/accounts",
-                serde_json::json!({ "address": address, "password": PASSWORD }),
+                serde_json::json!({ "address": address, "password": self.password }),
             )?;
         }
         Ok(address)
